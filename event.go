@@ -1,0 +1,85 @@
+package hookbox
+
+import (
+	"time"
+)
+
+// State is the processing state of a stored event. States are stored
+// verbatim in every database.
+type State string
+
+const (
+	// StatePending: stored, waiting to be delivered (or to be retried at
+	// NextAttemptAt).
+	StatePending State = "pending"
+	// StateDelivering: claimed by a worker holding a lease.
+	StateDelivering State = "delivering"
+	// StateDelivered: every destination accepted the event.
+	StateDelivered State = "delivered"
+	// StateDead: delivery gave up; a replay puts the event back to pending.
+	StateDead State = "dead"
+)
+
+// States lists every State in lifecycle order.
+var States = []State{StatePending, StateDelivering, StateDelivered, StateDead}
+
+// Valid reports whether s is one of the known states.
+func (s State) Valid() bool {
+	for _, v := range States {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Source tells how an event entered the store.
+type Source string
+
+const (
+	// SourceWebhook: received as a verified webhook request.
+	SourceWebhook Source = "webhook"
+	// SourceReconcile: recovered from Stripe's events API.
+	SourceReconcile Source = "reconcile"
+)
+
+// Event is one Stripe event as hookbox stores it: the raw body byte for byte
+// plus the envelope fields extracted from it and what hookbox knows about
+// its reception.
+type Event struct {
+	// Envelope fields, extracted from Body without a typed decode.
+	ID         string // evt_..., the dedupe key
+	Type       string // e.g. payment_intent.succeeded
+	Object     string // "event" (or "v2.core.event" for thin events)
+	Created    int64  // unix seconds, as Stripe sent it; never used for order
+	Livemode   bool
+	Account    string // Connect: the connected account id, "" otherwise
+	APIVersion string
+
+	// Body is the exact request body that was verified.
+	Body []byte
+	// Headers holds the request headers that matter (Stripe-Signature,
+	// User-Agent, Content-Type), canonical names.
+	Headers map[string]string
+
+	ReceivedAt  time.Time // when the request was read, UTC
+	ClientAddr  string    // the client address the request came from
+	SecretIndex int       // position of the configured secret that matched
+	Source      Source
+
+	// Processing state.
+	State         State
+	Attempts      int
+	NextAttemptAt time.Time // zero: as soon as possible
+	UpdatedAt     time.Time
+}
+
+// InsertResult is the outcome of one event of a batch.
+type InsertResult struct {
+	// Duplicate is true when an event with the same ID was already stored
+	// (earlier, or earlier in the same batch); the stored row is unchanged.
+	Duplicate bool
+	// Err is set when this event alone could not be stored; the others of
+	// the batch are unaffected.
+	Err error
+}

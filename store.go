@@ -1,0 +1,49 @@
+package hookbox
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the durable home of events. Every adapter (sqlite, postgres)
+// satisfies it and passes the storetest conformance suite.
+type Store interface {
+	// InsertEvents stores a batch of events in one transaction and returns
+	// one result per event, in order. Deduplication is the database's
+	// unique key on the event ID: an ID already stored (or repeated inside
+	// the batch) yields Duplicate and leaves the stored row unchanged. An
+	// event that fails alone gets its own Err without failing the others.
+	// On a nil error the whole batch is durable on return. A non-nil error
+	// (code EUNAVAILABLE or EINTERNAL) means nothing of the batch may be
+	// assumed stored.
+	InsertEvents(ctx context.Context, events []*Event) ([]InsertResult, error)
+
+	// FindEventByID returns the stored event, body included. ENOTFOUND when
+	// no such event exists.
+	FindEventByID(ctx context.Context, id string) (*Event, error)
+
+	// FindEvents returns events matching the filter, newest received first,
+	// without their bodies.
+	FindEvents(ctx context.Context, filter EventFilter) ([]*Event, error)
+
+	// Ping reports whether the store answers (used by /readyz).
+	Ping(ctx context.Context) error
+
+	// Close releases the store. Pending writes have been answered before.
+	Close() error
+}
+
+// EventFilter selects events for FindEvents. Zero values mean "any".
+type EventFilter struct {
+	Type  string // exact type, or a prefix ending in ".*" / "*"
+	State State
+	Since time.Time // received at or after
+	// Before is a keyset cursor: only events received strictly before
+	// (BeforeReceivedAt, BeforeID) in the listing order.
+	BeforeReceivedAt time.Time
+	BeforeID         string
+	Limit            int // <= 0: DefaultListLimit
+}
+
+// DefaultListLimit is the number of events FindEvents returns by default.
+const DefaultListLimit = 100
