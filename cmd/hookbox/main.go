@@ -1,0 +1,77 @@
+// Command hookbox receives Stripe webhooks: it verifies, deduplicates and
+// durably stores every event, then processes it. Run "hookbox help".
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	if err := Run(ctx, env, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "hookbox:", err)
+		os.Exit(1)
+	}
+}
+
+// Env is what a command sees of the process: its streams and environment.
+// Tests provide their own.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+const usage = `hookbox receives Stripe webhooks: verified, deduplicated, durable.
+
+Usage:
+  hookbox serve [flags]          run the webhook receiver
+  hookbox send [flags] URL       post realistic signed events (also the load tool)
+  hookbox sign [flags] [FILE]    print a Stripe-Signature header for a body
+  hookbox events list [flags]    list stored events
+  hookbox events show ID         show one stored event
+  hookbox version                print version and dependency versions
+
+Run "hookbox COMMAND -h" for a command's flags.
+`
+
+// Run dispatches to a subcommand. It blocks until the command is done;
+// "serve" returns when ctx is cancelled.
+func Run(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return flag.ErrHelp
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, env, rest)
+	case "send":
+		return runSend(ctx, env, rest)
+	case "sign":
+		return runSign(ctx, env, rest)
+	case "events":
+		return runEvents(ctx, env, rest)
+	case "version", "--version", "-version":
+		return runVersion(ctx, env, rest)
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(env.Stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(env.Stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
