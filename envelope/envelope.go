@@ -1,0 +1,375 @@
+// Package envelope extracts the top-level envelope fields of a Stripe event
+// (id, type, object, created, livemode, account, api_version) from a raw,
+// already verified body, without a reflective decode.
+//
+// Ingest stores the body byte for byte and needs only these few fields;
+// encoding/json costs about 20 us for a 3 KB event just to find id and type.
+// Parse makes one pass over the body: it validates the whole of it exactly as
+// json.Valid does (so a body it accepts is one every JSON consumer accepts),
+// remembers where the top-level envelope keys' values are, skips everything
+// else without building anything, and decodes only those values at the end.
+//
+// Deliberate choices, each enforced by the tests:
+//
+//   - Keys match exactly and case-sensitively after unescaping ("\u0069d" is
+//     id, "ID" is not). encoding/json matches struct fields
+//     case-insensitively; Stripe sends lowercase keys, and an "ID" beside an
+//     "id" must not be able to change which one counts.
+//   - Only top-level keys count: an id inside data.object is never taken.
+//   - A body that repeats an envelope key is rejected, even when both values
+//     agree. JSON parsers disagree on which duplicate wins (encoding/json
+//     takes the last, others the first) and id is the dedupe key, so an
+//     ambiguous body is refused rather than read one way here and another
+//     way by a consumer. Other top-level keys may repeat, as json.Valid
+//     allows.
+//   - Strings decode exactly as encoding/json decodes them into a Go string:
+//     escapes, surrogate pairs, and invalid UTF-8 or lone surrogates replaced
+//     by U+FFFD.
+//   - Every string value Parse reads must decode to at most MaxFieldLen
+//     bytes. Stripe's ids, types and versions are far shorter; a longer one
+//     is not a Stripe event and must not reach a database index.
+//   - Nesting deeper than MaxDepth is rejected, as json.Valid rejects it;
+//     skipping is iterative, so no input can exhaust the stack.
+package envelope
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits. A body that exceeds one is rejected with ErrInvalid.
+const (
+	// MaxFieldLen is the longest string, in bytes after decoding, that Parse
+	// accepts for id, type, object, account, api_version or a string created.
+	MaxFieldLen = 255
+	// MaxDepth is the deepest nesting of objects and arrays accepted,
+	// counting the top-level object; it is encoding/json's limit, so Parse
+	// and json.Valid agree on every body.
+	MaxDepth = 10000
+)
+
+// ErrInvalid is returned, wrapped with detail, for every body Parse rejects.
+var ErrInvalid = errors.New("envelope: invalid event payload")
+
+// Fields are the top-level envelope fields of a Stripe event.
+type Fields struct {
+	ID, Type, Object string
+	Created          int64 // unix seconds; thin events (object "v2.core.event") carry an RFC 3339 string: converted
+	Livemode         bool
+	Account          string // "" when absent or null
+	APIVersion       string // "" when absent or null
+}
+
+// Parse checks that body is a single valid JSON object (surrounding
+// whitespace allowed) whose top-level id and type are non-empty strings, and
+// returns its envelope fields. Every rejection wraps ErrInvalid.
+//
+// The optional fields are read as follows; any other JSON type is rejected:
+//
+//   - object, account, api_version: a string; null or absent gives "".
+//   - created: an integer number that fits an int64, or a string that
+//     time.Parse accepts as time.RFC3339 (thin events), converted to unix
+//     seconds (rounded down). Either form is accepted whatever object says.
+//     A number with a fraction or exponent (1.0, 1e9) is rejected, as
+//     encoding/json rejects it for an int64; null or absent gives 0.
+//   - livemode: true or false; null or absent gives false.
+//
+// The returned strings share one allocation when none needs unescaping; Parse
+// allocates nothing else on a valid body.
+func Parse(body []byte) (Fields, error) {
+	var vals [numKeys]span
+	b := body
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		if i >= len(b) {
+			return Fields{}, invalid(i, "empty body")
+		}
+		return Fields{}, invalid(i, "top-level value is not an object")
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(b) || b[i] != '"' {
+				return Fields{}, unexpected(b, i, "object key")
+			}
+			ks := i
+			var kesc bool
+			var err error
+			if i, kesc, err = scanString(b, i); err != nil {
+				return Fields{}, err
+			}
+			ke := i
+			i = skipWS(b, i)
+			if i >= len(b) || b[i] != ':' {
+				return Fields{}, unexpected(b, i, "':' after object key")
+			}
+			i = skipWS(b, i+1)
+			vs := i
+			var vesc bool
+			if i, vesc, err = scanValue(b, i); err != nil {
+				return Fields{}, err
+			}
+			if k := matchKey(b[ks:ke], kesc); k >= 0 {
+				if vals[k].end != 0 {
+					return Fields{}, invalid(ks, "duplicate key "+keyNames[k])
+				}
+				vals[k] = span{start: vs, end: i, esc: vesc}
+			}
+			i = skipWS(b, i)
+			if i < len(b) && b[i] == ',' {
+				i = skipWS(b, i+1)
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				i++
+				break
+			}
+			return Fields{}, unexpected(b, i, "',' or '}' after object member")
+		}
+	}
+	if i = skipWS(b, i); i != len(b) {
+		return Fields{}, invalid(i, "data after the top-level object")
+	}
+	return extract(b, &vals)
+}
+
+// The envelope keys, indexes into Parse's table of value spans.
+const (
+	keyID = iota
+	keyType
+	keyObject
+	keyCreated
+	keyLivemode
+	keyAccount
+	keyAPIVersion
+	numKeys
+)
+
+var keyNames = [numKeys]string{"id", "type", "object", "created", "livemode", "account", "api_version"}
+
+// span locates a top-level value: b[start:end] is its whole token. end is 0
+// while the key has not been seen (a value never ends at offset 0).
+type span struct {
+	start, end int
+	esc        bool // a string holding at least one backslash escape
+}
+
+// matchKey returns the envelope key that the string token tok names after
+// unescaping, or -1.
+func matchKey(tok []byte, esc bool) int {
+	raw := tok[1 : len(tok)-1]
+	if !esc {
+		// Without escapes the decoded key equals raw for every ASCII name; a
+		// raw key holding other bytes decodes to non-ASCII and matches none.
+		return lookupKey(raw)
+	}
+	// Each ASCII byte of a key takes at most 6 escaped bytes (\u0069).
+	if len(raw) > 6*len("api_version") {
+		return -1
+	}
+	var s string
+	if json.Unmarshal(tok, &s) != nil {
+		return -1 // cannot happen: tok was validated
+	}
+	return lookupKey([]byte(s))
+}
+
+func lookupKey(name []byte) int {
+	switch string(name) { // does not allocate
+	case "id":
+		return keyID
+	case "type":
+		return keyType
+	case "object":
+		return keyObject
+	case "created":
+		return keyCreated
+	case "livemode":
+		return keyLivemode
+	case "account":
+		return keyAccount
+	case "api_version":
+		return keyAPIVersion
+	}
+	return -1
+}
+
+// extract interprets the values of the envelope keys of a validated body.
+func extract(b []byte, vals *[numKeys]span) (Fields, error) {
+	// Strings first. Those that need no unescaping are gathered into one
+	// allocation and sliced from it.
+	var (
+		strs  [numKeys]string
+		fast  [numKeys]bool
+		total int
+	)
+	for _, k := range [...]int{keyID, keyType, keyObject, keyAccount, keyAPIVersion} {
+		v := vals[k]
+		required := k == keyID || k == keyType
+		if v.end == 0 || b[v.start] == 'n' {
+			if required {
+				return Fields{}, invalid(0, "missing or null "+keyNames[k])
+			}
+			continue
+		}
+		if b[v.start] != '"' {
+			return Fields{}, invalid(v.start, keyNames[k]+" is not a string")
+		}
+		if raw := b[v.start+1 : v.end-1]; !v.esc && utf8.Valid(raw) {
+			if len(raw) > MaxFieldLen {
+				return Fields{}, invalid(v.start, keyNames[k]+" is too long")
+			}
+			fast[k] = true
+			total += len(raw)
+		} else {
+			s, err := decodeString(b[v.start:v.end], keyNames[k])
+			if err != nil {
+				return Fields{}, err
+			}
+			strs[k] = s
+		}
+	}
+	if total > 0 {
+		var sb strings.Builder
+		sb.Grow(total)
+		var off [numKeys]int
+		for k := range fast {
+			if fast[k] {
+				off[k] = sb.Len()
+				sb.Write(b[vals[k].start+1 : vals[k].end-1])
+			}
+		}
+		all := sb.String()
+		for k := range fast {
+			if fast[k] {
+				strs[k] = all[off[k] : off[k]+vals[k].end-vals[k].start-2]
+			}
+		}
+	}
+	if strs[keyID] == "" {
+		return Fields{}, invalid(vals[keyID].start, "empty id")
+	}
+	if strs[keyType] == "" {
+		return Fields{}, invalid(vals[keyType].start, "empty type")
+	}
+	f := Fields{
+		ID:         strs[keyID],
+		Type:       strs[keyType],
+		Object:     strs[keyObject],
+		Account:    strs[keyAccount],
+		APIVersion: strs[keyAPIVersion],
+	}
+
+	if v := vals[keyCreated]; v.end != 0 {
+		var err error
+		switch c := b[v.start]; {
+		case c == 'n':
+		case c == '"':
+			f.Created, err = parseTime(b[v.start:v.end], v.esc)
+		case c == '-' || '0' <= c && c <= '9':
+			f.Created, err = parseInt(b[v.start:v.end])
+		default:
+			err = errors.New("not a number or string")
+		}
+		if err != nil {
+			return Fields{}, invalid(v.start, "created: "+err.Error())
+		}
+	}
+
+	if v := vals[keyLivemode]; v.end != 0 {
+		switch b[v.start] {
+		case 't':
+			f.Livemode = true
+		case 'f', 'n':
+		default:
+			return Fields{}, invalid(v.start, "livemode is not a boolean")
+		}
+	}
+	return f, nil
+}
+
+// decodeString decodes the string token tok as encoding/json does and
+// enforces MaxFieldLen.
+func decodeString(tok []byte, name string) (string, error) {
+	// A decoded byte takes at most 6 bytes of tok (\u0041), so a longer raw
+	// string cannot decode to MaxFieldLen bytes or fewer.
+	if len(tok)-2 > 6*MaxFieldLen {
+		return "", invalid(0, name+" is too long")
+	}
+	var s string
+	if err := json.Unmarshal(tok, &s); err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrInvalid, name, err) // cannot happen: tok was validated
+	}
+	if len(s) > MaxFieldLen {
+		return "", invalid(0, name+" is too long")
+	}
+	return s, nil
+}
+
+// parseTime converts the RFC 3339 string token tok to unix seconds.
+func parseTime(tok []byte, esc bool) (int64, error) {
+	var s string
+	if raw := tok[1 : len(tok)-1]; !esc && utf8.Valid(raw) {
+		if len(raw) > MaxFieldLen {
+			return 0, errors.New("too long")
+		}
+		s = string(raw)
+	} else {
+		var err error
+		if s, err = decodeString(tok, "created"); err != nil {
+			return 0, err
+		}
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return 0, errors.New("not an RFC 3339 time")
+	}
+	return t.Unix(), nil
+}
+
+// parseInt converts a validated JSON number token to an int64, rejecting
+// fractions, exponents and values out of range.
+func parseInt(tok []byte) (int64, error) {
+	neg := tok[0] == '-'
+	if neg {
+		tok = tok[1:]
+	}
+	const limit = 1 << 63 // magnitude of math.MinInt64
+	var n uint64
+	for _, c := range tok {
+		if c < '0' || c > '9' {
+			return 0, errors.New("not an integer")
+		}
+		if n > limit/10 {
+			return 0, errors.New("out of int64 range")
+		}
+		n = n*10 + uint64(c-'0')
+		if n > limit {
+			return 0, errors.New("out of int64 range")
+		}
+	}
+	if neg {
+		return int64(-n), nil // -(1<<63) wraps to math.MinInt64, as wanted
+	}
+	if n == limit {
+		return 0, errors.New("out of int64 range")
+	}
+	return int64(n), nil
+}
+
+func invalid(off int, msg string) error {
+	return fmt.Errorf("%w: %s at offset %d", ErrInvalid, msg, off)
+}
+
+func unexpected(b []byte, i int, want string) error {
+	if i >= len(b) {
+		return invalid(i, "unexpected end of input, want "+want)
+	}
+	return invalid(i, fmt.Sprintf("unexpected %q, want %s", b[i], want))
+}
