@@ -1,0 +1,5 @@
+//go:build !race
+
+package stripesig_test
+
+const raceEnabled = false
