@@ -62,7 +62,7 @@ func TestVerify_EdgeCases(t *testing.T) {
 			header: "t=" + ts(-59*time.Minute) + ",v1=" + sig(-59*time.Minute, testSecret), tol: time.Hour},
 		{name: "ExtremeClockPast", why: "a clock far before t does not overflow",
 			header: "t=9223372036854775807,v1=" + sigHex(time.Unix(math.MaxInt64, 0), body, testSecret),
-			now: time.Unix(math.MinInt64/2, 0), want: stripesig.ErrTooNew},
+			now:    time.Unix(math.MinInt64/2, 0), want: stripesig.ErrTooNew},
 		{name: "ExtremeClockFuture", why: "a clock far after t does not overflow",
 			header: "t=0,v1=" + sigHex(time.Unix(0, 0), body, testSecret), now: time.Unix(math.MaxInt64/2, 999), want: stripesig.ErrTooOld},
 		{name: "SignatureCheckedFirst", why: "a forged old request is reported as forged, not as old",
@@ -245,11 +245,11 @@ func TestNewVerifier(t *testing.T) {
 // name, nil to "" and anything else to "other".
 func TestReason(t *testing.T) {
 	for err, want := range map[error]string{
-		nil:                           "",
-		stripesig.ErrNotSigned:        "not_signed",
-		stripesig.ErrInvalidHeader:    "invalid_header",
-		stripesig.ErrNoValidSignature: "no_valid_signature",
-		stripesig.ErrTooOld:           "too_old",
+		nil:                                      "",
+		stripesig.ErrNotSigned:                   "not_signed",
+		stripesig.ErrInvalidHeader:               "invalid_header",
+		stripesig.ErrNoValidSignature:            "no_valid_signature",
+		stripesig.ErrTooOld:                      "too_old",
 		fmt.Errorf("x: %w", stripesig.ErrTooNew): "too_new",
 		errors.New("boom"):                       "other",
 	} {
