@@ -1,0 +1,377 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	msqlite "modernc.org/sqlite"
+	sqlitelib "modernc.org/sqlite/lib"
+)
+
+// insertSQL stores one event unless its id is already stored. DO NOTHING
+// covers only the primary key: any other constraint (a CHECK) still fails
+// the statement, and SQLite then undoes that statement alone, not the
+// transaction.
+const insertSQL = `INSERT INTO events (
+	id, type, object, created, livemode, account, api_version,
+	body, headers, received_at, client_addr, secret_index, source,
+	state, attempts, next_attempt_at, updated_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING`
+
+const insertArgCount = 17
+
+// listColumns are the columns of a listing: everything but the body.
+const listColumns = `id, type, object, created, livemode, account, api_version,
+	headers, received_at, client_addr, secret_index, source,
+	state, attempts, next_attempt_at, updated_at`
+
+// InsertEvents stores events in one transaction on the writer connection
+// and returns one result per event, in order.
+//
+// An id already stored, or repeated earlier in the batch, yields Duplicate
+// and leaves the stored row unchanged. An event that fails alone gets its
+// own Err, coded EINVALID: a nil event, an empty ID, a zero ReceivedAt, a
+// time outside 1678-2262, or a value the schema rejects (an unknown State);
+// SQLite undoes only that statement and the rest of the batch commits. A
+// zero State is stored as StatePending, a zero UpdatedAt as ReceivedAt, and
+// times are truncated to the microsecond.
+//
+// On a nil error every stored row is durable (synchronous=FULL) on return.
+// Any other failure (the store is closed, a lock or I/O error, ctx done, a
+// failed COMMIT) returns an error coded EUNAVAILABLE and no results: nothing
+// of the batch may be assumed stored, and a retry is safe because of the
+// dedupe on ID.
+func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]hookbox.InsertResult, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	results := make([]hookbox.InsertResult, len(events))
+	if len(events) == 0 {
+		return results, nil
+	}
+
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, unavailable("insert events: begin", err)
+	}
+	defer tx.Rollback() // a no-op after a successful Commit
+
+	stmt := tx.StmtContext(ctx, s.insert)
+	defer stmt.Close()
+
+	args := make([]any, insertArgCount)
+	for i, ev := range events {
+		if err := insertArgs(args, ev); err != nil {
+			results[i].Err = err
+			continue
+		}
+		res, err := stmt.ExecContext(ctx, args...)
+		if err != nil {
+			if isConstraint(err) {
+				results[i].Err = &hookbox.Error{
+					Code:    hookbox.EINVALID,
+					Message: fmt.Sprintf("event %q violates a schema constraint", ev.ID),
+					Err:     err,
+				}
+				continue
+			}
+			return nil, unavailable("insert events", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, unavailable("insert events", err)
+		}
+		results[i].Duplicate = n == 0
+	}
+
+	if err := tx.Commit(); err != nil {
+		return nil, unavailable("insert events: commit", err)
+	}
+	return results, nil
+}
+
+// insertArgs fills args with the column values of ev, in insertSQL order.
+func insertArgs(args []any, ev *hookbox.Event) error {
+	if ev == nil {
+		return hookbox.Errorf(hookbox.EINVALID, "nil event")
+	}
+	if ev.ID == "" {
+		return hookbox.Errorf(hookbox.EINVALID, "event id is empty")
+	}
+	if ev.ReceivedAt.IsZero() {
+		return hookbox.Errorf(hookbox.EINVALID, "event %q: received_at is zero", ev.ID)
+	}
+	received, ok1 := storedTime(ev.ReceivedAt)
+	next, ok2 := storedTime(ev.NextAttemptAt)
+	updated, ok3 := storedTime(ev.UpdatedAt)
+	if !ok1 || !ok2 || !ok3 {
+		return hookbox.Errorf(hookbox.EINVALID, "event %q: time out of range", ev.ID)
+	}
+	if updated == 0 {
+		updated = received
+	}
+	state := ev.State
+	if state == "" {
+		state = hookbox.StatePending
+	}
+	body := ev.Body
+	if body == nil {
+		body = []byte{} // NOT NULL: a nil slice would bind as NULL
+	}
+	headers := "{}"
+	if len(ev.Headers) > 0 {
+		b, err := json.Marshal(ev.Headers)
+		if err != nil {
+			return hookbox.Errorf(hookbox.EINVALID, "event %q: headers: %v", ev.ID, err)
+		}
+		headers = string(b)
+	}
+	var livemode int64
+	if ev.Livemode {
+		livemode = 1
+	}
+
+	args[0] = ev.ID
+	args[1] = ev.Type
+	args[2] = ev.Object
+	args[3] = ev.Created
+	args[4] = livemode
+	args[5] = ev.Account
+	args[6] = ev.APIVersion
+	args[7] = body
+	args[8] = headers
+	args[9] = received
+	args[10] = ev.ClientAddr
+	args[11] = int64(ev.SecretIndex)
+	args[12] = string(ev.Source)
+	args[13] = string(state)
+	args[14] = int64(ev.Attempts)
+	args[15] = next
+	args[16] = updated
+	return nil
+}
+
+// FindEventByID returns the stored event, body included. It fails with
+// ENOTFOUND when no event has that id, EUNAVAILABLE when the store is
+// closed, and an uncoded error when the database fails.
+func (s *Store) FindEventByID(ctx context.Context, id string) (*hookbox.Event, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	row := s.reader.QueryRowContext(ctx, `SELECT `+listColumns+`, body FROM events WHERE id = ?`, id)
+	ev, err := scanEvent(row, true)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hookbox.Errorf(hookbox.ENOTFOUND, "event %q not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find event: %w", err)
+	}
+	return ev, nil
+}
+
+// FindEvents returns up to filter.Limit (DefaultListLimit when <= 0)
+// events matching filter, newest received first, ties on ReceivedAt broken
+// by descending ID, without their bodies (Body is nil). It reads from the
+// reader pool and never waits for the writer.
+//
+// A Type ending in "*" selects a prefix ("invoice.*" matches
+// "invoice.paid", not "invoiceitem.created"); it is an index range, and
+// LIKE or GLOB wildcards in it are matched literally.
+//
+// It fails with EINVALID for an unknown State, a BeforeID without
+// BeforeReceivedAt, or a time outside 1678-2262; EUNAVAILABLE when the
+// store is closed; an uncoded error when the database fails.
+func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookbox.Event, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	var (
+		where []string
+		args  []any
+	)
+	if f.Type != "" {
+		if prefix, ok := strings.CutSuffix(f.Type, "*"); ok {
+			// A range on the type index instead of LIKE, which is
+			// case-insensitive and needs escaping, or GLOB, which has no
+			// escape character.
+			if prefix != "" {
+				where = append(where, "type >= ?")
+				args = append(args, prefix)
+				if end, ok := prefixEnd(prefix); ok {
+					where = append(where, "type < ?")
+					args = append(args, end)
+				}
+			}
+		} else {
+			where = append(where, "type = ?")
+			args = append(args, f.Type)
+		}
+	}
+	if f.State != "" {
+		if !f.State.Valid() {
+			return nil, hookbox.Errorf(hookbox.EINVALID, "unknown state %q", f.State)
+		}
+		where = append(where, "state = ?")
+		args = append(args, string(f.State))
+	}
+	if !f.Since.IsZero() {
+		since, ok := filterTime(f.Since)
+		if !ok {
+			return nil, hookbox.Errorf(hookbox.EINVALID, "since out of range")
+		}
+		where = append(where, "received_at >= ?")
+		args = append(args, since)
+	}
+	switch {
+	case !f.BeforeReceivedAt.IsZero():
+		before, ok := filterTime(f.BeforeReceivedAt)
+		if !ok {
+			return nil, hookbox.Errorf(hookbox.EINVALID, "cursor out of range")
+		}
+		// A row value compares in index order, so SQLite seeks the
+		// events_received index to the cursor. An empty BeforeID means
+		// "received strictly before BeforeReceivedAt": no id is < ''.
+		where = append(where, "(received_at, id) < (?, ?)")
+		args = append(args, before, f.BeforeID)
+	case f.BeforeID != "":
+		return nil, hookbox.Errorf(hookbox.EINVALID, "cursor id without cursor time")
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = hookbox.DefaultListLimit
+	}
+
+	var q strings.Builder
+	q.WriteString("SELECT " + listColumns + " FROM events")
+	if len(where) > 0 {
+		q.WriteString(" WHERE " + strings.Join(where, " AND "))
+	}
+	q.WriteString(" ORDER BY received_at DESC, id DESC LIMIT ?")
+	args = append(args, limit)
+
+	rows, err := s.reader.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("find events: %w", err)
+	}
+	defer rows.Close()
+	events := make([]*hookbox.Event, 0, min(limit, 256))
+	for rows.Next() {
+		ev, err := scanEvent(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("find events: %w", err)
+		}
+		events = append(events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find events: %w", err)
+	}
+	return events, nil
+}
+
+// prefixEnd returns the smallest string greater than every string that
+// starts with prefix, comparing bytes as SQLite's BINARY collation does;
+// false when there is none (prefix is all 0xFF bytes).
+func prefixEnd(prefix string) (string, bool) {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanEvent(row scanner, withBody bool) (*hookbox.Event, error) {
+	var (
+		ev                               hookbox.Event
+		livemode, secretIndex, attempts  int64
+		headers, source, state           string
+		received, nextAttempt, updatedAt int64
+	)
+	dest := []any{
+		&ev.ID, &ev.Type, &ev.Object, &ev.Created, &livemode, &ev.Account, &ev.APIVersion,
+		&headers, &received, &ev.ClientAddr, &secretIndex, &source,
+		&state, &attempts, &nextAttempt, &updatedAt,
+	}
+	if withBody {
+		dest = append(dest, &ev.Body)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	if withBody && ev.Body == nil {
+		ev.Body = []byte{}
+	}
+	if headers != "{}" {
+		if err := json.Unmarshal([]byte(headers), &ev.Headers); err != nil {
+			return nil, fmt.Errorf("event %q: headers: %w", ev.ID, err)
+		}
+	}
+	ev.Livemode = livemode != 0
+	ev.SecretIndex = int(secretIndex)
+	ev.Source = hookbox.Source(source)
+	ev.State = hookbox.State(state)
+	ev.Attempts = int(attempts)
+	ev.ReceivedAt = loadTime(received)
+	ev.NextAttemptAt = loadTime(nextAttempt)
+	ev.UpdatedAt = loadTime(updatedAt)
+	return &ev, nil
+}
+
+// Time limits of int64 unix nanoseconds.
+var (
+	minTime = time.Unix(0, -1<<63+1)
+	maxTime = time.Unix(0, 1<<63-1)
+)
+
+// storedTime returns t as stored: unix nanoseconds truncated to the
+// microsecond, 0 for the zero time; false when t does not fit.
+func storedTime(t time.Time) (int64, bool) {
+	if t.IsZero() {
+		return 0, true
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return 0, false
+	}
+	return t.Truncate(time.Microsecond).UnixNano(), true
+}
+
+// filterTime returns t in unix nanoseconds, not truncated, so a bound
+// between two stored microseconds compares right.
+func filterTime(t time.Time) (int64, bool) {
+	if t.Before(minTime) || t.After(maxTime) {
+		return 0, false
+	}
+	return t.UnixNano(), true
+}
+
+func loadTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// isConstraint reports whether err is a constraint violation (CHECK, NOT
+// NULL, UNIQUE, ...): an error of one row's data, which SQLite answers by
+// undoing that statement alone.
+func isConstraint(err error) bool {
+	var e *msqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlitelib.SQLITE_CONSTRAINT
+}
+
+// unavailable wraps a failure that leaves nothing of the operation
+// guaranteed: the caller may retry (Stripe does, on a 503).
+func unavailable(op string, err error) error {
+	return &hookbox.Error{Code: hookbox.EUNAVAILABLE, Message: "store unavailable", Err: fmt.Errorf("%s: %w", op, err)}
+}

@@ -1,0 +1,210 @@
+// Package sqlite is the hookbox.Store on SQLite (modernc.org/sqlite, pure Go,
+// through database/sql).
+//
+// A Store holds two pools on one database file in WAL mode: a single writer
+// connection, which serialises every write in the process, and a pool of
+// read-only connections. In WAL mode readers see the last committed state
+// and never wait for the writer, so listing events stays fast while ingest
+// commits. Every connection is configured by DSN parameters, so a connection
+// that database/sql opens later gets the same pragmas as the first.
+//
+// Commits are durable on return (synchronous=FULL): a webhook answered 2xx
+// is on disk, because Stripe never sends it again.
+//
+// The schema is created and upgraded by the migrations embedded in the
+// binary (migrations/*.sql), applied in order at Open.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Defaults for Options.
+const (
+	// DefaultBusyTimeout is how long a connection waits for a lock held by
+	// another process (a second hookbox, the sqlite3 shell) before failing
+	// with SQLITE_BUSY.
+	DefaultBusyTimeout = 5 * time.Second
+	// DefaultMaxReaders is the minimum size of the read pool; it grows to
+	// runtime.NumCPU() on larger machines.
+	DefaultMaxReaders = 4
+)
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// BusyTimeout is SQLite's busy_timeout; <= 0 means DefaultBusyTimeout.
+	BusyTimeout time.Duration
+	// MaxReaders caps the read pool; <= 0 means
+	// max(DefaultMaxReaders, runtime.NumCPU()).
+	MaxReaders int
+}
+
+// Store is a hookbox.Store on one SQLite database file. It is safe for
+// concurrent use.
+type Store struct {
+	path   string
+	writer *sql.DB // exactly one connection: SQLite has one writer at a time anyway
+	reader *sql.DB // read-only connections (query_only)
+
+	insert *sql.Stmt // prepared once on the writer connection, reused by every batch
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ hookbox.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path with default
+// Options and applies pending migrations. See Options.Open.
+func Open(path string) (*Store, error) {
+	return Options{}.Open(path)
+}
+
+// Open opens (creating if needed) the database file at path and applies
+// the pending migrations, each in its own transaction.
+//
+// The path is a file name, not a URI; ":memory:" is refused (EINVALID)
+// because the writer and the readers must share one database. Open fails
+// with EINVALID when the database was migrated by a newer hookbox (a schema
+// version this build does not know), and with an uncoded error when the
+// file cannot be opened or migrated.
+func (o Options) Open(path string) (*Store, error) {
+	if path == "" || path == ":memory:" {
+		return nil, hookbox.Errorf(hookbox.EINVALID, "sqlite path %q: want a file name", path)
+	}
+	busy := o.BusyTimeout
+	if busy <= 0 {
+		busy = DefaultBusyTimeout
+	}
+	readers := o.MaxReaders
+	if readers <= 0 {
+		readers = max(DefaultMaxReaders, runtime.NumCPU())
+	}
+
+	s := &Store{path: path}
+	var err error
+	if s.writer, err = sql.Open("sqlite", dsn(path, busy, false)); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxLifetime(0)
+	s.writer.SetConnMaxIdleTime(0)
+
+	ctx := context.Background()
+	// The writer connects first and alone: it switches the file to WAL and
+	// runs the migrations before any reader looks at the schema.
+	if err := migrate(ctx, s.writer); err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if s.insert, err = s.writer.PrepareContext(ctx, insertSQL); err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("open store: prepare insert: %w", err)
+	}
+
+	if s.reader, err = sql.Open("sqlite", dsn(path, busy, true)); err != nil {
+		s.insert.Close()
+		s.writer.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s.reader.SetMaxOpenConns(readers)
+	s.reader.SetMaxIdleConns(readers)
+	if err := s.reader.PingContext(ctx); err != nil {
+		s.reader.Close()
+		s.insert.Close()
+		s.writer.Close()
+		return nil, fmt.Errorf("open store: readers: %w", err)
+	}
+	return s, nil
+}
+
+// dsn returns the data source name of one pool. Every pragma is a DSN
+// parameter, so the driver applies it to each connection it opens, not only
+// to the first.
+func dsn(path string, busy time.Duration, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busy.Milliseconds(), 10)+")")
+	// WAL: readers do not block the writer nor the writer the readers, and a
+	// commit appends to one file instead of rewriting pages twice.
+	q.Add("_pragma", "journal_mode(WAL)")
+	// FULL: in WAL mode, NORMAL skips the fsync at commit, so the last
+	// commits can be lost on power failure. A 2xx tells Stripe it never has
+	// to send the event again, so a commit must be on disk before we answer;
+	// group commit amortises the fsync over the batch.
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	if readOnly {
+		// Applied by the driver after every other pragma.
+		q.Set("_query_only", "1")
+	} else {
+		// Take the write lock at BEGIN, so a transaction never fails midway
+		// upgrading a read lock (SQLITE_BUSY that busy_timeout cannot wait out).
+		q.Set("_txlock", "immediate")
+	}
+	// A "file:" URI lets a path hold '?' or '#': SQLite decodes %XX escapes
+	// in the path part of the URI.
+	return "file:" + escapePath(path) + "?" + q.Encode()
+}
+
+func escapePath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+// Ping reports whether both pools answer a query. It fails with
+// EUNAVAILABLE when the store is closed or a pool does not answer (for
+// example the writer is stuck behind a lock longer than ctx allows).
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	for _, db := range []*sql.DB{s.reader, s.writer} {
+		var one int
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			return &hookbox.Error{Code: hookbox.EUNAVAILABLE, Message: "store unavailable", Err: fmt.Errorf("ping: %w", err)}
+		}
+	}
+	return nil
+}
+
+// Close closes both pools. A call in flight finishes or fails first; later
+// calls of any method fail with EUNAVAILABLE. Close is idempotent: every
+// call returns the error of the first.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		var errs []error
+		if s.insert != nil {
+			errs = append(errs, s.insert.Close())
+		}
+		if s.reader != nil {
+			errs = append(errs, s.reader.Close())
+		}
+		if s.writer != nil {
+			// Let SQLite refresh the planner statistics it judges stale,
+			// as recommended before closing a connection.
+			_, _ = s.writer.Exec("PRAGMA optimize")
+			errs = append(errs, s.writer.Close())
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("close store: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+var errClosed = hookbox.Errorf(hookbox.EUNAVAILABLE, "store closed")

@@ -1,0 +1,311 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	msqlite "modernc.org/sqlite"
+	sqlitelib "modernc.org/sqlite/lib"
+)
+
+func openTest(tb testing.TB) (*Store, string) {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "hookbox.db")
+	s, err := Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+var t0 = time.Date(2026, 11, 27, 5, 20, 0, 0, time.UTC)
+
+func event(id string) *hookbox.Event {
+	return &hookbox.Event{ID: id, Type: "charge.succeeded", Object: "event", Body: []byte(`{"id":"` + id + `"}`), ReceivedAt: t0}
+}
+
+// Ensures every connection of both pools runs with the pragmas Open
+// promises, including connections opened after the first, and that reader
+// connections cannot write.
+func TestPragmas(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	check := func(name string, conn *sql.Conn) {
+		t.Helper()
+		for pragma, want := range map[string]string{
+			"journal_mode": "wal",
+			"synchronous":  "2", // FULL
+			"foreign_keys": "1",
+			"busy_timeout": "5000",
+		} {
+			var got string
+			if err := conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatalf("%s: PRAGMA %s: %v", name, pragma, err)
+			}
+			if got != want {
+				t.Errorf("%s: %s = %s, want %s", name, pragma, got, want)
+			}
+		}
+	}
+
+	w, err := s.writer.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("writer", w)
+	w.Close()
+
+	// Hold several reader connections at once so the pool opens more than one.
+	var readers []*sql.Conn
+	for range 3 {
+		c, err := s.reader.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, c)
+	}
+	for i, c := range readers {
+		check("reader "+string(rune('0'+i)), c)
+		var qo int
+		if err := c.QueryRowContext(ctx, "PRAGMA query_only").Scan(&qo); err != nil || qo != 1 {
+			t.Errorf("reader %d: query_only = %d, %v; want 1", i, qo, err)
+		}
+		if _, err := c.ExecContext(ctx, "DELETE FROM events"); err == nil {
+			t.Errorf("reader %d: a write succeeded", i)
+		}
+		c.Close()
+	}
+	if n := s.reader.Stats().OpenConnections; n < 3 {
+		t.Fatalf("reader pool: %d connections, want >= 3", n)
+	}
+}
+
+// Ensures reads do not wait for the writer: a listing answers while a
+// write transaction is open and uncommitted, and does not see its rows.
+func TestReadDuringWrite(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := s.InsertEvents(ctx, []*hookbox.Event{event("evt_committed")}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Stmt(s.insert).Exec(insertTestArgs(t, event("evt_uncommitted"))...); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	evs, err := s.FindEvents(rctx, hookbox.EventFilter{})
+	if err != nil {
+		t.Fatalf("FindEvents during a write: %v", err)
+	}
+	if len(evs) != 1 || evs[0].ID != "evt_committed" {
+		t.Fatalf("FindEvents during a write: %d events, want only the committed one", len(evs))
+	}
+}
+
+func insertTestArgs(tb testing.TB, ev *hookbox.Event) []any {
+	tb.Helper()
+	args := make([]any, insertArgCount)
+	if err := insertArgs(args, ev); err != nil {
+		tb.Fatal(err)
+	}
+	return args
+}
+
+// Ensures the states CHECK is the database's: a row with an unknown state
+// inside a batch fails with a constraint error from SQLite, which undoes
+// that statement only; the rows before and after it commit.
+func TestInsertEvents_StatementRollback(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	bad := event("evt_bad")
+	bad.State = "exploded"
+	res, err := s.InsertEvents(ctx, []*hookbox.Event{event("evt_before"), bad, event("evt_after")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr *msqlite.Error
+	if !errors.As(res[1].Err, &serr) || serr.Code() != sqlitelib.SQLITE_CONSTRAINT_CHECK {
+		t.Fatalf("bad row: %v, want a SQLITE_CONSTRAINT_CHECK from the database", res[1].Err)
+	}
+	if hookbox.ErrorCode(res[1].Err) != hookbox.EINVALID {
+		t.Fatalf("bad row: code %q, want EINVALID", hookbox.ErrorCode(res[1].Err))
+	}
+	var n int
+	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE id IN ('evt_before', 'evt_after')`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("rows around the bad one: %d, %v; want 2", n, err)
+	}
+	// The schema also refuses what the Go checks refuse first.
+	for _, q := range []string{
+		`INSERT INTO events (id, type, object, created, livemode, account, api_version, body, received_at, client_addr, secret_index, source, updated_at)
+		 VALUES ('', 't', 'event', 0, 0, '', '', x'', 1, '', 0, 'webhook', 1)`,
+		`INSERT INTO events (id, type, object, created, livemode, account, api_version, body, received_at, client_addr, secret_index, source, updated_at)
+		 VALUES (NULL, 't', 'event', 0, 0, '', '', x'', 1, '', 0, 'webhook', 1)`,
+		`INSERT INTO events (id, type, object, created, livemode, account, api_version, body, headers, received_at, client_addr, secret_index, source, updated_at)
+		 VALUES ('evt_h', 't', 'event', 0, 0, '', '', x'', '[]', 1, '', 0, 'webhook', 1)`,
+		`INSERT INTO events (id, type, object, created, livemode, account, api_version, body, received_at, client_addr, secret_index, source, updated_at)
+		 VALUES ('evt_b', 't', 'event', 0, 0, '', '', 'not a blob', 1, '', 0, 'webhook', 1)`,
+	} {
+		if _, err := s.writer.ExecContext(ctx, q); err == nil {
+			t.Errorf("schema accepted: %s", q)
+		}
+	}
+}
+
+// Ensures a failed COMMIT returns EUNAVAILABLE with no results, stores
+// nothing, and leaves the writer connection usable. A deferred foreign key
+// violated by a trigger is the one way to make SQLite fail at COMMIT.
+func TestInsertEvents_ErrCommit(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := s.writer.ExecContext(ctx, `
+		CREATE TABLE parent (id INTEGER PRIMARY KEY);
+		CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+		CREATE TRIGGER fail_commit AFTER INSERT ON events WHEN NEW.type = 'fail.commit'
+		BEGIN INSERT INTO child (p) VALUES (42); END;`); err != nil {
+		t.Fatal(err)
+	}
+	doomed := event("evt_doomed")
+	doomed.Type = "fail.commit"
+	res, err := s.InsertEvents(ctx, []*hookbox.Event{event("evt_ok"), doomed})
+	if hookbox.ErrorCode(err) != hookbox.EUNAVAILABLE || res != nil {
+		t.Fatalf("InsertEvents = %v, %v; want no results and EUNAVAILABLE", res, err)
+	}
+	if !strings.Contains(err.Error(), "commit") {
+		t.Fatalf("error %q does not name the commit", err)
+	}
+	for _, id := range []string{"evt_ok", "evt_doomed"} {
+		if _, err := s.FindEventByID(ctx, id); hookbox.ErrorCode(err) != hookbox.ENOTFOUND {
+			t.Fatalf("%s after a failed commit: %v, want ENOTFOUND", id, err)
+		}
+	}
+	res, err = s.InsertEvents(ctx, []*hookbox.Event{event("evt_ok")})
+	if err != nil || res[0].Err != nil || res[0].Duplicate {
+		t.Fatalf("insert after a failed commit: %v, %+v", err, res)
+	}
+}
+
+// Ensures migrations are recorded once each and reopening applies none
+// again; and that a database from a newer build is refused.
+func TestMigrate(t *testing.T) {
+	s, path := openTest(t)
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := func() []int {
+		t.Helper()
+		rows, err := s.reader.Query(`SELECT version FROM schema_migrations ORDER BY version`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var vs []int
+		for rows.Next() {
+			var v int
+			rows.Scan(&v)
+			vs = append(vs, v)
+		}
+		return vs
+	}
+	if got := versions(); len(got) != len(ms) || got[len(got)-1] != ms[len(ms)-1].version {
+		t.Fatalf("versions %v, want %d migrations", got, len(ms))
+	}
+	if err := migrate(context.Background(), s.writer); err != nil {
+		t.Fatalf("migrate again: %v", err)
+	}
+	s.Close()
+
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = s2
+	if got := versions(); len(got) != len(ms) {
+		t.Fatalf("after reopen: versions %v", got)
+	}
+	if _, err := s.writer.Exec(`INSERT INTO schema_migrations VALUES (9999, '9999_future.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(path); hookbox.ErrorCode(err) != hookbox.EINVALID {
+		t.Fatalf("open a newer schema: %v, want EINVALID", err)
+	}
+}
+
+// Ensures the listing queries use the indexes: no full scan of events, and
+// no sort when the index gives the order.
+func TestQueryPlans(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	plan := func(q string, args ...any) string {
+		t.Helper()
+		rows, err := s.reader.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var lines []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, detail)
+		}
+		return strings.Join(lines, "; ")
+	}
+	list := "SELECT " + listColumns + " FROM events"
+	order := " ORDER BY received_at DESC, id DESC LIMIT 100"
+	for _, tc := range []struct {
+		name, q string
+		want    string
+		args    []any
+	}{
+		{"all", list + order, "events_received", nil},
+		{"cursor", list + " WHERE (received_at, id) < (?, ?)" + order, "events_received", []any{1, "x"}},
+		{"type", list + " WHERE type = ?" + order, "events_type", []any{"invoice.paid"}},
+		{"prefix", list + " WHERE type >= ? AND type < ?" + order, "events_", []any{"invoice.", "invoice/"}},
+		{"queue", "SELECT id FROM events WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 10", "events_state_next_attempt", []any{1}},
+	} {
+		p := plan(tc.q, tc.args...)
+		if !strings.Contains(p, tc.want) || strings.Contains(p, "SCAN events") && !strings.Contains(p, "USING INDEX") {
+			t.Errorf("%s: plan %q, want %s", tc.name, p, tc.want)
+		}
+		if tc.name != "prefix" && strings.Contains(p, "TEMP B-TREE") {
+			t.Errorf("%s: plan %q sorts", tc.name, p)
+		}
+		t.Logf("%s: %s", tc.name, p)
+	}
+}
+
+// Ensures prefixEnd bounds exactly the strings with the prefix.
+func TestPrefixEnd(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"invoice.", "invoice/", true},
+		{"a", "b", true},
+		{"a\xff", "b", true},
+		{"\xff\xff", "", false},
+		{"é", "é"[:1] + "\xaa", true},
+	} {
+		got, ok := prefixEnd(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("prefixEnd(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -1,0 +1,733 @@
+// Package storetest is the conformance suite every hookbox.Store passes.
+//
+// An adapter's tests call Run with a constructor of fresh, empty stores:
+//
+//	func TestStore(t *testing.T) {
+//		storetest.Run(t, func(tb testing.TB) hookbox.Store {
+//			return mustOpenStore(tb) // a new database; Close registered with tb.Cleanup
+//		})
+//	}
+//
+// The cases pin down what the hookbox.Store contract leaves to no adapter's
+// judgement: deduplication by ID across and inside batches, per-event
+// errors that do not fail a batch, times kept to the microsecond and
+// returned in UTC, listing order with ties broken by ID, type prefixes
+// matched literally, and keyset paging without gaps or repeats.
+//
+// IDs and types compare as bytes (SQLite's BINARY collation); a PostgreSQL
+// store needs COLLATE "C" on those columns to list in the same order.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookbox/hookbox"
+)
+
+// Run runs every conformance case as a subtest of t. open must return a new,
+// empty store on each call and register its Close with tb.Cleanup; Close
+// must tolerate being called again, as some cases close the store
+// themselves.
+func Run(t *testing.T, open func(tb testing.TB) hookbox.Store) {
+	t.Run("InsertEvents", func(t *testing.T) {
+		t.Run("OK", func(t *testing.T) { testInsertOK(t, open(t)) })
+		t.Run("Defaults", func(t *testing.T) { testInsertDefaults(t, open(t)) })
+		t.Run("DuplicateAcrossBatches", func(t *testing.T) { testInsertDuplicateAcrossBatches(t, open(t)) })
+		t.Run("DuplicateInsideBatch", func(t *testing.T) { testInsertDuplicateInsideBatch(t, open(t)) })
+		t.Run("BadRowDoesNotFailBatch", func(t *testing.T) { testInsertBadRow(t, open(t)) })
+		t.Run("Empty", func(t *testing.T) { testInsertEmpty(t, open(t)) })
+		t.Run("Concurrent", func(t *testing.T) { testInsertConcurrent(t, open(t)) })
+	})
+	t.Run("FindEventByID", func(t *testing.T) {
+		t.Run("ErrNotFound", func(t *testing.T) { testFindByIDNotFound(t, open(t)) })
+	})
+	t.Run("FindEvents", func(t *testing.T) {
+		t.Run("Order", func(t *testing.T) { testFindOrder(t, open(t)) })
+		t.Run("Limit", func(t *testing.T) { testFindLimit(t, open(t)) })
+		t.Run("TypeExact", func(t *testing.T) { testFindTypeExact(t, open(t)) })
+		t.Run("TypePrefix", func(t *testing.T) { testFindTypePrefix(t, open(t)) })
+		t.Run("State", func(t *testing.T) { testFindState(t, open(t)) })
+		t.Run("Since", func(t *testing.T) { testFindSince(t, open(t)) })
+		t.Run("Paging", func(t *testing.T) { testFindPaging(t, open(t)) })
+		t.Run("ErrInvalid", func(t *testing.T) { testFindInvalid(t, open(t)) })
+	})
+	t.Run("Ping", func(t *testing.T) {
+		t.Run("OK", func(t *testing.T) { testPing(t, open(t)) })
+	})
+	t.Run("Close", func(t *testing.T) {
+		t.Run("Idempotent", func(t *testing.T) { testCloseIdempotent(t, open(t)) })
+	})
+}
+
+// base is the reception time the cases count from. It has nanoseconds and
+// a non-UTC zone on purpose: stores keep microseconds and answer in UTC.
+var base = time.Date(2026, 11, 27, 6, 20, 0, 123456789, time.FixedZone("CET", 3600))
+
+// body is a Stripe-shaped event body that a store must keep byte for byte:
+// unicode, escapes, odd spacing, key order and a trailing newline.
+func body(id, typ string) []byte {
+	return fmt.Appendf(nil, `{"id": "%s","object":"event","type":"%s",
+  "data":{"object":{"name":"Zoë Ångström 東京 🚀","note":"tab\there \u00e9 \"q\" \\ /","amount":1000,"z":null,"a":[1,2.50,-0]}},
+	"livemode" :false}
+`, id, typ)
+}
+
+// NewEvent returns a valid event with every field set, received at
+// receivedAt. Cases change what they test.
+func NewEvent(id, typ string, receivedAt time.Time) *hookbox.Event {
+	return &hookbox.Event{
+		ID:         id,
+		Type:       typ,
+		Object:     "event",
+		Created:    1764220800,
+		Livemode:   true,
+		Account:    "acct_1Nv0FGQ9RKHgCVdK",
+		APIVersion: "2025-10-29.clover",
+		Body:       body(id, typ),
+		Headers: map[string]string{
+			"Stripe-Signature": "t=1764220800,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd",
+			"User-Agent":       "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+			"Content-Type":     "application/json; charset=utf-8",
+		},
+		ReceivedAt:    receivedAt,
+		ClientAddr:    "3.18.12.63:41234",
+		SecretIndex:   1,
+		Source:        hookbox.SourceWebhook,
+		State:         hookbox.StatePending,
+		Attempts:      2,
+		NextAttemptAt: receivedAt.Add(90*time.Second + 987654321),
+		UpdatedAt:     receivedAt.Add(3*time.Second + 5),
+	}
+}
+
+// Stored returns ev as a store gives it back: times truncated to the
+// microsecond in UTC, the zero State as pending, a zero UpdatedAt as
+// ReceivedAt, a nil Body as empty, empty Headers as nil.
+func Stored(ev *hookbox.Event) *hookbox.Event {
+	e := *ev
+	e.ReceivedAt = storedTime(ev.ReceivedAt)
+	e.NextAttemptAt = storedTime(ev.NextAttemptAt)
+	e.UpdatedAt = storedTime(ev.UpdatedAt)
+	if e.UpdatedAt.IsZero() {
+		e.UpdatedAt = e.ReceivedAt
+	}
+	if e.State == "" {
+		e.State = hookbox.StatePending
+	}
+	if e.Body == nil {
+		e.Body = []byte{}
+	}
+	if len(e.Headers) == 0 {
+		e.Headers = nil
+	}
+	return &e
+}
+
+func storedTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Truncate(time.Microsecond).UTC()
+}
+
+// AssertEvent fails tb unless got equals want field by field. Times must be
+// equal instants in UTC. The body is compared only when withBody is set;
+// otherwise got must have none (a listing).
+func AssertEvent(tb testing.TB, got, want *hookbox.Event, withBody bool) {
+	tb.Helper()
+	if got == nil {
+		tb.Fatalf("event %q: got nil", want.ID)
+	}
+	var diffs []string
+	diff := func(field string, g, w any) {
+		diffs = append(diffs, fmt.Sprintf("%s: got %#v, want %#v", field, g, w))
+	}
+	if got.ID != want.ID {
+		diff("ID", got.ID, want.ID)
+	}
+	if got.Type != want.Type {
+		diff("Type", got.Type, want.Type)
+	}
+	if got.Object != want.Object {
+		diff("Object", got.Object, want.Object)
+	}
+	if got.Created != want.Created {
+		diff("Created", got.Created, want.Created)
+	}
+	if got.Livemode != want.Livemode {
+		diff("Livemode", got.Livemode, want.Livemode)
+	}
+	if got.Account != want.Account {
+		diff("Account", got.Account, want.Account)
+	}
+	if got.APIVersion != want.APIVersion {
+		diff("APIVersion", got.APIVersion, want.APIVersion)
+	}
+	if withBody {
+		if !bytes.Equal(got.Body, want.Body) {
+			diff("Body", string(got.Body), string(want.Body))
+		}
+	} else if got.Body != nil {
+		diff("Body (listing)", string(got.Body), nil)
+	}
+	if !maps.Equal(got.Headers, want.Headers) {
+		diff("Headers", got.Headers, want.Headers)
+	}
+	for _, f := range []struct {
+		name      string
+		got, want time.Time
+	}{
+		{"ReceivedAt", got.ReceivedAt, want.ReceivedAt},
+		{"NextAttemptAt", got.NextAttemptAt, want.NextAttemptAt},
+		{"UpdatedAt", got.UpdatedAt, want.UpdatedAt},
+	} {
+		if !f.got.Equal(f.want) {
+			diff(f.name, f.got.Format(time.RFC3339Nano), f.want.Format(time.RFC3339Nano))
+		} else if !f.got.IsZero() && f.got.Location() != time.UTC {
+			diff(f.name+" location", f.got.Location().String(), "UTC")
+		}
+	}
+	if got.ClientAddr != want.ClientAddr {
+		diff("ClientAddr", got.ClientAddr, want.ClientAddr)
+	}
+	if got.SecretIndex != want.SecretIndex {
+		diff("SecretIndex", got.SecretIndex, want.SecretIndex)
+	}
+	if got.Source != want.Source {
+		diff("Source", got.Source, want.Source)
+	}
+	if got.State != want.State {
+		diff("State", got.State, want.State)
+	}
+	if got.Attempts != want.Attempts {
+		diff("Attempts", got.Attempts, want.Attempts)
+	}
+	if len(diffs) > 0 {
+		tb.Fatalf("event %q differs:\n\t%s", want.ID, strings.Join(diffs, "\n\t"))
+	}
+}
+
+// MustInsert inserts evs in one batch and fails tb on a batch error or on
+// any per-event error.
+func MustInsert(tb testing.TB, s hookbox.Store, evs ...*hookbox.Event) []hookbox.InsertResult {
+	tb.Helper()
+	res, err := s.InsertEvents(context.Background(), evs)
+	if err != nil {
+		tb.Fatalf("InsertEvents: %v", err)
+	}
+	if len(res) != len(evs) {
+		tb.Fatalf("InsertEvents: %d results for %d events", len(res), len(evs))
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			tb.Fatalf("InsertEvents: event %d: %v", i, r.Err)
+		}
+	}
+	return res
+}
+
+// MustFind returns FindEvents(f) and fails tb on error.
+func MustFind(tb testing.TB, s hookbox.Store, f hookbox.EventFilter) []*hookbox.Event {
+	tb.Helper()
+	evs, err := s.FindEvents(context.Background(), f)
+	if err != nil {
+		tb.Fatalf("FindEvents(%+v): %v", f, err)
+	}
+	return evs
+}
+
+// MustFindByID returns FindEventByID(id) and fails tb on error.
+func MustFindByID(tb testing.TB, s hookbox.Store, id string) *hookbox.Event {
+	tb.Helper()
+	ev, err := s.FindEventByID(context.Background(), id)
+	if err != nil {
+		tb.Fatalf("FindEventByID(%q): %v", id, err)
+	}
+	return ev
+}
+
+func ids(evs []*hookbox.Event) []string {
+	out := make([]string, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.ID
+	}
+	return out
+}
+
+func assertIDs(tb testing.TB, got []*hookbox.Event, want ...string) {
+	tb.Helper()
+	if g := ids(got); !slices.Equal(g, want) {
+		tb.Fatalf("ids:\n\tgot  %v\n\twant %v", g, want)
+	}
+}
+
+func assertCode(tb testing.TB, err error, code string) {
+	tb.Helper()
+	if got := hookbox.ErrorCode(err); got != code {
+		tb.Fatalf("error %v: code %q, want %q", err, got, code)
+	}
+}
+
+// all lists every stored event, newest first.
+func all(tb testing.TB, s hookbox.Store) []*hookbox.Event {
+	tb.Helper()
+	return MustFind(tb, s, hookbox.EventFilter{Limit: 100000})
+}
+
+// Ensures every field survives a round trip, the body byte for byte, times
+// to the microsecond in UTC.
+func testInsertOK(t *testing.T, s hookbox.Store) {
+	connect := NewEvent("evt_1Connect", "account.updated", base)
+	plain := NewEvent("evt_2Plain", "invoice.paid", base.Add(time.Nanosecond*1500))
+	plain.Livemode = false
+	plain.Account = ""
+	plain.SecretIndex = 0
+	plain.Source = hookbox.SourceReconcile
+	plain.State = hookbox.StateDead
+	plain.Attempts = 0
+	plain.NextAttemptAt = time.Time{}
+
+	res := MustInsert(t, s, connect, plain)
+	for i, r := range res {
+		if r.Duplicate {
+			t.Fatalf("event %d: Duplicate on first insert", i)
+		}
+	}
+	for _, ev := range []*hookbox.Event{connect, plain} {
+		AssertEvent(t, MustFindByID(t, s, ev.ID), Stored(ev), true)
+	}
+	got := all(t, s)
+	assertIDs(t, got, plain.ID, connect.ID)
+	AssertEvent(t, got[0], Stored(plain), false)
+	AssertEvent(t, got[1], Stored(connect), false)
+}
+
+// Ensures the documented defaults: a zero State is pending, a zero
+// UpdatedAt is ReceivedAt, a nil body is empty, no headers read back nil.
+func testInsertDefaults(t *testing.T, s hookbox.Store) {
+	ev := &hookbox.Event{ID: "evt_min", ReceivedAt: base}
+	MustInsert(t, s, ev)
+	got := MustFindByID(t, s, ev.ID)
+	AssertEvent(t, got, Stored(ev), true)
+	if got.State != hookbox.StatePending || !got.UpdatedAt.Equal(got.ReceivedAt) {
+		t.Fatalf("defaults: state %q, updated %v, received %v", got.State, got.UpdatedAt, got.ReceivedAt)
+	}
+}
+
+// Ensures an ID stored by an earlier batch is a Duplicate and the stored
+// row keeps its first content.
+func testInsertDuplicateAcrossBatches(t *testing.T, s hookbox.Store) {
+	first := NewEvent("evt_dup", "charge.succeeded", base)
+	MustInsert(t, s, first)
+
+	again := NewEvent("evt_dup", "charge.refunded", base.Add(time.Hour))
+	again.Body = []byte(`{"id":"evt_dup","changed":true}`)
+	other := NewEvent("evt_other", "charge.succeeded", base)
+	res := MustInsert(t, s, again, other)
+	if !res[0].Duplicate || res[1].Duplicate {
+		t.Fatalf("results %+v, want [duplicate, new]", res)
+	}
+	AssertEvent(t, MustFindByID(t, s, first.ID), Stored(first), true)
+	if n := len(all(t, s)); n != 2 {
+		t.Fatalf("%d events stored, want 2", n)
+	}
+}
+
+// Ensures an ID repeated inside one batch is stored once, from its first
+// occurrence, and the repeats are Duplicate.
+func testInsertDuplicateInsideBatch(t *testing.T, s hookbox.Store) {
+	a := NewEvent("evt_a", "invoice.paid", base)
+	b := NewEvent("evt_b", "invoice.paid", base)
+	a2 := NewEvent("evt_a", "invoice.voided", base.Add(time.Second))
+	a3 := NewEvent("evt_a", "invoice.voided", base.Add(2*time.Second))
+	res := MustInsert(t, s, a, b, a2, a3)
+	want := []bool{false, false, true, true}
+	for i, r := range res {
+		if r.Duplicate != want[i] {
+			t.Fatalf("result %d: Duplicate=%v, want %v", i, r.Duplicate, want[i])
+		}
+	}
+	AssertEvent(t, MustFindByID(t, s, "evt_a"), Stored(a), true)
+	if n := len(all(t, s)); n != 2 {
+		t.Fatalf("%d events stored, want 2", n)
+	}
+}
+
+// Ensures events that are invalid on their own get an EINVALID Err while
+// the rest of the batch, before and after them, is stored.
+func testInsertBadRow(t *testing.T, s hookbox.Store) {
+	good1 := NewEvent("evt_good1", "charge.succeeded", base)
+	emptyID := NewEvent("", "charge.succeeded", base)
+	good2 := NewEvent("evt_good2", "charge.succeeded", base)
+	badState := NewEvent("evt_badstate", "charge.succeeded", base)
+	badState.State = "exploded"
+	noReceived := NewEvent("evt_noreceived", "charge.succeeded", time.Time{})
+	good3 := NewEvent("evt_good3", "charge.succeeded", base)
+	batch := []*hookbox.Event{good1, emptyID, good2, badState, nil, noReceived, good3}
+
+	res, err := s.InsertEvents(context.Background(), batch)
+	if err != nil {
+		t.Fatalf("InsertEvents: %v", err)
+	}
+	if len(res) != len(batch) {
+		t.Fatalf("%d results for %d events", len(res), len(batch))
+	}
+	for _, i := range []int{0, 2, 6} {
+		if res[i].Err != nil || res[i].Duplicate {
+			t.Fatalf("result %d: %+v, want stored", i, res[i])
+		}
+		AssertEvent(t, MustFindByID(t, s, batch[i].ID), Stored(batch[i]), true)
+	}
+	for _, i := range []int{1, 3, 4, 5} {
+		if res[i].Err == nil {
+			t.Fatalf("result %d: no error", i)
+		}
+		assertCode(t, res[i].Err, hookbox.EINVALID)
+	}
+	for _, id := range []string{"evt_badstate", "evt_noreceived"} {
+		_, err := s.FindEventByID(context.Background(), id)
+		assertCode(t, err, hookbox.ENOTFOUND)
+	}
+	if n := len(all(t, s)); n != 3 {
+		t.Fatalf("%d events stored, want 3", n)
+	}
+}
+
+// Ensures an empty or nil batch is a no-op without error.
+func testInsertEmpty(t *testing.T, s hookbox.Store) {
+	for _, batch := range [][]*hookbox.Event{nil, {}} {
+		res, err := s.InsertEvents(context.Background(), batch)
+		if err != nil || len(res) != 0 {
+			t.Fatalf("InsertEvents(%v) = %v, %v; want no results, no error", batch, res, err)
+		}
+	}
+	if n := len(all(t, s)); n != 0 {
+		t.Fatalf("%d events stored, want 0", n)
+	}
+}
+
+// Ensures concurrent batches with overlapping IDs store every ID exactly
+// once and tell exactly one inserter that it was new.
+func testInsertConcurrent(t *testing.T, s hookbox.Store) {
+	const (
+		workers   = 8
+		batches   = 15
+		batchSize = 6
+		distinct  = 200
+	)
+	var (
+		mu    sync.Mutex
+		fresh = map[string]int{} // id -> results that were not Duplicate
+		wg    sync.WaitGroup
+		errs  = make(chan error, workers)
+	)
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			for range batches {
+				batch := make([]*hookbox.Event, batchSize)
+				for k := range batch {
+					id := fmt.Sprintf("evt_c%03d", rng.IntN(distinct))
+					batch[k] = NewEvent(id, "charge.succeeded", base.Add(time.Duration(rng.IntN(1000))*time.Millisecond))
+				}
+				res, err := s.InsertEvents(context.Background(), batch)
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				for k, r := range res {
+					if r.Err != nil {
+						mu.Unlock()
+						errs <- r.Err
+						return
+					}
+					if _, ok := fresh[batch[k].ID]; !ok {
+						fresh[batch[k].ID] = 0
+					}
+					if !r.Duplicate {
+						fresh[batch[k].ID]++
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("InsertEvents: %v", err)
+	}
+	for id, n := range fresh {
+		if n != 1 {
+			t.Errorf("%s: %d inserts reported new, want 1", id, n)
+		}
+	}
+	if got := len(all(t, s)); got != len(fresh) {
+		t.Fatalf("%d events stored, want %d distinct ids", got, len(fresh))
+	}
+}
+
+// Ensures a missing event is ENOTFOUND.
+func testFindByIDNotFound(t *testing.T, s hookbox.Store) {
+	MustInsert(t, s, NewEvent("evt_there", "charge.succeeded", base))
+	for _, id := range []string{"evt_missing", "", "EVT_THERE"} {
+		ev, err := s.FindEventByID(context.Background(), id)
+		if ev != nil {
+			t.Fatalf("FindEventByID(%q) = %v, want nil", id, ev)
+		}
+		assertCode(t, err, hookbox.ENOTFOUND)
+	}
+}
+
+// sortedNewestFirst returns evs in listing order: ReceivedAt (as stored)
+// descending, then ID descending.
+func sortedNewestFirst(evs []*hookbox.Event) []string {
+	s := slices.Clone(evs)
+	slices.SortFunc(s, func(a, b *hookbox.Event) int {
+		if c := storedTime(b.ReceivedAt).Compare(storedTime(a.ReceivedAt)); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return ids(s)
+}
+
+// Ensures listings are newest received first, ties on ReceivedAt broken by
+// descending ID, whatever the insertion order, and carry no bodies.
+func testFindOrder(t *testing.T, s hookbox.Store) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	t0 := base.Truncate(time.Microsecond)
+	var evs []*hookbox.Event
+	for i := range 40 {
+		// Four events per microsecond; the nanoseconds below it differ
+		// but are not kept, so they must not order the events.
+		at := t0.Add(time.Duration(i/4)*time.Millisecond + time.Duration(rng.IntN(1000)))
+		evs = append(evs, NewEvent(fmt.Sprintf("evt_%02d_%02d", rng.IntN(100), i), "charge.succeeded", at))
+	}
+	rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+	MustInsert(t, s, evs[:20]...)
+	MustInsert(t, s, evs[20:]...)
+
+	got := all(t, s)
+	assertIDs(t, got, sortedNewestFirst(evs)...)
+	byID := map[string]*hookbox.Event{}
+	for _, ev := range evs {
+		byID[ev.ID] = ev
+	}
+	for _, g := range got {
+		AssertEvent(t, g, Stored(byID[g.ID]), false)
+	}
+}
+
+// Ensures Limit caps a listing and a Limit <= 0 means DefaultListLimit.
+func testFindLimit(t *testing.T, s hookbox.Store) {
+	n := hookbox.DefaultListLimit + 20
+	var evs []*hookbox.Event
+	for i := range n {
+		evs = append(evs, NewEvent(fmt.Sprintf("evt_%04d", i), "charge.succeeded", base.Add(time.Duration(i)*time.Second)))
+	}
+	MustInsert(t, s, evs...)
+	for _, tc := range []struct{ limit, want int }{
+		{0, hookbox.DefaultListLimit},
+		{-1, hookbox.DefaultListLimit},
+		{5, 5},
+		{n + 1, n},
+	} {
+		got := MustFind(t, s, hookbox.EventFilter{Limit: tc.limit})
+		if len(got) != tc.want {
+			t.Fatalf("Limit %d: %d events, want %d", tc.limit, len(got), tc.want)
+		}
+		if got[0].ID != evs[n-1].ID {
+			t.Fatalf("Limit %d: first %s, want the newest %s", tc.limit, got[0].ID, evs[n-1].ID)
+		}
+	}
+}
+
+// typed inserts one event per type, received one second apart in the given
+// order, so the listing order is the reverse.
+func typed(t *testing.T, s hookbox.Store, types ...string) {
+	t.Helper()
+	var evs []*hookbox.Event
+	for i, typ := range types {
+		evs = append(evs, NewEvent("evt_"+typ, typ, base.Add(time.Duration(i)*time.Second)))
+	}
+	MustInsert(t, s, evs...)
+}
+
+// Ensures an exact Type matches only that type.
+func testFindTypeExact(t *testing.T, s hookbox.Store) {
+	typed(t, s, "invoice.paid", "invoice.paid.extra", "invoice", "invoiceitem.created", "charge.succeeded")
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{Type: "invoice.paid"}), "evt_invoice.paid")
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{Type: "invoice"}), "evt_invoice")
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{Type: "Invoice.paid"}))
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{Type: "invoice.pai"}))
+}
+
+// Ensures a Type ending in "*" is a literal, case-sensitive prefix:
+// "invoice.*" is not "invoiceitem.*", and SQL wildcards match themselves.
+func testFindTypePrefix(t *testing.T, s hookbox.Store) {
+	typed(t, s,
+		"invoice.created", "invoice.paid", "invoiceitem.created", "invoice",
+		"payment_intent.succeeded", "paymentXintent.succeeded", "payment%intent.odd",
+		"charge.succeeded", "Invoice.upper", "invoice/slash", "\u00e9v\u00e9nement.cr\u00e9\u00e9")
+	for _, tc := range []struct {
+		typ  string
+		want []string
+	}{
+		{"invoice.*", []string{"evt_invoice.paid", "evt_invoice.created"}},
+		{"invoice*", []string{"evt_invoice/slash", "evt_invoice", "evt_invoiceitem.created", "evt_invoice.paid", "evt_invoice.created"}},
+		{"payment_intent.*", []string{"evt_payment_intent.succeeded"}},
+		{"payment%*", []string{"evt_payment%intent.odd"}},
+		{"pay*", []string{"evt_payment%intent.odd", "evt_paymentXintent.succeeded", "evt_payment_intent.succeeded"}},
+		{"\u00e9v*", []string{"evt_\u00e9v\u00e9nement.cr\u00e9\u00e9"}},
+		{"charge.succeeded*", []string{"evt_charge.succeeded"}},
+		{"nothing.*", nil},
+	} {
+		got := MustFind(t, s, hookbox.EventFilter{Type: tc.typ})
+		if g := ids(got); !slices.Equal(g, tc.want) && !(len(g) == 0 && len(tc.want) == 0) {
+			t.Errorf("Type %q:\n\tgot  %v\n\twant %v", tc.typ, g, tc.want)
+		}
+	}
+	if n := len(MustFind(t, s, hookbox.EventFilter{Type: "*"})); n != 11 {
+		t.Errorf(`Type "*": %d events, want all 11`, n)
+	}
+}
+
+// Ensures State selects one state, combines with Type, and an unknown
+// state is EINVALID.
+func testFindState(t *testing.T, s hookbox.Store) {
+	var evs []*hookbox.Event
+	for i, st := range []hookbox.State{hookbox.StatePending, hookbox.StateDelivered, hookbox.StateDead, hookbox.StatePending, hookbox.StateDelivering} {
+		ev := NewEvent(fmt.Sprintf("evt_%d", i), "charge.succeeded", base.Add(time.Duration(i)*time.Second))
+		if i == 3 {
+			ev.Type = "invoice.paid"
+		}
+		ev.State = st
+		evs = append(evs, ev)
+	}
+	MustInsert(t, s, evs...)
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{State: hookbox.StatePending}), "evt_3", "evt_0")
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{State: hookbox.StateDelivered}), "evt_1")
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{State: hookbox.StateDead}), "evt_2")
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{State: hookbox.StateDelivering}), "evt_4")
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{State: hookbox.StatePending, Type: "charge.*"}), "evt_0")
+
+	_, err := s.FindEvents(context.Background(), hookbox.EventFilter{State: "exploded"})
+	assertCode(t, err, hookbox.EINVALID)
+}
+
+// Ensures Since keeps events received at or after it, to the nanosecond
+// of the bound against microsecond-precision stored times.
+func testFindSince(t *testing.T, s hookbox.Store) {
+	t0 := base.Truncate(time.Microsecond)
+	typed(t, s, "a.x", "b.x", "c.x") // received t0, t0+1s, t0+2s
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{Since: t0.Add(time.Second)}), "evt_c.x", "evt_b.x")
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{Since: t0.Add(time.Second + time.Nanosecond)}), "evt_c.x")
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{Since: t0.UTC()}), "evt_c.x", "evt_b.x", "evt_a.x")
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{Since: t0.Add(time.Hour)}))
+	assertIDs(t, MustFind(t, s, hookbox.EventFilter{Since: t0.Add(time.Second), Type: "c.*"}), "evt_c.x")
+}
+
+// Ensures keyset paging through 250 events, many sharing a reception
+// time, visits every event once in listing order, with and without other
+// filters, and that a cursor without an ID means "strictly before".
+func testFindPaging(t *testing.T, s hookbox.Store) {
+	rng := rand.New(rand.NewPCG(250, 1))
+	var evs []*hookbox.Event
+	for i := range 250 {
+		at := base.Add(time.Duration(i/6) * time.Second) // six events per instant
+		typ := "charge.succeeded"
+		if i%3 == 0 {
+			typ = "invoice.paid"
+		}
+		evs = append(evs, NewEvent(fmt.Sprintf("evt_%08x", rng.Uint32()), typ, at))
+	}
+	rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+	for i := 0; i < len(evs); i += 50 {
+		MustInsert(t, s, evs[i:i+50]...)
+	}
+
+	page := func(f hookbox.EventFilter) []string {
+		t.Helper()
+		var seen []string
+		for pages := 0; ; pages++ {
+			if pages > 300 {
+				t.Fatalf("paging does not end")
+			}
+			got := MustFind(t, s, f)
+			seen = append(seen, ids(got)...)
+			if len(got) < f.Limit {
+				return seen
+			}
+			last := got[len(got)-1]
+			f.BeforeReceivedAt, f.BeforeID = last.ReceivedAt, last.ID
+		}
+	}
+	want := sortedNewestFirst(evs)
+	if got := page(hookbox.EventFilter{Limit: 7}); !slices.Equal(got, want) {
+		t.Fatalf("paging all (%d seen, %d stored): order, gap or repeat\n\tgot  %v\n\twant %v", len(got), len(want), got, want)
+	}
+	var invoices []*hookbox.Event
+	for _, ev := range evs {
+		if ev.Type == "invoice.paid" {
+			invoices = append(invoices, ev)
+		}
+	}
+	if got, want := page(hookbox.EventFilter{Limit: 6, Type: "invoice.*"}), sortedNewestFirst(invoices); !slices.Equal(got, want) {
+		t.Fatalf("paging invoices: order, gap or repeat\n\tgot  %v\n\twant %v", got, want)
+	}
+
+	// A cursor on a reception time alone: strictly before it.
+	cut := base.Truncate(time.Microsecond).Add(10 * time.Second) // six events sit exactly on it
+	got := MustFind(t, s, hookbox.EventFilter{BeforeReceivedAt: cut, Limit: 1000})
+	var before []*hookbox.Event
+	for _, ev := range evs {
+		if storedTime(ev.ReceivedAt).Before(cut) {
+			before = append(before, ev)
+		}
+	}
+	if g, w := ids(got), sortedNewestFirst(before); !slices.Equal(g, w) {
+		t.Fatalf("BeforeReceivedAt alone:\n\tgot  %v\n\twant %v", g, w)
+	}
+}
+
+// Ensures a cursor ID without a cursor time is EINVALID.
+func testFindInvalid(t *testing.T, s hookbox.Store) {
+	_, err := s.FindEvents(context.Background(), hookbox.EventFilter{BeforeID: "evt_1"})
+	assertCode(t, err, hookbox.EINVALID)
+}
+
+// Ensures an open store answers Ping.
+func testPing(t *testing.T, s hookbox.Store) {
+	if err := s.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+// Ensures Close can be called twice, and a closed store fails instead of
+// answering.
+func testCloseIdempotent(t *testing.T, s hookbox.Store) {
+	MustInsert(t, s, NewEvent("evt_1", "charge.succeeded", base))
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := s.Ping(context.Background()); err == nil {
+		t.Fatalf("Ping after Close: no error")
+	}
+	if _, err := s.InsertEvents(context.Background(), []*hookbox.Event{NewEvent("evt_2", "charge.succeeded", base)}); err == nil {
+		t.Fatalf("InsertEvents after Close: no error")
+	}
+}
