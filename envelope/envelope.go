@@ -214,7 +214,7 @@ func extract(b []byte, vals *[numKeys]span) (Fields, error) {
 		required := k == keyID || k == keyType
 		if v.end == 0 || b[v.start] == 'n' {
 			if required {
-				return Fields{}, invalid(0, "missing or null "+keyNames[k])
+				return Fields{}, invalid(v.start, "missing or null "+keyNames[k])
 			}
 			continue
 		}
@@ -223,14 +223,14 @@ func extract(b []byte, vals *[numKeys]span) (Fields, error) {
 		}
 		if raw := b[v.start+1 : v.end-1]; !v.esc && utf8.Valid(raw) {
 			if len(raw) > MaxFieldLen {
-				return Fields{}, invalid(v.start, keyNames[k]+" is too long")
+				return Fields{}, invalid(v.start, keyNames[k]+": "+errTooLong.Error())
 			}
 			fast[k] = true
 			total += len(raw)
 		} else {
-			s, err := decodeString(b[v.start:v.end], keyNames[k])
+			s, err := decodeString(b[v.start:v.end])
 			if err != nil {
-				return Fields{}, err
+				return Fields{}, invalid(v.start, keyNames[k]+": "+err.Error())
 			}
 			strs[k] = s
 		}
@@ -294,20 +294,22 @@ func extract(b []byte, vals *[numKeys]span) (Fields, error) {
 	return f, nil
 }
 
+var errTooLong = fmt.Errorf("longer than %d bytes", MaxFieldLen)
+
 // decodeString decodes the string token tok as encoding/json does and
 // enforces MaxFieldLen.
-func decodeString(tok []byte, name string) (string, error) {
+func decodeString(tok []byte) (string, error) {
 	// A decoded byte takes at most 6 bytes of tok (\u0041), so a longer raw
 	// string cannot decode to MaxFieldLen bytes or fewer.
 	if len(tok)-2 > 6*MaxFieldLen {
-		return "", invalid(0, name+" is too long")
+		return "", errTooLong
 	}
 	var s string
 	if err := json.Unmarshal(tok, &s); err != nil {
-		return "", fmt.Errorf("%w: %s: %w", ErrInvalid, name, err) // cannot happen: tok was validated
+		return "", err // cannot happen: tok was validated
 	}
 	if len(s) > MaxFieldLen {
-		return "", invalid(0, name+" is too long")
+		return "", errTooLong
 	}
 	return s, nil
 }
@@ -317,12 +319,12 @@ func parseTime(tok []byte, esc bool) (int64, error) {
 	var s string
 	if raw := tok[1 : len(tok)-1]; !esc && utf8.Valid(raw) {
 		if len(raw) > MaxFieldLen {
-			return 0, errors.New("too long")
+			return 0, errTooLong
 		}
 		s = string(raw)
 	} else {
 		var err error
-		if s, err = decodeString(tok, "created"); err != nil {
+		if s, err = decodeString(tok); err != nil {
 			return 0, err
 		}
 	}

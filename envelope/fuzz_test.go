@@ -135,21 +135,48 @@ func FuzzParse(f *testing.F) {
 		"{\"id\":\"\xff\",\"type\":\"t\"}",
 		`[] `,
 		`{"id":"evt_1","type":"t"} x`,
+		// Fragments, for the positions inside an event that the fuzz
+		// function also tries.
+		`"evt_\u00e9\ud800"`,
+		`9223372036854775807`,
+		`"2024-09-17T08:20:52.246+02:00"`,
+		`"account":"acct_1","api_version":null,"livemode":true`,
+		`"\u0074ype":"u"`,
+		`[{"id":"x"},[[]],-0.5E-2]`,
 	} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		got, err := envelope.Parse(body)
-		want, wantErr := reference(body)
-		switch {
-		case err != nil && !errors.Is(err, envelope.ErrInvalid):
-			t.Fatalf("Parse error %v does not wrap ErrInvalid", err)
-		case err != nil && wantErr == nil:
-			t.Fatalf("Parse rejects a body the reference accepts as %+v: %v", want, err)
-		case err == nil && wantErr != nil:
-			t.Fatalf("Parse accepts as %+v a body the reference rejects: %v", got, wantErr)
-		case got != want:
-			t.Fatalf("Parse:\n got %+v\nwant %+v", got, want)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		// Random bytes rarely form an acceptable event, so in is also tried
+		// in each position of one.
+		for _, body := range [][]byte{
+			in,
+			wrap(`{"id":"evt_1","type":"t","data":`, in, `}`),
+			wrap(`{"id":"evt_1","type":"t",`, in, `}`),
+			wrap(`{"id":`, in, `,"type":"t"}`),
+			wrap(`{"id":"evt_1","type":"t","created":`, in, `}`),
+		} {
+			checkParse(t, body)
 		}
 	})
+}
+
+func wrap(prefix string, in []byte, suffix string) []byte {
+	return append(append([]byte(prefix), in...), suffix...)
+}
+
+func checkParse(t *testing.T, body []byte) {
+	t.Helper()
+	got, err := envelope.Parse(body)
+	want, wantErr := reference(body)
+	switch {
+	case err != nil && !errors.Is(err, envelope.ErrInvalid):
+		t.Fatalf("Parse(%q) error %v does not wrap ErrInvalid", body, err)
+	case err != nil && wantErr == nil:
+		t.Fatalf("Parse(%q) rejects a body the reference accepts as %+v: %v", body, want, err)
+	case err == nil && wantErr != nil:
+		t.Fatalf("Parse(%q) accepts as %+v a body the reference rejects: %v", body, got, wantErr)
+	case got != want:
+		t.Fatalf("Parse(%q):\n got %+v\nwant %+v", body, got, want)
+	}
 }
