@@ -1,0 +1,256 @@
+// Package groupcommit batches concurrent single-event submissions into one
+// store transaction.
+//
+// A durable commit costs an fsync; an ingest path that commits each request
+// on its own is bound by that latency, one request at a time. A Committer
+// runs one writer goroutine: it takes the first queued submission, drains
+// whatever else is already queued (up to MaxBatch, optionally lingering for
+// more), inserts the batch with one call and answers every submitter. Under
+// load the batch grows by itself; when idle, a lone event is committed at
+// once.
+package groupcommit
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hookbox/hookbox"
+)
+
+// DefaultMaxBatch is the largest batch when Options.MaxBatch is <= 0.
+const DefaultMaxBatch = 256
+
+// InsertFunc stores a batch, as hookbox.Store.InsertEvents does: one result
+// per event on a nil error, and on a non-nil error nothing of the batch
+// assumed stored. It must not keep evs after it returns.
+type InsertFunc func(ctx context.Context, evs []*hookbox.Event) ([]hookbox.InsertResult, error)
+
+// Options configure a Committer. The zero value is ready to use.
+type Options struct {
+	// MaxBatch caps the events of one insert; <= 0 means DefaultMaxBatch.
+	MaxBatch int
+	// Linger is how long the writer waits for more submissions once the
+	// queue is empty and the batch is not full. 0 (the default): take what
+	// is queued and commit at once; batching then comes from submissions
+	// that arrive while the previous batch commits.
+	Linger time.Duration
+	// QueueSize is the capacity of the submission queue; <= 0 means
+	// MaxBatch. Submit blocks while the queue is full.
+	QueueSize int
+	// OnBatchFunc, when set, is called by the writer goroutine after each
+	// insert with the batch size, the time the insert took and its error.
+	// It must be quick: the next batch waits for it.
+	OnBatchFunc func(size int, dur time.Duration, err error)
+}
+
+// ErrClosed is returned by Submit once Close has been called. Its code is
+// EUNAVAILABLE: the ingest layer answers 503 and Stripe retries.
+var ErrClosed = hookbox.Errorf(hookbox.EUNAVAILABLE, "committer closed")
+
+// Committer batches concurrent Submits into one insert call. It is safe for
+// concurrent use.
+type Committer struct {
+	insert InsertFunc
+	opts   Options
+
+	// mu guards closed and the sends on queue: Submit sends under RLock,
+	// Close closes queue under Lock, so nothing sends on a closed channel.
+	mu     sync.RWMutex
+	closed bool
+	queue  chan *request
+	done   chan struct{} // closed when the writer goroutine has returned
+	once   sync.Once
+}
+
+type request struct {
+	ctx   context.Context
+	ev    *hookbox.Event
+	reply chan reply // buffered: the writer never blocks on a submitter
+}
+
+type reply struct {
+	res hookbox.InsertResult
+	err error
+}
+
+// New starts a Committer whose writer goroutine calls insert. Call Close to
+// stop it.
+func New(insert InsertFunc, opts Options) *Committer {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.Linger < 0 {
+		opts.Linger = 0
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = opts.MaxBatch
+	}
+	c := &Committer{
+		insert: insert,
+		opts:   opts,
+		queue:  make(chan *request, opts.QueueSize),
+		done:   make(chan struct{}),
+	}
+	go c.run()
+	return c
+}
+
+// Submit queues ev and returns its result once the batch holding it has
+// committed: on a nil error the event is durably stored (or was already,
+// res.Duplicate) unless res.Err tells why this event alone was refused. On
+// a batch failure every member of the batch gets the insert's error.
+//
+// Submit fails with ErrClosed (EUNAVAILABLE) after Close, with EINVALID for
+// a nil event, and with ctx.Err() when ctx ends first. A submitter whose
+// ctx ends while its event is still queued is skipped by the writer; but
+// once the event is in a batch, the batch goes on without it. So after a
+// ctx error the caller does not know: the event may be stored. That is
+// safe for webhooks, where the sender retries and the retry is a
+// Duplicate.
+func (c *Committer) Submit(ctx context.Context, ev *hookbox.Event) (hookbox.InsertResult, error) {
+	if ev == nil {
+		return hookbox.InsertResult{}, hookbox.Errorf(hookbox.EINVALID, "nil event")
+	}
+	req := &request{ctx: ctx, ev: ev, reply: make(chan reply, 1)}
+
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return hookbox.InsertResult{}, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		c.mu.RUnlock()
+		return hookbox.InsertResult{}, err
+	}
+	select {
+	case c.queue <- req:
+		c.mu.RUnlock()
+	case <-ctx.Done():
+		c.mu.RUnlock()
+		return hookbox.InsertResult{}, ctx.Err()
+	}
+
+	select {
+	case r := <-req.reply:
+		return r.res, r.err
+	case <-ctx.Done():
+		return hookbox.InsertResult{}, ctx.Err()
+	}
+}
+
+// Queued returns the number of submissions waiting for a batch (a gauge
+// for metrics).
+func (c *Committer) Queued() int {
+	return len(c.queue)
+}
+
+// Close stops accepting submissions (later Submits fail with ErrClosed),
+// commits every batch already queued or in flight and answers its
+// submitters, then returns. It always returns nil; it is idempotent and
+// safe to call concurrently.
+func (c *Committer) Close() error {
+	c.once.Do(func() {
+		c.mu.Lock() // waits for Submits in the middle of a send
+		c.closed = true
+		close(c.queue)
+		c.mu.Unlock()
+	})
+	<-c.done
+	return nil
+}
+
+// run is the writer goroutine. It returns once the queue is closed and
+// drained.
+func (c *Committer) run() {
+	defer close(c.done)
+	var (
+		reqs  = make([]*request, 0, c.opts.MaxBatch)
+		evs   = make([]*hookbox.Event, 0, c.opts.MaxBatch)
+		timer *time.Timer
+	)
+	for first := range c.queue {
+		reqs = append(reqs[:0], first)
+		reqs, timer = c.fill(reqs, timer)
+		c.commit(reqs, evs[:0])
+		clear(reqs) // drop references to answered requests
+	}
+}
+
+// fill adds what is already queued to reqs, up to MaxBatch, then lingers
+// for more when Linger is set.
+func (c *Committer) fill(reqs []*request, timer *time.Timer) ([]*request, *time.Timer) {
+drain:
+	for len(reqs) < c.opts.MaxBatch {
+		select {
+		case r, ok := <-c.queue:
+			if !ok {
+				return reqs, timer
+			}
+			reqs = append(reqs, r)
+		default:
+			break drain
+		}
+	}
+	if c.opts.Linger <= 0 || len(reqs) >= c.opts.MaxBatch {
+		return reqs, timer
+	}
+	if timer == nil {
+		timer = time.NewTimer(c.opts.Linger)
+	} else {
+		timer.Reset(c.opts.Linger) // Go 1.23+: no stale value to drain
+	}
+	defer timer.Stop()
+	for len(reqs) < c.opts.MaxBatch {
+		select {
+		case r, ok := <-c.queue:
+			if !ok {
+				return reqs, timer
+			}
+			reqs = append(reqs, r)
+		case <-timer.C:
+			return reqs, timer
+		}
+	}
+	return reqs, timer
+}
+
+// commit inserts the events of the requests still waiting, in one call, and
+// answers each request.
+func (c *Committer) commit(reqs []*request, evs []*hookbox.Event) {
+	// Skip submitters that gave up while queued: they have their ctx error
+	// already, and Stripe will retry them.
+	live := reqs[:0]
+	for _, r := range reqs {
+		if r.ctx.Err() != nil {
+			continue
+		}
+		live = append(live, r)
+		evs = append(evs, r.ev)
+	}
+	if len(live) == 0 {
+		return
+	}
+
+	start := time.Now()
+	// Not any submitter's context: one caller going away must not abort the
+	// batch of the others.
+	results, err := c.insert(context.Background(), evs)
+	if err == nil && len(results) != len(evs) {
+		err = fmt.Errorf("group commit: %d results for %d events", len(results), len(evs))
+	} else if err != nil {
+		err = fmt.Errorf("group commit: %w", err)
+	}
+	if c.opts.OnBatchFunc != nil {
+		c.opts.OnBatchFunc(len(evs), time.Since(start), err)
+	}
+	for i, r := range live {
+		if err != nil {
+			r.reply <- reply{err: err}
+		} else {
+			r.reply <- reply{res: results[i]}
+		}
+	}
+	clear(evs)
+}
