@@ -1,0 +1,175 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// envFlags binds flags to HOOKBOX_* environment variables: a variable that
+// is set becomes the flag's default, so an explicit flag still wins. Bad
+// values in the environment are reported like bad flags.
+type envFlags struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	errs   []error
+}
+
+func (e *envFlags) lookup(env string) (string, bool) {
+	if env == "" {
+		return "", false
+	}
+	v := e.getenv(env)
+	return v, v != ""
+}
+
+func (e *envFlags) String(name, env, def, usage string) *string {
+	if v, ok := e.lookup(env); ok {
+		def = v
+	}
+	return e.fs.String(name, def, withEnv(usage, env))
+}
+
+func (e *envFlags) Bool(name, env string, def bool, usage string) *bool {
+	if v, ok := e.lookup(env); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q: not a boolean", env, v))
+		} else {
+			def = b
+		}
+	}
+	return e.fs.Bool(name, def, withEnv(usage, env))
+}
+
+func (e *envFlags) Int(name, env string, def int, usage string) *int {
+	if v, ok := e.lookup(env); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q: not an integer", env, v))
+		} else {
+			def = n
+		}
+	}
+	return e.fs.Int(name, def, withEnv(usage, env))
+}
+
+func (e *envFlags) Duration(name, env string, def time.Duration, usage string) *time.Duration {
+	if v, ok := e.lookup(env); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q: not a duration (e.g. 300s, 5m)", env, v))
+		} else {
+			def = d
+		}
+	}
+	return e.fs.Duration(name, def, withEnv(usage, env))
+}
+
+func (e *envFlags) Size(name, env string, def int64, usage string) *byteSize {
+	s := byteSize(def)
+	if v, ok := e.lookup(env); ok {
+		if err := s.Set(v); err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s=%q: %v", env, v, err))
+		}
+	}
+	e.fs.Var(&s, name, withEnv(usage, env))
+	return &s
+}
+
+func (e *envFlags) Parse(args []string) error {
+	if err := e.fs.Parse(args); err != nil {
+		return err
+	}
+	return errors.Join(e.errs...)
+}
+
+func withEnv(usage, env string) string {
+	if env == "" {
+		return usage
+	}
+	return usage + " (env " + env + ")"
+}
+
+// byteSize is a flag value accepting 1048576, 1MiB, 512KiB, 1MB, 64KB.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(s string) error {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("not a positive size (e.g. 1048576, 1MiB, 512KiB)")
+	}
+	*b = byteSize(n * mult)
+	return nil
+}
+
+// readSecrets returns the secrets named by NAME (comma-separated, for
+// rotation) or NAME_FILE (a file holding the same). Values are never
+// included in errors.
+func readSecrets(getenv func(string) string, name string) ([]string, error) {
+	val, file := getenv(name), getenv(name+"_FILE")
+	if val != "" && file != "" {
+		return nil, fmt.Errorf("both %s and %s_FILE are set: use one", name, name)
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("read %s_FILE: %w", name, errors.Unwrap(err))
+		}
+		val = string(b)
+	}
+	if strings.TrimSpace(val) == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, s := range strings.FieldsFunc(val, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// dbURL is a parsed --db value.
+type dbURL struct {
+	Driver string // "sqlite"
+	Path   string
+}
+
+// parseDB parses sqlite:PATH (also sqlite://PATH).
+func parseDB(s string) (dbURL, error) {
+	switch {
+	case strings.HasPrefix(s, "sqlite://"):
+		s = strings.TrimPrefix(s, "sqlite://")
+	case strings.HasPrefix(s, "sqlite:"):
+		s = strings.TrimPrefix(s, "sqlite:")
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return dbURL{}, errors.New("--db: PostgreSQL is not supported by this build yet; use sqlite:PATH")
+	default:
+		// The value is not echoed: a mistyped DSN may hold a password.
+		return dbURL{}, errors.New("--db: want sqlite:PATH (e.g. sqlite:hookbox.db)")
+	}
+	if s == "" {
+		return dbURL{}, errors.New("--db: sqlite: needs a file path, e.g. sqlite:hookbox.db")
+	}
+	return dbURL{Driver: "sqlite", Path: s}, nil
+}

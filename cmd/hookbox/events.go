@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/sqlite"
+)
+
+func runEvents(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return errors.New("events: want a subcommand: list, show")
+	}
+	switch args[0] {
+	case "list":
+		return runEventsList(ctx, env, args[1:])
+	case "show":
+		return runEventsShow(ctx, env, args[1:])
+	default:
+		return fmt.Errorf("events: unknown subcommand %q (want list or show)", args[0])
+	}
+}
+
+// openStoreForCLI opens the store named by --db / HOOKBOX_DB for reading.
+// It refuses to create a new SQLite file: a typo in the path must not look
+// like an empty store.
+func openStoreForCLI(db string) (hookbox.Store, error) {
+	u, err := parseDB(db)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(u.Path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no database at %s (set --db or HOOKBOX_DB)", u.Path)
+	}
+	s, err := sqlite.Open(u.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return s, nil
+}
+
+func dbFlag(ef *envFlags) *string {
+	return ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH")
+}
+
+// eventJSON is the machine-readable form of an event in list and show.
+type eventJSON struct {
+	ID          string            `json:"id"`
+	Type        string            `json:"type"`
+	State       hookbox.State     `json:"state"`
+	Created     int64             `json:"created"`
+	Livemode    bool              `json:"livemode"`
+	ReceivedAt  time.Time         `json:"received_at"`
+	Object      string            `json:"object,omitempty"`
+	Account     string            `json:"account,omitempty"`
+	APIVersion  string            `json:"api_version,omitempty"`
+	Source      hookbox.Source    `json:"source,omitempty"`
+	Attempts    int               `json:"attempts"`
+	ClientAddr  string            `json:"client_addr,omitempty"`
+	SecretIndex *int              `json:"secret_index,omitempty"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	Body        json.RawMessage   `json:"body,omitempty"`
+}
+
+func toJSON(e *hookbox.Event, full bool) eventJSON {
+	j := eventJSON{
+		ID: e.ID, Type: e.Type, State: e.State, Created: e.Created, Livemode: e.Livemode,
+		ReceivedAt: e.ReceivedAt.UTC(), Object: e.Object, Account: e.Account, APIVersion: e.APIVersion,
+		Source: e.Source, Attempts: e.Attempts,
+	}
+	if full {
+		j.ClientAddr = e.ClientAddr
+		idx := e.SecretIndex
+		j.SecretIndex = &idx
+		j.Headers = e.Headers
+		if json.Valid(e.Body) {
+			j.Body = e.Body
+		}
+	}
+	return j
+}
+
+func runEventsList(ctx context.Context, env *Env, args []string) error {
+	fset := flag.NewFlagSet("hookbox events list", flag.ContinueOnError)
+	fset.SetOutput(env.Stderr)
+	ef := &envFlags{fs: fset, getenv: env.Getenv}
+	db := dbFlag(ef)
+	typ := fset.String("type", "", "only this type (exact, or a prefix like invoice.*)")
+	state := fset.String("state", "", "only this state: "+statesList())
+	limit := fset.Int("limit", hookbox.DefaultListLimit, "at most this many events, newest first")
+	asJSON := fset.Bool("json", false, "print a JSON array")
+	if err := ef.Parse(args); err != nil {
+		return err
+	}
+	if fset.NArg() > 0 {
+		return fmt.Errorf("events list: unexpected argument %q", fset.Arg(0))
+	}
+	if *limit <= 0 {
+		return errors.New("--limit must be positive")
+	}
+	f := hookbox.EventFilter{Type: *typ, State: hookbox.State(*state), Limit: *limit}
+	if *state != "" && !f.State.Valid() {
+		return fmt.Errorf("--state %q: want one of %s", *state, statesList())
+	}
+	s, err := openStoreForCLI(*db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	evs, err := s.FindEvents(ctx, f)
+	if err != nil {
+		return fmt.Errorf("list events: %w", err)
+	}
+	if *asJSON {
+		out := make([]eventJSON, 0, len(evs))
+		for _, e := range evs {
+			out = append(out, toJSON(e, false))
+		}
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tMODE\tCREATED\tRECEIVED")
+	for _, e := range evs {
+		mode := "test"
+		if e.Livemode {
+			mode = "live"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, e.State, mode,
+			time.Unix(e.Created, 0).UTC().Format(time.DateTime), e.ReceivedAt.UTC().Format("2006-01-02 15:04:05.000"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(evs) == 0 {
+		fmt.Fprintln(env.Stderr, "no events")
+	}
+	return nil
+}
+
+func statesList() string {
+	var s []string
+	for _, st := range hookbox.States {
+		s = append(s, string(st))
+	}
+	return strings.Join(s, ", ")
+}
+
+func runEventsShow(ctx context.Context, env *Env, args []string) error {
+	fset := flag.NewFlagSet("hookbox events show", flag.ContinueOnError)
+	fset.SetOutput(env.Stderr)
+	ef := &envFlags{fs: fset, getenv: env.Getenv}
+	db := dbFlag(ef)
+	asJSON := fset.Bool("json", false, "print the event as JSON (body included)")
+	raw := fset.Bool("raw", false, "write the exact stored body and nothing else")
+	// Accept "show ID --raw" as well as "show --raw ID".
+	var id string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		id, args = args[0], args[1:]
+	}
+	if err := ef.Parse(args); err != nil {
+		return err
+	}
+	if id == "" && fset.NArg() > 0 {
+		id = fset.Arg(0)
+		if fset.NArg() > 1 {
+			return fmt.Errorf("events show: unexpected argument %q", fset.Arg(1))
+		}
+	} else if fset.NArg() > 0 {
+		return fmt.Errorf("events show: unexpected argument %q", fset.Arg(0))
+	}
+	if id == "" {
+		return errors.New("events show: want an event id")
+	}
+	if *asJSON && *raw {
+		return errors.New("events show: --json and --raw are exclusive")
+	}
+	s, err := openStoreForCLI(*db)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	e, err := s.FindEventByID(ctx, id)
+	if hookbox.ErrorCode(err) == hookbox.ENOTFOUND {
+		return fmt.Errorf("event %s not found", id)
+	} else if err != nil {
+		return fmt.Errorf("find event: %w", err)
+	}
+	switch {
+	case *raw:
+		_, err := env.Stdout.Write(e.Body)
+		return err
+	case *asJSON:
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(toJSON(e, true))
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "id:           %s\n", e.ID)
+	fmt.Fprintf(w, "type:         %s\n", e.Type)
+	fmt.Fprintf(w, "state:        %s\n", e.State)
+	fmt.Fprintf(w, "livemode:     %t\n", e.Livemode)
+	if e.Account != "" {
+		fmt.Fprintf(w, "account:      %s\n", e.Account)
+	}
+	fmt.Fprintf(w, "api_version:  %s\n", e.APIVersion)
+	fmt.Fprintf(w, "created:      %s (%d)\n", time.Unix(e.Created, 0).UTC().Format(time.RFC3339), e.Created)
+	fmt.Fprintf(w, "received_at:  %s\n", e.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	fmt.Fprintf(w, "source:       %s\n", e.Source)
+	fmt.Fprintf(w, "client:       %s\n", e.ClientAddr)
+	fmt.Fprintf(w, "secret_index: %s\n", strconv.Itoa(e.SecretIndex))
+	fmt.Fprintf(w, "attempts:     %d\n", e.Attempts)
+	keys := make([]string, 0, len(e.Headers))
+	for k := range e.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintln(w, "headers:")
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %s: %s\n", k, e.Headers[k])
+	}
+	fmt.Fprintln(w, "body:")
+	var pretty any
+	if json.Unmarshal(e.Body, &pretty) == nil {
+		b, _ := json.MarshalIndent(pretty, "  ", "  ")
+		fmt.Fprintf(w, "  %s\n", b)
+	} else {
+		fmt.Fprintf(w, "  %s\n", e.Body)
+	}
+	return nil
+}

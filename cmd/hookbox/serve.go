@@ -1,0 +1,333 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/groupcommit"
+	"github.com/hookbox/hookbox/ingest"
+	"github.com/hookbox/hookbox/sqlite"
+	"github.com/hookbox/hookbox/stripesig"
+)
+
+// Server timeouts against slow clients. Stripe sends a few KB and expects an
+// answer within seconds; anything slower is not Stripe.
+const (
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 15 * time.Second
+	DefaultWriteTimeout      = 20 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 32 << 10
+	DefaultShutdownGrace     = 25 * time.Second
+)
+
+// Config is everything "hookbox serve" is configured with.
+type Config struct {
+	Listen      string
+	AdminListen string
+	DB          string
+	Tolerance   time.Duration
+	MaxBody     int64
+	LogFormat   string
+	LogLevel    string
+	DebugErrors bool
+	Secrets     []string // from STRIPE_WEBHOOK_SECRET or _FILE only; never logged
+	MaxBatch    int
+	Linger      time.Duration
+	Grace       time.Duration
+}
+
+// ParseServeConfig reads flags and HOOKBOX_* variables. Secrets come only
+// from the environment (STRIPE_WEBHOOK_SECRET, comma-separated for rotation,
+// or STRIPE_WEBHOOK_SECRET_FILE), never from a flag, so they stay out of
+// shell histories and process listings.
+func ParseServeConfig(env *Env, args []string) (*Config, error) {
+	fs := flag.NewFlagSet("hookbox serve", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	ef := &envFlags{fs: fs, getenv: env.Getenv}
+	c := &Config{}
+	listen := ef.String("listen", "HOOKBOX_LISTEN", "127.0.0.1:8080", "public webhook listener address")
+	admin := ef.String("admin-listen", "HOOKBOX_ADMIN_LISTEN", "127.0.0.1:8081", "admin listener (/healthz, /readyz); keep it on loopback")
+	db := ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH")
+	tol := ef.Duration("tolerance", "HOOKBOX_TOLERANCE", stripesig.DefaultTolerance, "signature timestamp tolerance, applied to past and future")
+	maxBody := ef.Size("max-body", "HOOKBOX_MAX_BODY", ingest.DefaultMaxBody, "largest accepted request body (bytes, or 1MiB, 512KiB)")
+	logFormat := ef.String("log-format", "HOOKBOX_LOG_FORMAT", "json", "log format: json or text")
+	logLevel := ef.String("log-level", "HOOKBOX_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	debugErrors := ef.Bool("debug-errors", "HOOKBOX_DEBUG_ERRORS", false, "add internal error detail to error responses (local use only)")
+	maxBatch := ef.Int("max-batch", "HOOKBOX_MAX_BATCH", 256, "group commit: most events per transaction")
+	linger := ef.Duration("batch-linger", "HOOKBOX_BATCH_LINGER", 0, "group commit: how long to wait for more events before committing (0: commit what is queued)")
+	grace := ef.Duration("shutdown-grace", "HOOKBOX_SHUTDOWN_GRACE", DefaultShutdownGrace, "how long shutdown waits for in-flight requests")
+	if err := ef.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	c.Listen, c.AdminListen, c.DB = *listen, *admin, *db
+	c.Tolerance, c.MaxBody = *tol, int64(*maxBody)
+	c.LogFormat, c.LogLevel, c.DebugErrors = *logFormat, *logLevel, *debugErrors
+	c.MaxBatch, c.Linger, c.Grace = *maxBatch, *linger, *grace
+
+	if c.Tolerance <= 0 {
+		return nil, errors.New("--tolerance must be positive (a zero tolerance would accept replays forever)")
+	}
+	if c.MaxBatch <= 0 {
+		return nil, errors.New("--max-batch must be positive")
+	}
+	if c.Linger < 0 || c.Linger > time.Second {
+		return nil, errors.New("--batch-linger must be between 0 and 1s")
+	}
+	if _, err := parseDB(c.DB); err != nil {
+		return nil, err
+	}
+	if _, err := newLogger(io.Discard, c.LogFormat, c.LogLevel); err != nil {
+		return nil, err
+	}
+	secrets, err := readSecrets(env.Getenv, "STRIPE_WEBHOOK_SECRET")
+	if err != nil {
+		return nil, err
+	}
+	if len(secrets) == 0 {
+		return nil, errors.New("no webhook secret: set STRIPE_WEBHOOK_SECRET (whsec_..., comma-separated to rotate) or STRIPE_WEBHOOK_SECRET_FILE; hookbox will not accept unverified webhooks")
+	}
+	c.Secrets = secrets
+	return c, nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want json or text", format)
+	}
+}
+
+// Main is a running "hookbox serve": the store, the group committer, the
+// public and admin servers. Run does not block; Close shuts down in order.
+// The end-to-end tests use it exactly as main does.
+type Main struct {
+	Config *Config
+	Logger *slog.Logger
+
+	Store     hookbox.Store
+	Committer *groupcommit.Committer
+
+	publicLn, adminLn   net.Listener
+	publicSrv, adminSrv *http.Server
+	shuttingDown        atomic.Bool
+	closeOnce           sync.Once
+	closeErr            error
+	serveErrs           chan error
+}
+
+// NewMain returns a Main for cfg logging to logw.
+func NewMain(cfg *Config, logw io.Writer) (*Main, error) {
+	logger, err := newLogger(logw, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	return &Main{Config: cfg, Logger: logger, serveErrs: make(chan error, 2)}, nil
+}
+
+// PublicAddr and AdminAddr are the bound addresses (useful with port 0).
+func (m *Main) PublicAddr() string { return m.publicLn.Addr().String() }
+func (m *Main) AdminAddr() string  { return m.adminLn.Addr().String() }
+
+// Run opens the store, binds both listeners and starts serving. It returns
+// once hookbox accepts requests; errors after that arrive on Err.
+func (m *Main) Run(ctx context.Context) (err error) {
+	c := m.Config
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	verifier, err := stripesig.NewVerifier(c.Secrets, stripesig.Options{Tolerance: c.Tolerance})
+	if err != nil {
+		return fmt.Errorf("secrets: %w", err)
+	}
+	for i, s := range c.Secrets {
+		if !strings.HasPrefix(s, "whsec_") {
+			m.Logger.Warn("webhook secret does not look like a Stripe endpoint secret (whsec_...)", "secret_index", i)
+		}
+	}
+	dbu, err := parseDB(c.DB)
+	if err != nil {
+		return err
+	}
+	store, err := sqlite.Open(dbu.Path)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	m.Store = store
+	m.Committer = groupcommit.New(store.InsertEvents, groupcommit.Options{MaxBatch: c.MaxBatch, Linger: c.Linger})
+
+	h := &ingest.Handler{
+		Endpoint:    "stripe",
+		Verifier:    verifier,
+		Submit:      m.Committer.Submit,
+		MaxBody:     c.MaxBody,
+		Logger:      m.Logger,
+		DebugErrors: c.DebugErrors,
+	}
+	mux := http.NewServeMux()
+	mux.Handle(ingest.DefaultPath, h)
+	mux.HandleFunc("/", ingest.NotFound)
+
+	if m.publicLn, err = net.Listen("tcp", c.Listen); err != nil {
+		return fmt.Errorf("listen %s: %w", c.Listen, err)
+	}
+	if m.adminLn, err = net.Listen("tcp", c.AdminListen); err != nil {
+		return fmt.Errorf("admin listen %s: %w", c.AdminListen, err)
+	}
+	errLog := slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)
+	m.publicSrv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		ReadTimeout:       DefaultReadTimeout,
+		WriteTimeout:      DefaultWriteTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+	m.adminSrv = &http.Server{
+		Handler:           m.adminMux(),
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		ReadTimeout:       DefaultReadTimeout,
+		WriteTimeout:      DefaultWriteTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+	go m.serve(m.publicSrv, m.publicLn)
+	go m.serve(m.adminSrv, m.adminLn)
+	m.Logger.Info("hookbox serving",
+		"listen", m.PublicAddr(), "path", ingest.DefaultPath, "admin", m.AdminAddr(),
+		"db", dbu.Driver+":"+dbu.Path, "secrets", len(c.Secrets), "tolerance", c.Tolerance.String())
+	return nil
+}
+
+func (m *Main) serve(srv *http.Server, ln net.Listener) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		m.serveErrs <- err
+	}
+}
+
+// Err delivers a fatal serving error.
+func (m *Main) Err() <-chan error { return m.serveErrs }
+
+func (m *Main) adminMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if m.shuttingDown.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := m.Store.Ping(ctx); err != nil {
+			m.Logger.Warn("readiness check failed", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unavailable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("/", ingest.NotFound)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// Close stops accepting requests, waits for in-flight requests (and so their
+// commits) up to the grace period, drains the committer and closes the
+// store. Safe to call more than once.
+func (m *Main) Close() error {
+	m.closeOnce.Do(func() {
+		m.shuttingDown.Store(true)
+		grace := m.Config.Grace
+		if grace <= 0 {
+			grace = DefaultShutdownGrace
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		var errs []error
+		if m.publicSrv != nil {
+			if err := m.publicSrv.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("shutdown public listener: %w", err))
+			}
+		} else if m.publicLn != nil {
+			m.publicLn.Close()
+		}
+		if m.Committer != nil {
+			if err := m.Committer.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close committer: %w", err))
+			}
+		}
+		if m.adminSrv != nil {
+			if err := m.adminSrv.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("shutdown admin listener: %w", err))
+			}
+		} else if m.adminLn != nil {
+			m.adminLn.Close()
+		}
+		if m.Store != nil {
+			if err := m.Store.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close store: %w", err))
+			}
+		}
+		m.closeErr = errors.Join(errs...)
+		if m.Logger != nil {
+			m.Logger.Info("hookbox stopped", "error", m.closeErr)
+		}
+	})
+	return m.closeErr
+}
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	cfg, err := ParseServeConfig(env, args)
+	if err != nil {
+		return err
+	}
+	m, err := NewMain(cfg, env.Stderr)
+	if err != nil {
+		return err
+	}
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		m.Logger.Info("shutting down", "reason", "signal")
+	case err := <-m.Err():
+		m.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	return m.Close()
+}

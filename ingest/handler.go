@@ -1,0 +1,331 @@
+// Package ingest is hookbox's public webhook endpoint: an http.Handler that
+// reads the raw body once under a size limit, verifies its Stripe-Signature
+// before anything parses it, extracts the event envelope, and answers 2xx
+// only after the event's row has been durably committed.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/envelope"
+	"github.com/hookbox/hookbox/stripesig"
+)
+
+// Defaults for the handler and the server in front of it.
+const (
+	// DefaultMaxBody is the largest request body accepted (Stripe events
+	// are a few KB; the largest seen are well under 1 MiB).
+	DefaultMaxBody = 1 << 20
+	// DefaultPath is where Stripe is pointed at.
+	DefaultPath = "/webhooks/stripe"
+)
+
+// Verifier checks a Stripe-Signature header over the raw body and returns the
+// position of the secret that matched. *stripesig.Verifier satisfies it.
+type Verifier interface {
+	Verify(payload []byte, header string) (secretIndex int, err error)
+}
+
+// SubmitFunc stores one event and returns only once it is durably committed
+// (or has failed). groupcommit.(*Committer).Submit satisfies it.
+type SubmitFunc func(ctx context.Context, ev *hookbox.Event) (hookbox.InsertResult, error)
+
+// Outcome names what happened to one request, for logs and metrics hooks.
+type Outcome string
+
+const (
+	OutcomeAccepted    Outcome = "accepted"
+	OutcomeDuplicate   Outcome = "duplicate"
+	OutcomeRejected    Outcome = "rejected"    // signature verification failed
+	OutcomeInvalid     Outcome = "invalid"     // verified, but not an event
+	OutcomeTooLarge    Outcome = "too_large"   // body over the limit
+	OutcomeUnavailable Outcome = "unavailable" // the store could not commit
+	OutcomeBadMethod   Outcome = "bad_method"  // not a POST
+	OutcomeReadError   Outcome = "read_error"  // the client failed to send its body
+)
+
+// Result describes one handled request; Handler.OnResult receives it.
+type Result struct {
+	Endpoint string
+	Outcome  Outcome
+	Reason   string // for rejections: the stripesig reason (not_signed, too_old, ...)
+	Client   string
+	Event    *hookbox.Event // set for accepted and duplicate
+	Duration time.Duration
+}
+
+// Handler serves POST requests from Stripe. Configure the fields, then use
+// it; it is safe for concurrent use once serving.
+type Handler struct {
+	Endpoint    string // a name for logs ("stripe")
+	Verifier    Verifier
+	Submit      SubmitFunc
+	MaxBody     int64        // 0: DefaultMaxBody
+	Logger      *slog.Logger // nil: slog.Default()
+	DebugErrors bool         // add internal detail to error bodies (local use only)
+
+	// ClientAddrFunc returns the client address of a request; nil: the host
+	// of RemoteAddr.
+	ClientAddrFunc func(r *http.Request) string
+	// OnResult, if set, is called once per request (metrics hook).
+	OnResult func(Result)
+	// NowFunc is the clock; nil: time.Now.
+	NowFunc func() time.Time
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// Fixed response bodies: nothing internal ever reaches Stripe or an attacker.
+var (
+	respReceived  = []byte(`{"received":true}` + "\n")
+	respDuplicate = []byte(`{"received":true,"duplicate":true}` + "\n")
+	respSigFailed = `signature verification failed`
+	respInvalid   = `invalid payload`
+	respTooLarge  = `payload too large`
+	respMethod    = `method not allowed`
+	respUnavail   = `temporarily unavailable`
+	respBadReq    = `bad request`
+)
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.now()
+	res := Result{Endpoint: h.Endpoint, Client: h.clientAddr(r)}
+	defer func() {
+		res.Duration = h.now().Sub(start)
+		h.log(r.Context(), res)
+		if h.OnResult != nil {
+			h.OnResult(res)
+		}
+	}()
+
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		res.Outcome = OutcomeBadMethod
+		writeError(w, http.StatusMethodNotAllowed, respMethod, "")
+		return
+	}
+
+	maxBody := h.MaxBody
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBody
+	}
+	if r.ContentLength > maxBody {
+		res.Outcome = OutcomeTooLarge
+		writeError(w, http.StatusRequestEntityTooLarge, respTooLarge, "")
+		return
+	}
+
+	// Read the raw body exactly once, into a pooled buffer; the bytes that
+	// are verified are the bytes that are stored.
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 4*DefaultMaxBody {
+			bufPool.Put(buf)
+		}
+	}()
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			res.Outcome = OutcomeTooLarge
+			writeError(w, http.StatusRequestEntityTooLarge, respTooLarge, "")
+			return
+		}
+		res.Outcome, res.Reason = OutcomeReadError, "read_body"
+		writeError(w, http.StatusBadRequest, respBadReq, h.debug(err))
+		return
+	}
+	body := buf.Bytes()
+
+	// Verify before anything parses the body. Header lookup is
+	// case-insensitive (canonical keys); a request carrying the header more
+	// than once is ambiguous and rejected.
+	sigs := r.Header.Values(stripesig.HeaderName)
+	sig := ""
+	var secretIndex int
+	switch len(sigs) {
+	case 0:
+		err = stripesig.ErrNotSigned
+	case 1:
+		sig = sigs[0]
+		secretIndex, err = h.Verifier.Verify(body, sig)
+	default:
+		err = stripesig.ErrInvalidHeader
+	}
+	if err != nil {
+		res.Outcome, res.Reason = OutcomeRejected, stripesig.Reason(err)
+		writeError(w, http.StatusBadRequest, respSigFailed, h.debug(err))
+		return
+	}
+
+	f, err := envelope.Parse(body)
+	if err != nil {
+		res.Outcome, res.Reason = OutcomeInvalid, "invalid_payload"
+		writeError(w, http.StatusBadRequest, respInvalid, h.debug(err))
+		return
+	}
+
+	ev := &hookbox.Event{
+		ID:          f.ID,
+		Type:        f.Type,
+		Object:      f.Object,
+		Created:     f.Created,
+		Livemode:    f.Livemode,
+		Account:     f.Account,
+		APIVersion:  f.APIVersion,
+		Body:        bytes.Clone(body),
+		Headers:     keptHeaders(r, sig),
+		ReceivedAt:  start.UTC(),
+		ClientAddr:  res.Client,
+		SecretIndex: secretIndex,
+		Source:      hookbox.SourceWebhook,
+		State:       hookbox.StatePending,
+	}
+	res.Event = ev
+
+	ir, err := h.Submit(r.Context(), ev)
+	if err == nil {
+		err = ir.Err
+	}
+	if err != nil {
+		if hookbox.ErrorCode(err) == hookbox.EINVALID {
+			res.Outcome, res.Reason = OutcomeInvalid, "rejected_by_store"
+			writeError(w, http.StatusBadRequest, respInvalid, h.debug(err))
+			return
+		}
+		// Not committed: 503 makes Stripe retry later. Never 2xx here.
+		res.Outcome, res.Reason = OutcomeUnavailable, hookbox.ErrorCode(err)
+		h.logger().LogAttrs(r.Context(), slog.LevelError, "store commit failed",
+			slog.String("endpoint", h.Endpoint), slog.String("event_id", ev.ID), slog.Any("error", err))
+		writeError(w, http.StatusServiceUnavailable, respUnavail, h.debug(err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if ir.Duplicate {
+		res.Outcome = OutcomeDuplicate
+		w.Write(respDuplicate)
+	} else {
+		res.Outcome = OutcomeAccepted
+		w.Write(respReceived)
+	}
+}
+
+// keptHeaders are the request headers worth keeping with the event.
+func keptHeaders(r *http.Request, sig string) map[string]string {
+	m := make(map[string]string, 4)
+	m[stripesig.HeaderName] = sig
+	for _, k := range [...]string{"User-Agent", "Content-Type", "Stripe-Webhook-Id"} {
+		if v := r.Header.Get(k); v != "" {
+			if len(v) > 512 {
+				v = v[:512]
+			}
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func (h *Handler) now() time.Time {
+	if h.NowFunc != nil {
+		return h.NowFunc()
+	}
+	return time.Now()
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+func (h *Handler) clientAddr(r *http.Request) string {
+	if h.ClientAddrFunc != nil {
+		return h.ClientAddrFunc(r)
+	}
+	return RemoteHost(r)
+}
+
+// RemoteHost returns the host part of r.RemoteAddr.
+func RemoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (h *Handler) debug(err error) string {
+	if h.DebugErrors && err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// log writes one line per request: rejections at WARN with the reason and
+// the client address, accepted events at INFO with id, type and latency.
+// Neither the body nor any header value is logged.
+func (h *Handler) log(ctx context.Context, res Result) {
+	l := h.logger()
+	base := []slog.Attr{
+		slog.String("endpoint", h.Endpoint),
+		slog.String("client", res.Client),
+		slog.String("outcome", string(res.Outcome)),
+	}
+	switch res.Outcome {
+	case OutcomeAccepted, OutcomeDuplicate:
+		ev := res.Event
+		l.LogAttrs(ctx, slog.LevelInfo, "event received", append(base,
+			slog.String("event_id", ev.ID),
+			slog.String("type", ev.Type),
+			slog.Bool("livemode", ev.Livemode),
+			slog.Bool("duplicate", res.Outcome == OutcomeDuplicate),
+			slog.Int("secret_index", ev.SecretIndex),
+			slog.Float64("latency_ms", float64(res.Duration.Microseconds())/1000),
+		)...)
+	case OutcomeUnavailable:
+		// Already logged at ERROR with the cause.
+	default:
+		l.LogAttrs(ctx, slog.LevelWarn, "request rejected", append(base,
+			slog.String("reason", reasonOr(res)),
+		)...)
+	}
+}
+
+func reasonOr(res Result) string {
+	if res.Reason != "" {
+		return res.Reason
+	}
+	return string(res.Outcome)
+}
+
+func writeError(w http.ResponseWriter, status int, msg, detail string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	resp := struct {
+		Error  string `json:"error"`
+		Detail string `json:"detail,omitempty"`
+	}{msg, detail}
+	b, _ := json.Marshal(resp)
+	w.Write(append(b, '\n'))
+}
+
+// NotFound answers every unknown path with a JSON 404.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "not found", "")
+}
