@@ -1,11 +1,548 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookbox/hookbox/stripefixture"
+	"github.com/hookbox/hookbox/stripesig"
 )
 
-// runSend is implemented in this file (owned by the send/load tool work).
+// Every top-level name in this file starts with "send" so that the file
+// cannot collide with the other subcommands of package main.
+
+const sendUsage = `Usage: hookbox send [flags] [URL]
+
+Posts realistic Stripe events, signed as Stripe signs them, to URL (default
+--url). It is also hookbox's load generator: bodies are generated before the
+timed run (about 4 KB each, so --count 1000000 needs about 4 GB), each
+request is signed just before it is sent, and a summary with exact latency
+percentiles is printed at the end.
+
+The signing secret comes from STRIPE_WEBHOOK_SECRET or, as a file,
+STRIPE_WEBHOOK_SECRET_FILE; several comma-separated secrets give one v1 per
+secret, as during a roll. It is never printed.
+
+Exits non-zero when any request failed (transport error or non-2xx), after
+the summary, unless --allow-errors.
+
+Flags:
+`
+
+// sendDefaultURL is where "hookbox serve" listens by default.
+const sendDefaultURL = "http://127.0.0.1:8080/webhooks/stripe"
+
+// sendConfig is the parsed command line of "hookbox send".
+type sendConfig struct {
+	url             string
+	count           int
+	concurrency     int
+	duplicates      float64
+	types           []string
+	livemode        bool
+	connectFraction float64
+	rate            float64
+	timeout         time.Duration
+	seed            int64
+	json            bool
+	quiet           bool
+	allowErrors     bool
+	secrets         []string
+}
+
 func runSend(ctx context.Context, env *Env, args []string) error {
-	return errors.New("send: not implemented yet")
+	cfg, err := sendParse(env, args)
+	if err != nil {
+		return err
+	}
+	if !cfg.quiet {
+		fmt.Fprintf(env.Stderr, "generating %d events...", cfg.count)
+	}
+	genStart := time.Now()
+	plan := sendPlan(cfg)
+	if !cfg.quiet {
+		size := 0
+		for _, b := range plan.bodies {
+			size += len(b)
+		}
+		fmt.Fprintf(env.Stderr, " %d unique, %.1f MB in %v\n", len(plan.bodies), float64(size)/1e6, time.Since(genStart).Round(time.Millisecond))
+	}
+
+	res := sendRun(ctx, cfg, plan, env.Stderr)
+	sum := res.summary(cfg, plan)
+	if cfg.json {
+		enc := json.NewEncoder(env.Stdout)
+		if err := enc.Encode(sum); err != nil {
+			return fmt.Errorf("send: write summary: %w", err)
+		}
+	} else {
+		sum.writeText(env.Stdout)
+	}
+	if res.firstErr != nil {
+		// One sample says more than a count (connection refused, timeout...).
+		fmt.Fprintf(env.Stderr, "send: first transport error: %v\n", res.firstErr)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("send: interrupted after %d of %d requests", sum.Count, cfg.count)
+	}
+	failed := sum.Errors
+	for code, n := range sum.Statuses {
+		if c, _ := strconv.Atoi(code); c < 200 || c > 299 {
+			failed += n
+		}
+	}
+	if failed > 0 && !cfg.allowErrors {
+		return fmt.Errorf("send: %d of %d requests failed (%d transport errors, %d non-2xx); --allow-errors to exit 0",
+			failed, sum.Count, sum.Errors, failed-sum.Errors)
+	}
+	return nil
+}
+
+// sendParse parses and validates the flags and reads the secrets.
+func sendParse(env *Env, args []string) (*sendConfig, error) {
+	cfg := &sendConfig{}
+	fs := flag.NewFlagSet("hookbox send", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), sendUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.url, "url", sendDefaultURL, "receiver URL (a positional URL wins)")
+	fs.IntVar(&cfg.count, "count", 100, "number of requests to send")
+	fs.IntVar(&cfg.concurrency, "concurrency", 8, "requests in flight at once (one keep-alive connection each)")
+	fs.Float64Var(&cfg.duplicates, "duplicates", 0, "fraction (0..1) of requests that re-send an event already sent, freshly signed, as Stripe's retries do")
+	types := fs.String("types", strings.Join(stripefixture.Types(), ","), "comma-separated event types to draw from uniformly")
+	fs.BoolVar(&cfg.livemode, "livemode", false, "send live-mode events (livemode: true)")
+	fs.Float64Var(&cfg.connectFraction, "connect-fraction", 0, "fraction (0..1) of events carrying a connected account (Connect)")
+	fs.Float64Var(&cfg.rate, "rate", 0, "cap on requests per second (0: unlimited)")
+	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-request timeout")
+	fs.Int64Var(&cfg.seed, "seed", 0, "seed for event contents and ids (0: from the clock, so every run sends new ids)")
+	fs.BoolVar(&cfg.json, "json", false, "print the summary as one JSON object")
+	fs.BoolVar(&cfg.quiet, "quiet", false, "no progress on stderr")
+	fs.BoolVar(&cfg.allowErrors, "allow-errors", false, "exit 0 even if requests failed")
+
+	// Accept flags after the URL too ("send URL --count 5"): the flag
+	// package stops at the first non-flag, so parse again after each one.
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	switch len(positional) {
+	case 0:
+	case 1:
+		cfg.url = positional[0]
+	default:
+		return nil, fmt.Errorf("send: one URL expected, got %d arguments", len(positional))
+	}
+
+	u, err := url.Parse(cfg.url)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("send: URL must be http(s)://host[:port]/path, got %q", cfg.url)
+	}
+	switch {
+	case cfg.count <= 0:
+		return nil, fmt.Errorf("send: --count must be > 0, got %d", cfg.count)
+	case cfg.concurrency <= 0:
+		return nil, fmt.Errorf("send: --concurrency must be > 0, got %d", cfg.concurrency)
+	case !(cfg.duplicates >= 0 && cfg.duplicates <= 1): // also rejects NaN
+		return nil, fmt.Errorf("send: --duplicates must be a fraction in [0,1], got %v", cfg.duplicates)
+	case !(cfg.connectFraction >= 0 && cfg.connectFraction <= 1):
+		return nil, fmt.Errorf("send: --connect-fraction must be a fraction in [0,1], got %v", cfg.connectFraction)
+	case !(cfg.rate >= 0) || math.IsInf(cfg.rate, 0):
+		return nil, fmt.Errorf("send: --rate must be >= 0 requests/s (0: unlimited), got %v", cfg.rate)
+	case cfg.timeout <= 0:
+		return nil, fmt.Errorf("send: --timeout must be > 0, got %v", cfg.timeout)
+	}
+	for _, t := range strings.Split(*types, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		if !stripefixture.Supported(t) {
+			return nil, fmt.Errorf("send: unsupported event type %q; supported: %s", t, strings.Join(stripefixture.Types(), ","))
+		}
+		cfg.types = append(cfg.types, t)
+	}
+	if len(cfg.types) == 0 {
+		return nil, errors.New("send: --types lists no event type")
+	}
+	if cfg.seed == 0 {
+		cfg.seed = time.Now().UnixNano()
+	}
+
+	cfg.secrets, err = sendSecrets(env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// sendSecrets reads STRIPE_WEBHOOK_SECRET or STRIPE_WEBHOOK_SECRET_FILE
+// with the rules serve and sign use (readSecrets). Errors name the
+// variables, never a value.
+func sendSecrets(getenv func(string) string) ([]string, error) {
+	secrets, err := readSecrets(getenv, "STRIPE_WEBHOOK_SECRET")
+	if err != nil {
+		return nil, fmt.Errorf("send: %w", err)
+	}
+	if len(secrets) == 0 {
+		return nil, errors.New("send: no signing secret: set STRIPE_WEBHOOK_SECRET (whsec_..., comma-separated to sign with several) or STRIPE_WEBHOOK_SECRET_FILE")
+	}
+	return secrets, nil
+}
+
+// sendPlanned is the work prepared before the clock starts.
+type sendPlanned struct {
+	bodies [][]byte // unique events, in first-send order
+	// jobs[i] >= 0: request i sends bodies[jobs[i]] for the first time.
+	// jobs[i] < 0: request i re-sends an earlier event; -jobs[i] events had
+	// been dispatched by then (the fallback pool when none has completed).
+	jobs []int32
+}
+
+// sendChunk is how many events one generator produces. Fixed (not derived
+// from the core count) so that a seed means the same events everywhere.
+const sendChunk = 1024
+
+// sendPlan generates the bodies (in parallel, outside the timed run) and
+// decides which requests are re-sends.
+func sendPlan(cfg *sendConfig) *sendPlanned {
+	// round(fraction * count) re-sends; request 0 is always new, since a
+	// re-send needs an earlier event.
+	dups := min(int(math.Round(cfg.duplicates*float64(cfg.count))), cfg.count-1)
+	unique := cfg.count - dups
+	rng := rand.New(rand.NewPCG(uint64(cfg.seed), 1))
+	isDup := make([]bool, cfg.count)
+	for _, p := range rng.Perm(cfg.count - 1)[:dups] {
+		isDup[p+1] = true
+	}
+	p := &sendPlanned{bodies: make([][]byte, unique), jobs: make([]int32, cfg.count)}
+	n := int32(0)
+	for i := range p.jobs {
+		if isDup[i] {
+			p.jobs[i] = -n
+		} else {
+			p.jobs[i] = n
+			n++
+		}
+	}
+
+	// Events are created "now", as a live Stripe account would create them.
+	start := time.Now()
+	chunks := (unique + sendChunk - 1) / sendChunk
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), chunks) {
+		wg.Go(func() {
+			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
+				g := stripefixture.New(cfg.seed ^ int64(c+1)*0x5851f42d4c957f2d)
+				g.Start = start
+				g.ConnectFraction = cfg.connectFraction
+				pick := rand.New(rand.NewPCG(uint64(cfg.seed), uint64(c)+2))
+				for i := c * sendChunk; i < min((c+1)*sendChunk, unique); i++ {
+					p.bodies[i] = g.Event(cfg.types[pick.IntN(len(cfg.types))], cfg.livemode)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return p
+}
+
+// sendResults holds one slot per request, written only by the worker that
+// ran it, so recording needs no lock.
+type sendResults struct {
+	status    []int16 // 0: not run (interrupted), -1: transport error, else HTTP status
+	latency   []time.Duration
+	duplicate []bool // the response said "duplicate": true
+	elapsed   time.Duration
+	firstErr  error
+}
+
+// sendRun sends the planned requests and returns what happened.
+func sendRun(ctx context.Context, cfg *sendConfig, p *sendPlanned, progress io.Writer) *sendResults {
+	n := len(p.jobs)
+	res := &sendResults{status: make([]int16, n), latency: make([]time.Duration, n), duplicate: make([]bool, n)}
+	workers := min(cfg.concurrency, n)
+	// One keep-alive connection per worker, all reused: a load tool that
+	// reconnects measures the kernel's handshakes, not the receiver.
+	// Redirects are not followed: Stripe counts a 3xx as a failed delivery.
+	client := &http.Client{
+		Transport: &http.Transport{
+			Proxy:               nil, // straight to the receiver, whatever HTTP_PROXY says
+			DialContext:         (&net.Dialer{Timeout: cfg.timeout, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        workers,
+			MaxIdleConnsPerHost: workers,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: cfg.timeout,
+		},
+		Timeout:       cfg.timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer client.CloseIdleConnections()
+
+	// Events whose delivery completed: re-sends pick from these, as Stripe
+	// retries an event after its previous attempt ended.
+	var (
+		mu        sync.Mutex
+		completed []int32
+		errOnce   sync.Once
+		next      atomic.Int64
+		done      atomic.Int64
+		failed    atomic.Int64
+	)
+	start := time.Now()
+	stopProgress := sendProgress(cfg, progress, &done, &failed, start)
+
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(cfg.seed), uint64(w)+1<<32))
+			buf := make([]byte, 512)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if cfg.rate > 0 {
+					// Open-loop pacing: request i is due at start + i/rate.
+					due := start.Add(time.Duration(float64(i) / cfg.rate * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						t := time.NewTimer(d)
+						select {
+						case <-ctx.Done():
+							t.Stop()
+							return
+						case <-t.C:
+						}
+					}
+				}
+				b := p.jobs[i]
+				if b < 0 {
+					mu.Lock()
+					if len(completed) > 0 {
+						b = completed[rng.IntN(len(completed))]
+					} else {
+						b = int32(rng.IntN(int(-b)))
+					}
+					mu.Unlock()
+				}
+				status, dup, lat, err := sendOne(ctx, client, cfg, p.bodies[b], buf)
+				if err != nil && ctx.Err() != nil {
+					return // interrupted, not a failure of the receiver
+				}
+				res.latency[i], res.duplicate[i] = lat, dup
+				if err != nil {
+					res.status[i] = -1
+					errOnce.Do(func() { res.firstErr = err })
+					failed.Add(1)
+				} else {
+					res.status[i] = int16(status)
+					if status < 200 || status > 299 {
+						failed.Add(1)
+					}
+				}
+				done.Add(1)
+				if p.jobs[i] >= 0 && cfg.duplicates > 0 {
+					mu.Lock()
+					completed = append(completed, b)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	stopProgress()
+	return res
+}
+
+// sendOne signs body now and posts it with the headers Stripe sends. It
+// returns the status, whether the response said "duplicate": true, and the
+// latency from sending to the fully read response.
+func sendOne(ctx context.Context, client *http.Client, cfg *sendConfig, body, buf []byte) (int, bool, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, false, 0, err
+	}
+	req.Header = http.Header{
+		"Content-Type":  {"application/json; charset=utf-8"},
+		"User-Agent":    {"Stripe/1.0 (+https://stripe.com/docs/webhooks)"},
+		"Accept":        {"*/*; q=0.5, application/xml"},
+		"Cache-Control": {"no-cache"},
+		// Signed just before sending, every attempt with a fresh t: a body
+		// signed minutes earlier would age towards the 300 s tolerance.
+		"Stripe-Signature": {stripesig.Sign(body, time.Now(), cfg.secrets...)},
+	}
+	start := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, false, time.Since(start), err
+	}
+	// Read the head for the duplicate flag, drain the rest so the
+	// connection goes back to the pool, then close.
+	n, _ := io.ReadFull(resp.Body, buf)
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	lat := time.Since(start)
+	if err != nil {
+		return 0, false, lat, fmt.Errorf("read response: %w", err)
+	}
+	return resp.StatusCode, sendSaysDuplicate(buf[:n]), lat, nil
+}
+
+// sendSaysDuplicate reports whether a JSON response body carries
+// "duplicate": true, without decoding it (whitespace allowed).
+func sendSaysDuplicate(b []byte) bool {
+	const key = `"duplicate"`
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return false
+	}
+	rest := bytes.TrimLeft(b[i+len(key):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return false
+	}
+	return bytes.HasPrefix(bytes.TrimLeft(rest[1:], " \t\r\n"), []byte("true"))
+}
+
+// sendProgress prints "sent N/M  R/s  errors E" once a second, rewriting
+// the line, and a final line when stopped. It returns the stop function.
+func sendProgress(cfg *sendConfig, w io.Writer, done, failed *atomic.Int64, start time.Time) func() {
+	if cfg.quiet {
+		return func() {}
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		last, lastT := int64(0), start
+		for {
+			select {
+			case <-stop:
+				d := done.Load()
+				rate := float64(d) / time.Since(start).Seconds()
+				fmt.Fprintf(w, "\rsent %d/%d  %.0f/s  errors %d\n", d, cfg.count, rate, failed.Load())
+				return
+			case now := <-t.C:
+				d := done.Load()
+				rate := float64(d-last) / now.Sub(lastT).Seconds()
+				last, lastT = d, now
+				fmt.Fprintf(w, "\rsent %d/%d  %.0f/s  errors %d   ", d, cfg.count, rate, failed.Load())
+			}
+		}
+	}()
+	return func() { close(stop); <-stopped }
+}
+
+// sendSummary is the result; its JSON form is what scripts (and
+// hookbox-bench) read.
+type sendSummary struct {
+	Count              int            `json:"count"` // requests that ran
+	Requested          int            `json:"requested"`
+	UniqueEvents       int            `json:"unique_events"`
+	DuplicatesSent     int            `json:"duplicates_sent"`
+	Seconds            float64        `json:"seconds"`
+	RPS                float64        `json:"rps"`
+	P50                float64        `json:"p50_ms"`
+	P90                float64        `json:"p90_ms"`
+	P99                float64        `json:"p99_ms"`
+	Max                float64        `json:"max_ms"`
+	Statuses           map[string]int `json:"statuses"` // HTTP status -> count
+	Errors             int            `json:"errors"`   // transport errors (no HTTP response)
+	DuplicatesReported int            `json:"duplicates_reported"`
+	NewReported        int            `json:"new_reported"` // 2xx not saying "duplicate": true
+}
+
+func (r *sendResults) summary(cfg *sendConfig, p *sendPlanned) *sendSummary {
+	s := &sendSummary{Requested: len(p.jobs), Statuses: map[string]int{}, Seconds: r.elapsed.Seconds()}
+	// Latency percentiles cover requests that got an HTTP response; a
+	// refused connection has no meaningful latency.
+	lats := make([]time.Duration, 0, len(r.status))
+	for i, st := range r.status {
+		switch {
+		case st == 0:
+			continue
+		case st < 0:
+			s.Errors++
+		default:
+			s.Statuses[strconv.Itoa(int(st))]++
+			lats = append(lats, r.latency[i])
+			if st >= 200 && st <= 299 {
+				if r.duplicate[i] {
+					s.DuplicatesReported++
+				} else {
+					s.NewReported++
+				}
+			}
+		}
+		s.Count++
+		if p.jobs[i] < 0 {
+			s.DuplicatesSent++
+		} else {
+			s.UniqueEvents++
+		}
+	}
+	if s.Seconds > 0 {
+		s.RPS = float64(s.Count) / s.Seconds
+	}
+	slices.Sort(lats)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	s.P50, s.P90, s.P99 = ms(sendPercentile(lats, 0.50)), ms(sendPercentile(lats, 0.90)), ms(sendPercentile(lats, 0.99))
+	if len(lats) > 0 {
+		s.Max = ms(lats[len(lats)-1])
+	}
+	return s
+}
+
+// sendPercentile is the nearest-rank percentile of sorted durations: the
+// smallest value with at least p of the samples at or below it.
+func sendPercentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func (s *sendSummary) writeText(w io.Writer) {
+	fmt.Fprintf(w, "requests  %d (%d new events, %d re-sent) in %.3fs\n", s.Count, s.UniqueEvents, s.DuplicatesSent, s.Seconds)
+	fmt.Fprintf(w, "rate      %.0f req/s\n", s.RPS)
+	fmt.Fprintf(w, "latency   p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", s.P50, s.P90, s.P99, s.Max)
+	codes := make([]string, 0, len(s.Statuses))
+	for c := range s.Statuses {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	var b strings.Builder
+	for _, c := range codes {
+		fmt.Fprintf(&b, "%s: %d  ", c, s.Statuses[c])
+	}
+	fmt.Fprintf(w, "statuses  %serror: %d\n", b.String(), s.Errors)
+	fmt.Fprintf(w, "receiver  duplicate: %d  new: %d\n", s.DuplicatesReported, s.NewReported)
 }

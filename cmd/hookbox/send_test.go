@@ -1,0 +1,419 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v85"
+	"github.com/stripe/stripe-go/v85/webhook"
+)
+
+// Helpers here start with "sendTest" so they cannot collide with the other
+// test files of package main.
+
+const (
+	sendTestSecret  = "whsec_send_test_0123456789abcdef"
+	sendTestSecret2 = "whsec_send_test_rolled_fedcba9876"
+)
+
+// sendTestReceiver is an httptest Stripe endpoint that checks every request
+// the way stripe-go's users do and records the event ids in arrival order.
+type sendTestReceiver struct {
+	*httptest.Server
+	secrets []string // each must verify the request on its own
+	status  int      // answered to valid requests (200 unless set)
+
+	mu       sync.Mutex
+	ids      []string
+	seen     map[string]int
+	repeats  int
+	invalid  []string
+	headerOK int // requests carrying Stripe's headers
+}
+
+func sendTestServer(t testing.TB, secrets ...string) *sendTestReceiver {
+	t.Helper()
+	r := &sendTestReceiver{secrets: secrets, status: http.StatusOK, seen: map[string]int{}}
+	r.Server = httptest.NewServer(http.HandlerFunc(r.handle))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *sendTestReceiver) handle(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		http.Error(w, "read", http.StatusBadRequest)
+		return
+	}
+	header := req.Header.Get("Stripe-Signature")
+	for _, s := range r.secrets {
+		if err := webhook.ValidatePayload(body, header, s); err != nil {
+			r.mu.Lock()
+			r.invalid = append(r.invalid, err.Error())
+			r.mu.Unlock()
+			http.Error(w, "invalid signature", http.StatusBadRequest)
+			return
+		}
+	}
+	var ev stripe.Event
+	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" {
+		http.Error(w, "bad event", http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	r.ids = append(r.ids, ev.ID)
+	r.seen[ev.ID]++
+	dup := r.seen[ev.ID] > 1
+	if dup {
+		r.repeats++
+	}
+	if req.Method == http.MethodPost && req.Header.Get("User-Agent") == "Stripe/1.0 (+https://stripe.com/docs/webhooks)" &&
+		strings.HasPrefix(req.Header.Get("Content-Type"), "application/json") {
+		r.headerOK++
+	}
+	status := r.status
+	r.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	// Spaces on purpose: the client must not depend on compact JSON.
+	if dup {
+		io.WriteString(w, `{"received": true, "duplicate": true}`)
+	} else {
+		io.WriteString(w, `{"received":true}`)
+	}
+}
+
+// requests returns how many requests were accepted and refused so far.
+func (r *sendTestReceiver) requests() (accepted, refused int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ids), len(r.invalid)
+}
+
+// sendTestRun runs "hookbox send" with the given environment and returns
+// stdout, stderr and the error.
+func sendTestRun(t testing.TB, vars map[string]string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &Env{
+		Stdin:  strings.NewReader(""),
+		Stdout: &out,
+		Stderr: &errb,
+		Getenv: func(k string) string { return vars[k] },
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := Run(ctx, env, append([]string{"send"}, args...))
+	return out.String(), errb.String(), err
+}
+
+func sendTestVars() map[string]string {
+	return map[string]string{"STRIPE_WEBHOOK_SECRET": sendTestSecret}
+}
+
+func sendTestSummary(t testing.TB, stdout string) sendSummary {
+	t.Helper()
+	var s sendSummary
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		t.Fatalf("summary is not the JSON object expected: %v\n%s", err, stdout)
+	}
+	return s
+}
+
+// TestSendEveryRequestValid ensures --count requests arrive, each signed so
+// that stripe-go's ValidatePayload accepts it, with Stripe's headers, each
+// a distinct event, and that the JSON summary reports them.
+func TestSendEveryRequestValid(t *testing.T) {
+	srv := sendTestServer(t, sendTestSecret)
+	stdout, stderr, err := sendTestRun(t, sendTestVars(), "--count", "300", "--concurrency", "8", "--json", "--quiet", srv.URL)
+	if err != nil {
+		t.Fatalf("send: %v\n%s", err, stderr)
+	}
+	if stderr != "" {
+		t.Errorf("--quiet wrote to stderr: %q", stderr)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.invalid) > 0 {
+		t.Fatalf("%d invalid signatures, first: %s", len(srv.invalid), srv.invalid[0])
+	}
+	if len(srv.ids) != 300 || len(srv.seen) != 300 || srv.headerOK != 300 {
+		t.Fatalf("received %d requests, %d distinct ids, %d with Stripe's headers; want 300 each", len(srv.ids), len(srv.seen), srv.headerOK)
+	}
+	s := sendTestSummary(t, stdout)
+	if s.Count != 300 || s.Requested != 300 || s.Statuses["200"] != 300 || len(s.Statuses) != 1 || s.Errors != 0 ||
+		s.NewReported != 300 || s.DuplicatesReported != 0 || s.UniqueEvents != 300 || s.DuplicatesSent != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	if s.Seconds <= 0 || s.RPS <= 0 || s.P50 <= 0 || s.P50 > s.P90 || s.P90 > s.P99 || s.P99 > s.Max {
+		t.Fatalf("timings %+v", s)
+	}
+}
+
+// TestSendDuplicates ensures --duplicates re-sends that fraction of
+// requests with ids sent before (each freshly signed and valid), counts
+// them, and reads the receiver's "duplicate": true answers.
+func TestSendDuplicates(t *testing.T) {
+	srv := sendTestServer(t, sendTestSecret)
+	stdout, stderr, err := sendTestRun(t, sendTestVars(), "--count", "1000", "--concurrency", "8", "--duplicates", "0.3", "--json", "--quiet", srv.URL)
+	if err != nil {
+		t.Fatalf("send: %v\n%s", err, stderr)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if len(srv.invalid) > 0 {
+		t.Fatalf("%d invalid signatures, first: %s", len(srv.invalid), srv.invalid[0])
+	}
+	// round(0.3 * 1000) re-sends: 700 distinct events, 300 repeats.
+	if len(srv.ids) != 1000 || len(srv.seen) != 700 || srv.repeats != 300 {
+		t.Fatalf("received %d requests, %d distinct ids, %d repeats; want 1000, 700, 300", len(srv.ids), len(srv.seen), srv.repeats)
+	}
+	s := sendTestSummary(t, stdout)
+	if s.DuplicatesSent != 300 || s.UniqueEvents != 700 || s.DuplicatesReported != 300 || s.NewReported != 700 {
+		t.Fatalf("summary %+v", s)
+	}
+	// Re-sends are spread over the run, not bunched at the end: in the
+	// first half of arrivals there are some.
+	first := map[string]bool{}
+	early := 0
+	for _, id := range srv.ids[:500] {
+		if first[id] {
+			early++
+		}
+		first[id] = true
+	}
+	if early < 50 {
+		t.Fatalf("only %d repeats among the first 500 arrivals", early)
+	}
+}
+
+// TestSendRotationSignsWithEverySecret ensures several secrets (here from
+// STRIPE_WEBHOOK_SECRET_FILE, with a trailing newline) give a header that
+// each secret alone verifies, as Stripe does while a secret is rolled.
+func TestSendRotationSignsWithEverySecret(t *testing.T) {
+	srv := sendTestServer(t, sendTestSecret, sendTestSecret2)
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte(sendTestSecret+", "+sendTestSecret2+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err := sendTestRun(t, map[string]string{"STRIPE_WEBHOOK_SECRET_FILE": file}, "--count", "20", "--quiet", srv.URL)
+	if err != nil {
+		t.Fatalf("send: %v\n%s", err, stderr)
+	}
+	if ok, bad := srv.requests(); ok != 20 || bad != 0 {
+		t.Fatalf("%d accepted, %d refused", ok, bad)
+	}
+}
+
+// TestSendURLAndFlagOrder ensures a positional URL wins over --url and that
+// flags may follow the URL.
+func TestSendURLAndFlagOrder(t *testing.T) {
+	srv := sendTestServer(t, sendTestSecret)
+	_, stderr, err := sendTestRun(t, sendTestVars(), "--url", "http://127.0.0.1:1/nowhere", srv.URL, "--count", "7", "--quiet")
+	if err != nil {
+		t.Fatalf("send: %v\n%s", err, stderr)
+	}
+	if ok, _ := srv.requests(); ok != 7 {
+		t.Fatalf("received %d, want 7", ok)
+	}
+	// --url alone is used when there is no positional URL.
+	_, stderr, err = sendTestRun(t, sendTestVars(), "--url", srv.URL, "--count", "3", "--quiet", "--types", "customer.created, invoice.paid")
+	if ok, _ := srv.requests(); err != nil || ok != 10 {
+		t.Fatalf("send --url: %v, received %d\n%s", err, ok, stderr)
+	}
+}
+
+// TestSendFailuresExitNonZero ensures non-2xx answers and transport errors
+// make send return an error after printing the summary, and that
+// --allow-errors keeps the summary but returns nil.
+func TestSendFailuresExitNonZero(t *testing.T) {
+	srv := sendTestServer(t, sendTestSecret)
+	srv.status = http.StatusServiceUnavailable
+	stdout, _, err := sendTestRun(t, sendTestVars(), "--count", "10", "--json", "--quiet", srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "10 of 10 requests failed") {
+		t.Fatalf("err = %v", err)
+	}
+	if s := sendTestSummary(t, stdout); s.Statuses["503"] != 10 || s.NewReported != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	stdout, _, err = sendTestRun(t, sendTestVars(), "--count", "10", "--quiet", "--allow-errors", srv.URL)
+	if err != nil || !strings.Contains(stdout, "503: 10") {
+		t.Fatalf("--allow-errors: err %v, stdout:\n%s", err, stdout)
+	}
+
+	// Nothing listens on a closed server's address: transport errors.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	stdout, stderr, err := sendTestRun(t, sendTestVars(), "--count", "5", "--json", "--quiet", "--timeout", "2s", dead.URL)
+	if err == nil || !strings.Contains(err.Error(), "5 transport errors") {
+		t.Fatalf("err = %v", err)
+	}
+	if s := sendTestSummary(t, stdout); s.Errors != 5 || s.Count != 5 || len(s.Statuses) != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	if !strings.Contains(stderr, "first transport error") {
+		t.Fatalf("stderr does not show a sample error: %q", stderr)
+	}
+}
+
+// TestSendTextSummaryAndProgress ensures the human summary names every
+// figure and that progress ends on a final line on stderr.
+func TestSendTextSummaryAndProgress(t *testing.T) {
+	srv := sendTestServer(t, sendTestSecret)
+	stdout, stderr, err := sendTestRun(t, sendTestVars(), "--count", "50", "--duplicates", "0.2", srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"requests  50 (40 new events, 10 re-sent)", "req/s", "p50 ", "p90 ", "p99 ", "max ", "200: 50", "error: 0", "duplicate: 10  new: 40"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "generating 50 events") || !strings.Contains(stderr, "\rsent 50/50 ") {
+		t.Errorf("progress: %q", stderr)
+	}
+}
+
+// TestSendRate ensures --rate paces requests: 20 at 100/s take at least
+// the 190 ms that schedule implies.
+func TestSendRate(t *testing.T) {
+	srv := sendTestServer(t, sendTestSecret)
+	stdout, _, err := sendTestRun(t, sendTestVars(), "--count", "20", "--rate", "100", "--json", "--quiet", srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := sendTestSummary(t, stdout); s.Seconds < 0.19 {
+		t.Fatalf("20 requests at 100/s took %.3fs", s.Seconds)
+	}
+}
+
+// TestSendBadFlags ensures every invalid command line is refused with a
+// message naming the problem, before anything is sent.
+func TestSendBadFlags(t *testing.T) {
+	srv := sendTestServer(t, sendTestSecret)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--count", "0"}, "--count must be > 0"},
+		{[]string{"--count", "-3"}, "--count must be > 0"},
+		{[]string{"--count", "many"}, "invalid value"},
+		{[]string{"--concurrency", "0"}, "--concurrency must be > 0"},
+		{[]string{"--duplicates", "1.5"}, "--duplicates must be a fraction"},
+		{[]string{"--duplicates", "-0.1"}, "--duplicates must be a fraction"},
+		{[]string{"--duplicates", "NaN"}, "--duplicates must be a fraction"},
+		{[]string{"--connect-fraction", "2"}, "--connect-fraction must be a fraction"},
+		{[]string{"--rate", "-1"}, "--rate must be >= 0"},
+		{[]string{"--rate", "+Inf"}, "--rate must be >= 0"},
+		{[]string{"--timeout", "0s"}, "--timeout must be > 0"},
+		{[]string{"--types", "payment_intent.succeeded,nope.nope"}, `unsupported event type "nope.nope"`},
+		{[]string{"--types", " , "}, "--types lists no event type"},
+		{[]string{"--no-such-flag"}, "flag provided but not defined"},
+		{[]string{"--url", "ftp://example.com/x"}, "URL must be http(s)"},
+		{[]string{"http://127.0.0.1:1/a", "http://127.0.0.1:1/b"}, "one URL expected"},
+		{[]string{"not a url"}, "URL must be http(s)"},
+	} {
+		args := tc.args
+		if !strings.Contains(strings.Join(args, " "), "://") && !strings.Contains(strings.Join(args, " "), "not a url") {
+			args = append(args, srv.URL)
+		}
+		_, _, err := sendTestRun(t, sendTestVars(), append([]string{"--quiet"}, args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want it to contain %q", tc.args, err, tc.want)
+		}
+	}
+	if ok, bad := srv.requests(); ok+bad != 0 {
+		t.Fatalf("bad command lines sent %d requests", ok+bad)
+	}
+}
+
+// TestSendSecretRequiredAndNeverShown ensures send refuses to run without a
+// secret (naming both variables), refuses both variables at once, and never
+// writes a secret anywhere, even when every request fails.
+func TestSendSecretRequiredAndNeverShown(t *testing.T) {
+	srv := sendTestServer(t, sendTestSecret)
+	for _, vars := range []map[string]string{{}, {"STRIPE_WEBHOOK_SECRET": " , "}} {
+		_, _, err := sendTestRun(t, vars, "--quiet", srv.URL)
+		if err == nil || !strings.Contains(err.Error(), "STRIPE_WEBHOOK_SECRET") || !strings.Contains(err.Error(), "STRIPE_WEBHOOK_SECRET_FILE") {
+			t.Fatalf("vars %v: err = %v", vars, err)
+		}
+	}
+	_, _, err := sendTestRun(t, map[string]string{"STRIPE_WEBHOOK_SECRET": "whsec_x", "STRIPE_WEBHOOK_SECRET_FILE": "/nonexistent"}, "--quiet", srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "use one") {
+		t.Fatalf("both set: err = %v", err)
+	}
+	_, _, err = sendTestRun(t, map[string]string{"STRIPE_WEBHOOK_SECRET_FILE": filepath.Join(t.TempDir(), "missing")}, "--quiet", srv.URL)
+	if err == nil || !strings.Contains(err.Error(), "STRIPE_WEBHOOK_SECRET_FILE") {
+		t.Fatalf("missing file: err = %v", err)
+	}
+	if ok, bad := srv.requests(); ok+bad != 0 {
+		t.Fatal("requests were sent without a secret")
+	}
+
+	// A wrong secret: every request is refused with 400.
+	const wrong = "whsec_THIS_MUST_NEVER_BE_PRINTED_42"
+	for _, extra := range [][]string{{"--json"}, {}} {
+		args := append([]string{"--count", "5", srv.URL}, extra...)
+		stdout, stderr, err := sendTestRun(t, map[string]string{"STRIPE_WEBHOOK_SECRET": wrong}, args...)
+		if err == nil {
+			t.Fatal("requests refused with 400, yet send succeeded")
+		}
+		for name, s := range map[string]string{"stdout": stdout, "stderr": stderr, "error": err.Error()} {
+			if strings.Contains(s, wrong) || strings.Contains(s, "THIS_MUST_NEVER") {
+				t.Fatalf("the secret appears in %s: %q", name, s)
+			}
+		}
+	}
+}
+
+// TestSendSaysDuplicate ensures the response scan reads the flag whatever
+// the whitespace and ignores look-alikes.
+func TestSendSaysDuplicate(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"received":true,"duplicate":true}`:      true,
+		`{"duplicate" :  true}`:                   true,
+		"{\n  \"duplicate\":\n true\n}":           true,
+		`{"received":true,"duplicate":false}`:     false,
+		`{"received":true}`:                       false,
+		`{"note":"duplicate","x":true}`:           false,
+		`{"duplicate_of":"evt_1","x":true}`:       false,
+		`{"received":true,"duplicate":"true"}`:    false,
+		`{"duplicate":}`:                          false,
+		``:                                        false,
+		`{"received":true,"duplicate":tr`:         false,
+		`{"received":true,"duplicate":null}`:      false,
+		`{"received":true,   "duplicate":  true}`: true,
+	} {
+		if got := sendSaysDuplicate([]byte(body)); got != want {
+			t.Errorf("%q: got %v, want %v", body, got, want)
+		}
+	}
+}
+
+// TestSendPercentile ensures nearest-rank percentiles on exact samples.
+func TestSendPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for p, want := range map[float64]time.Duration{0.5: 50 * time.Millisecond, 0.9: 90 * time.Millisecond, 0.99: 99 * time.Millisecond, 1: 100 * time.Millisecond} {
+		if got := sendPercentile(d, p); got != want {
+			t.Errorf("p%v = %v, want %v", p*100, got, want)
+		}
+	}
+	if sendPercentile(nil, 0.5) != 0 || sendPercentile(d[:1], 0.99) != time.Millisecond {
+		t.Error("edge cases")
+	}
+}
