@@ -115,7 +115,7 @@ func TestParse_Invalid(t *testing.T) {
 		{"TypeMissing", `{"id":"evt_1"}`},
 		{"TypeNumber", `{"id":"evt_1","type":1}`},
 		{"TypeBool", `{"id":"evt_1","type":true}`},
-		{"TypeEmptyEscaped", `{"id":"evt_1","type":""}`},
+		{"TypeEmpty", `{"id":"evt_1","type":""}`},
 		{"NestedIDOnly", `{"type":"t","data":{"object":{"id":"pi_1"}}}`},
 		{"NestedInArrayOnly", `{"data":[{"id":"evt_1","type":"t"}]}`},
 		{"EmptyObject", `{}`},
