@@ -72,6 +72,17 @@ type Event struct {
 	Attempts      int
 	NextAttemptAt time.Time // zero: as soon as possible
 	UpdatedAt     time.Time
+	// ReplayedAt is when the event was last replayed; zero if never.
+	ReplayedAt time.Time
+}
+
+// WindowStart is when the event's retry window began: its last replay, or
+// its reception.
+func (e *Event) WindowStart() time.Time {
+	if e.ReplayedAt.After(e.ReceivedAt) {
+		return e.ReplayedAt
+	}
+	return e.ReceivedAt
 }
 
 // InsertResult is the outcome of one event of a batch.

@@ -1,0 +1,138 @@
+package hookbox
+
+import (
+	"context"
+	"time"
+)
+
+// The store is the queue: one row per event carries the aggregate State,
+// plus one Delivery row per (event, destination) once that destination has
+// been tried, plus an append-only log of Attempts.
+//
+// A worker claims due events (ClaimEvents) under a lease, delivers each to
+// every destination whose Delivery is not yet delivered or dead, and
+// completes the claim (CompleteClaim) with the attempts made and the new
+// per-destination states. The event's aggregate state follows:
+//
+//	any destination pending   -> StatePending, NextAttemptAt = earliest of them
+//	else any destination dead -> StateDead
+//	else                      -> StateDelivered
+//
+// A destination that has delivered an event is never sent it again by the
+// queue: a Stripe retry is a duplicate at ingest and changes nothing, and a
+// claim skips delivered destinations. Only an explicit replay of a fully
+// delivered event sends it again.
+
+// Delivery is the state of one event at one destination.
+type Delivery struct {
+	EventID       string
+	Destination   string // the destination's stable name
+	State         State  // StatePending, StateDelivered or StateDead
+	Attempts      int    // attempts since the last replay (the retry budget)
+	NextAttemptAt time.Time
+	LastError     string // the last failed attempt's status or error, short
+	UpdatedAt     time.Time
+}
+
+// Attempt is one delivery attempt, recorded whatever its outcome.
+type Attempt struct {
+	EventID     string
+	Destination string
+	Number      int // 1-based, counted per destination across replays
+	StartedAt   time.Time
+	Duration    time.Duration
+	StatusCode  int    // HTTP status; 0 when no response arrived
+	Error       string // transport error, timeout, or handler error; "" on success
+	Response    string // the first MaxResponseSnippet bytes of the response body
+	OK          bool
+}
+
+// MaxResponseSnippet is how much of a destination's response is kept.
+const MaxResponseSnippet = 1024
+
+// Claim is an event a worker holds under a lease, with the state of each
+// destination already tried (destinations absent from Deliveries have never
+// been tried).
+type Claim struct {
+	Event      *Event // body included
+	Deliveries []Delivery
+	Owner      string
+	LeaseUntil time.Time
+}
+
+// Completion is what a worker reports when it has finished with a claim.
+type Completion struct {
+	EventID string
+	Owner   string // must still hold the lease
+	Now     time.Time
+	// Attempts made during this claim, appended to the log.
+	Attempts []Attempt
+	// Deliveries are the new states of the destinations tried (upserted);
+	// the event's aggregate State and NextAttemptAt are derived from every
+	// delivery row of the event as the Queue comment describes.
+	Deliveries []Delivery
+}
+
+// ReplayFilter selects events to replay. IDs, when set, selects exactly
+// those events; otherwise State (required), Type (exact or "prefix.*") and
+// Since (received at or after) select.
+type ReplayFilter struct {
+	IDs   []string
+	State State
+	Type  string
+	Since time.Time
+}
+
+// Queue is the delivery side of the Store.
+type Queue interface {
+	// ClaimEvents moves up to limit due events to StateDelivering under a
+	// lease held by owner until now+lease, and returns them with bodies and
+	// their deliveries, oldest due first. Due means StatePending with
+	// NextAttemptAt <= now, or StateDelivering whose lease expired before
+	// now (a crashed worker). Concurrent callers never receive the same
+	// event while its lease holds. Durable on return. EUNAVAILABLE when the
+	// store cannot answer.
+	ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*Claim, error)
+
+	// ClaimEvent claims one event by id whatever its NextAttemptAt (sync
+	// mode: Stripe's retry is the schedule). ENOTFOUND when it does not
+	// exist; ECONFLICT when it is delivered, dead, or leased by someone else
+	// whose lease has not expired.
+	ClaimEvent(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (*Claim, error)
+
+	// CompleteClaim records the attempts, upserts the deliveries, derives
+	// the event's aggregate state, and releases the lease, in one
+	// transaction. ECONFLICT (and nothing written) when owner no longer
+	// holds the lease on the event.
+	CompleteClaim(ctx context.Context, c Completion) error
+
+	// ReleaseClaims puts events leased by owner back to StatePending, due
+	// now, without counting an attempt (graceful shutdown). Events no longer
+	// leased by owner are left alone. Returns how many were released.
+	ReleaseClaims(ctx context.Context, owner string, ids []string) (int, error)
+
+	// ReplayEvents puts the selected events back to StatePending, due now,
+	// with a fresh retry budget (Attempts = 0) for every destination that
+	// is not delivered; a selected event that is fully delivered is sent to
+	// every destination again (an explicit replay). Leased events are
+	// skipped. Returns how many events were replayed. EINVALID for an
+	// empty filter.
+	ReplayEvents(ctx context.Context, f ReplayFilter, now time.Time) (int, error)
+
+	// FindDeliveries returns the deliveries of an event, by destination.
+	FindDeliveries(ctx context.Context, eventID string) ([]Delivery, error)
+
+	// FindAttempts returns the attempts of an event, oldest first.
+	FindAttempts(ctx context.Context, eventID string) ([]Attempt, error)
+
+	// PruneEvents empties the body of delivered events received before
+	// bodyBefore (their rows, and so their ids, stay for dedupe), and
+	// deletes the rows of delivered or dead events received before
+	// rowBefore together with their deliveries and attempts. Returns both
+	// counts.
+	PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time) (bodies, rows int, err error)
+
+	// CountEvents returns the number of events in each state and the
+	// receive time of the oldest pending event (zero if none).
+	CountEvents(ctx context.Context) (map[State]int, time.Time, error)
+}
