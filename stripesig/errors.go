@@ -7,8 +7,9 @@ import "errors"
 var (
 	// ErrNotSigned: the Stripe-Signature header is missing or empty.
 	ErrNotSigned = errors.New("stripesig: no Stripe-Signature header")
-	// ErrInvalidHeader: the header is malformed (an item without "=", an
-	// empty, non-numeric or repeated t, no t).
+	// ErrInvalidHeader: the header is malformed (an item without "=" or
+	// with two, a t that is missing, repeated, empty, signed or not 1 to 19
+	// decimal digits).
 	ErrInvalidHeader = errors.New("stripesig: malformed Stripe-Signature header")
 	// ErrNoValidSignature: no v1 signature matches any configured secret
 	// (or the header carries no v1 at all).

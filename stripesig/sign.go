@@ -21,7 +21,9 @@ func ComputeSignature(t time.Time, payload []byte, secret string) []byte {
 
 // Sign returns a Stripe-Signature header value for payload signed at t with
 // every given secret, one v1 per secret, as Stripe does while a secret is
-// being rolled: "t=<unix>,v1=<hex>[,v1=<hex>...]".
+// being rolled: "t=<unix>,v1=<hex>[,v1=<hex>...]". With no secret the
+// header has no v1. A t before 1970 gives a negative t, which ParseHeader
+// and Verify reject, as Stripe never sends one.
 func Sign(payload []byte, t time.Time, secrets ...string) string {
 	b := make([]byte, 0, 2+20+len(secrets)*(4+64))
 	b = append(b, "t="...)
