@@ -105,7 +105,7 @@ func New(insert InsertFunc, opts Options) *Committer {
 // Submit fails with ErrClosed (EUNAVAILABLE) after Close, with EINVALID for
 // a nil event, and with ctx.Err() when ctx ends first. A submitter whose
 // ctx ends while its event is still queued is skipped by the writer; but
-// once the event is in a batch, the batch goes on without it. So after a
+// once the event is in a batch, it is inserted all the same. So after a
 // ctx error the caller does not know: the event may be stored. That is
 // safe for webhooks, where the sender retries and the retry is a
 // Duplicate.
