@@ -33,9 +33,9 @@
 //     in stripe-go). Otherwise ErrInvalidHeader. Divergence: stripe-go
 //     takes the last of several t items, other libraries the first; a
 //     repeated t is ambiguous, so it is rejected. Divergence: stripe-go
-//     accepts a sign ("t=+1700000000") and any number of leading zeros; a
-//     missing t makes it use the zero time (always too old). All of these
-//     are ErrInvalidHeader here.
+//     accepts a sign ("t=+1700000000") and zero-padding beyond 19
+//     characters; a missing t makes it use the zero time (always too old).
+//     All of these are ErrInvalidHeader here.
 //   - v1 values are hex-decoded. Upper- and mixed-case hex decode to the
 //     same bytes and so verify, as in stripe-go (stripe-python and others
 //     compare strings and reject them); the bytes, not the spelling, are
