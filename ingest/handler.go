@@ -172,6 +172,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	f, err := envelope.Parse(body)
+	if err == nil && (hasControl(f.ID) || hasControl(f.Type)) {
+		// Stripe ids and types are printable ASCII; a control character
+		// (NUL above all, which PostgreSQL text cannot hold) is not an event.
+		err = errors.New("id or type holds a control character")
+	}
 	if err != nil {
 		res.Outcome, res.Reason = OutcomeInvalid, "invalid_payload"
 		writeError(w, http.StatusBadRequest, respInvalid, h.debug(err))
@@ -222,6 +227,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res.Outcome = OutcomeAccepted
 		w.Write(respReceived)
 	}
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // keptHeaders are the request headers worth keeping with the event.

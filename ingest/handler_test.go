@@ -150,6 +150,7 @@ func TestHandler(t *testing.T) {
 		{"ErrIDNotString", []byte(`{"id":1,"type":"x"}`), signed([]byte(`{"id":1,"type":"x"}`), now, secretOld), 400, `{"error":"invalid payload"}`, ""},
 		{"ErrNoType", []byte(`{"id":"evt_nt"}`), signed([]byte(`{"id":"evt_nt"}`), now, secretOld), 400, `{"error":"invalid payload"}`, ""},
 		{"ErrTrailingGarbage", append(event("evt_tg", "a.b"), '}'), signed(append(event("evt_tg", "a.b"), '}'), now, secretOld), 400, `{"error":"invalid payload"}`, ""},
+		{"ErrControlInID", []byte(`{"id":"evt_\u0000x","type":"x"}`), signed([]byte(`{"id":"evt_\u0000x","type":"x"}`), now, secretOld), 400, `{"error":"invalid payload"}`, ""},
 		{"ErrTooLarge", big, signed(big, now, secretOld), 413, `{"error":"payload too large"}`, ""},
 	}
 	for _, tt := range tests {
