@@ -1,0 +1,479 @@
+// Command hookbox-bench measures hookbox's webhook ingest against a bare Go
+// handler on the same machine, in one run, and checks the targets:
+//
+//	hookbox req/s >= 50% of the bare handler's, hookbox p99 <= 25 ms.
+//
+// Each round starts "hookbox serve" on a fresh SQLite database and a bare
+// handler (this binary, "hookbox-bench bare"), one after the other, and
+// drives each with the same "hookbox send --concurrency C --count N" run.
+// Rounds alternate which receiver goes first, so neither always meets a
+// warmer or busier machine; the table shows medians over rounds. The load
+// generator shares the machine with the receiver, as in the measurements of
+// shared/performance-notes.md, so on a busy machine read the ratio rather
+// than the absolute rates.
+//
+// Usage (from the module):
+//
+//	go run ./cmd/hookbox-bench [--requests 20000] [--concurrency 64] [--rounds 3]
+//	    [--hookbox PATH] [--receivers hookbox,bare] [--serve-env K=V]... [--keep] [--strict]
+//
+// It exits 0 whether targets are met or missed, unless --strict; it exits 1
+// when a round could not run at all.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+// The targets hookbox is held to (see the package comment).
+const (
+	targetRateRatio = 0.5
+	targetP99ms     = 25.0
+)
+
+// benchSecret signs the load; it protects nothing but a throwaway database.
+const benchSecret = "whsec_bench_0123456789abcdefghijklmnopqrstuv"
+
+func main() {
+	ctx, stop := signalContext()
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "bare" {
+		// Hidden mode: the baseline receiver, run as a subprocess.
+		err = runBare(ctx, os.Args[2:], os.Stderr)
+	} else {
+		err = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "hookbox-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM (how the bench stops
+// the bare receiver).
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+type config struct {
+	requests    int
+	concurrency int
+	rounds      int
+	keep        bool
+	strict      bool
+	hookbox     string   // binary; built when empty
+	receivers   []string // "hookbox", "bare"
+	serveEnv    []string // extra KEY=VALUE for hookbox serve
+	self        string   // binary that runs "bare"; os.Executable by default
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, " ") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("hookbox-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&c.requests, "requests", 20000, "requests per receiver per round")
+	fs.IntVar(&c.concurrency, "concurrency", 64, "requests in flight (hookbox send --concurrency)")
+	fs.IntVar(&c.rounds, "rounds", 3, "rounds; the table shows medians")
+	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (databases, logs, binary)")
+	fs.BoolVar(&c.strict, "strict", false, "exit 1 when a target is missed or a request failed")
+	fs.StringVar(&c.hookbox, "hookbox", "", "hookbox binary to use (default: go build ./cmd/hookbox into the temp dir)")
+	receivers := fs.String("receivers", "hookbox,bare", "receivers to measure, comma-separated (hookbox, bare)")
+	fs.Var((*stringList)(&c.serveEnv), "serve-env", "extra KEY=VALUE for hookbox serve, repeatable (e.g. HOOKBOX_LOG_LEVEL=warn)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case c.requests <= 0:
+		return nil, fmt.Errorf("--requests must be > 0, got %d", c.requests)
+	case c.concurrency <= 0:
+		return nil, fmt.Errorf("--concurrency must be > 0, got %d", c.concurrency)
+	case c.rounds <= 0:
+		return nil, fmt.Errorf("--rounds must be > 0, got %d", c.rounds)
+	}
+	for _, r := range strings.Split(*receivers, ",") {
+		switch r = strings.TrimSpace(r); r {
+		case "hookbox", "bare":
+			if !slices.Contains(c.receivers, r) {
+				c.receivers = append(c.receivers, r)
+			}
+		case "":
+		default:
+			return nil, fmt.Errorf("unknown receiver %q (hookbox, bare)", r)
+		}
+	}
+	if len(c.receivers) == 0 {
+		return nil, errors.New("--receivers names no receiver")
+	}
+	for _, kv := range c.serveEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return nil, fmt.Errorf("--serve-env wants KEY=VALUE, got %q", kv)
+		}
+	}
+	return c, nil
+}
+
+// summary is the part of "hookbox send --json" the bench reads.
+type summary struct {
+	Count    int            `json:"count"`
+	Seconds  float64        `json:"seconds"`
+	RPS      float64        `json:"rps"`
+	P50      float64        `json:"p50_ms"`
+	P99      float64        `json:"p99_ms"`
+	Max      float64        `json:"max_ms"`
+	Statuses map[string]int `json:"statuses"`
+	Errors   int            `json:"errors"`
+}
+
+// failed counts requests without a 2xx answer.
+func (s *summary) failed() int {
+	n := s.Errors
+	for code, c := range s.Statuses {
+		if v, _ := strconv.Atoi(code); v < 200 || v > 299 {
+			n += c
+		}
+	}
+	return n
+}
+
+// result is one receiver's run in one round.
+type result struct {
+	summary
+	serverCPU time.Duration // user+system of the receiver process, start to exit
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	return bench(ctx, c, stdout, stderr)
+}
+
+// bench runs the rounds and prints the report.
+func bench(ctx context.Context, c *config, stdout, stderr io.Writer) error {
+	var err error
+	if c.self == "" {
+		if c.self, err = os.Executable(); err != nil {
+			return fmt.Errorf("find own binary for the bare receiver: %w", err)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "hookbox-bench-")
+	if err != nil {
+		return err
+	}
+	if c.keep {
+		fmt.Fprintf(stderr, "keeping %s\n", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	if c.hookbox == "" {
+		c.hookbox = filepath.Join(tmp, "hookbox")
+		fmt.Fprintf(stderr, "building hookbox...\n")
+		build := exec.CommandContext(ctx, "go", "build", "-o", c.hookbox, "github.com/hookbox/hookbox/cmd/hookbox")
+		build.Stdout, build.Stderr = stderr, stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build hookbox (run from the module, or pass --hookbox PATH): %w", err)
+		}
+	}
+
+	results := map[string][]result{}
+	var runErrs []error
+	for round := 1; round <= c.rounds; round++ {
+		order := slices.Clone(c.receivers)
+		if round%2 == 0 {
+			slices.Reverse(order)
+		}
+		for _, recv := range order {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			dir := filepath.Join(tmp, fmt.Sprintf("round%d-%s", round, recv))
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				return err
+			}
+			res, err := runRound(ctx, c, recv, dir, stderr)
+			if err != nil {
+				fmt.Fprintf(stderr, "round %d %-7s FAILED: %v\n", round, recv, err)
+				runErrs = append(runErrs, fmt.Errorf("round %d %s: %w", round, recv, err))
+				continue
+			}
+			results[recv] = append(results[recv], res)
+			fmt.Fprintf(stderr, "round %d %-7s %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  failed %d  server CPU %v\n",
+				round, recv, res.RPS, res.P50, res.P99, res.failed(), res.serverCPU.Round(time.Millisecond))
+		}
+	}
+	missed := report(stdout, c, results)
+	if len(runErrs) > 0 {
+		return fmt.Errorf("%d round(s) could not run: %w", len(runErrs), errors.Join(runErrs...))
+	}
+	if c.strict && missed > 0 {
+		return fmt.Errorf("--strict: %d check(s) missed", missed)
+	}
+	return nil
+}
+
+// runRound starts one receiver, waits until it is ready, drives it with
+// hookbox send and stops it with SIGTERM.
+func runRound(ctx context.Context, c *config, recv, dir string, stderr io.Writer) (result, error) {
+	listen, err := freeAddr()
+	if err != nil {
+		return result{}, err
+	}
+	var cmd *exec.Cmd
+	var ready string
+	switch recv {
+	case "hookbox":
+		admin, err := freeAddr()
+		if err != nil {
+			return result{}, err
+		}
+		cmd = exec.Command(c.hookbox, "serve")
+		cmd.Env = append(cleanEnv(),
+			"HOOKBOX_DB=sqlite:"+filepath.Join(dir, "bench.db"),
+			"HOOKBOX_LISTEN="+listen,
+			"HOOKBOX_ADMIN_LISTEN="+admin,
+			"STRIPE_WEBHOOK_SECRET="+benchSecret,
+		)
+		cmd.Env = append(cmd.Env, c.serveEnv...)
+		ready = "http://" + admin + "/readyz"
+	case "bare":
+		cmd = exec.Command(c.self, "bare", "--listen", listen)
+		cmd.Env = cleanEnv()
+		ready = "http://" + listen + "/readyz"
+	}
+	logPath := filepath.Join(dir, recv+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return result{}, err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return result{}, fmt.Errorf("start %s: %w", recv, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	stop := func() (time.Duration, error) {
+		if stopped {
+			return 0, nil
+		}
+		stopped = true
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), err
+		case <-time.After(40 * time.Second): // beyond hookbox's 25 s grace
+			cmd.Process.Kill()
+			<-exited
+			return 0, errors.New("did not stop within 40s of SIGTERM; killed")
+		}
+	}
+	defer stop()
+
+	if err := waitReady(ctx, ready, exited); err != nil {
+		// It may have exited (waitReady then took the exit status) or hang:
+		// kill it, without waiting on a status that may be gone already.
+		stopped = true
+		cmd.Process.Kill()
+		return result{}, fmt.Errorf("%w\n%s", err, tail(logPath))
+	}
+
+	send := exec.CommandContext(ctx, c.hookbox, "send",
+		"--concurrency", strconv.Itoa(c.concurrency), "--count", strconv.Itoa(c.requests),
+		"--json", "--quiet", "--allow-errors", "http://"+listen+"/webhooks/stripe")
+	send.Env = append(cleanEnv(), "STRIPE_WEBHOOK_SECRET="+benchSecret)
+	var out, errb bytes.Buffer
+	send.Stdout, send.Stderr = &out, &errb
+	if err := send.Run(); err != nil {
+		return result{}, fmt.Errorf("hookbox send: %w\n%s", err, errb.String())
+	}
+	var res result
+	if err := json.Unmarshal(out.Bytes(), &res.summary); err != nil {
+		return result{}, fmt.Errorf("hookbox send printed no JSON summary: %w\n%s", err, out.String())
+	}
+	if res.Count != c.requests {
+		return result{}, fmt.Errorf("hookbox send ran %d of %d requests\n%s", res.Count, c.requests, errb.String())
+	}
+	cpu, err := stop()
+	if err != nil {
+		// A receiver that cannot shut down cleanly is worth knowing about,
+		// but the load figures stand.
+		fmt.Fprintf(stderr, "%s: exit after SIGTERM: %v\n", recv, err)
+	}
+	res.serverCPU = cpu
+	return res, nil
+}
+
+// cleanEnv is this process's environment without hookbox's and Stripe's
+// variables, so a developer's own settings cannot change the benchmark.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "HOOKBOX_") || strings.HasPrefix(kv, "STRIPE_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago. A receiver that loses the race fails to start and the round says so.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitReady polls url until it answers 200, the process exits, or 30 s pass.
+func waitReady(ctx context.Context, url string, exited <-chan error) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after 30s (last: %v)", url, err)
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("receiver exited before it was ready: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// tail returns the last lines of a log file, for error messages.
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return "--- " + path + " (tail)\n" + strings.Join(lines, "\n")
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// report prints the table and the target checks; it returns how many
+// checks were missed.
+func report(w io.Writer, c *config, results map[string][]result) int {
+	load := ""
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = ", load " + strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	fmt.Fprintf(w, "\nhookbox-bench: %d requests x %d rounds, concurrency %d, %d CPUs, %s%s\n\n",
+		c.requests, c.rounds, c.concurrency, runtime.NumCPU(), runtime.Version(), load)
+
+	type row struct{ rps, p99, cpuPerReq float64 }
+	rows := map[string]row{}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "receiver\treq/s (median)\tp99 ms (median)\tserver CPU us/req\tfailed\trounds (req/s)")
+	for _, recv := range c.receivers {
+		rs := results[recv]
+		if len(rs) == 0 {
+			fmt.Fprintf(tw, "%s\tno round ran\t\t\t\t\n", recv)
+			continue
+		}
+		var rps, p99, cpu []float64
+		var rounds []string
+		failed := 0
+		for _, r := range rs {
+			rps = append(rps, r.RPS)
+			p99 = append(p99, r.P99)
+			cpu = append(cpu, float64(r.serverCPU.Microseconds())/float64(r.Count))
+			rounds = append(rounds, fmt.Sprintf("%.0f", r.RPS))
+			failed += r.failed()
+		}
+		rw := row{median(rps), median(p99), median(cpu)}
+		rows[recv] = rw
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.0f\t%d\t%s\n", recv, rw.rps, rw.p99, rw.cpuPerReq, failed, strings.Join(rounds, " "))
+	}
+	h, okH := rows["hookbox"]
+	b, okB := rows["bare"]
+	if okH && okB {
+		fmt.Fprintf(tw, "hookbox/bare\t%.2f\t%.2f\t%.2f\t\t\n", h.rps/b.rps, h.p99/b.p99, h.cpuPerReq/b.cpuPerReq)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+
+	missed := 0
+	check := func(name string, ok bool, detail string) {
+		verdict := "PASS"
+		if !ok {
+			verdict, missed = "MISS", missed+1
+		}
+		fmt.Fprintf(w, "%-44s %s (%s)\n", name, verdict, detail)
+	}
+	if okH && okB {
+		check(fmt.Sprintf("hookbox rate >= %.0f%% of bare", targetRateRatio*100), h.rps >= targetRateRatio*b.rps,
+			fmt.Sprintf("%.0f%%", 100*h.rps/b.rps))
+	} else if slices.Contains(c.receivers, "hookbox") && slices.Contains(c.receivers, "bare") {
+		check(fmt.Sprintf("hookbox rate >= %.0f%% of bare", targetRateRatio*100), false, "not measured")
+	}
+	if okH {
+		check(fmt.Sprintf("hookbox p99 <= %.0f ms", targetP99ms), h.p99 <= targetP99ms, fmt.Sprintf("%.2f ms", h.p99))
+		failed := 0
+		for _, r := range results["hookbox"] {
+			failed += r.failed()
+		}
+		check("hookbox answered every request 2xx", failed == 0, fmt.Sprintf("%d failed", failed))
+	} else if slices.Contains(c.receivers, "hookbox") {
+		check(fmt.Sprintf("hookbox p99 <= %.0f ms", targetP99ms), false, "not measured")
+	}
+	return missed
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary stand in for hookbox-bench in "bare" mode,
+// so the end-to-end test can start it as the baseline subprocess.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "bare" {
+		ctx, stop := signalContext()
+		defer stop()
+		if err := runBare(ctx, os.Args[2:], os.Stderr); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestBenchBareHandler ensures the baseline reads the body and answers what
+// hookbox answers, serves /readyz, and refuses other methods.
+func TestBenchBareHandler(t *testing.T) {
+	srv := httptest.NewServer(bareHandler())
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/webhooks/stripe", "application/json", strings.NewReader(`{"id":"evt_1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "{\"received\":true}\n" {
+		t.Fatalf("POST: %d %q", resp.StatusCode, body)
+	}
+	for path, want := range map[string]int{"/readyz": 200, "/webhooks/stripe": http.StatusMethodNotAllowed} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
+// TestBenchFlags ensures defaults match the documented ones and invalid
+// values are refused.
+func TestBenchFlags(t *testing.T) {
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.requests != 20000 || c.concurrency != 64 || c.rounds != 3 || c.keep || c.strict || strings.Join(c.receivers, ",") != "hookbox,bare" {
+		t.Fatalf("defaults %+v", c)
+	}
+	for _, args := range [][]string{
+		{"--requests", "0"}, {"--concurrency", "-1"}, {"--rounds", "0"},
+		{"--receivers", "nginx"}, {"--receivers", ","}, {"--serve-env", "NOEQUALS"}, {"extra"},
+	} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// TestBenchMedian ensures odd and even counts.
+func TestBenchMedian(t *testing.T) {
+	if m := median([]float64{3, 1, 2}); m != 2 {
+		t.Errorf("median = %v", m)
+	}
+	if m := median([]float64{4, 1, 3, 2}); m != 2.5 {
+		t.Errorf("median = %v", m)
+	}
+}
+
+// TestBenchReport ensures the table shows medians and the ratio, and the
+// checks say PASS or MISS against the targets.
+func TestBenchReport(t *testing.T) {
+	c := &config{requests: 100, rounds: 3, concurrency: 8, receivers: []string{"hookbox", "bare"}}
+	r := func(rps, p99 float64, failed int) result {
+		return result{summary: summary{Count: 100, RPS: rps, P99: p99, Statuses: map[string]int{"200": 100 - failed, "503": failed}}, serverCPU: 10 * time.Millisecond}
+	}
+	var out bytes.Buffer
+	missed := report(&out, c, map[string][]result{
+		"hookbox": {r(6000, 20, 0), r(5000, 30, 0), r(7000, 10, 0)},
+		"bare":    {r(10000, 5, 0), r(12000, 5, 0), r(11000, 5, 0)},
+	})
+	s := out.String()
+	for _, want := range []string{"hookbox       6000", "20.00", "bare          11000", "hookbox/bare  0.55", "of bare                  PASS (55%)", "p99 <= 25 ms                         PASS (20.00 ms)", "every request 2xx           PASS"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("report lacks %q:\n%s", want, s)
+		}
+	}
+	if missed != 0 {
+		t.Errorf("missed = %d", missed)
+	}
+	out.Reset()
+	missed = report(&out, c, map[string][]result{
+		"hookbox": {r(4000, 40, 2)},
+		"bare":    {r(10000, 5, 0)},
+	})
+	if missed != 3 || strings.Count(out.String(), "MISS") != 3 {
+		t.Errorf("missed = %d:\n%s", missed, out.String())
+	}
+}
+
+// TestBenchEndToEnd runs a small benchmark for real: it builds hookbox,
+// starts "hookbox serve" and the bare receiver (this test binary), drives
+// both with "hookbox send" and prints the table.
+func TestBenchEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs hookbox; skipped with -short")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "hookbox")
+	build := exec.Command("go", "build", "-o", bin, "github.com/hookbox/hookbox/cmd/hookbox")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseFlags([]string{"--requests", "300", "--concurrency", "8", "--rounds", "1", "--hookbox", bin}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.self = self
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := bench(ctx, c, &out, &errb); err != nil {
+		t.Fatalf("bench: %v\nstderr:\n%s", err, errb.String())
+	}
+	for _, want := range []string{"round 1 hookbox", "round 1 bare", "hookbox/bare", "hookbox answered every request 2xx           PASS"} {
+		if !strings.Contains(out.String()+errb.String(), want) {
+			t.Errorf("output lacks %q:\n%s\n%s", want, out.String(), errb.String())
+		}
+	}
+}
