@@ -16,6 +16,11 @@ type Store interface {
 	// On a nil error the whole batch is durable on return. A non-nil error
 	// (code EUNAVAILABLE or EINTERNAL) means nothing of the batch may be
 	// assumed stored.
+	//
+	// Times are kept to the microsecond (PostgreSQL's precision; finer
+	// digits are truncated) and read back in UTC. A zero State is stored as
+	// StatePending, a zero UpdatedAt as ReceivedAt. A nil event, an empty
+	// ID, a zero ReceivedAt or an unknown State gets an Err coded EINVALID.
 	InsertEvents(ctx context.Context, events []*Event) ([]InsertResult, error)
 
 	// FindEventByID returns the stored event, body included. ENOTFOUND when
@@ -24,6 +29,10 @@ type Store interface {
 
 	// FindEvents returns events matching the filter, newest received first,
 	// without their bodies.
+	//
+	// Ties on ReceivedAt are ordered by descending ID (compared as bytes),
+	// so the keyset cursor pages without gaps or repeats. EINVALID for an
+	// unknown State or a BeforeID without BeforeReceivedAt.
 	FindEvents(ctx context.Context, filter EventFilter) ([]*Event, error)
 
 	// Ping reports whether the store answers (used by /readyz).
