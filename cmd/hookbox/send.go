@@ -447,7 +447,7 @@ func sendProgress(cfg *sendConfig, w io.Writer, done, failed *atomic.Int64, star
 			case <-stop:
 				d := done.Load()
 				rate := float64(d) / time.Since(start).Seconds()
-				fmt.Fprintf(w, "\rsent %d/%d  %.0f/s  errors %d\n", d, cfg.count, rate, failed.Load())
+				fmt.Fprintf(w, "\rsent %d/%d  %.0f/s  errors %d   \n", d, cfg.count, rate, failed.Load())
 				return
 			case now := <-t.C:
 				d := done.Load()
@@ -531,7 +531,7 @@ func sendPercentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 func (s *sendSummary) writeText(w io.Writer) {
-	fmt.Fprintf(w, "requests  %d (%d new events, %d re-sent) in %.3fs\n", s.Count, s.UniqueEvents, s.DuplicatesSent, s.Seconds)
+	fmt.Fprintf(w, "requests  %d (%d distinct events, %d re-sent) in %.3fs\n", s.Count, s.UniqueEvents, s.DuplicatesSent, s.Seconds)
 	fmt.Fprintf(w, "rate      %.0f req/s\n", s.RPS)
 	fmt.Fprintf(w, "latency   p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", s.P50, s.P90, s.P99, s.Max)
 	codes := make([]string, 0, len(s.Statuses))

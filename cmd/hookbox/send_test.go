@@ -276,7 +276,7 @@ func TestSendTextSummaryAndProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"requests  50 (40 new events, 10 re-sent)", "req/s", "p50 ", "p90 ", "p99 ", "max ", "200: 50", "error: 0", "duplicate: 10  new: 40"} {
+	for _, want := range []string{"requests  50 (40 distinct events, 10 re-sent)", "req/s", "p50 ", "p90 ", "p99 ", "max ", "200: 50", "error: 0", "duplicate: 10  new: 40"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout)
 		}
