@@ -304,7 +304,11 @@ func (m *Main) Close() error {
 		}
 		m.closeErr = errors.Join(errs...)
 		if m.Logger != nil {
-			m.Logger.Info("hookbox stopped", "error", m.closeErr)
+			if m.closeErr != nil {
+				m.Logger.Error("hookbox stopped with errors", "error", m.closeErr)
+			} else {
+				m.Logger.Info("hookbox stopped")
+			}
 		}
 	})
 	return m.closeErr
