@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,7 @@ type Config struct {
 	MaxBatch    int
 	Linger      time.Duration
 	Grace       time.Duration
+	Pprof       bool
 }
 
 // ParseServeConfig reads flags and HOOKBOX_* variables. Secrets come only
@@ -69,12 +71,14 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	maxBatch := ef.Int("max-batch", "HOOKBOX_MAX_BATCH", 256, "group commit: most events per transaction")
 	linger := ef.Duration("batch-linger", "HOOKBOX_BATCH_LINGER", 0, "group commit: how long to wait for more events before committing (0: commit what is queued)")
 	grace := ef.Duration("shutdown-grace", "HOOKBOX_SHUTDOWN_GRACE", DefaultShutdownGrace, "how long shutdown waits for in-flight requests")
+	pprof := ef.Bool("pprof", "HOOKBOX_PPROF", false, "serve Go profiles at /debug/pprof/ on the admin listener")
 	if err := ef.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
+	c.Pprof = *pprof
 	c.Listen, c.AdminListen, c.DB = *listen, *admin, *db
 	c.Tolerance, c.MaxBody = *tol, int64(*maxBody)
 	c.LogFormat, c.LogLevel, c.DebugErrors = *logFormat, *logLevel, *debugErrors
@@ -255,6 +259,11 @@ func (m *Main) adminMux() *http.ServeMux {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	if m.Config.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/", ingest.NotFound)
 	return mux
 }
