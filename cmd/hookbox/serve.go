@@ -328,7 +328,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := NewMain(cfg, env.Stderr)
+	lw := newLogWriter(env.Stderr, DefaultLogFlushInterval)
+	defer lw.Close()
+	m, err := NewMain(cfg, lw)
 	if err != nil {
 		return err
 	}
