@@ -1,0 +1,225 @@
+package deliver
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hookbox/hookbox"
+)
+
+// outcome is what delivering one claim produced.
+type outcome struct {
+	completion hookbox.Completion
+	retries    []time.Time // next attempt times of the pending deliveries
+	// aborted: the hard context ended during delivery; failed attempts
+	// made then are not recorded (the destination stays as it was).
+	aborted bool
+	// allOK: every destination that accepts the event is now delivered.
+	allOK bool
+}
+
+// target is one destination to try for a claim.
+type target struct {
+	dest   Destination
+	prev   hookbox.Delivery // zero when never tried
+	tried  bool
+	number int // attempt number to make
+	att    hookbox.Attempt
+}
+
+// deliverClaim delivers a claimed event to every destination that accepts
+// it and has not delivered it (or died on it) yet, in parallel, and builds
+// the Completion. hard ending (Shutdown, a gone sync request) cuts the
+// deliveries short.
+func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
+	ev := c.Event
+	prev := make(map[string]hookbox.Delivery, len(c.Deliveries))
+	for _, d := range c.Deliveries {
+		prev[d.Destination] = d
+	}
+	out := outcome{allOK: true}
+	comp := hookbox.Completion{EventID: ev.ID, Owner: w.owner}
+	var orphans []hookbox.Delivery // pending deliveries no destination takes
+
+	known := make(map[string]bool, len(w.Destinations))
+	var targets []*target
+	history := false
+	for _, d := range w.Destinations {
+		name := d.Name()
+		known[name] = true
+		p, tried := prev[name]
+		if !d.Accepts(ev) {
+			if tried && p.State == hookbox.StatePending {
+				orphans = append(orphans, orphan(p, "destination no longer accepts this event"))
+			}
+			continue
+		}
+		if tried && p.State == hookbox.StateDelivered {
+			continue
+		}
+		if tried && p.State == hookbox.StateDead {
+			out.allOK = false
+			continue
+		}
+		t := &target{dest: d, prev: p, tried: tried, number: p.Attempts + 1}
+		if tried && (!ev.ReplayedAt.IsZero() || p.Attempts == 0) {
+			// After a replay the retry budget restarted at 0, but attempt
+			// numbers continue: count them in the log.
+			history = true
+		}
+		targets = append(targets, t)
+	}
+	for _, p := range c.Deliveries {
+		if !known[p.Destination] && p.State == hookbox.StatePending {
+			orphans = append(orphans, orphan(p, "destination not configured"))
+		}
+	}
+	if history {
+		w.numberFromHistory(hard, ev.ID, targets)
+	}
+
+	// Deliveries end before the lease, so that the claim is completed
+	// while it is still held.
+	margin := min(w.lease/4, maxLeaseMargin)
+	dctx, cancel := context.WithTimeout(hard, w.lease-margin)
+	defer cancel()
+	if len(targets) == 1 {
+		targets[0].att = w.attempt(dctx, ev, targets[0])
+	} else if len(targets) > 1 {
+		var wg sync.WaitGroup
+		for _, t := range targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t.att = w.attempt(dctx, ev, t)
+			}()
+		}
+		wg.Wait()
+	}
+
+	now := w.now()
+	comp.Now = now
+	out.aborted = hard.Err() != nil
+	for _, t := range targets {
+		a := t.att
+		name := t.dest.Name()
+		if out.aborted && !a.OK {
+			// Cut short: record nothing; the destination stays pending
+			// (a row is written so the event cannot look delivered).
+			out.allOK = false
+			d := t.prev
+			d.EventID, d.Destination, d.State = ev.ID, name, hookbox.StatePending
+			d.NextAttemptAt, d.UpdatedAt = now, now
+			comp.Deliveries = append(comp.Deliveries, d)
+			continue
+		}
+		if w.OnAttempt != nil {
+			w.OnAttempt(a)
+		}
+		comp.Attempts = append(comp.Attempts, a)
+		d := hookbox.Delivery{
+			EventID:     ev.ID,
+			Destination: name,
+			Attempts:    t.prev.Attempts + 1,
+			UpdatedAt:   now,
+		}
+		if a.OK {
+			d.State = hookbox.StateDelivered
+			w.log.LogAttrs(context.Background(), slog.LevelDebug, "event delivered",
+				slog.String("event_id", ev.ID), slog.String("type", ev.Type),
+				slog.String("destination", name), slog.Int("attempt", a.Number),
+				slog.Int("status", a.StatusCode), slog.Duration("duration", a.Duration))
+		} else {
+			out.allOK = false
+			d.LastError = lastError(a)
+			next, dead := w.Retry.Next(d.Attempts, ev.WindowStart(), now)
+			if dead {
+				d.State = hookbox.StateDead
+				w.log.LogAttrs(context.Background(), slog.LevelError, "event dead at destination",
+					slog.String("event_id", ev.ID), slog.String("type", ev.Type),
+					slog.String("destination", name), slog.Int("attempt", a.Number),
+					slog.Int("attempts_since_replay", d.Attempts), slog.String("error", d.LastError))
+			} else {
+				d.State, d.NextAttemptAt = hookbox.StatePending, next
+				out.retries = append(out.retries, next)
+				w.log.LogAttrs(context.Background(), slog.LevelWarn, "delivery attempt failed",
+					slog.String("event_id", ev.ID), slog.String("type", ev.Type),
+					slog.String("destination", name), slog.Int("attempt", a.Number),
+					slog.String("error", d.LastError), slog.Time("next_attempt_at", next))
+			}
+		}
+		comp.Deliveries = append(comp.Deliveries, d)
+	}
+	for _, o := range orphans {
+		o.EventID, o.UpdatedAt = ev.ID, now
+		w.log.LogAttrs(context.Background(), slog.LevelWarn, "pending delivery marked dead",
+			slog.String("event_id", ev.ID), slog.String("destination", o.Destination), slog.String("reason", o.LastError))
+		comp.Deliveries = append(comp.Deliveries, o)
+	}
+	out.completion = comp
+	return out
+}
+
+// orphan marks dead a pending delivery that no configured destination will
+// ever make; otherwise the event would stay pending and be claimed forever.
+// A replay revives it.
+func orphan(d hookbox.Delivery, reason string) hookbox.Delivery {
+	d.State = hookbox.StateDead
+	d.NextAttemptAt = time.Time{}
+	d.LastError = reason
+	return d
+}
+
+// attempt makes one attempt and normalizes its record: the worker, not the
+// destination, is the authority on event, destination and number, and on
+// the response snippet limit.
+func (w *Worker) attempt(ctx context.Context, ev *hookbox.Event, t *target) hookbox.Attempt {
+	start := time.Now()
+	a := t.dest.Deliver(ctx, ev, t.number)
+	a.EventID, a.Destination, a.Number = ev.ID, t.dest.Name(), t.number
+	if a.StartedAt.IsZero() {
+		a.StartedAt = start
+	}
+	if a.Duration <= 0 {
+		a.Duration = time.Since(start)
+	}
+	if len(a.Response) > hookbox.MaxResponseSnippet {
+		a.Response = a.Response[:hookbox.MaxResponseSnippet]
+	}
+	if a.OK {
+		a.Error = ""
+	} else if a.Error == "" {
+		a.Error = "failed"
+		if a.StatusCode != 0 {
+			a.Error = "status " + strconv.Itoa(a.StatusCode)
+		}
+	}
+	a.Error = cleanText(a.Error, maxAttemptError)
+	return a
+}
+
+// numberFromHistory sets the attempt numbers of targets from the attempt
+// log: one more than the highest number recorded for the destination.
+func (w *Worker) numberFromHistory(ctx context.Context, eventID string, targets []*target) {
+	atts, err := w.Queue.FindAttempts(ctx, eventID)
+	if err != nil {
+		w.log.LogAttrs(ctx, slog.LevelWarn, "find attempts failed; attempt numbers restart from the retry budget",
+			slog.String("event_id", eventID), slog.Any("error", err))
+		return
+	}
+	for _, t := range targets {
+		for _, a := range atts {
+			if a.Destination == t.dest.Name() && a.Number >= t.number {
+				t.number = a.Number + 1
+			}
+		}
+	}
+}
+
+// lastError is the short form of a failed attempt for Delivery.LastError.
+func lastError(a hookbox.Attempt) string {
+	return cleanText(a.Error, maxLastError)
+}

@@ -1,0 +1,566 @@
+package deliver
+
+import (
+	"container/heap"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hookbox/hookbox"
+)
+
+// Worker defaults.
+const (
+	// DefaultLease is the shortest default lease on claimed events. The
+	// default grows past it when the destinations' timeouts add up to more
+	// (see Worker.Lease).
+	DefaultLease = 60 * time.Second
+	// DefaultConcurrency is how many events a Worker delivers at once.
+	DefaultConcurrency = 32
+	// DefaultPollInterval is how often a Worker looks for due events when
+	// nothing wakes it.
+	DefaultPollInterval = time.Second
+)
+
+const (
+	// leaseMargin is the time kept free at the end of a lease for
+	// CompleteClaim: delivery contexts end this long before the lease.
+	maxLeaseMargin = 10 * time.Second
+	// storeTimeout bounds one store call made after the deliveries of a
+	// claim (CompleteClaim, ReleaseClaims), even during shutdown.
+	storeTimeout = 10 * time.Second
+	// completeRetries is how many times CompleteClaim is retried on
+	// EUNAVAILABLE before the claim is left to its lease.
+	completeRetries = 3
+	// errBackoffMin and errBackoffMax bound the wait after a failed claim.
+	errBackoffMin = 50 * time.Millisecond
+	errBackoffMax = 5 * time.Second
+	// abortWait is how long Shutdown waits, after its grace period, for
+	// canceled deliveries to return before it releases their claims anyway.
+	abortWait = 2 * time.Second
+	// maxDue caps the retry times a Worker remembers for its timer; beyond
+	// it, polling finds the rest.
+	maxDue = 4096
+	// maxLastError caps Delivery.LastError, maxAttemptError Attempt.Error.
+	maxLastError    = 200
+	maxAttemptError = 1024
+)
+
+// Worker claims due events from the queue and delivers them to its
+// destinations. Set the fields, then call Start; the fields must not change
+// afterwards. Several Workers (in one process or several) may share a
+// store: leases keep them from delivering the same event at once. Every
+// Worker, and every DeliverNow caller, on one store must have the same set
+// of destinations: a pending delivery to a destination a Worker does not
+// have (or whose filter no longer accepts the event) is marked dead by it.
+type Worker struct {
+	// Queue is the store's delivery side (e.g. *sqlite.Store). Required.
+	Queue hookbox.Queue
+	// Destinations receive the events, each keeping its own delivery
+	// state under its Name (names must be unique). At least one.
+	Destinations []Destination
+	// Retry schedules failed attempts; the zero value is the default
+	// policy (10 s doubling to 1 h, 25 attempts, 72 h window).
+	Retry hookbox.RetryPolicy
+	// Owner names this worker in leases; "" means hostname-pid-random.
+	Owner string
+	// Lease is how long a claim is held; <= 0 means the larger of
+	// DefaultLease and the sum of the destinations' attempt timeouts plus
+	// 10 s. Deliveries are cut shortly before the lease ends, so a claim
+	// is completed while it is still held.
+	Lease time.Duration
+	// Concurrency is how many events are delivered at once; <= 0 means
+	// DefaultConcurrency. Each event goes to its destinations in parallel.
+	Concurrency int
+	// BatchSize is the most events one claim takes; <= 0 means
+	// Concurrency.
+	BatchSize int
+	// PollInterval is how often the queue is polled when nothing wakes
+	// the worker; <= 0 means DefaultPollInterval.
+	PollInterval time.Duration
+	// NowFunc is the clock for claims and retry times; nil means time.Now.
+	NowFunc func() time.Time
+	// Logger receives failed attempts (WARN), dead events (ERROR) and
+	// store errors; nil means slog.Default(). Event bodies, secrets and
+	// response bodies are never logged.
+	Logger *slog.Logger
+	// OnAttempt, if set, is called once for every attempt made, before it
+	// is recorded (metrics hook). It must be fast and safe for concurrent
+	// use.
+	OnAttempt func(hookbox.Attempt)
+
+	chanOnce sync.Once
+	wake     chan struct{} // Wake: claim now
+	resched  chan struct{} // a retry time earlier than the timer was added
+	slot     chan struct{} // an event finished: a slot is free
+
+	initOnce sync.Once
+	initErr  error
+	owner    string
+	lease    time.Duration
+	conc     int
+	batch    int
+	poll     time.Duration
+	log      *slog.Logger
+
+	mu        sync.Mutex
+	started   bool
+	stopping  bool
+	abandoned bool                // Shutdown has released what was left
+	inflight  map[string]struct{} // ids of the events being delivered
+	release   []string            // aborted claims to release
+	due       dueHeap             // retry times this worker scheduled
+	stop      chan struct{}       // closed by Shutdown: stop claiming
+	loopDone  chan struct{}
+	finished  chan struct{} // closed when Shutdown has finished
+	finishErr error
+	hard      context.Context // deliveries; canceled when the grace ends
+	hardStop  context.CancelFunc
+	store     context.Context // store calls that must outlive cancellation
+	wg        sync.WaitGroup  // event goroutines
+}
+
+// Wake tells the worker that a new event was committed, so that it claims
+// now instead of at the next poll. It never blocks, coalesces (many calls
+// before the worker looks count once), and may be called before Start or
+// on a nil *Worker (a no-op).
+func (w *Worker) Wake() {
+	if w == nil {
+		return
+	}
+	w.chans()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *Worker) chans() {
+	w.chanOnce.Do(func() {
+		w.wake = make(chan struct{}, 1)
+		w.resched = make(chan struct{}, 1)
+		w.slot = make(chan struct{}, 1)
+	})
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// init validates the configuration and applies the defaults, once.
+func (w *Worker) init() error {
+	w.chans()
+	w.initOnce.Do(func() { w.initErr = w.setup() })
+	return w.initErr
+}
+
+func (w *Worker) setup() error {
+	if w.Queue == nil {
+		return hookbox.Errorf(hookbox.EINVALID, "deliver: Worker.Queue is nil")
+	}
+	if len(w.Destinations) == 0 {
+		return hookbox.Errorf(hookbox.EINVALID, "deliver: Worker has no destinations")
+	}
+	seen := make(map[string]bool)
+	var timeouts time.Duration
+	for i, d := range w.Destinations {
+		if d == nil {
+			return hookbox.Errorf(hookbox.EINVALID, "deliver: destination %d is nil", i)
+		}
+		if err := checkName(d.Name()); err != nil {
+			return err
+		}
+		if seen[d.Name()] {
+			return hookbox.Errorf(hookbox.EINVALID, "deliver: destination name %q used twice", d.Name())
+		}
+		seen[d.Name()] = true
+		t := DefaultTimeout
+		if tt, ok := d.(Timeouter); ok && tt.AttemptTimeout() > 0 {
+			t = tt.AttemptTimeout()
+		}
+		timeouts += t
+	}
+	w.owner = w.Owner
+	if w.owner == "" {
+		w.owner = defaultOwner()
+	}
+	w.lease = w.Lease
+	if w.lease <= 0 {
+		w.lease = max(DefaultLease, timeouts+maxLeaseMargin)
+	}
+	w.conc = w.Concurrency
+	if w.conc <= 0 {
+		w.conc = DefaultConcurrency
+	}
+	w.batch = w.BatchSize
+	if w.batch <= 0 {
+		w.batch = w.conc
+	}
+	w.poll = w.PollInterval
+	if w.poll <= 0 {
+		w.poll = DefaultPollInterval
+	}
+	w.log = w.Logger
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	return nil
+}
+
+// defaultOwner is hostname-pid-random: unique per process run, and telling
+// an operator which host holds a lease.
+func defaultOwner() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "hookbox"
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// OwnerName returns the owner this worker writes in leases (after Start or
+// DeliverNow; the configured Owner or its default).
+func (w *Worker) OwnerName() string {
+	if w.init() != nil {
+		return w.Owner
+	}
+	return w.owner
+}
+
+func (w *Worker) now() time.Time {
+	if w.NowFunc != nil {
+		return w.NowFunc()
+	}
+	return time.Now()
+}
+
+// Start validates the configuration (an error coded EINVALID) and starts
+// claiming in a goroutine; it returns at once. The worker runs until
+// Shutdown, or until ctx is done, which is a Shutdown without grace period:
+// in-flight deliveries are canceled and their claims released.
+func (w *Worker) Start(ctx context.Context) error {
+	if err := w.init(); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.started {
+		return hookbox.Errorf(hookbox.EINVALID, "deliver: Worker started twice")
+	}
+	w.started = true
+	w.inflight = make(map[string]struct{})
+	w.stop = make(chan struct{})
+	w.loopDone = make(chan struct{})
+	w.finished = make(chan struct{})
+	w.hard, w.hardStop = context.WithCancel(ctx)
+	w.store = context.WithoutCancel(ctx)
+	go w.loop(ctx)
+	go func() {
+		select {
+		case <-ctx.Done():
+			w.Shutdown(ctx)
+		case <-w.stop:
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops claiming, waits for in-flight deliveries until ctx is
+// done, then cancels those still running and releases their claims
+// (ReleaseClaims: back to pending, due now, no attempt counted), so nothing
+// is lost and nothing stays leased. Attempts that finished are recorded as
+// usual. It returns nil when every delivery finished in time, ctx's error
+// when some were cut short (their claims released), or the release error.
+// Safe to call more than once and concurrently; a Worker that was never
+// started returns nil. A Worker cannot be restarted.
+func (w *Worker) Shutdown(ctx context.Context) error {
+	w.mu.Lock()
+	if !w.started {
+		w.mu.Unlock()
+		return nil
+	}
+	first := !w.stopping
+	if first {
+		w.stopping = true
+		close(w.stop)
+	}
+	w.mu.Unlock()
+	if !first {
+		select {
+		case <-w.finished:
+			return w.finishErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+
+	<-w.loopDone
+	done := make(chan struct{})
+	go func() {
+		w.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		w.hardStop()
+		t := time.NewTimer(abortWait)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	w.hardStop()
+
+	w.mu.Lock()
+	w.abandoned = true
+	ids := w.release
+	w.release = nil
+	for id := range w.inflight {
+		ids = append(ids, id) // a delivery that ignored cancellation
+	}
+	w.mu.Unlock()
+	if len(ids) > 0 {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		n, rerr := w.Queue.ReleaseClaims(rctx, w.owner, ids)
+		cancel()
+		if rerr != nil {
+			w.log.LogAttrs(ctx, slog.LevelError, "release claims failed; they return to the queue when their lease expires",
+				slog.String("owner", w.owner), slog.Int("events", len(ids)), slog.Any("error", rerr))
+			err = errors.Join(err, fmt.Errorf("release claims: %w", rerr))
+		} else {
+			w.log.LogAttrs(ctx, slog.LevelInfo, "released unfinished claims",
+				slog.String("owner", w.owner), slog.Int("released", n))
+		}
+	}
+	w.finishErr = err
+	close(w.finished)
+	return err
+}
+
+// loop claims due events while there are free slots, and waits for a wake
+// up, the poll ticker or the next retry time this worker knows of.
+func (w *Worker) loop(ctx context.Context) {
+	defer close(w.loopDone)
+	poll := time.NewTicker(w.poll)
+	defer poll.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var backoff time.Duration
+
+	for {
+		select {
+		case <-w.stop:
+			return
+		default:
+		}
+		free := w.free()
+		if free == 0 {
+			select {
+			case <-w.slot:
+				continue
+			case <-w.stop:
+				return
+			}
+		}
+		n := min(w.batch, free)
+		claims, err := w.Queue.ClaimEvents(ctx, w.owner, w.now(), w.lease, n)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			backoff = min(max(2*backoff, errBackoffMin), errBackoffMax)
+			w.log.LogAttrs(ctx, slog.LevelError, "claim events failed",
+				slog.String("owner", w.owner), slog.Duration("retry_in", backoff), slog.Any("error", err))
+			timer.Reset(backoff)
+			select {
+			case <-timer.C:
+			case <-w.stop:
+				return
+			}
+			continue
+		}
+		backoff = 0
+		for _, c := range claims {
+			w.launch(c)
+		}
+		if len(claims) == n {
+			continue // maybe more due: claim again at once
+		}
+
+	wait:
+		for {
+			var tc <-chan time.Time
+			if d, ok := w.nextDue(); ok {
+				if d <= 0 {
+					break wait
+				}
+				timer.Reset(d)
+				tc = timer.C
+			}
+			select {
+			case <-w.wake:
+				break wait
+			case <-poll.C:
+				break wait
+			case <-tc:
+				break wait
+			case <-w.resched:
+				timer.Stop()
+			case <-w.stop:
+				return
+			}
+		}
+	}
+}
+
+// free returns the number of free delivery slots.
+func (w *Worker) free() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.conc - len(w.inflight)
+}
+
+// nextDue pops the remembered retry times that are due and returns how long
+// until the next one.
+func (w *Worker) nextDue() (time.Duration, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.due) == 0 {
+		return 0, false
+	}
+	now := w.now()
+	due := false
+	for len(w.due) > 0 && !w.due[0].After(now) {
+		heap.Pop(&w.due)
+		due = true
+	}
+	if due {
+		return 0, true
+	}
+	if len(w.due) == 0 {
+		return 0, false
+	}
+	return w.due[0].Sub(now), true
+}
+
+// remember adds retry times to the timer, waking the loop if one is
+// earlier than what it waits for.
+func (w *Worker) remember(ts []time.Time) {
+	if len(ts) == 0 {
+		return
+	}
+	w.mu.Lock()
+	if !w.started || w.stopping {
+		w.mu.Unlock()
+		return
+	}
+	earlier := false
+	for _, t := range ts {
+		if len(w.due) >= maxDue {
+			break
+		}
+		if len(w.due) == 0 || t.Before(w.due[0]) {
+			earlier = true
+		}
+		heap.Push(&w.due, t)
+	}
+	w.mu.Unlock()
+	if earlier {
+		signal(w.resched)
+	}
+}
+
+// launch delivers one claimed event in its own goroutine.
+func (w *Worker) launch(c *hookbox.Claim) {
+	id := c.Event.ID
+	w.mu.Lock()
+	w.inflight[id] = struct{}{}
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer signal(w.slot)
+		w.process(c)
+	}()
+}
+
+func (w *Worker) process(c *hookbox.Claim) {
+	id := c.Event.ID
+	out := w.deliverClaim(w.hard, c)
+	if out.aborted && len(out.completion.Attempts) == 0 {
+		// Cut short by Shutdown with nothing to record: release it.
+		w.mu.Lock()
+		if !w.abandoned {
+			delete(w.inflight, id)
+			w.release = append(w.release, id)
+		}
+		w.mu.Unlock()
+		return
+	}
+	w.mu.Lock()
+	abandoned := w.abandoned
+	w.mu.Unlock()
+	if !abandoned {
+		if err := w.complete(w.store, out.completion); err == nil {
+			w.remember(out.retries)
+		}
+	}
+	w.mu.Lock()
+	delete(w.inflight, id)
+	w.mu.Unlock()
+}
+
+// complete records a claim's outcome, retrying a few times while the store
+// is unavailable. ECONFLICT (the lease was lost: the delivery outlived it
+// and another worker may have the event now) is logged and dropped.
+func (w *Worker) complete(ctx context.Context, c hookbox.Completion) error {
+	var err error
+	for i := 0; i < completeRetries; i++ {
+		cctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		err = w.Queue.CompleteClaim(cctx, c)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if hookbox.ErrorCode(err) != hookbox.EUNAVAILABLE {
+			break
+		}
+		time.Sleep(time.Duration(i+1) * 100 * time.Millisecond)
+	}
+	if hookbox.ErrorCode(err) == hookbox.ECONFLICT {
+		w.log.LogAttrs(ctx, slog.LevelWarn, "lease lost before completion; attempts not recorded",
+			slog.String("event_id", c.EventID), slog.String("owner", c.Owner), slog.Any("error", err))
+	} else {
+		w.log.LogAttrs(ctx, slog.LevelError, "complete claim failed; the event is retried when its lease expires",
+			slog.String("event_id", c.EventID), slog.String("owner", c.Owner), slog.Any("error", err))
+	}
+	return err
+}
+
+// dueHeap is a min-heap of times.
+type dueHeap []time.Time
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(time.Time)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
+}
