@@ -51,6 +51,8 @@ const (
 	OutcomeUnavailable Outcome = "unavailable" // the store could not commit
 	OutcomeBadMethod   Outcome = "bad_method"  // not a POST
 	OutcomeReadError   Outcome = "read_error"  // the client failed to send its body
+	// OutcomeNotDelivered: sync mode, stored but not delivered everywhere.
+	OutcomeNotDelivered Outcome = "not_delivered"
 )
 
 // Result describes one handled request; Handler.OnResult receives it.
@@ -80,20 +82,28 @@ type Handler struct {
 	OnResult func(Result)
 	// NowFunc is the clock; nil: time.Now.
 	NowFunc func() time.Time
+
+	// DeliverFunc, when set, makes the handler synchronous (sync mode):
+	// after the event is committed (new or duplicate) it is delivered
+	// inside the request, and Stripe gets 200 only when every destination
+	// has it, 500 otherwise so that Stripe retries. deliver.(*Worker).DeliverNow
+	// satisfies it; it never delivers an event twice to a destination.
+	DeliverFunc func(ctx context.Context, eventID string) (allOK bool, err error)
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Fixed response bodies: nothing internal ever reaches Stripe or an attacker.
 var (
-	respReceived  = []byte(`{"received":true}` + "\n")
-	respDuplicate = []byte(`{"received":true,"duplicate":true}` + "\n")
-	respSigFailed = `signature verification failed`
-	respInvalid   = `invalid payload`
-	respTooLarge  = `payload too large`
-	respMethod    = `method not allowed`
-	respUnavail   = `temporarily unavailable`
-	respBadReq    = `bad request`
+	respReceived     = []byte(`{"received":true}` + "\n")
+	respDuplicate    = []byte(`{"received":true,"duplicate":true}` + "\n")
+	respSigFailed    = `signature verification failed`
+	respInvalid      = `invalid payload`
+	respTooLarge     = `payload too large`
+	respMethod       = `method not allowed`
+	respUnavail      = `temporarily unavailable`
+	respBadReq       = `bad request`
+	respNotDelivered = `delivery failed`
 )
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -218,6 +228,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, respUnavail, h.debug(err))
 		return
 	}
+	if h.DeliverFunc != nil {
+		ok, err := h.DeliverFunc(r.Context(), ev.ID)
+		if err != nil || !ok {
+			// Stored, but not everywhere yet: a 5xx makes Stripe retry,
+			// and the retry delivers only to the destinations missing it.
+			res.Outcome, res.Reason = OutcomeNotDelivered, "delivery_failed"
+			if err != nil {
+				h.logger().LogAttrs(r.Context(), slog.LevelError, "sync delivery failed",
+					slog.String("endpoint", h.Endpoint), slog.String("event_id", ev.ID), slog.Any("error", err))
+			}
+			writeError(w, http.StatusInternalServerError, respNotDelivered, h.debug(err))
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	if ir.Duplicate {
@@ -313,6 +337,14 @@ func (h *Handler) log(ctx context.Context, res Result) {
 		)...)
 	case OutcomeUnavailable:
 		// Already logged at ERROR with the cause.
+	case OutcomeNotDelivered:
+		ev := res.Event
+		l.LogAttrs(ctx, slog.LevelWarn, "event stored, not delivered", append(base,
+			slog.String("event_id", ev.ID),
+			slog.String("type", ev.Type),
+			slog.Bool("livemode", ev.Livemode),
+			slog.Float64("latency_ms", float64(res.Duration.Microseconds())/1000),
+		)...)
 	default:
 		l.LogAttrs(ctx, slog.LevelWarn, "request rejected", append(base,
 			slog.String("reason", reasonOr(res)),
