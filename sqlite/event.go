@@ -21,16 +21,16 @@ import (
 const insertSQL = `INSERT INTO events (
 	id, type, object, created, livemode, account, api_version,
 	body, headers, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	state, attempts, next_attempt_at, updated_at, replayed_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING`
 
-const insertArgCount = 17
+const insertArgCount = 18
 
 // listColumns are the columns of a listing: everything but the body.
 const listColumns = `id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at`
+	state, attempts, next_attempt_at, updated_at, replayed_at`
 
 // InsertEvents stores events in one transaction on the writer connection
 // and returns one result per event, in order.
@@ -111,7 +111,8 @@ func insertArgs(args []any, ev *hookbox.Event) error {
 	received, ok1 := storedTime(ev.ReceivedAt)
 	next, ok2 := storedTime(ev.NextAttemptAt)
 	updated, ok3 := storedTime(ev.UpdatedAt)
-	if !ok1 || !ok2 || !ok3 {
+	replayed, ok4 := storedTime(ev.ReplayedAt)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return hookbox.Errorf(hookbox.EINVALID, "event %q: time out of range", ev.ID)
 	}
 	if updated == 0 {
@@ -155,6 +156,7 @@ func insertArgs(args []any, ev *hookbox.Event) error {
 	args[14] = int64(ev.Attempts)
 	args[15] = next
 	args[16] = updated
+	args[17] = replayed
 	return nil
 }
 
@@ -196,24 +198,7 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 		where []string
 		args  []any
 	)
-	if f.Type != "" {
-		if prefix, ok := strings.CutSuffix(f.Type, "*"); ok {
-			// A range on the type index instead of LIKE, which is
-			// case-insensitive and needs escaping, or GLOB, which has no
-			// escape character.
-			if prefix != "" {
-				where = append(where, "type >= ?")
-				args = append(args, prefix)
-				if end, ok := prefixEnd(prefix); ok {
-					where = append(where, "type < ?")
-					args = append(args, end)
-				}
-			}
-		} else {
-			where = append(where, "type = ?")
-			args = append(args, f.Type)
-		}
-	}
+	where, args = whereType(where, args, f.Type)
 	if f.State != "" {
 		if !f.State.Valid() {
 			return nil, hookbox.Errorf(hookbox.EINVALID, "unknown state %q", f.State)
@@ -275,6 +260,29 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 	return events, nil
 }
 
+// whereType appends the terms and arguments selecting typ, an exact type
+// or a prefix ending in "*", to where and args; "" selects any type.
+func whereType(where []string, args []any, typ string) ([]string, []any) {
+	if typ == "" {
+		return where, args
+	}
+	prefix, ok := strings.CutSuffix(typ, "*")
+	if !ok {
+		return append(where, "type = ?"), append(args, typ)
+	}
+	// A range on the type index instead of LIKE, which is case-insensitive
+	// and needs escaping, or GLOB, which has no escape character.
+	if prefix != "" {
+		where = append(where, "type >= ?")
+		args = append(args, prefix)
+		if end, ok := prefixEnd(prefix); ok {
+			where = append(where, "type < ?")
+			args = append(args, end)
+		}
+	}
+	return where, args
+}
+
 // prefixEnd returns the smallest string greater than every string that
 // starts with prefix, comparing bytes as SQLite's BINARY collation does;
 // false when there is none (prefix is all 0xFF bytes).
@@ -293,15 +301,15 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanEvent(row scanner, withBody bool) (*hookbox.Event, error) {
 	var (
-		ev                               hookbox.Event
-		livemode, secretIndex, attempts  int64
-		headers, source, state           string
-		received, nextAttempt, updatedAt int64
+		ev                                         hookbox.Event
+		livemode, secretIndex, attempts            int64
+		headers, source, state                     string
+		received, nextAttempt, updatedAt, replayed int64
 	)
 	dest := []any{
 		&ev.ID, &ev.Type, &ev.Object, &ev.Created, &livemode, &ev.Account, &ev.APIVersion,
 		&headers, &received, &ev.ClientAddr, &secretIndex, &source,
-		&state, &attempts, &nextAttempt, &updatedAt,
+		&state, &attempts, &nextAttempt, &updatedAt, &replayed,
 	}
 	if withBody {
 		dest = append(dest, &ev.Body)
@@ -325,6 +333,7 @@ func scanEvent(row scanner, withBody bool) (*hookbox.Event, error) {
 	ev.ReceivedAt = loadTime(received)
 	ev.NextAttemptAt = loadTime(nextAttempt)
 	ev.UpdatedAt = loadTime(updatedAt)
+	ev.ReplayedAt = loadTime(replayed)
 	return &ev, nil
 }
 

@@ -13,6 +13,23 @@
 //
 // The schema is created and upgraded by the migrations embedded in the
 // binary (migrations/*.sql), applied in order at Open.
+//
+// # The queue
+//
+// The Store is also the hookbox.Queue. Every queue write (claim, complete,
+// release, replay, prune) is one transaction on the writer connection, so
+// the writes of a process are serialised: two claims never run at once and
+// claimers never receive the same event, with no row locks (SQLite has no
+// SELECT ... FOR UPDATE SKIP LOCKED, and one writer needs none). Another
+// process on the same file waits for SQLite's write lock, taken at BEGIN.
+//
+// Queue times are stored like every time of the Store: INTEGER unix
+// nanoseconds truncated to the microsecond, read back in UTC (a lease ends
+// at now+lease, truncated). A caller's now is compared at full precision:
+// an event due at 12:00:00.000001 is not due at 12:00:00.0000005.
+//
+// Waking workers is not the Store's job on SQLite: every writer of the
+// file is expected in this process, which wakes its deliverers itself.
 package sqlite
 
 import (
@@ -50,6 +67,9 @@ type Options struct {
 	// MaxReaders caps the read pool; <= 0 means
 	// max(DefaultMaxReaders, runtime.NumCPU()).
 	MaxReaders int
+	// NowFunc is the clock of the writes that get no time from their caller
+	// (ReleaseClaims stamps UpdatedAt with it); nil means time.Now.
+	NowFunc func() time.Time
 }
 
 // Store is a hookbox.Store on one SQLite database file. It is safe for
@@ -60,13 +80,17 @@ type Store struct {
 	reader *sql.DB // read-only connections (query_only)
 
 	insert *sql.Stmt // prepared once on the writer connection, reused by every batch
+	now    func() time.Time
 
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
 }
 
-var _ hookbox.Store = (*Store)(nil)
+var (
+	_ hookbox.Store = (*Store)(nil)
+	_ hookbox.Queue = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the database file at path with default
 // Options and applies pending migrations. See Options.Open.
@@ -95,7 +119,10 @@ func (o Options) Open(path string) (*Store, error) {
 		readers = max(DefaultMaxReaders, runtime.NumCPU())
 	}
 
-	s := &Store{path: path}
+	s := &Store{path: path, now: o.NowFunc}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	var err error
 	if s.writer, err = sql.Open("sqlite", dsn(path, busy, false)); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)

@@ -244,8 +244,9 @@ func TestMigrate(t *testing.T) {
 	}
 }
 
-// Ensures the listing queries use the indexes: no full scan of events, and
-// no sort when the index gives the order.
+// Ensures the listing, claim and prune queries use the indexes meant for
+// them: no full scan of events, and no sort when the index gives the order
+// (the claim stops after its limit whatever the backlog).
 func TestQueryPlans(t *testing.T) {
 	s, _ := openTest(t)
 	ctx := context.Background()
@@ -278,7 +279,9 @@ func TestQueryPlans(t *testing.T) {
 		{"cursor", list + " WHERE (received_at, id) < (?, ?)" + order, "events_received", []any{1, "x"}},
 		{"type", list + " WHERE type = ?" + order, "events_type", []any{"invoice.paid"}},
 		{"prefix", list + " WHERE type >= ? AND type < ?" + order, "events_", []any{"invoice.", "invoice/"}},
-		{"queue", "SELECT id FROM events WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 10", "events_state_next_attempt", []any{1}},
+		{"claim", claimDueSQL, "events_queue", []any{1, 10}},
+		{"prune rows", pruneRowsSQL, "events_received", []any{1}},
+		{"prune bodies", pruneBodiesSQL, "events_received", []any{1}},
 	} {
 		p := plan(tc.q, tc.args...)
 		if !strings.Contains(p, tc.want) || strings.Contains(p, "SCAN events") && !strings.Contains(p, "USING INDEX") {
@@ -307,5 +310,47 @@ func TestPrefixEnd(t *testing.T) {
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("prefixEnd(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+// Ensures a database created by the first release (schema version 1)
+// upgrades in place: its events get no lease and no replay, and are
+// claimable by the queue.
+func TestMigrate_FromV1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookbox.db")
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`,
+		ms[0].sql,
+		`INSERT INTO schema_migrations VALUES (1, '0001_events.sql', 0)`,
+		`INSERT INTO events (id, type, object, created, livemode, account, api_version, body, received_at, client_addr, secret_index, source, updated_at)
+		 VALUES ('evt_v1', 'invoice.paid', 'event', 0, 0, '', '', x'7b7d', 1000, '', 0, 'webhook', 1000)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("set up version 1: %v", err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	ev, err := s.FindEventByID(ctx, "evt_v1")
+	if err != nil || !ev.ReplayedAt.IsZero() || ev.State != hookbox.StatePending {
+		t.Fatalf("event after upgrade: %+v, %v", ev, err)
+	}
+	cs, err := s.ClaimEvents(ctx, "w", t0, time.Minute, 10)
+	if err != nil || len(cs) != 1 || cs[0].Event.ID != "evt_v1" || string(cs[0].Event.Body) != "{}" {
+		t.Fatalf("claim after upgrade: %v, %v", cs, err)
 	}
 }

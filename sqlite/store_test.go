@@ -38,7 +38,7 @@ func mustOpenPath(tb testing.TB, path string) *sqlite.Store {
 // Ensures the SQLite store passes the conformance suite, each case on a
 // fresh database file.
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(tb testing.TB) hookbox.Store { return mustOpenStore(tb) })
+	storetest.Run(t, func(tb testing.TB) storetest.Store { return mustOpenStore(tb) })
 }
 
 // Ensures data survives a close and reopen, and reopening applies no
@@ -96,5 +96,76 @@ func TestPing_ErrClosed(t *testing.T) {
 	s.Close()
 	if err := s.Ping(context.Background()); hookbox.ErrorCode(err) != hookbox.EUNAVAILABLE {
 		t.Fatalf("Ping after Close: %v, want EUNAVAILABLE", err)
+	}
+}
+
+// Ensures what the SQLite store adds to the Queue contract: a lease is not
+// reentrant (its own owner cannot claim the event by id again while it
+// holds), ReleaseClaims stamps UpdatedAt from NowFunc, and bad claim
+// arguments are EINVALID.
+func TestQueue_SQLite(t *testing.T) {
+	ctx := context.Background()
+	released := timeBase.Add(42 * time.Minute)
+	s, err := sqlite.Options{NowFunc: func() time.Time { return released }}.Open(filepath.Join(t.TempDir(), "hookbox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev := storetest.NewEvent("evt_1", "invoice.paid", timeBase)
+	storetest.MustInsert(t, s, ev)
+	now := timeBase.Add(time.Hour)
+
+	if _, err := s.ClaimEvent(ctx, ev.ID, "w1", now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimEvent(ctx, ev.ID, "w1", now, time.Minute); hookbox.ErrorCode(err) != hookbox.ECONFLICT {
+		t.Fatalf("reentrant claim: %v, want ECONFLICT", err)
+	}
+	if n, err := s.ReleaseClaims(ctx, "w1", []string{ev.ID}); n != 1 || err != nil {
+		t.Fatalf("ReleaseClaims = %d, %v", n, err)
+	}
+	got := storetest.MustFindByID(t, s, ev.ID)
+	if !got.UpdatedAt.Equal(released.Truncate(time.Microsecond)) || !got.NextAttemptAt.IsZero() {
+		t.Fatalf("released: updated %v, next %v; want %v, zero", got.UpdatedAt, got.NextAttemptAt, released)
+	}
+
+	for _, tc := range []struct {
+		owner string
+		now   time.Time
+		lease time.Duration
+	}{
+		{"", now, time.Minute},
+		{"w", now, 0},
+		{"w", time.Time{}, time.Minute},
+	} {
+		if _, err := s.ClaimEvents(ctx, tc.owner, tc.now, tc.lease, 1); hookbox.ErrorCode(err) != hookbox.EINVALID {
+			t.Errorf("ClaimEvents(%q, %v, %v): %v, want EINVALID", tc.owner, tc.now, tc.lease, err)
+		}
+		if _, err := s.ClaimEvent(ctx, ev.ID, tc.owner, tc.now, tc.lease); hookbox.ErrorCode(err) != hookbox.EINVALID {
+			t.Errorf("ClaimEvent(%q, %v, %v): %v, want EINVALID", tc.owner, tc.now, tc.lease, err)
+		}
+	}
+}
+
+// Ensures every queue method fails with EUNAVAILABLE once the store is
+// closed.
+func TestQueue_ErrClosed(t *testing.T) {
+	s := mustOpenStore(t)
+	s.Close()
+	ctx := context.Background()
+	now := timeBase
+	_, err1 := s.ClaimEvents(ctx, "w", now, time.Minute, 1)
+	_, err2 := s.ClaimEvent(ctx, "evt_1", "w", now, time.Minute)
+	err3 := s.CompleteClaim(ctx, hookbox.Completion{EventID: "evt_1", Owner: "w", Now: now})
+	_, err4 := s.ReleaseClaims(ctx, "w", []string{"evt_1"})
+	_, err5 := s.ReplayEvents(ctx, hookbox.ReplayFilter{State: hookbox.StateDead}, now)
+	_, err6 := s.FindDeliveries(ctx, "evt_1")
+	_, err7 := s.FindAttempts(ctx, "evt_1")
+	_, _, err8 := s.PruneEvents(ctx, now, now)
+	_, _, err9 := s.CountEvents(ctx)
+	for i, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8, err9} {
+		if hookbox.ErrorCode(err) != hookbox.EUNAVAILABLE {
+			t.Errorf("method %d after Close: %v, want EUNAVAILABLE", i+1, err)
+		}
 	}
 }

@@ -3,7 +3,7 @@
 // An adapter's tests call Run with a constructor of fresh, empty stores:
 //
 //	func TestStore(t *testing.T) {
-//		storetest.Run(t, func(tb testing.TB) hookbox.Store {
+//		storetest.Run(t, func(tb testing.TB) storetest.Store {
 //			return mustOpenStore(tb) // a new database; Close registered with tb.Cleanup
 //		})
 //	}
@@ -12,7 +12,11 @@
 // judgement: deduplication by ID across and inside batches, per-event
 // errors that do not fail a batch, times kept to the microsecond and
 // returned in UTC, listing order with ties broken by ID, type prefixes
-// matched literally, and keyset paging without gaps or repeats.
+// matched literally, and keyset paging without gaps or repeats; and for the
+// queue: claim order and exclusivity, leases that expire, the aggregate
+// state derived from every destination, owner checks, release, replay,
+// the attempt log, pruning and counts. The queue cases run on an injected
+// clock (the now every Queue method takes) and never sleep.
 //
 // IDs and types compare as bytes (SQLite's BINARY collation); a PostgreSQL
 // store needs COLLATE "C" on those columns to list in the same order.
@@ -33,11 +37,18 @@ import (
 	"github.com/hookbox/hookbox"
 )
 
+// Store is what the suite runs against: an event store and its delivery
+// queue.
+type Store interface {
+	hookbox.Store
+	hookbox.Queue
+}
+
 // Run runs every conformance case as a subtest of t. open must return a new,
 // empty store on each call and register its Close with tb.Cleanup; Close
 // must tolerate being called again, as some cases close the store
 // themselves.
-func Run(t *testing.T, open func(tb testing.TB) hookbox.Store) {
+func Run(t *testing.T, open func(tb testing.TB) Store) {
 	t.Run("InsertEvents", func(t *testing.T) {
 		t.Run("OK", func(t *testing.T) { testInsertOK(t, open(t)) })
 		t.Run("Defaults", func(t *testing.T) { testInsertDefaults(t, open(t)) })
@@ -66,6 +77,7 @@ func Run(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("Close", func(t *testing.T) {
 		t.Run("Idempotent", func(t *testing.T) { testCloseIdempotent(t, open(t)) })
 	})
+	t.Run("Queue", func(t *testing.T) { runQueue(t, open) })
 }
 
 // base is the reception time the cases count from. It has nanoseconds and
@@ -117,6 +129,7 @@ func Stored(ev *hookbox.Event) *hookbox.Event {
 	e.ReceivedAt = storedTime(ev.ReceivedAt)
 	e.NextAttemptAt = storedTime(ev.NextAttemptAt)
 	e.UpdatedAt = storedTime(ev.UpdatedAt)
+	e.ReplayedAt = storedTime(ev.ReplayedAt)
 	if e.UpdatedAt.IsZero() {
 		e.UpdatedAt = e.ReceivedAt
 	}
@@ -189,6 +202,7 @@ func AssertEvent(tb testing.TB, got, want *hookbox.Event, withBody bool) {
 		{"ReceivedAt", got.ReceivedAt, want.ReceivedAt},
 		{"NextAttemptAt", got.NextAttemptAt, want.NextAttemptAt},
 		{"UpdatedAt", got.UpdatedAt, want.UpdatedAt},
+		{"ReplayedAt", got.ReplayedAt, want.ReplayedAt},
 	} {
 		if !f.got.Equal(f.want) {
 			diff(f.name, f.got.Format(time.RFC3339Nano), f.want.Format(time.RFC3339Nano))
@@ -287,6 +301,7 @@ func all(tb testing.TB, s hookbox.Store) []*hookbox.Event {
 // to the microsecond in UTC.
 func testInsertOK(t *testing.T, s hookbox.Store) {
 	connect := NewEvent("evt_1Connect", "account.updated", base)
+	connect.ReplayedAt = base.Add(time.Minute + 999)
 	plain := NewEvent("evt_2Plain", "invoice.paid", base.Add(time.Nanosecond*1500))
 	plain.Livemode = false
 	plain.Account = ""

@@ -1,0 +1,709 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hookbox/hookbox"
+)
+
+// claimDueSQL selects the ids of up to ?2 events due at ?1, in claim order.
+//
+// It reads the partial index events_queue, which is in claim order: no
+// sort, and the scan stops after ?2 rows whatever the backlog. A delivering
+// event's next_attempt_at is its lease_until, so one range of that index
+// holds both the due pending events and the expired leases; the last term
+// keeps the leases that end exactly at ?1 (a lease held until t is still
+// held at t).
+//
+// The first term repeats the index's WHERE verbatim: SQLite uses a partial
+// index only for a query whose WHERE contains the index's terms. INDEXED BY
+// because the planner, without statistics, prefers events_state_next_attempt
+// (two equality ranges, then a sort of every due row); it also makes the
+// query fail, rather than silently scan, if the index ever stops matching.
+const claimDueSQL = `SELECT id FROM events INDEXED BY events_queue
+WHERE state IN ('pending', 'delivering')
+	AND next_attempt_at <= ?1
+	AND (state = 'pending' OR lease_until < ?1)
+ORDER BY next_attempt_at, received_at
+LIMIT ?2`
+
+// claimSQL leases the events whose ids are in the JSON array ?5.
+const claimSQL = `UPDATE events
+SET state = 'delivering', lease_owner = ?1, lease_until = ?2, next_attempt_at = ?3, updated_at = ?4
+WHERE id IN (SELECT value FROM json_each(?5))
+RETURNING ` + listColumns + `, body`
+
+// deliveryColumns are the columns scanDelivery reads, in order.
+const deliveryColumns = `event_id, destination, state, attempts, next_attempt_at, last_error, updated_at`
+
+// insertAttemptSQL appends one attempt to the log.
+const insertAttemptSQL = `INSERT INTO attempts (
+	event_id, destination, number, started_at, duration_us, status_code, error, response, ok
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// upsertDeliverySQL stores the state of one event at one destination.
+const upsertDeliverySQL = `INSERT INTO deliveries (` + deliveryColumns + `)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (event_id, destination) DO UPDATE SET
+	state = excluded.state,
+	attempts = excluded.attempts,
+	next_attempt_at = excluded.next_attempt_at,
+	last_error = excluded.last_error,
+	updated_at = excluded.updated_at`
+
+// aggregateSQL derives event ?1's state from all of its delivery rows (no
+// rows: no destination wanted it, so it is delivered), counts its
+// attempts, and releases its lease, stamped ?2.
+const aggregateSQL = `UPDATE events SET
+	state = CASE
+		WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1 AND state = 'pending') THEN 'pending'
+		WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1 AND state = 'dead') THEN 'dead'
+		ELSE 'delivered'
+	END,
+	next_attempt_at = coalesce((SELECT min(next_attempt_at) FROM deliveries WHERE event_id = ?1 AND state = 'pending'), 0),
+	attempts = (SELECT count(*) FROM attempts WHERE event_id = ?1),
+	lease_owner = '',
+	lease_until = 0,
+	updated_at = ?2
+WHERE id = ?1`
+
+// ClaimEvents leases up to limit due events to owner until now+lease and
+// returns them, oldest due first (by NextAttemptAt, then ReceivedAt), with
+// their bodies and every delivery row, delivered ones included so that the
+// worker skips those destinations.
+//
+// The claim is one transaction on the writer connection: claims in this
+// process never run at once, and another process waits for SQLite's write
+// lock, so no two callers receive the same event while its lease holds.
+// The lease end is now+lease truncated to the microsecond; while the event
+// is delivering its NextAttemptAt is that lease end (when the queue looks
+// at it again if the worker never reports). Durable on return.
+//
+// A limit <= 0 claims nothing. EINVALID for an empty owner, a lease <= 0 or
+// a zero now; EUNAVAILABLE when the store is closed or the database fails.
+func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*hookbox.Claim, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	l, err := newLease(owner, now, lease)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, unavailable("claim events: begin", err)
+	}
+	defer tx.Rollback()
+
+	rows, err := tx.QueryContext(ctx, claimDueSQL, l.now, limit)
+	if err != nil {
+		return nil, unavailable("claim events", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, unavailable("claim events", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, unavailable("claim events", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	claims, err := l.claim(ctx, tx, ids)
+	if err != nil {
+		return nil, unavailable("claim events", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, unavailable("claim events: commit", err)
+	}
+	return claims, nil
+}
+
+// ClaimEvent leases the event id to owner until now+lease whatever its
+// NextAttemptAt (sync mode), and returns it as ClaimEvents does.
+//
+// ENOTFOUND when no such event exists; ECONFLICT when it is delivered or
+// dead, or delivering under a lease that has not expired (at now the lease
+// still holds if it ends at now or later). The lease is not reentrant: a
+// live lease conflicts even when owner holds it, so two requests of one
+// process never deliver the same event at once. EINVALID and EUNAVAILABLE
+// as for ClaimEvents.
+func (s *Store) ClaimEvent(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (*hookbox.Claim, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	l, err := newLease(owner, now, lease)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, unavailable("claim event: begin", err)
+	}
+	defer tx.Rollback()
+
+	var (
+		state string
+		until int64
+	)
+	err = tx.QueryRowContext(ctx, `SELECT state, lease_until FROM events WHERE id = ?`, id).Scan(&state, &until)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, hookbox.Errorf(hookbox.ENOTFOUND, "event %q not found", id)
+	case err != nil:
+		return nil, unavailable("claim event", err)
+	}
+	switch hookbox.State(state) {
+	case hookbox.StateDelivered, hookbox.StateDead:
+		return nil, hookbox.Errorf(hookbox.ECONFLICT, "event %q is %s", id, state)
+	case hookbox.StateDelivering:
+		if until >= l.now {
+			return nil, hookbox.Errorf(hookbox.ECONFLICT, "event %q is leased", id)
+		}
+	}
+	claims, err := l.claim(ctx, tx, []string{id})
+	if err != nil {
+		return nil, unavailable("claim event", err)
+	}
+	if len(claims) != 1 {
+		return nil, unavailable("claim event", fmt.Errorf("event %q: %d rows claimed", id, len(claims)))
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, unavailable("claim event: commit", err)
+	}
+	return claims[0], nil
+}
+
+// lease is a claim's owner and times, as stored.
+type lease struct {
+	owner string
+	now   int64 // the caller's now, untruncated: compared, never stored
+	at    int64 // now as stored, for updated_at
+	until int64 // now+lease as stored
+}
+
+func newLease(owner string, now time.Time, d time.Duration) (lease, error) {
+	switch {
+	case owner == "":
+		return lease{}, hookbox.Errorf(hookbox.EINVALID, "claim: owner is empty")
+	case d <= 0:
+		return lease{}, hookbox.Errorf(hookbox.EINVALID, "claim: lease %v is not positive", d)
+	case now.IsZero():
+		return lease{}, hookbox.Errorf(hookbox.EINVALID, "claim: now is zero")
+	}
+	n, ok1 := filterTime(now)
+	at, ok2 := storedTime(now)
+	until, ok3 := storedTime(now.Add(d))
+	if !ok1 || !ok2 || !ok3 {
+		return lease{}, hookbox.Errorf(hookbox.EINVALID, "claim: time out of range")
+	}
+	return lease{owner: owner, now: n, at: at, until: until}, nil
+}
+
+// claim leases the events ids inside tx and returns them in the order of
+// ids, with their deliveries. Ids that do not exist are left out.
+func (l lease) claim(ctx context.Context, tx *sql.Tx, ids []string) ([]*hookbox.Claim, error) {
+	idsJSON, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, claimSQL, l.owner, l.until, l.until, l.at, string(idsJSON))
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]*hookbox.Claim, len(ids))
+	for rows.Next() {
+		ev, err := scanEvent(rows, true)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		byID[ev.ID] = &hookbox.Claim{Event: ev, Owner: l.owner, LeaseUntil: loadTime(l.until)}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+
+	rows, err = tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE event_id IN (SELECT value FROM json_each(?))
+		ORDER BY event_id, destination`, string(idsJSON))
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if c := byID[d.EventID]; c != nil {
+			c.Deliveries = append(c.Deliveries, d)
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+
+	claims := make([]*hookbox.Claim, 0, len(byID))
+	for _, id := range ids {
+		if c := byID[id]; c != nil {
+			claims = append(claims, c)
+		}
+	}
+	return claims, nil
+}
+
+// CompleteClaim records c.Attempts, upserts c.Deliveries, derives the
+// event's state from all of its delivery rows (any pending: pending, due at
+// the earliest of them; else any dead: dead; else, or with no delivery rows
+// at all, delivered), sets its Attempts to the number of attempts recorded
+// for it, and releases the lease, in one transaction. Durable on return.
+//
+// The owner holds the lease while the event is delivering under its name,
+// even past the lease end if no one has claimed the event since: the work
+// is done and recording it beats delivering again. ECONFLICT, and nothing
+// written, when the event is not delivering under c.Owner (another worker
+// claimed it after the lease expired, it was released or replayed, or it
+// does not exist). EINVALID, and nothing written, for an empty EventID or
+// Owner, a zero Now, an attempt or delivery of another event (an empty
+// EventID means c's), an empty Destination, an attempt Number < 1 or a
+// negative Duration, a delivery State other than pending, delivered or
+// dead, or a time out of range. A zero delivery UpdatedAt is stored as
+// Now. Attempt times and durations are kept to the microsecond, the
+// Response byte for byte.
+func (s *Store) CompleteClaim(ctx context.Context, c hookbox.Completion) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	attempts, deliveries, at, err := completionArgs(c)
+	if err != nil {
+		return err
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return unavailable("complete claim: begin", err)
+	}
+	defer tx.Rollback()
+
+	var state, owner string
+	err = tx.QueryRowContext(ctx, `SELECT state, lease_owner FROM events WHERE id = ?`, c.EventID).Scan(&state, &owner)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return hookbox.Errorf(hookbox.ECONFLICT, "event %q: no lease held by %q (no such event)", c.EventID, c.Owner)
+	case err != nil:
+		return unavailable("complete claim", err)
+	case hookbox.State(state) != hookbox.StateDelivering || owner != c.Owner:
+		return hookbox.Errorf(hookbox.ECONFLICT, "event %q: no lease held by %q", c.EventID, c.Owner)
+	}
+	for _, args := range attempts {
+		if _, err := tx.ExecContext(ctx, insertAttemptSQL, args...); err != nil {
+			return unavailable("complete claim: attempt", err)
+		}
+	}
+	for _, args := range deliveries {
+		if _, err := tx.ExecContext(ctx, upsertDeliverySQL, args...); err != nil {
+			return unavailable("complete claim: delivery", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, aggregateSQL, c.EventID, at); err != nil {
+		return unavailable("complete claim: event", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return unavailable("complete claim: commit", err)
+	}
+	return nil
+}
+
+// completionArgs validates c and returns the arguments of each attempt
+// insert and delivery upsert, and c.Now as stored.
+func completionArgs(c hookbox.Completion) (attempts, deliveries [][]any, now int64, err error) {
+	invalid := func(format string, args ...any) ([][]any, [][]any, int64, error) {
+		return nil, nil, 0, hookbox.Errorf(hookbox.EINVALID, "complete claim of %q: %s", c.EventID, fmt.Sprintf(format, args...))
+	}
+	if c.EventID == "" || c.Owner == "" || c.Now.IsZero() {
+		return invalid("event id, owner and now are required")
+	}
+	now, ok := storedTime(c.Now)
+	if !ok {
+		return invalid("now out of range")
+	}
+	for i, a := range c.Attempts {
+		switch {
+		case a.EventID != "" && a.EventID != c.EventID:
+			return invalid("attempt %d is of event %q", i, a.EventID)
+		case a.Destination == "":
+			return invalid("attempt %d: destination is empty", i)
+		case a.Number < 1:
+			return invalid("attempt %d: number %d < 1", i, a.Number)
+		case a.Duration < 0:
+			return invalid("attempt %d: negative duration", i)
+		}
+		started, ok := storedTime(a.StartedAt)
+		if !ok {
+			return invalid("attempt %d: started_at out of range", i)
+		}
+		response := []byte(a.Response)
+		if response == nil {
+			response = []byte{} // NOT NULL: a nil slice would bind as NULL
+		}
+		attempts = append(attempts, []any{
+			c.EventID, a.Destination, int64(a.Number), started, a.Duration.Microseconds(),
+			int64(a.StatusCode), a.Error, response, a.OK,
+		})
+	}
+	for i, d := range c.Deliveries {
+		switch {
+		case d.EventID != "" && d.EventID != c.EventID:
+			return invalid("delivery %d is of event %q", i, d.EventID)
+		case d.Destination == "":
+			return invalid("delivery %d: destination is empty", i)
+		case d.State != hookbox.StatePending && d.State != hookbox.StateDelivered && d.State != hookbox.StateDead:
+			return invalid("delivery %d: state %q", i, d.State)
+		case d.Attempts < 0:
+			return invalid("delivery %d: negative attempts", i)
+		}
+		next, ok1 := storedTime(d.NextAttemptAt)
+		updated, ok2 := storedTime(d.UpdatedAt)
+		if !ok1 || !ok2 {
+			return invalid("delivery %d: time out of range", i)
+		}
+		if updated == 0 {
+			updated = now
+		}
+		deliveries = append(deliveries, []any{
+			c.EventID, d.Destination, string(d.State), int64(d.Attempts), next, d.LastError, updated,
+		})
+	}
+	return attempts, deliveries, now, nil
+}
+
+// ReleaseClaims puts the events among ids that are delivering under owner
+// back to pending, without counting an attempt, and returns how many. The
+// Queue gives it no clock, so a released event's NextAttemptAt is zero (as
+// soon as possible): it is due whatever the claimer's now. UpdatedAt comes
+// from Options.NowFunc. EINVALID for an empty owner; EUNAVAILABLE when the
+// store is closed or the database fails.
+func (s *Store) ReleaseClaims(ctx context.Context, owner string, ids []string) (int, error) {
+	if s.closed.Load() {
+		return 0, errClosed
+	}
+	if owner == "" {
+		return 0, hookbox.Errorf(hookbox.EINVALID, "release claims: owner is empty")
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	idsJSON, err := json.Marshal(ids)
+	if err != nil {
+		return 0, fmt.Errorf("release claims: %w", err)
+	}
+	at, ok := storedTime(s.now())
+	if !ok {
+		return 0, fmt.Errorf("release claims: clock out of range")
+	}
+	res, err := s.writer.ExecContext(ctx, `UPDATE events
+		SET state = 'pending', next_attempt_at = 0, lease_owner = '', lease_until = 0, updated_at = ?
+		WHERE id IN (SELECT value FROM json_each(?)) AND state = 'delivering' AND lease_owner = ?`,
+		at, string(idsJSON), owner)
+	if err != nil {
+		return 0, unavailable("release claims", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, unavailable("release claims", err)
+	}
+	return int(n), nil
+}
+
+// ReplayEvents puts the events f selects back to pending, due at now, with
+// ReplayedAt = now (their retry window starts again), and returns how many.
+// Every delivery row that is not delivered gets a fresh retry budget
+// (Attempts 0, due at now); an event that was delivered gets every one of
+// its delivery rows back to pending, so that every destination receives it
+// again. Events under a live lease (delivering, lease ending at now or
+// later) are skipped; an expired lease is replayed and its worker's
+// completion then fails with ECONFLICT. Attempts already recorded stay.
+//
+// f.IDs, when set, selects exactly those events (unknown ids are ignored);
+// otherwise f.State (required), f.Type (exact or "prefix*") and f.Since
+// select. One transaction. EINVALID for a filter with neither IDs nor
+// State, an unknown State or a time out of range; EUNAVAILABLE when the
+// store is closed or the database fails.
+func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now time.Time) (int, error) {
+	if s.closed.Load() {
+		return 0, errClosed
+	}
+	nowCmp, ok1 := filterTime(now)
+	at, ok2 := storedTime(now)
+	if now.IsZero() || !ok1 || !ok2 {
+		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: now is zero or out of range")
+	}
+	var (
+		where []string
+		args  []any
+	)
+	switch {
+	case len(f.IDs) > 0:
+		idsJSON, err := json.Marshal(f.IDs)
+		if err != nil {
+			return 0, fmt.Errorf("replay: %w", err)
+		}
+		where = append(where, "id IN (SELECT value FROM json_each(?))")
+		args = append(args, string(idsJSON))
+	case f.State == "":
+		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: select events by id or by state")
+	case !f.State.Valid():
+		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: unknown state %q", f.State)
+	default:
+		where = append(where, "state = ?")
+		args = append(args, string(f.State))
+		where, args = whereType(where, args, f.Type)
+		if !f.Since.IsZero() {
+			since, ok := filterTime(f.Since)
+			if !ok {
+				return 0, hookbox.Errorf(hookbox.EINVALID, "replay: since out of range")
+			}
+			where = append(where, "received_at >= ?")
+			args = append(args, since)
+		}
+	}
+	where = append(where, "NOT (state = 'delivering' AND lease_until >= ?)")
+	args = append(args, nowCmp)
+	selected := strings.Join(where, " AND ")
+
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, unavailable("replay: begin", err)
+	}
+	defer tx.Rollback()
+	// Deliveries first, while events.state still tells which events were
+	// delivered.
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries
+		SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
+		WHERE event_id IN (SELECT id FROM events WHERE `+selected+`)
+			AND (state <> 'delivered'
+				OR (SELECT e.state FROM events e WHERE e.id = deliveries.event_id) = 'delivered')`,
+		append([]any{at, at}, args...)...); err != nil {
+		return 0, unavailable("replay: deliveries", err)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE events
+		SET state = 'pending', next_attempt_at = ?, replayed_at = ?, updated_at = ?, lease_owner = '', lease_until = 0
+		WHERE `+selected, append([]any{at, at, at}, args...)...)
+	if err != nil {
+		return 0, unavailable("replay: events", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, unavailable("replay: events", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, unavailable("replay: commit", err)
+	}
+	return int(n), nil
+}
+
+// FindDeliveries returns the delivery rows of an event, by destination
+// (compared as bytes); none for an unknown event. It reads from the reader
+// pool. EUNAVAILABLE when the store is closed; an uncoded error when the
+// database fails.
+func (s *Store) FindDeliveries(ctx context.Context, eventID string) ([]hookbox.Delivery, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE event_id = ? ORDER BY destination`, eventID)
+	if err != nil {
+		return nil, fmt.Errorf("find deliveries: %w", err)
+	}
+	defer rows.Close()
+	var ds []hookbox.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find deliveries: %w", err)
+		}
+		ds = append(ds, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+func scanDelivery(row scanner) (hookbox.Delivery, error) {
+	var (
+		d                   hookbox.Delivery
+		state               string
+		attempts, next, upd int64
+	)
+	if err := row.Scan(&d.EventID, &d.Destination, &state, &attempts, &next, &d.LastError, &upd); err != nil {
+		return d, err
+	}
+	d.State = hookbox.State(state)
+	d.Attempts = int(attempts)
+	d.NextAttemptAt = loadTime(next)
+	d.UpdatedAt = loadTime(upd)
+	return d, nil
+}
+
+// FindAttempts returns the attempts of an event, oldest StartedAt first,
+// ties in recording order; none for an unknown event. It reads from the
+// reader pool. EUNAVAILABLE when the store is closed; an uncoded error when
+// the database fails.
+func (s *Store) FindAttempts(ctx context.Context, eventID string) ([]hookbox.Attempt, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	rows, err := s.reader.QueryContext(ctx, `SELECT
+		event_id, destination, number, started_at, duration_us, status_code, error, response, ok
+		FROM attempts WHERE event_id = ? ORDER BY started_at, id`, eventID)
+	if err != nil {
+		return nil, fmt.Errorf("find attempts: %w", err)
+	}
+	defer rows.Close()
+	var as []hookbox.Attempt
+	for rows.Next() {
+		var (
+			a                            hookbox.Attempt
+			number, started, dur, status int64
+			response                     []byte
+			ok                           bool
+		)
+		if err := rows.Scan(&a.EventID, &a.Destination, &number, &started, &dur, &status, &a.Error, &response, &ok); err != nil {
+			return nil, fmt.Errorf("find attempts: %w", err)
+		}
+		a.Number = int(number)
+		a.StartedAt = loadTime(started)
+		a.Duration = time.Duration(dur) * time.Microsecond
+		a.StatusCode = int(status)
+		a.Response = string(response)
+		a.OK = ok
+		as = append(as, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find attempts: %w", err)
+	}
+	return as, nil
+}
+
+// The prune statements walk events_received from the oldest event up to
+// the bound. "+state" keeps SQLite from choosing events_state_next_attempt
+// instead, which would walk every delivered event, old or new.
+const (
+	pruneRowsSQL   = `DELETE FROM events WHERE +state IN ('delivered', 'dead') AND received_at < ?`
+	pruneBodiesSQL = `UPDATE events SET body = x'' WHERE +state = 'delivered' AND received_at < ? AND length(body) > 0`
+)
+
+// PruneEvents deletes the delivered and dead events received before
+// rowBefore, with their deliveries and attempts (ON DELETE CASCADE), then
+// empties the body of the delivered events received before bodyBefore
+// that still have one; the emptied rows stay, so their ids still dedupe.
+// A zero bound prunes nothing of its kind. Pending and delivering events
+// are never touched. Returns how many bodies were emptied and how many
+// rows deleted (disjoint counts). One transaction; EINVALID for a bound out
+// of range, EUNAVAILABLE when the store is closed or the database fails.
+func (s *Store) PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time) (bodies, rows int, err error) {
+	if s.closed.Load() {
+		return 0, 0, errClosed
+	}
+	bound := func(t time.Time) (int64, bool, error) {
+		if t.IsZero() {
+			return 0, false, nil
+		}
+		ns, ok := filterTime(t)
+		if !ok {
+			return 0, false, hookbox.Errorf(hookbox.EINVALID, "prune: bound out of range")
+		}
+		return ns, true, nil
+	}
+	bodyNS, pruneBodies, err := bound(bodyBefore)
+	if err != nil {
+		return 0, 0, err
+	}
+	rowNS, pruneRows, err := bound(rowBefore)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !pruneBodies && !pruneRows {
+		return 0, 0, nil
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, unavailable("prune: begin", err)
+	}
+	defer tx.Rollback()
+	exec := func(q string, arg int64) (int, error) {
+		res, err := tx.ExecContext(ctx, q, arg)
+		if err != nil {
+			return 0, err
+		}
+		n, err := res.RowsAffected()
+		return int(n), err
+	}
+	if pruneRows {
+		if rows, err = exec(pruneRowsSQL, rowNS); err != nil {
+			return 0, 0, unavailable("prune: rows", err)
+		}
+	}
+	if pruneBodies {
+		if bodies, err = exec(pruneBodiesSQL, bodyNS); err != nil {
+			return 0, 0, unavailable("prune: bodies", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, unavailable("prune: commit", err)
+	}
+	return bodies, rows, nil
+}
+
+// CountEvents returns the number of events in each state, with an entry
+// (maybe 0) for every state of hookbox.States, and the receive time of the
+// oldest pending event (zero if none), from one snapshot of the reader
+// pool. EUNAVAILABLE when the store is closed; an uncoded error when the
+// database fails.
+func (s *Store) CountEvents(ctx context.Context) (map[hookbox.State]int, time.Time, error) {
+	if s.closed.Load() {
+		return nil, time.Time{}, errClosed
+	}
+	rows, err := s.reader.QueryContext(ctx, `SELECT state, count(*), min(received_at) FROM events GROUP BY state`)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("count events: %w", err)
+	}
+	defer rows.Close()
+	counts := make(map[hookbox.State]int, len(hookbox.States))
+	for _, st := range hookbox.States {
+		counts[st] = 0
+	}
+	var oldest time.Time
+	for rows.Next() {
+		var (
+			state          string
+			n, minReceived int64
+		)
+		if err := rows.Scan(&state, &n, &minReceived); err != nil {
+			return nil, time.Time{}, fmt.Errorf("count events: %w", err)
+		}
+		counts[hookbox.State(state)] = int(n)
+		if hookbox.State(state) == hookbox.StatePending {
+			oldest = loadTime(minReceived)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, time.Time{}, fmt.Errorf("count events: %w", err)
+	}
+	return counts, oldest, nil
+}
