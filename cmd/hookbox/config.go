@@ -173,3 +173,58 @@ func parseDB(s string) (dbURL, error) {
 	}
 	return dbURL{Driver: "sqlite", Path: s}, nil
 }
+
+// longDuration is a flag value accepting Go durations plus a "d" (24 h)
+// unit, e.g. 30d, 72h, 1d12h.
+type longDuration time.Duration
+
+func (d *longDuration) String() string { return formatLong(time.Duration(*d)) }
+
+func (d *longDuration) Set(s string) error {
+	v, err := parseLongDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = longDuration(v)
+	return nil
+}
+
+// parseLongDuration parses a duration that may use whole days ("30d",
+// "1d12h").
+func parseLongDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var days int64
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.ParseInt(s[:i], 10, 32)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("duration %q: want e.g. 30d, 72h, 15m", s)
+		}
+		days, s = n, s[i+1:]
+		if s == "" {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: want e.g. 30d, 72h, 15m", s)
+	}
+	return time.Duration(days)*24*time.Hour + v, nil
+}
+
+func formatLong(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
+
+func (e *envFlags) LongDuration(name, env string, def time.Duration, usage string) *longDuration {
+	d := longDuration(def)
+	if v, ok := e.lookup(env); ok {
+		if err := d.Set(v); err != nil {
+			e.errs = append(e.errs, fmt.Errorf("%s: %v", env, err))
+		}
+	}
+	e.fs.Var(&d, name, withEnv(usage, env))
+	return &d
+}

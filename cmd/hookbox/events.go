@@ -20,22 +20,24 @@ import (
 
 func runEvents(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
-		return errors.New("events: want a subcommand: list, show")
+		return errors.New("events: want a subcommand: list, show, replay")
 	}
 	switch args[0] {
 	case "list":
 		return runEventsList(ctx, env, args[1:])
 	case "show":
 		return runEventsShow(ctx, env, args[1:])
+	case "replay":
+		return runEventsReplay(ctx, env, args[1:])
 	default:
-		return fmt.Errorf("events: unknown subcommand %q (want list or show)", args[0])
+		return fmt.Errorf("events: unknown subcommand %q (want list, show or replay)", args[0])
 	}
 }
 
 // openStoreForCLI opens the store named by --db / HOOKBOX_DB for reading.
 // It refuses to create a new SQLite file: a typo in the path must not look
 // like an empty store.
-func openStoreForCLI(db string) (hookbox.Store, error) {
+func openStoreForCLI(db string) (*sqlite.Store, error) {
 	u, err := parseDB(db)
 	if err != nil {
 		return nil, err
@@ -71,6 +73,36 @@ type eventJSON struct {
 	SecretIndex *int              `json:"secret_index,omitempty"`
 	Headers     map[string]string `json:"headers,omitempty"`
 	Body        json.RawMessage   `json:"body,omitempty"`
+	NextAttempt *time.Time        `json:"next_attempt_at,omitempty"`
+	Deliveries  []deliveryJSON    `json:"deliveries,omitempty"`
+	AttemptLog  []attemptJSON     `json:"attempt_log,omitempty"`
+}
+
+type deliveryJSON struct {
+	Destination   string        `json:"destination"`
+	State         hookbox.State `json:"state"`
+	Attempts      int           `json:"attempts"`
+	NextAttemptAt *time.Time    `json:"next_attempt_at,omitempty"`
+	LastError     string        `json:"last_error,omitempty"`
+}
+
+type attemptJSON struct {
+	Destination string    `json:"destination"`
+	Number      int       `json:"number"`
+	StartedAt   time.Time `json:"started_at"`
+	DurationMS  float64   `json:"duration_ms"`
+	StatusCode  int       `json:"status_code,omitempty"`
+	OK          bool      `json:"ok"`
+	Error       string    `json:"error,omitempty"`
+	Response    string    `json:"response,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 func toJSON(e *hookbox.Event, full bool) eventJSON {
@@ -198,14 +230,35 @@ func runEventsShow(ctx context.Context, env *Env, args []string) error {
 	} else if err != nil {
 		return fmt.Errorf("find event: %w", err)
 	}
-	switch {
-	case *raw:
+	if *raw {
+		if len(e.Body) == 0 {
+			return fmt.Errorf("event %s: its body was pruned by retention", id)
+		}
 		_, err := env.Stdout.Write(e.Body)
 		return err
-	case *asJSON:
+	}
+	deliveries, err := s.FindDeliveries(ctx, id)
+	if err != nil {
+		return fmt.Errorf("find deliveries: %w", err)
+	}
+	attempts, err := s.FindAttempts(ctx, id)
+	if err != nil {
+		return fmt.Errorf("find attempts: %w", err)
+	}
+	if *asJSON {
+		j := toJSON(e, true)
+		if e.State == hookbox.StatePending {
+			j.NextAttempt = timePtr(e.NextAttemptAt)
+		}
+		for _, d := range deliveries {
+			j.Deliveries = append(j.Deliveries, deliveryJSON{Destination: d.Destination, State: d.State, Attempts: d.Attempts, NextAttemptAt: timePtr(d.NextAttemptAt), LastError: d.LastError})
+		}
+		for _, a := range attempts {
+			j.AttemptLog = append(j.AttemptLog, attemptJSON{Destination: a.Destination, Number: a.Number, StartedAt: a.StartedAt.UTC(), DurationMS: float64(a.Duration.Microseconds()) / 1000, StatusCode: a.StatusCode, OK: a.OK, Error: a.Error, Response: a.Response})
+		}
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(toJSON(e, true))
+		return enc.Encode(j)
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "id:           %s\n", e.ID)
@@ -231,7 +284,42 @@ func runEventsShow(ctx context.Context, env *Env, args []string) error {
 	for _, k := range keys {
 		fmt.Fprintf(w, "  %s: %s\n", k, e.Headers[k])
 	}
+	if len(deliveries) > 0 {
+		fmt.Fprintln(w, "deliveries:")
+		for _, d := range deliveries {
+			line := fmt.Sprintf("  %-12s %-10s attempts %d", d.Destination, d.State, d.Attempts)
+			if d.State == hookbox.StatePending && !d.NextAttemptAt.IsZero() {
+				line += "  next " + d.NextAttemptAt.UTC().Format(time.RFC3339)
+			}
+			if d.LastError != "" {
+				line += "  last error: " + d.LastError
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	if len(attempts) > 0 {
+		fmt.Fprintln(w, "attempts:")
+		for _, a := range attempts {
+			outcome := "ok"
+			if !a.OK {
+				outcome = "failed"
+			}
+			status := "-"
+			if a.StatusCode != 0 {
+				status = strconv.Itoa(a.StatusCode)
+			}
+			fmt.Fprintf(w, "  #%d %s %s %s %s %s", a.Number, a.Destination, a.StartedAt.UTC().Format("2006-01-02 15:04:05.000"), a.Duration.Round(time.Microsecond), status, outcome)
+			if a.Error != "" {
+				fmt.Fprintf(w, " (%s)", a.Error)
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	fmt.Fprintln(w, "body:")
+	if len(e.Body) == 0 {
+		fmt.Fprintln(w, "  (pruned by retention)")
+		return nil
+	}
 	var pretty any
 	if json.Unmarshal(e.Body, &pretty) == nil {
 		b, _ := json.MarshalIndent(pretty, "  ", "  ")

@@ -42,7 +42,8 @@ Usage:
   hookbox send [flags] URL       post realistic signed events (also the load tool)
   hookbox sign [flags] [FILE]    print a Stripe-Signature header for a body
   hookbox events list [flags]    list stored events
-  hookbox events show ID         show one stored event
+  hookbox events show ID         show one stored event, its deliveries and attempts
+  hookbox events replay ID...    deliver events again (or --state dead [--type T] [--since 24h])
   hookbox version                print version and dependency versions
 
 Run "hookbox COMMAND -h" for a command's flags.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/groupcommit"
 	"github.com/hookbox/hookbox/ingest"
 	"github.com/hookbox/hookbox/sqlite"
@@ -49,7 +50,28 @@ type Config struct {
 	Linger      time.Duration
 	Grace       time.Duration
 	Pprof       bool
+
+	// Delivery.
+	Mode           string // async or sync
+	ForwardTo      string
+	ForwardSecret  string // from HOOKBOX_FORWARD_SECRET or _FILE only; never logged
+	ForwardTimeout time.Duration
+	Events         string // type filter, as the Stripe CLI spells it
+	Livemode       string // any, live, test
+	Retry          hookbox.RetryPolicy
+	Concurrency    int
+	PollInterval   time.Duration
+	Retention      time.Duration // bodies of delivered events kept this long
+	KeepIDs        time.Duration // rows (ids, for dedupe) kept this long
 }
+
+// Retention defaults. Stripe's manual resends and its events API reach back
+// 30 days, so ids are kept well beyond that for dedupe.
+const (
+	DefaultRetention = 30 * 24 * time.Hour
+	DefaultKeepIDs   = 90 * 24 * time.Hour
+	MinKeepIDs       = 31 * 24 * time.Hour
+)
 
 // ParseServeConfig reads flags and HOOKBOX_* variables. Secrets come only
 // from the environment (STRIPE_WEBHOOK_SECRET, comma-separated for rotation,
@@ -72,6 +94,19 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	linger := ef.Duration("batch-linger", "HOOKBOX_BATCH_LINGER", 0, "group commit: how long to wait for more events before committing (0: commit what is queued)")
 	grace := ef.Duration("shutdown-grace", "HOOKBOX_SHUTDOWN_GRACE", DefaultShutdownGrace, "how long shutdown waits for in-flight requests")
 	pprof := ef.Bool("pprof", "HOOKBOX_PPROF", false, "serve Go profiles at /debug/pprof/ on the admin listener")
+	mode := ef.String("mode", "HOOKBOX_MODE", "async", "async: answer Stripe once stored, deliver in the background; sync: answer 200 only once every destination has the event, 500 otherwise")
+	forwardTo := ef.String("forward-to", "HOOKBOX_FORWARD_TO", "", "forward every event to this URL, signed with HOOKBOX_FORWARD_SECRET")
+	forwardTimeout := ef.Duration("forward-timeout", "HOOKBOX_FORWARD_TIMEOUT", deliver.DefaultTimeout, "timeout of one forward attempt")
+	events := ef.String("events", "HOOKBOX_EVENTS", "*", "forward only these event types, e.g. payment_intent.succeeded,invoice.*")
+	livemode := ef.String("livemode", "HOOKBOX_LIVEMODE", "any", "forward only live, only test, or any events")
+	retryBase := ef.Duration("retry-base", "HOOKBOX_RETRY_BASE", hookbox.DefaultRetryBase, "first retry backoff (doubles, with jitter)")
+	retryCap := ef.Duration("retry-cap", "HOOKBOX_RETRY_CAP", hookbox.DefaultRetryCap, "largest retry backoff")
+	maxAttempts := ef.Int("max-attempts", "HOOKBOX_MAX_ATTEMPTS", hookbox.DefaultMaxAttempts, "attempts per destination before an event is dead")
+	retryWindow := ef.LongDuration("retry-window", "HOOKBOX_RETRY_WINDOW", hookbox.DefaultRetryWindow, "time after receipt (or replay) after which a failing event is dead")
+	concurrency := ef.Int("delivery-concurrency", "HOOKBOX_DELIVERY_CONCURRENCY", deliver.DefaultConcurrency, "events delivered at once")
+	poll := ef.Duration("poll-interval", "HOOKBOX_POLL_INTERVAL", deliver.DefaultPollInterval, "how often the queue is polled for due events (new events wake delivery at once; replays from the CLI wait for the poll)")
+	retention := ef.LongDuration("retention", "HOOKBOX_RETENTION", DefaultRetention, "bodies of delivered events are pruned after this")
+	keepIDs := ef.LongDuration("keep-ids", "HOOKBOX_KEEP_IDS", DefaultKeepIDs, "rows of delivered and dead events (their ids, for dedupe) are deleted after this; at least 31d")
 	if err := ef.Parse(args); err != nil {
 		return nil, err
 	}
@@ -79,6 +114,40 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
 	c.Pprof = *pprof
+	c.Mode, c.ForwardTo, c.ForwardTimeout = *mode, *forwardTo, *forwardTimeout
+	c.Events, c.Livemode, c.Concurrency, c.PollInterval = *events, *livemode, *concurrency, *poll
+	c.Retry = hookbox.RetryPolicy{Base: *retryBase, Cap: *retryCap, MaxAttempts: *maxAttempts, Window: time.Duration(*retryWindow)}
+	c.Retention, c.KeepIDs = time.Duration(*retention), time.Duration(*keepIDs)
+	if c.Mode != "async" && c.Mode != "sync" {
+		return nil, fmt.Errorf("--mode %q: want async or sync", c.Mode)
+	}
+	if c.ForwardTimeout <= 0 || *retryBase <= 0 || *retryCap < *retryBase || *maxAttempts <= 0 || *retryWindow <= 0 || c.Concurrency <= 0 || c.PollInterval <= 0 {
+		return nil, errors.New("--forward-timeout, --retry-base, --max-attempts, --retry-window, --delivery-concurrency and --poll-interval must be positive, and --retry-cap at least --retry-base")
+	}
+	if c.Retention <= 0 {
+		return nil, errors.New("--retention must be positive")
+	}
+	if c.KeepIDs < MinKeepIDs || c.KeepIDs < c.Retention {
+		return nil, fmt.Errorf("--keep-ids must be at least 31d (Stripe resends and its events API reach back 30 days) and at least --retention")
+	}
+	if _, err := deliver.ParseTypes(c.Events); err != nil {
+		return nil, fmt.Errorf("--events: %w", err)
+	}
+	if _, err := deliver.ParseLivemode(c.Livemode); err != nil {
+		return nil, fmt.Errorf("--livemode: %w", err)
+	}
+	if c.ForwardTo != "" {
+		fs, err := readSecrets(env.Getenv, "HOOKBOX_FORWARD_SECRET")
+		if err != nil {
+			return nil, err
+		}
+		if len(fs) != 1 {
+			return nil, errors.New("--forward-to needs exactly one HOOKBOX_FORWARD_SECRET (or HOOKBOX_FORWARD_SECRET_FILE): the secret your app verifies hookbox's signature with")
+		}
+		c.ForwardSecret = fs[0]
+	} else if c.Mode == "sync" {
+		return nil, errors.New("--mode sync needs a destination (--forward-to)")
+	}
 	c.Listen, c.AdminListen, c.DB = *listen, *admin, *db
 	c.Tolerance, c.MaxBody = *tol, int64(*maxBody)
 	c.LogFormat, c.LogLevel, c.DebugErrors = *logFormat, *logLevel, *debugErrors
@@ -133,8 +202,17 @@ type Main struct {
 	Config *Config
 	Logger *slog.Logger
 
-	Store     hookbox.Store
+	Store     *sqlite.Store
 	Committer *groupcommit.Committer
+	Worker    *deliver.Worker // nil without destinations
+
+	// Destinations are extra destinations (tests); --forward-to adds one.
+	Destinations []deliver.Destination
+	// NowFunc is the clock of delivery and retention; nil: time.Now.
+	NowFunc func() time.Time
+
+	stopRetention chan struct{}
+	retentionDone chan struct{}
 
 	publicLn, adminLn   net.Listener
 	publicSrv, adminSrv *http.Server
@@ -186,6 +264,32 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Store = store
 	m.Committer = groupcommit.New(store.InsertEvents, groupcommit.Options{MaxBatch: c.MaxBatch, Linger: c.Linger})
 
+	dests := append([]deliver.Destination(nil), m.Destinations...)
+	if c.ForwardTo != "" {
+		types, _ := deliver.ParseTypes(c.Events)
+		live, _ := deliver.ParseLivemode(c.Livemode)
+		d, err := deliver.NewHTTP("forward", c.ForwardTo, c.ForwardSecret, deliver.HTTPOptions{
+			Timeout: c.ForwardTimeout, Types: types, Livemode: live, NowFunc: m.NowFunc,
+		})
+		if err != nil {
+			return fmt.Errorf("--forward-to: %w", err)
+		}
+		dests = append(dests, d)
+	}
+	if len(dests) > 0 {
+		m.Worker = &deliver.Worker{
+			Queue:        store,
+			Destinations: dests,
+			Retry:        c.Retry,
+			Concurrency:  c.Concurrency,
+			PollInterval: c.PollInterval,
+			NowFunc:      m.NowFunc,
+			Logger:       m.Logger,
+		}
+	} else {
+		m.Logger.Warn("no destination configured (--forward-to): events are stored and stay pending until one is")
+	}
+
 	h := &ingest.Handler{
 		Endpoint:    "stripe",
 		Verifier:    verifier,
@@ -193,6 +297,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MaxBody:     c.MaxBody,
 		Logger:      m.Logger,
 		DebugErrors: c.DebugErrors,
+	}
+	if m.Worker != nil {
+		if c.Mode == "sync" {
+			h.DeliverFunc = m.Worker.DeliverNow
+		} else {
+			h.OnResult = func(r ingest.Result) {
+				if r.Outcome == ingest.OutcomeAccepted {
+					m.Worker.Wake()
+				}
+			}
+		}
 	}
 	mux := http.NewServeMux()
 	mux.Handle(ingest.DefaultPath, h)
@@ -223,11 +338,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MaxHeaderBytes:    DefaultMaxHeaderBytes,
 		ErrorLog:          errLog,
 	}
+	// The worker runs on its own context: a signal cancels ctx, and the
+	// worker must then get its grace period (Close), not an abort.
+	if m.Worker != nil && c.Mode == "async" {
+		if err := m.Worker.Start(context.Background()); err != nil {
+			return fmt.Errorf("start delivery: %w", err)
+		}
+	}
+	m.startRetention()
 	go m.serve(m.publicSrv, m.publicLn)
 	go m.serve(m.adminSrv, m.adminLn)
 	m.Logger.Info("hookbox serving",
 		"listen", m.PublicAddr(), "path", ingest.DefaultPath, "admin", m.AdminAddr(),
-		"db", dbu.Driver+":"+dbu.Path, "secrets", len(c.Secrets), "tolerance", c.Tolerance.String())
+		"db", dbu.Driver+":"+dbu.Path, "secrets", len(c.Secrets), "tolerance", c.Tolerance.String(),
+		"mode", c.Mode, "destinations", len(dests))
 	return nil
 }
 
@@ -299,6 +423,15 @@ func (m *Main) Close() error {
 				errs = append(errs, fmt.Errorf("close committer: %w", err))
 			}
 		}
+		if m.Worker != nil {
+			// Waits for in-flight deliveries until the grace period ends,
+			// then releases the leases of the rest: nothing is lost and
+			// nothing stays stuck in delivering.
+			if err := m.Worker.Shutdown(ctx); err != nil {
+				m.Logger.Warn("deliveries cut short at shutdown; their events are pending again", "error", err)
+			}
+		}
+		m.stopRetentionLoop()
 		if m.adminSrv != nil {
 			if err := m.adminSrv.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("shutdown admin listener: %w", err))
@@ -321,6 +454,58 @@ func (m *Main) Close() error {
 		}
 	})
 	return m.closeErr
+}
+
+// RetentionInterval is how often retention runs.
+const RetentionInterval = time.Hour
+
+func (m *Main) now() time.Time {
+	if m.NowFunc != nil {
+		return m.NowFunc()
+	}
+	return time.Now()
+}
+
+// startRetention prunes now and then every RetentionInterval: bodies of
+// delivered events older than --retention, rows (ids) of delivered and dead
+// events older than --keep-ids. Pending events are never pruned.
+func (m *Main) startRetention() {
+	m.stopRetention, m.retentionDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(m.retentionDone)
+		t := time.NewTicker(RetentionInterval)
+		defer t.Stop()
+		for {
+			m.Prune(context.Background())
+			select {
+			case <-m.stopRetention:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (m *Main) stopRetentionLoop() {
+	if m.stopRetention != nil {
+		close(m.stopRetention)
+		<-m.retentionDone
+		m.stopRetention = nil
+	}
+}
+
+// Prune runs retention once.
+func (m *Main) Prune(ctx context.Context) (bodies, rows int, err error) {
+	now := m.now()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	bodies, rows, err = m.Store.PruneEvents(ctx, now.Add(-m.Config.Retention), now.Add(-m.Config.KeepIDs))
+	if err != nil {
+		m.Logger.Error("retention failed", "error", err)
+	} else if bodies > 0 || rows > 0 {
+		m.Logger.Info("retention", "bodies_pruned", bodies, "rows_deleted", rows)
+	}
+	return bodies, rows, err
 }
 
 func runServe(ctx context.Context, env *Env, args []string) error {
