@@ -50,6 +50,9 @@ type HTTPOptions struct {
 	Livemode Livemode
 	// UserAgent is sent with every request; "" means "hookbox/<version>".
 	UserAgent string
+	// NowFunc is the clock of the signature timestamps; nil means
+	// time.Now.
+	NowFunc func() time.Time
 }
 
 // HTTP forwards events to an HTTP endpoint, as Stripe would: a POST of the
@@ -65,6 +68,7 @@ type HTTP struct {
 	timeout   time.Duration
 	filter    Filter
 	userAgent string
+	now       func() time.Time
 }
 
 var _ Destination = (*HTTP)(nil)
@@ -119,6 +123,10 @@ func NewHTTP(name, rawURL, secret string, opts HTTPOptions) (*HTTP, error) {
 		timeout:   opts.Timeout,
 		filter:    Filter{Types: opts.Types, Livemode: opts.Livemode},
 		userAgent: opts.UserAgent,
+		now:       opts.NowFunc,
+	}
+	if d.now == nil {
+		d.now = time.Now
 	}
 	if d.timeout <= 0 {
 		d.timeout = DefaultTimeout
@@ -177,7 +185,7 @@ func (d *HTTP) Deliver(ctx context.Context, ev *hookbox.Event, attempt int) hook
 	h := req.Header
 	h["Content-Type"] = []string{"application/json"}
 	h["User-Agent"] = []string{d.userAgent}
-	h[stripesig.HeaderName] = []string{stripesig.Sign(ev.Body, start, d.secret)}
+	h[stripesig.HeaderName] = []string{stripesig.Sign(ev.Body, d.now(), d.secret)}
 	h[HeaderIdempotencyKey] = []string{ev.ID}
 	h[HeaderAttempt] = []string{strconv.Itoa(attempt)}
 
