@@ -5,9 +5,12 @@ import (
 	"time"
 )
 
-// Store is the durable home of events. Every adapter (sqlite, postgres)
-// satisfies it and passes the storetest conformance suite.
+// Store is the durable home of events and their delivery queue. Every
+// adapter (sqlite, postgres) satisfies it and passes the storetest
+// conformance suite.
 type Store interface {
+	Queue
+
 	// InsertEvents stores a batch of events in one transaction and returns
 	// one result per event, in order. Deduplication is the database's
 	// unique key on the event ID: an ID already stored (or repeated inside

@@ -38,7 +38,7 @@ func mustOpenPath(tb testing.TB, path string) *sqlite.Store {
 // Ensures the SQLite store passes the conformance suite, each case on a
 // fresh database file.
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(tb testing.TB) storetest.Store { return mustOpenStore(tb) })
+	storetest.Run(t, func(tb testing.TB) hookbox.Store { return mustOpenStore(tb) })
 }
 
 // Ensures data survives a close and reopen, and reopening applies no

@@ -20,7 +20,7 @@ var qt0 = time.Date(2026, 11, 27, 8, 0, 0, 123456000, time.UTC)
 
 const qLease = 30 * time.Second
 
-func runQueue(t *testing.T, open func(tb testing.TB) Store) {
+func runQueue(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("ClaimDue", func(t *testing.T) { testClaimDue(t, open(t)) })
 	t.Run("ClaimSkipsFuture", func(t *testing.T) { testClaimSkipsFuture(t, open(t)) })
 	t.Run("ClaimNoOverlap", func(t *testing.T) { testClaimNoOverlap(t, open(t)) })
@@ -52,7 +52,7 @@ func queued(id string, receivedAt, next time.Time) *hookbox.Event {
 	return ev
 }
 
-func mustClaim(tb testing.TB, s Store, owner string, now time.Time, limit int) []*hookbox.Claim {
+func mustClaim(tb testing.TB, s hookbox.Store, owner string, now time.Time, limit int) []*hookbox.Claim {
 	tb.Helper()
 	cs, err := s.ClaimEvents(context.Background(), owner, now, qLease, limit)
 	if err != nil {
@@ -66,7 +66,7 @@ func mustClaim(tb testing.TB, s Store, owner string, now time.Time, limit int) [
 	return cs
 }
 
-func mustClaimEvent(tb testing.TB, s Store, id, owner string, now time.Time) *hookbox.Claim {
+func mustClaimEvent(tb testing.TB, s hookbox.Store, id, owner string, now time.Time) *hookbox.Claim {
 	tb.Helper()
 	c, err := s.ClaimEvent(context.Background(), id, owner, now, qLease)
 	if err != nil {
@@ -78,14 +78,14 @@ func mustClaimEvent(tb testing.TB, s Store, id, owner string, now time.Time) *ho
 	return c
 }
 
-func mustComplete(tb testing.TB, s Store, c hookbox.Completion) {
+func mustComplete(tb testing.TB, s hookbox.Store, c hookbox.Completion) {
 	tb.Helper()
 	if err := s.CompleteClaim(context.Background(), c); err != nil {
 		tb.Fatalf("CompleteClaim(%s, %s): %v", c.EventID, c.Owner, err)
 	}
 }
 
-func mustDeliveries(tb testing.TB, s Store, id string) []hookbox.Delivery {
+func mustDeliveries(tb testing.TB, s hookbox.Store, id string) []hookbox.Delivery {
 	tb.Helper()
 	ds, err := s.FindDeliveries(context.Background(), id)
 	if err != nil {
@@ -94,7 +94,7 @@ func mustDeliveries(tb testing.TB, s Store, id string) []hookbox.Delivery {
 	return ds
 }
 
-func mustAttempts(tb testing.TB, s Store, id string) []hookbox.Attempt {
+func mustAttempts(tb testing.TB, s hookbox.Store, id string) []hookbox.Attempt {
 	tb.Helper()
 	as, err := s.FindAttempts(context.Background(), id)
 	if err != nil {
@@ -120,7 +120,7 @@ func assertClaimIDs(tb testing.TB, got []*hookbox.Claim, want ...string) {
 
 // assertQueued fails tb unless the stored event id is in state, with
 // attempts attempts and, when next is not zero, due at next.
-func assertQueued(tb testing.TB, s Store, id string, state hookbox.State, attempts int, next time.Time) *hookbox.Event {
+func assertQueued(tb testing.TB, s hookbox.Store, id string, state hookbox.State, attempts int, next time.Time) *hookbox.Event {
 	tb.Helper()
 	ev := MustFindByID(tb, s, id)
 	if ev.State != state || ev.Attempts != attempts {
@@ -185,7 +185,7 @@ func tried(d hookbox.Delivery, now time.Time) hookbox.Attempt {
 
 // settle inserts ev, claims it by id and completes
 // the claim at now with ds, one attempt per delivery.
-func settle(tb testing.TB, s Store, ev *hookbox.Event, now time.Time, ds ...hookbox.Delivery) {
+func settle(tb testing.TB, s hookbox.Store, ev *hookbox.Event, now time.Time, ds ...hookbox.Delivery) {
 	tb.Helper()
 	MustInsert(tb, s, ev)
 	mustClaimEvent(tb, s, ev.ID, "settle", now)
@@ -200,7 +200,7 @@ func settle(tb testing.TB, s Store, ev *hookbox.Event, now time.Time, ds ...hook
 // (NextAttemptAt, a zero one first, then ReceivedAt), at most limit per
 // call, with bodies, owner and lease end, leaving them delivering; and
 // that delivered, dead and future events are not due.
-func testClaimDue(t *testing.T, s Store) {
+func testClaimDue(t *testing.T, s hookbox.Store) {
 	now := qt0
 	evs := []*hookbox.Event{
 		queued("evt_a", base, now.Add(-10*time.Minute)),
@@ -242,7 +242,7 @@ func testClaimDue(t *testing.T, s Store) {
 
 // Ensures an event is due exactly from its NextAttemptAt as stored (to the
 // microsecond): not a nanosecond before.
-func testClaimSkipsFuture(t *testing.T, s Store) {
+func testClaimSkipsFuture(t *testing.T, s hookbox.Store) {
 	at := qt0.Add(time.Hour)
 	MustInsert(t, s,
 		queued("evt_1", base, at),
@@ -257,7 +257,7 @@ func testClaimSkipsFuture(t *testing.T, s Store) {
 
 // Ensures concurrent claimers never receive the same event: every due
 // event is claimed exactly once.
-func testClaimNoOverlap(t *testing.T, s Store) {
+func testClaimNoOverlap(t *testing.T, s hookbox.Store) {
 	const (
 		events   = 60
 		claimers = 6
@@ -310,7 +310,7 @@ func testClaimNoOverlap(t *testing.T, s Store) {
 
 // Ensures a lease holds until its end inclusive, after which another owner
 // claims the event, and the first owner can no longer complete it.
-func testLeaseExpiry(t *testing.T, s Store) {
+func testLeaseExpiry(t *testing.T, s hookbox.Store) {
 	MustInsert(t, s, queued("evt_1", base, qt0))
 	c1 := mustClaim(t, s, "w1", qt0, 10)
 	assertClaimIDs(t, c1, "evt_1")
@@ -338,7 +338,7 @@ func testLeaseExpiry(t *testing.T, s Store) {
 // delivered, records the attempt and delivery, releases the lease for
 // good; and that a completion without any delivery (no destination wanted
 // the event) is delivered too.
-func testCompleteDelivered(t *testing.T, s Store) {
+func testCompleteDelivered(t *testing.T, s hookbox.Store) {
 	MustInsert(t, s, queued("evt_1", base, qt0), queued("evt_none", base.Add(time.Second), qt0))
 	assertClaimIDs(t, mustClaim(t, s, "w1", qt0, 10), "evt_1", "evt_none")
 	now := qt0.Add(time.Second)
@@ -370,7 +370,7 @@ func testCompleteDelivered(t *testing.T, s Store) {
 // Ensures failed destinations keep the event pending, due at the earliest
 // of their next attempts, with every attempt counted, and that the event
 // is claimed again exactly then, with its delivery rows.
-func testCompleteRetry(t *testing.T, s Store) {
+func testCompleteRetry(t *testing.T, s hookbox.Store) {
 	MustInsert(t, s, queued("evt_1", base, qt0))
 	mustClaim(t, s, "w1", qt0, 1)
 	now := qt0.Add(time.Second)
@@ -396,7 +396,7 @@ func testCompleteRetry(t *testing.T, s Store) {
 
 // Ensures a pending destination outweighs a dead one, and the event is
 // dead once no destination is pending and one is dead.
-func testCompleteDead(t *testing.T, s Store) {
+func testCompleteDead(t *testing.T, s hookbox.Store) {
 	MustInsert(t, s, queued("evt_1", base, qt0))
 	mustClaim(t, s, "w1", qt0, 1)
 	now := qt0.Add(time.Second)
@@ -425,7 +425,7 @@ func testCompleteDead(t *testing.T, s Store) {
 // retries: the next claim returns its row as delivered (so the worker
 // skips it), and a completion that mentions only the retried destination
 // leaves it untouched.
-func testCompleteTwoDestinationsOneFails(t *testing.T, s Store) {
+func testCompleteTwoDestinationsOneFails(t *testing.T, s hookbox.Store) {
 	MustInsert(t, s, queued("evt_1", base, qt0))
 	mustClaim(t, s, "w1", qt0, 1)
 	now := qt0.Add(time.Second)
@@ -450,7 +450,7 @@ func testCompleteTwoDestinationsOneFails(t *testing.T, s Store) {
 // Ensures only the lease holder completes a claim: another owner, an event
 // never claimed or no longer claimed, and a missing event are ECONFLICT,
 // and nothing of the refused completion is written.
-func testCompleteWrongOwner(t *testing.T, s Store) {
+func testCompleteWrongOwner(t *testing.T, s hookbox.Store) {
 	MustInsert(t, s, queued("evt_1", base, qt0), queued("evt_idle", base, qt0.Add(time.Hour)))
 	mustClaim(t, s, "w1", qt0, 10)
 	now := qt0.Add(time.Second)
@@ -487,7 +487,7 @@ func testCompleteWrongOwner(t *testing.T, s Store) {
 // Ensures a completion with a delivery in no delivery state, or an attempt
 // or delivery of another event, is EINVALID and writes nothing; the owner
 // still holds the lease.
-func testCompleteInvalid(t *testing.T, s Store) {
+func testCompleteInvalid(t *testing.T, s hookbox.Store) {
 	MustInsert(t, s, queued("evt_1", base, qt0), queued("evt_2", base, qt0))
 	mustClaim(t, s, "w1", qt0, 10)
 	now := qt0.Add(time.Second)
@@ -517,7 +517,7 @@ func testCompleteInvalid(t *testing.T, s Store) {
 // refuses a missing event (ENOTFOUND), a delivered or dead one, or one
 // under a live lease (ECONFLICT); an expired lease is claimed by another
 // owner, and is due to ClaimEvents too.
-func testClaimEventByID(t *testing.T, s Store) {
+func testClaimEventByID(t *testing.T, s hookbox.Store) {
 	ctx := context.Background()
 	dlv := queued("evt_delivered", base, qt0)
 	dlv.State = hookbox.StateDelivered
@@ -559,7 +559,7 @@ func testClaimEventByID(t *testing.T, s Store) {
 // counting an attempt, due to a claimer on the clock that claimed them
 // (ReleaseClaims has no clock of its own), and that the releasing owner
 // cannot complete them any more.
-func testRelease(t *testing.T, s Store) {
+func testRelease(t *testing.T, s hookbox.Store) {
 	ctx := context.Background()
 	MustInsert(t, s, queued("evt_1", base, qt0), queued("evt_2", base.Add(time.Second), qt0), queued("evt_3", base.Add(2*time.Second), qt0))
 	assertClaimIDs(t, mustClaim(t, s, "w1", qt0, 2), "evt_1", "evt_2")
@@ -591,7 +591,7 @@ func testRelease(t *testing.T, s Store) {
 // their destinations that did not deliver (delivered ones stay delivered,
 // attempts already recorded stay), skips leased events, and returns how
 // many it replayed.
-func testReplayDead(t *testing.T, s Store) {
+func testReplayDead(t *testing.T, s hookbox.Store) {
 	ctx := context.Background()
 	now := qt0
 	settleDead := func(id, typ string, receivedAt time.Time, ds ...hookbox.Delivery) {
@@ -663,7 +663,7 @@ func testReplayDead(t *testing.T, s Store) {
 
 // Ensures replaying a delivered event sends it to every destination again:
 // every delivery row back to pending with a fresh budget.
-func testReplayDelivered(t *testing.T, s Store) {
+func testReplayDelivered(t *testing.T, s hookbox.Store) {
 	ctx := context.Background()
 	now := qt0
 	settle(t, s, queued("evt_1", base, now), now, delivered("evt_1", "a", 1, now), delivered("evt_1", "b", 2, now))
@@ -699,7 +699,7 @@ func testReplayDelivered(t *testing.T, s Store) {
 
 // Ensures a replay filter that selects neither by ID nor by state, or
 // names an unknown state, is EINVALID and changes nothing.
-func testReplayEmptyFilter(t *testing.T, s Store) {
+func testReplayEmptyFilter(t *testing.T, s hookbox.Store) {
 	ctx := context.Background()
 	settle(t, s, queued("evt_1", base, qt0), qt0, dead("evt_1", "a", 5, qt0, "404"))
 	for _, f := range []hookbox.ReplayFilter{
@@ -721,7 +721,7 @@ func testReplayEmptyFilter(t *testing.T, s Store) {
 // to the microsecond, StartedAt in UTC, the response byte for byte, even
 // cut inside a UTF-8 sequence) and attempts list oldest StartedAt first,
 // ties in recording order, across completions.
-func testAttempts(t *testing.T, s Store) {
+func testAttempts(t *testing.T, s hookbox.Store) {
 	MustInsert(t, s, queued("evt_1", base, qt0))
 	mustClaim(t, s, "w1", qt0, 1)
 	start := base.Add(time.Hour) // nanoseconds and a zone on purpose
@@ -776,7 +776,7 @@ func testAttempts(t *testing.T, s Store) {
 // and dead events with their deliveries and attempts, never touches
 // pending or delivering events however old, and counts both (disjointly:
 // a deleted row's body is not counted).
-func testPrune(t *testing.T, s Store) {
+func testPrune(t *testing.T, s hookbox.Store) {
 	ctx := context.Background()
 	now := qt0
 	rowCut := base.Add(time.Hour)
@@ -828,7 +828,7 @@ func testPrune(t *testing.T, s Store) {
 
 // Ensures CountEvents counts each state and reports the reception of the
 // oldest pending event, zero when none is pending.
-func testCount(t *testing.T, s Store) {
+func testCount(t *testing.T, s hookbox.Store) {
 	ctx := context.Background()
 	counts, oldest, err := s.CountEvents(ctx)
 	if err != nil || !oldest.IsZero() {

@@ -3,7 +3,7 @@
 // An adapter's tests call Run with a constructor of fresh, empty stores:
 //
 //	func TestStore(t *testing.T) {
-//		storetest.Run(t, func(tb testing.TB) storetest.Store {
+//		storetest.Run(t, func(tb testing.TB) hookbox.Store {
 //			return mustOpenStore(tb) // a new database; Close registered with tb.Cleanup
 //		})
 //	}
@@ -37,18 +37,11 @@ import (
 	"github.com/hookbox/hookbox"
 )
 
-// Store is what the suite runs against: an event store and its delivery
-// queue.
-type Store interface {
-	hookbox.Store
-	hookbox.Queue
-}
-
 // Run runs every conformance case as a subtest of t. open must return a new,
 // empty store on each call and register its Close with tb.Cleanup; Close
 // must tolerate being called again, as some cases close the store
 // themselves.
-func Run(t *testing.T, open func(tb testing.TB) Store) {
+func Run(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("InsertEvents", func(t *testing.T) {
 		t.Run("OK", func(t *testing.T) { testInsertOK(t, open(t)) })
 		t.Run("Defaults", func(t *testing.T) { testInsertDefaults(t, open(t)) })
