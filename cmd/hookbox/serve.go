@@ -61,6 +61,7 @@ type Config struct {
 	Retry          hookbox.RetryPolicy
 	Concurrency    int
 	PollInterval   time.Duration
+	Lease          time.Duration
 	Retention      time.Duration // bodies of delivered events kept this long
 	KeepIDs        time.Duration // rows (ids, for dedupe) kept this long
 }
@@ -105,6 +106,7 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	retryWindow := ef.LongDuration("retry-window", "HOOKBOX_RETRY_WINDOW", hookbox.DefaultRetryWindow, "time after receipt (or replay) after which a failing event is dead")
 	concurrency := ef.Int("delivery-concurrency", "HOOKBOX_DELIVERY_CONCURRENCY", deliver.DefaultConcurrency, "events delivered at once")
 	poll := ef.Duration("poll-interval", "HOOKBOX_POLL_INTERVAL", deliver.DefaultPollInterval, "how often the queue is polled for due events (new events wake delivery at once; replays from the CLI wait for the poll)")
+	lease := ef.Duration("delivery-lease", "HOOKBOX_DELIVERY_LEASE", 0, "how long a claimed event is held before another worker may take it over after a crash (0: 60s, or more when destination timeouts add up)")
 	retention := ef.LongDuration("retention", "HOOKBOX_RETENTION", DefaultRetention, "bodies of delivered events are pruned after this")
 	keepIDs := ef.LongDuration("keep-ids", "HOOKBOX_KEEP_IDS", DefaultKeepIDs, "rows of delivered and dead events (their ids, for dedupe) are deleted after this; at least 31d")
 	if err := ef.Parse(args); err != nil {
@@ -118,6 +120,10 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	c.Events, c.Livemode, c.Concurrency, c.PollInterval = *events, *livemode, *concurrency, *poll
 	c.Retry = hookbox.RetryPolicy{Base: *retryBase, Cap: *retryCap, MaxAttempts: *maxAttempts, Window: time.Duration(*retryWindow)}
 	c.Retention, c.KeepIDs = time.Duration(*retention), time.Duration(*keepIDs)
+	c.Lease = *lease
+	if c.Lease < 0 || (c.Lease > 0 && c.Lease <= c.ForwardTimeout) {
+		return nil, errors.New("--delivery-lease must be longer than --forward-timeout")
+	}
 	if c.Mode != "async" && c.Mode != "sync" {
 		return nil, fmt.Errorf("--mode %q: want async or sync", c.Mode)
 	}
@@ -283,6 +289,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			Retry:        c.Retry,
 			Concurrency:  c.Concurrency,
 			PollInterval: c.PollInterval,
+			Lease:        c.Lease,
 			NowFunc:      m.NowFunc,
 			Logger:       m.Logger,
 		}
