@@ -1,0 +1,265 @@
+// Package postgres is the hookbox.Store and hookbox.Queue on PostgreSQL,
+// through pgx v5. It has the SQLite store's semantics case for case (the
+// storetest suite runs against both), and adds what several replicas on
+// one database need.
+//
+// # Replicas
+//
+// Migrations are embedded (migrations/*.sql) and applied at Open in one
+// transaction under an advisory lock, so replicas may start at the same
+// moment. Workers share the queue through ClaimEvents, which locks due rows
+// with FOR UPDATE SKIP LOCKED: concurrent claimers on any replica never
+// wait for each other nor receive the same event. A transaction that makes
+// events due (InsertEvents, ReleaseClaims, ReplayEvents) also sends a
+// NOTIFY that Listen turns into a wake-up on every replica, so an event
+// ingested by one replica is picked up by another within milliseconds;
+// polling remains the fallback while the listening connection is down.
+//
+// # Durability and outages
+//
+// A nil error from a write means its transaction committed (with the
+// server's synchronous_commit, on by default, that is durable). When
+// PostgreSQL goes away, calls fail fast with EUNAVAILABLE (connections are
+// dialled with a timeout and checked before reuse), Ping fails, and the
+// Store reconnects by itself on a later call once the server is back:
+// nothing needs reopening.
+//
+// # Differences from the SQLite store
+//
+// PostgreSQL text cannot hold U+0000 nor invalid UTF-8, and jsonb cannot
+// hold U+0000. InsertEvents rejects an event whose text fields or headers
+// contain them with EINVALID, for that event alone; the SQLite store keeps
+// such bytes. Attempt errors and delivery errors are stored with invalid
+// UTF-8 replaced by U+FFFD and U+0000 removed (a failed delivery is data and
+// must never fail its own recording); attempt response snippets are bytea
+// and kept byte for byte.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Defaults for Options.
+const (
+	// DefaultConnectTimeout bounds the dial and startup of one connection
+	// when neither Options nor the DSN's connect_timeout say otherwise: a
+	// database that does not answer turns into EUNAVAILABLE this fast.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultMaxConns is the minimum size of the connection pool; it grows
+	// to runtime.NumCPU() on larger machines.
+	DefaultMaxConns = 4
+	// Channel is the NOTIFY channel of new and due events. Its payload is
+	// the schema that holds them, so stores in different schemas of one
+	// database do not wake each other.
+	Channel = "hookbox_events"
+)
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Schema is the schema that holds hookbox's tables. Open creates it if
+	// missing and sets it as every connection's search_path. "" uses the
+	// DSN's search_path (by default "public"). A schema name is lowercase
+	// letters, digits and underscores, not starting with a digit, at most
+	// 63 bytes.
+	Schema string
+	// MaxConns caps the connection pool; <= 0 means
+	// max(DefaultMaxConns, runtime.NumCPU()). Listen uses one more
+	// connection of its own.
+	MaxConns int
+	// ConnectTimeout bounds the dial and startup of one connection; <= 0
+	// means the DSN's connect_timeout, or DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// NowFunc is the clock of the methods that take no time argument
+	// (ReleaseClaims, and CompleteClaim when Completion.Now is zero); nil
+	// means time.Now.
+	NowFunc func() time.Time
+	// OnListenErrorFunc, when set, is called by Listen with each failure of
+	// its connection (lost, or not re-established) before it retries: a
+	// hook for logs and metrics.
+	OnListenErrorFunc func(error)
+}
+
+// Store is a hookbox.Store and hookbox.Queue on one PostgreSQL schema. It
+// is safe for concurrent use, and several Stores (in one process or on
+// several replicas) may share a schema.
+type Store struct {
+	opts   Options
+	schema string // current_schema() of the store's connections
+	pool   *pool
+
+	closed    atomic.Bool
+	done      chan struct{} // closed by Close: stops Listen
+	closeOnce sync.Once
+}
+
+var (
+	_ hookbox.Store = (*Store)(nil)
+	_ hookbox.Queue = (*Store)(nil)
+)
+
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// Open connects to the database named by dsn (a postgres:// URL or a
+// key=value string, as libpq and pgx take) and applies pending migrations
+// (see Migrate). The pool dials lazily after that: Open holds one
+// connection only while it migrates.
+//
+// It fails with EINVALID for a malformed dsn or Options, or a schema
+// migrated by a newer hookbox; EUNAVAILABLE when the database cannot be
+// reached; an uncoded error when a migration fails.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// The parse error may quote the password: keep it out of the message.
+		return nil, &hookbox.Error{Code: hookbox.EINVALID, Message: "invalid postgres dsn", Err: err}
+	}
+	if opts.Schema != "" {
+		if !schemaName.MatchString(opts.Schema) {
+			return nil, hookbox.Errorf(hookbox.EINVALID, "postgres schema %q: want lowercase letters, digits and '_'", opts.Schema)
+		}
+		cfg.RuntimeParams["search_path"] = opts.Schema
+	}
+	if opts.ConnectTimeout > 0 || cfg.ConnectTimeout <= 0 {
+		if opts.ConnectTimeout <= 0 {
+			opts.ConnectTimeout = DefaultConnectTimeout
+		}
+		cfg.ConnectTimeout = opts.ConnectTimeout
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = max(DefaultMaxConns, runtime.NumCPU())
+	}
+	if opts.NowFunc == nil {
+		opts.NowFunc = time.Now
+	}
+
+	s := &Store{opts: opts, pool: newPool(cfg, opts.MaxConns), done: make(chan struct{})}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&s.schema)
+	})
+	if err != nil {
+		s.Close()
+		return nil, unavailable("open store", err)
+	}
+	return s, nil
+}
+
+// Ping reports whether the database answers a query. It fails with
+// EUNAVAILABLE when the store is closed or no connection answers within
+// ctx (the database is down or unreachable).
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	err := s.withConn(ctx, func(conn *pgx.Conn) error { return conn.Ping(ctx) })
+	if err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+// Close closes the pool and stops Listen. A call in flight finishes or
+// fails first; later calls of any method fail with EUNAVAILABLE. Close is
+// idempotent and returns nil.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.done)
+		s.pool.close()
+	})
+	return nil
+}
+
+// withConn runs fn on a pooled connection.
+func (s *Store) withConn(ctx context.Context, fn func(*pgx.Conn) error) error {
+	conn, err := s.pool.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.pool.release(conn)
+	return fn(conn)
+}
+
+// inTx runs fn in a transaction on a pooled connection and commits. An
+// error from fn rolls back and is returned as is; a failed BEGIN or COMMIT
+// is returned wrapped with op.
+func (s *Store) inTx(ctx context.Context, op string, fn func(pgx.Tx) error) error {
+	return s.withConn(ctx, func(conn *pgx.Conn) error {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: begin: %w", op, err)
+		}
+		if err := fn(tx); err != nil {
+			rollback(tx)
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("%s: commit: %w", op, err)
+		}
+		return nil
+	})
+}
+
+// rollback ends a failed transaction. It does not use the caller's ctx,
+// which may be the reason the transaction failed; a rollback that fails
+// leaves the connection closed or mid-transaction, and the pool drops it.
+func rollback(tx pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = tx.Rollback(ctx)
+}
+
+var errClosed = hookbox.Errorf(hookbox.EUNAVAILABLE, "store closed")
+
+// unavailable codes err EUNAVAILABLE unless it already has a code: the
+// caller may retry (Stripe does, on a 503).
+func unavailable(op string, err error) error {
+	var e *hookbox.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if errors.Is(err, errPoolClosed) {
+		return errClosed
+	}
+	return &hookbox.Error{Code: hookbox.EUNAVAILABLE, Message: "store unavailable", Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+// dbError codes a failed read or queue operation: EUNAVAILABLE when the
+// database could not answer (a connection, server-state or resource error,
+// a serialization failure or deadlock, ctx done), uncoded otherwise (a bug:
+// a query PostgreSQL rejects). An error that already has a code is
+// returned as is.
+func dbError(op string, err error) error {
+	var e *hookbox.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code[:2] {
+		case "08", // connection exception
+			"40", // transaction rollback: serialization failure, deadlock
+			"53", // insufficient resources
+			"55", // object not in prerequisite state: lock not available
+			"57", // operator intervention: shutdown, query canceled
+			"58": // system error
+			return unavailable(op, err)
+		}
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return unavailable(op, err)
+}

@@ -1,0 +1,717 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// claimSQL leases up to $2 events due at $1 to $3 until $4, and returns
+// them with their due time and reception from before the claim (the claim
+// order).
+//
+// The CTE repeats the predicate of the partial index events_queue
+// verbatim and reads it in claim order. A delivering event's
+// next_attempt_at is its lease_until, so the same range holds the expired
+// leases; the last term keeps the leases that end at or after now (a lease
+// held until t is still held at t). $1 is now truncated to the microsecond
+// (x <= now), $5 rounded up (x < now).
+//
+// FOR UPDATE SKIP LOCKED: rows another claimer is locking are passed over
+// instead of waited for, and a row another claimer leased and committed
+// meanwhile is re-checked against the WHERE clause when locked (READ
+// COMMITTED), so it is no longer due and left out.
+var claimSQL = `WITH due AS (
+	SELECT id, next_attempt_at, received_at FROM events
+	WHERE state IN ('pending', 'delivering')
+		AND next_attempt_at <= $1
+		AND (state = 'pending' OR lease_until < $5)
+	ORDER BY next_attempt_at, received_at, id
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED
+)
+UPDATE events e
+SET state = 'delivering', lease_owner = $3, lease_until = $4, next_attempt_at = $4, updated_at = $1
+FROM due
+WHERE e.id = due.id
+RETURNING ` + returningColumns + `, due.next_attempt_at, due.received_at`
+
+// returningColumns are eventColumns and the body, qualified for an UPDATE
+// ... FROM.
+var returningColumns = "e." + strings.ReplaceAll(strings.Join(strings.Fields(eventColumns), " "), ", ", ", e.") + ", e.body"
+
+const deliveryColumns = `event_id, destination, state, attempts, next_attempt_at, last_error, updated_at`
+
+// ClaimEvents leases up to limit due events to owner until now+lease and
+// returns them with their bodies and every delivery row (delivered ones
+// included, so that the worker skips those destinations), oldest due first
+// (by NextAttemptAt, a zero one first, then ReceivedAt, then ID). Due means
+// StatePending with NextAttemptAt <= now, or StateDelivering whose lease
+// ended before now. The lease end is now+lease truncated to the
+// microsecond; while the event is delivering its NextAttemptAt is that
+// lease end. Rows that a concurrent claimer holds locked are skipped, never
+// waited for: concurrent callers, on any replica, never receive the same
+// event while its lease holds. A limit <= 0 claims nothing.
+//
+// Committed on return. EINVALID for an empty owner, a lease <= 0, a zero
+// now or a time out of range; EUNAVAILABLE when the store is closed or the
+// database cannot answer.
+func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*hookbox.Claim, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	until, err := checkLease(owner, now, lease)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	type claimed struct {
+		claim    *hookbox.Claim
+		due      pgtype.Timestamptz // next_attempt_at before the claim
+		received time.Time
+	}
+	var claims []*hookbox.Claim
+	err = s.inTx(ctx, "claim events", func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, claimSQL, now.Truncate(time.Microsecond), limit, owner, until, ceilMicro(now))
+		if err != nil {
+			return err
+		}
+		var got []claimed
+		for rows.Next() {
+			var c claimed
+			ev, err := scanEvent(rows, true, &c.due, &c.received)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			c.claim = &hookbox.Claim{Event: ev, Owner: owner, LeaseUntil: until}
+			got = append(got, c)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// UPDATE ... RETURNING has no order: put the claims in claim order.
+		slices.SortFunc(got, func(a, b claimed) int {
+			if c := goTime(a.due).Compare(goTime(b.due)); c != 0 {
+				return c
+			}
+			if c := a.received.Compare(b.received); c != 0 {
+				return c
+			}
+			return strings.Compare(a.claim.Event.ID, b.claim.Event.ID)
+		})
+		claims = make([]*hookbox.Claim, len(got))
+		for i, c := range got {
+			claims[i] = c.claim
+		}
+		return findDeliveries(ctx, tx, claims)
+	})
+	if err != nil {
+		return nil, dbError("claim events", err)
+	}
+	if len(claims) == 0 {
+		return nil, nil
+	}
+	return claims, nil
+}
+
+// ClaimEvent leases the event id to owner until now+lease whatever its
+// NextAttemptAt (sync mode: Stripe's retry is the schedule), and returns it
+// as ClaimEvents does. Anyone may take an event whose lease ended before
+// now. The lease is not reentrant: a live lease conflicts even when owner
+// holds it, so two requests of one process never deliver the same event at
+// once.
+//
+// Committed on return. ENOTFOUND when the event does not exist; ECONFLICT
+// when it is delivered or dead, or delivering under a lease that ends at
+// now or later; EINVALID and EUNAVAILABLE as for ClaimEvents.
+func (s *Store) ClaimEvent(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (*hookbox.Claim, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	until, err := checkLease(owner, now, lease)
+	if err != nil {
+		return nil, err
+	}
+	if !validText(id) {
+		return nil, hookbox.Errorf(hookbox.ENOTFOUND, "event %q not found", id)
+	}
+	var claim *hookbox.Claim
+	err = s.inTx(ctx, "claim event", func(tx pgx.Tx) error {
+		var (
+			state string
+			held  pgtype.Timestamptz
+		)
+		err := tx.QueryRow(ctx, `SELECT state, lease_until FROM events WHERE id = $1 FOR UPDATE`, id).
+			Scan(&state, &held)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return hookbox.Errorf(hookbox.ENOTFOUND, "event %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		switch hookbox.State(state) {
+		case hookbox.StateDelivered, hookbox.StateDead:
+			return hookbox.Errorf(hookbox.ECONFLICT, "event %q is %s", id, state)
+		case hookbox.StateDelivering:
+			if !goTime(held).Before(now) {
+				return hookbox.Errorf(hookbox.ECONFLICT, "event %q is leased", id)
+			}
+		}
+		ev, err := scanEvent(tx.QueryRow(ctx, `UPDATE events e
+			SET state = 'delivering', lease_owner = $2, lease_until = $3, next_attempt_at = $3, updated_at = $4
+			WHERE id = $1
+			RETURNING `+returningColumns, id, owner, until, now.Truncate(time.Microsecond)), true)
+		if err != nil {
+			return err
+		}
+		claim = &hookbox.Claim{Event: ev, Owner: owner, LeaseUntil: until}
+		return findDeliveries(ctx, tx, []*hookbox.Claim{claim})
+	})
+	if err != nil {
+		return nil, dbError("claim event", err)
+	}
+	return claim, nil
+}
+
+// checkLease validates the arguments of a claim and returns the lease's
+// end as stored.
+func checkLease(owner string, now time.Time, lease time.Duration) (time.Time, error) {
+	if owner == "" || !validText(owner) {
+		return time.Time{}, hookbox.Errorf(hookbox.EINVALID, "lease owner %q: want non-empty text", owner)
+	}
+	if lease <= 0 {
+		return time.Time{}, hookbox.Errorf(hookbox.EINVALID, "lease %v: want > 0", lease)
+	}
+	until := now.Add(lease)
+	if now.IsZero() || !inRange(now) || !inRange(until) {
+		return time.Time{}, hookbox.Errorf(hookbox.EINVALID, "claim time out of range")
+	}
+	return until.Truncate(time.Microsecond).UTC(), nil
+}
+
+// findDeliveries sets the Deliveries of claims.
+func findDeliveries(ctx context.Context, tx pgx.Tx, claims []*hookbox.Claim) error {
+	if len(claims) == 0 {
+		return nil
+	}
+	ids := make([]string, len(claims))
+	byID := make(map[string]*hookbox.Claim, len(claims))
+	for i, c := range claims {
+		ids[i] = c.Event.ID
+		byID[c.Event.ID] = c
+	}
+	rows, err := tx.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE event_id = ANY($1) ORDER BY event_id, destination`, ids)
+	if err != nil {
+		return err
+	}
+	return forEachDelivery(rows, func(d hookbox.Delivery) {
+		c := byID[d.EventID]
+		c.Deliveries = append(c.Deliveries, d)
+	})
+}
+
+func forEachDelivery(rows pgx.Rows, fn func(hookbox.Delivery)) error {
+	var (
+		d             hookbox.Delivery
+		state         string
+		attempts      int64
+		next, updated pgtype.Timestamptz
+	)
+	_, err := pgx.ForEachRow(rows, []any{&d.EventID, &d.Destination, &state, &attempts, &next, &d.LastError, &updated}, func() error {
+		d.State = hookbox.State(state)
+		d.Attempts = int(attempts)
+		d.NextAttemptAt = goTime(next)
+		d.UpdatedAt = goTime(updated)
+		fn(d)
+		return nil
+	})
+	return err
+}
+
+// completeSQL derives event $1's aggregate state from all of its delivery
+// rows, as the hookbox.Queue comment describes (no rows: no destination
+// wanted it, so it is delivered), counts its attempts, and releases its
+// lease, stamped $2.
+const completeSQL = `UPDATE events e
+SET state = agg.state,
+	next_attempt_at = coalesce(agg.next, '-infinity'),
+	attempts = (SELECT count(*) FROM attempts WHERE event_id = $1),
+	lease_owner = '',
+	lease_until = '-infinity',
+	updated_at = $2
+FROM (
+	SELECT CASE
+		WHEN bool_or(state = 'pending') THEN 'pending'
+		WHEN bool_or(state = 'dead') THEN 'dead'
+		ELSE 'delivered'
+	END AS state,
+	min(next_attempt_at) FILTER (WHERE state = 'pending') AS next
+	FROM deliveries
+	WHERE event_id = $1
+) agg
+WHERE e.id = $1`
+
+// insertAttemptsSQL appends a completion's attempts in their order, so
+// that ids (the recording order) break ties on started_at as the worker
+// listed them.
+const insertAttemptsSQL = `INSERT INTO attempts (
+	event_id, destination, number, started_at, duration_us, status_code, error, response, ok
+)
+SELECT event_id, destination, number, started_at, duration_us, status_code, error, response, ok
+FROM unnest(
+	$1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::int8[], $6::int8[], $7::text[], $8::bytea[], $9::bool[]
+) WITH ORDINALITY AS u (event_id, destination, number, started_at, duration_us, status_code, error, response, ok, n)
+ORDER BY n`
+
+const upsertDeliveriesSQL = `INSERT INTO deliveries (` + deliveryColumns + `)
+SELECT * FROM unnest(
+	$1::text[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::text[], $7::timestamptz[]
+)
+ON CONFLICT (event_id, destination) DO UPDATE SET
+	state = excluded.state,
+	attempts = excluded.attempts,
+	next_attempt_at = excluded.next_attempt_at,
+	last_error = excluded.last_error,
+	updated_at = excluded.updated_at`
+
+// CompleteClaim records c.Attempts, upserts c.Deliveries, derives the
+// event's state from all of its delivery rows (any pending: StatePending,
+// due at the earliest of them; else any dead: StateDead; else, or with no
+// delivery rows at all, StateDelivered), sets its Attempts to the number
+// of attempts recorded for it, and releases the lease, in one transaction.
+// Committed on return.
+//
+// The owner holds the lease while the event is delivering under its name,
+// even past the lease end if no one has claimed the event since: the work
+// is done and recording it beats delivering again. ECONFLICT, and nothing
+// written, when the event is not delivering under c.Owner (another worker
+// claimed it after the lease expired, it was released or replayed, or it
+// does not exist). EINVALID, and nothing written, for an empty EventID or
+// Owner, a zero Now, an attempt or delivery of another event (an empty
+// EventID means c's), an empty Destination, an attempt Number < 1 or a
+// negative Duration, a delivery State other than pending, delivered or
+// dead, negative delivery Attempts, or a time out of range. EUNAVAILABLE
+// when the store is closed or the database cannot answer.
+//
+// A destination reported twice keeps its last delivery. A zero delivery
+// UpdatedAt is stored as Now. Attempt times and durations are kept to the
+// microsecond, the Response byte for byte; attempt and delivery errors
+// with invalid UTF-8 replaced and U+0000 removed (PostgreSQL text holds
+// neither).
+func (s *Store) CompleteClaim(ctx context.Context, c hookbox.Completion) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	attemptArgs, deliveryArgs, err := completionArgs(c)
+	if err != nil {
+		return err
+	}
+	err = s.inTx(ctx, "complete claim", func(tx pgx.Tx) error {
+		var state, holder string
+		err := tx.QueryRow(ctx, `SELECT state, lease_owner FROM events WHERE id = $1 FOR UPDATE`, c.EventID).Scan(&state, &holder)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return hookbox.Errorf(hookbox.ECONFLICT, "event %q: not leased by %q", c.EventID, c.Owner)
+		}
+		if err != nil {
+			return err
+		}
+		if hookbox.State(state) != hookbox.StateDelivering || holder != c.Owner {
+			return hookbox.Errorf(hookbox.ECONFLICT, "event %q: not leased by %q", c.EventID, c.Owner)
+		}
+		if attemptArgs != nil {
+			if _, err := tx.Exec(ctx, insertAttemptsSQL, attemptArgs...); err != nil {
+				return err
+			}
+		}
+		if deliveryArgs != nil {
+			if _, err := tx.Exec(ctx, upsertDeliveriesSQL, deliveryArgs...); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, completeSQL, c.EventID, c.Now.Truncate(time.Microsecond))
+		return err
+	})
+	if err != nil {
+		return dbError("complete claim", err)
+	}
+	return nil
+}
+
+// completionArgs validates c and returns the parameters of
+// insertAttemptsSQL and upsertDeliveriesSQL, nil when there is nothing to
+// insert.
+func completionArgs(c hookbox.Completion) (attempts, deliveries []any, err error) {
+	if c.EventID == "" || !validText(c.EventID) {
+		return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion: event id %q: want non-empty text", c.EventID)
+	}
+	if c.Owner == "" || !validText(c.Owner) {
+		return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: owner %q: want non-empty text", c.EventID, c.Owner)
+	}
+	if c.Now.IsZero() || !inRange(c.Now) {
+		return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: now is zero or out of range", c.EventID)
+	}
+	if n := len(c.Attempts); n > 0 {
+		var (
+			dests, errs       = make([]string, n), make([]string, n)
+			numbers, duration = make([]int64, n), make([]int64, n)
+			started           = make([]pgtype.Timestamptz, n)
+			codes             = make([]int64, n)
+			responses         = make([][]byte, n)
+			oks               = make([]bool, n)
+			ids               = make([]string, n)
+		)
+		for i, a := range c.Attempts {
+			if a.EventID != "" && a.EventID != c.EventID {
+				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: attempt of event %q", c.EventID, a.EventID)
+			}
+			if a.Destination == "" || !validText(a.Destination) {
+				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: attempt destination %q: want non-empty text", c.EventID, a.Destination)
+			}
+			if !inRange(a.StartedAt) {
+				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: attempt time out of range", c.EventID)
+			}
+			if a.Number < 1 {
+				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: attempt number %d < 1", c.EventID, a.Number)
+			}
+			if a.Duration < 0 {
+				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: negative attempt duration", c.EventID)
+			}
+			ids[i], dests[i], numbers[i], started[i] = c.EventID, a.Destination, int64(a.Number), pgTime(a.StartedAt)
+			duration[i], codes[i], errs[i] = a.Duration.Microseconds(), int64(a.StatusCode), cleanText(a.Error)
+			responses[i], oks[i] = append([]byte{}, a.Response...), a.OK // never nil: NOT NULL
+		}
+		attempts = []any{ids, dests, numbers, started, duration, codes, errs, responses, oks}
+	}
+	if len(c.Deliveries) > 0 {
+		// The last report of a destination wins: one statement cannot
+		// upsert a row twice.
+		last := make(map[string]int, len(c.Deliveries))
+		for i, d := range c.Deliveries {
+			if d.EventID != "" && d.EventID != c.EventID {
+				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery of event %q", c.EventID, d.EventID)
+			}
+			if d.Destination == "" || !validText(d.Destination) {
+				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery destination %q: want non-empty text", c.EventID, d.Destination)
+			}
+			switch d.State {
+			case hookbox.StatePending, hookbox.StateDelivered, hookbox.StateDead:
+			default:
+				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery state %q: want pending, delivered or dead", c.EventID, d.State)
+			}
+			if d.Attempts < 0 {
+				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: negative delivery attempts", c.EventID)
+			}
+			if !inRange(d.NextAttemptAt) || !inRange(d.UpdatedAt) {
+				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery time out of range", c.EventID)
+			}
+			last[d.Destination] = i
+		}
+		var (
+			ids, dests, states, errs []string
+			counts                   []int64
+			next, updated            []pgtype.Timestamptz
+		)
+		for i, d := range c.Deliveries {
+			if last[d.Destination] != i {
+				continue
+			}
+			at := d.UpdatedAt
+			if at.IsZero() {
+				at = c.Now
+			}
+			ids, dests, states = append(ids, c.EventID), append(dests, d.Destination), append(states, string(d.State))
+			counts, next, errs = append(counts, int64(d.Attempts)), append(next, pgTime(d.NextAttemptAt)), append(errs, cleanText(d.LastError))
+			updated = append(updated, pgTime(at))
+		}
+		deliveries = []any{ids, dests, states, counts, next, errs, updated}
+	}
+	return attempts, deliveries, nil
+}
+
+// cleanText returns s as PostgreSQL text can hold it: invalid UTF-8
+// replaced by U+FFFD, U+0000 removed.
+func cleanText(s string) string {
+	if validText(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+// ReleaseClaims puts the events of ids that owner still leases back to
+// StatePending, due at once (a zero NextAttemptAt), without counting an
+// attempt (graceful shutdown). Events no longer leased by owner are left
+// alone. Returns how many were released; when any were, the transaction
+// notifies Channel so other replicas pick them up.
+//
+// Committed on return. EINVALID for an empty owner; EUNAVAILABLE when the
+// store is closed or the database cannot answer.
+func (s *Store) ReleaseClaims(ctx context.Context, owner string, ids []string) (int, error) {
+	if s.closed.Load() {
+		return 0, errClosed
+	}
+	if owner == "" {
+		return 0, hookbox.Errorf(hookbox.EINVALID, "release: empty owner")
+	}
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !validText(id) })
+	if len(ids) == 0 || !validText(owner) {
+		return 0, nil
+	}
+	var n int
+	err := s.inTx(ctx, "release claims", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE events
+			SET state = 'pending', next_attempt_at = '-infinity', lease_owner = '', lease_until = '-infinity', updated_at = $3
+			WHERE id = ANY($1) AND state = 'delivering' AND lease_owner = $2`,
+			ids, owner, s.opts.NowFunc().Truncate(time.Microsecond))
+		if err != nil {
+			return err
+		}
+		n = int(tag.RowsAffected())
+		if n > 0 {
+			_, err = tx.Exec(ctx, notifySQL, Channel, s.schema)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, dbError("release claims", err)
+	}
+	return n, nil
+}
+
+// ReplayEvents puts the selected events back to StatePending, due now,
+// with ReplayedAt now (the start of a new retry window) and a fresh retry
+// budget (Attempts = 0, due now) for every destination that is not
+// delivered; a selected event that is StateDelivered has every destination
+// reset, so it is sent to all of them again. Events whose lease holds
+// (StateDelivering, lease not expired before now) are skipped. The
+// event's own Attempts, a total, is kept. Returns how many events were
+// replayed; when any were, the transaction notifies Channel.
+//
+// f.IDs, when set, selects exactly those events; otherwise f.State
+// selects, narrowed by f.Type (exact, or a prefix ending in "*") and
+// f.Since (received at or after).
+//
+// Committed on return. EINVALID for a filter with neither IDs nor State,
+// an unknown State, or a time out of range; EUNAVAILABLE when the store is
+// closed or the database cannot answer.
+func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now time.Time) (int, error) {
+	if s.closed.Load() {
+		return 0, errClosed
+	}
+	if now.IsZero() || !inRange(now) {
+		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: time out of range")
+	}
+	var w where
+	w.arg(now.Truncate(time.Microsecond)) // $1
+	w.arg(ceilMicro(now))                 // $2
+	switch {
+	case len(f.IDs) > 0:
+		ids := slices.DeleteFunc(slices.Clone(f.IDs), func(id string) bool { return !validText(id) })
+		w.add("id = ANY($?)", ids)
+	case f.State == "":
+		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: empty filter: want ids or a state")
+	case !f.State.Valid():
+		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: unknown state %q", f.State)
+	default:
+		w.add("state = $?", string(f.State))
+		if f.Type != "" && !w.addType(f.Type) {
+			return 0, nil
+		}
+		if !f.Since.IsZero() {
+			if !inRange(f.Since) {
+				return 0, hookbox.Errorf(hookbox.EINVALID, "replay: since out of range")
+			}
+			w.add("received_at >= $?", ceilMicro(f.Since))
+		}
+	}
+	w.add("NOT (state = 'delivering' AND lease_until >= $2)")
+	q := `WITH sel AS (
+		SELECT id, state FROM events` + w.sql() + `
+		ORDER BY id
+		FOR UPDATE
+	), reset AS (
+		UPDATE deliveries d
+		SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1
+		FROM sel
+		WHERE d.event_id = sel.id AND (d.state <> 'delivered' OR sel.state = 'delivered')
+	)
+	UPDATE events e
+	SET state = 'pending', next_attempt_at = $1, replayed_at = $1, updated_at = $1,
+		lease_owner = '', lease_until = '-infinity'
+	FROM sel
+	WHERE e.id = sel.id`
+
+	var n int
+	err := s.inTx(ctx, "replay events", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, q, w.args...)
+		if err != nil {
+			return err
+		}
+		n = int(tag.RowsAffected())
+		if n > 0 {
+			_, err = tx.Exec(ctx, notifySQL, Channel, s.schema)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, dbError("replay events", err)
+	}
+	return n, nil
+}
+
+// FindDeliveries returns the deliveries of an event, by destination
+// (bytewise); none for an unknown event. EUNAVAILABLE when the store is
+// closed or the database cannot answer.
+func (s *Store) FindDeliveries(ctx context.Context, eventID string) ([]hookbox.Delivery, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	if !validText(eventID) {
+		return nil, nil
+	}
+	var ds []hookbox.Delivery
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE event_id = $1 ORDER BY destination`, eventID)
+		if err != nil {
+			return err
+		}
+		return forEachDelivery(rows, func(d hookbox.Delivery) { ds = append(ds, d) })
+	})
+	if err != nil {
+		return nil, dbError("find deliveries", err)
+	}
+	return ds, nil
+}
+
+// FindAttempts returns the attempts of an event, oldest StartedAt first,
+// ties in recording order; none for an unknown event. Times and durations
+// are kept to the microsecond. EUNAVAILABLE when the store is closed or the
+// database cannot answer.
+func (s *Store) FindAttempts(ctx context.Context, eventID string) ([]hookbox.Attempt, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	if !validText(eventID) {
+		return nil, nil
+	}
+	var as []hookbox.Attempt
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `SELECT event_id, destination, number, started_at, duration_us, status_code, error, response, ok
+			FROM attempts WHERE event_id = $1 ORDER BY started_at, id`, eventID)
+		if err != nil {
+			return err
+		}
+		var (
+			a                  hookbox.Attempt
+			number, durationUS int64
+			code               int32
+			started            pgtype.Timestamptz
+			response           []byte
+		)
+		_, err = pgx.ForEachRow(rows, []any{&a.EventID, &a.Destination, &number, &started, &durationUS, &code, &a.Error, &response, &a.OK}, func() error {
+			a.Number = int(number)
+			a.StartedAt = goTime(started)
+			a.Duration = time.Duration(durationUS) * time.Microsecond
+			a.StatusCode = int(code)
+			a.Response = string(response)
+			as = append(as, a)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, dbError("find attempts", err)
+	}
+	return as, nil
+}
+
+// PruneEvents deletes the rows of delivered or dead events received before
+// rowBefore, with their deliveries and attempts (ON DELETE CASCADE), then
+// empties the body of the remaining delivered events received before
+// bodyBefore (their rows, and so their ids, stay for dedupe), in one
+// transaction. A zero time prunes nothing of its kind. Returns how many
+// bodies were emptied (already empty ones are not counted) and how many
+// rows deleted.
+//
+// EINVALID for a time out of range; EUNAVAILABLE when the store is closed
+// or the database cannot answer.
+func (s *Store) PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time) (bodies, rows int, err error) {
+	if s.closed.Load() {
+		return 0, 0, errClosed
+	}
+	if !inRange(bodyBefore) || !inRange(rowBefore) {
+		return 0, 0, hookbox.Errorf(hookbox.EINVALID, "prune: time out of range")
+	}
+	err = s.inTx(ctx, "prune events", func(tx pgx.Tx) error {
+		if !rowBefore.IsZero() {
+			tag, err := tx.Exec(ctx, `DELETE FROM events
+				WHERE state IN ('delivered', 'dead') AND received_at < $1`, ceilMicro(rowBefore))
+			if err != nil {
+				return err
+			}
+			rows = int(tag.RowsAffected())
+		}
+		if !bodyBefore.IsZero() {
+			// octet_length reads the size from a TOAST pointer without
+			// fetching the body.
+			tag, err := tx.Exec(ctx, `UPDATE events SET body = ''::bytea
+				WHERE state = 'delivered' AND received_at < $1 AND octet_length(body) > 0`, ceilMicro(bodyBefore))
+			if err != nil {
+				return err
+			}
+			bodies = int(tag.RowsAffected())
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, dbError("prune events", err)
+	}
+	return bodies, rows, nil
+}
+
+// CountEvents returns the number of events in each state (every State is
+// a key, 0 when none) and the receive time of the oldest StatePending
+// event (zero if none). EUNAVAILABLE when the store is closed or the
+// database cannot answer.
+func (s *Store) CountEvents(ctx context.Context) (map[hookbox.State]int, time.Time, error) {
+	if s.closed.Load() {
+		return nil, time.Time{}, errClosed
+	}
+	counts := make(map[hookbox.State]int, len(hookbox.States))
+	for _, st := range hookbox.States {
+		counts[st] = 0
+	}
+	var oldest time.Time
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `SELECT state, count(*), min(received_at) FROM events GROUP BY state`)
+		if err != nil {
+			return err
+		}
+		var (
+			state string
+			n     int64
+			first pgtype.Timestamptz
+		)
+		_, err = pgx.ForEachRow(rows, []any{&state, &n, &first}, func() error {
+			counts[hookbox.State(state)] = int(n)
+			if hookbox.State(state) == hookbox.StatePending {
+				oldest = goTime(first)
+			}
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, time.Time{}, dbError("count events", err)
+	}
+	return counts, oldest, nil
+}
