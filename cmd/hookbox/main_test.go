@@ -135,6 +135,30 @@ func TestMain_EndToEnd(t *testing.T) {
 		}
 	}
 
+	// Metrics on the admin listener count exactly what happened.
+	resp, err := http.Get("http://" + m.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`hookbox_webhook_requests_total{endpoint="stripe",outcome="accepted"} 2`,
+		`hookbox_webhook_requests_total{endpoint="stripe",outcome="duplicate"} 1`,
+		`hookbox_webhook_requests_total{endpoint="stripe",outcome="rejected"} 1`,
+		`hookbox_signature_failures_total{endpoint="stripe",reason="no_valid_signature"} 1`,
+		`hookbox_secret_matches_total{endpoint="stripe",secret="0"} 2`,
+		`hookbox_secret_matches_total{endpoint="stripe",secret="1"} 1`,
+		`hookbox_events{state="pending"} 2`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(string(metrics), testSecret1) || strings.Contains(string(metrics), testSecret2) {
+		t.Fatal("a secret in /metrics")
+	}
+
 	// The CLI reads the same store while the server runs.
 	env, out, _ := testEnv(map[string]string{"HOOKBOX_DB": db})
 	if err := Run(context.Background(), env, []string{"events", "list", "--json"}); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/groupcommit"
 	"github.com/hookbox/hookbox/ingest"
+	"github.com/hookbox/hookbox/prom"
 	"github.com/hookbox/hookbox/sqlite"
 	"github.com/hookbox/hookbox/stripesig"
 )
@@ -211,6 +212,7 @@ type Main struct {
 	Store     *sqlite.Store
 	Committer *groupcommit.Committer
 	Worker    *deliver.Worker // nil without destinations
+	Metrics   *prom.Metrics
 
 	// Destinations are extra destinations (tests); --forward-to adds one.
 	Destinations []deliver.Destination
@@ -268,7 +270,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("open store: %w", err)
 	}
 	m.Store = store
-	m.Committer = groupcommit.New(store.InsertEvents, groupcommit.Options{MaxBatch: c.MaxBatch, Linger: c.Linger})
 
 	dests := append([]deliver.Destination(nil), m.Destinations...)
 	if c.ForwardTo != "" {
@@ -282,8 +283,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 		dests = append(dests, d)
 	}
+	names := make([]string, len(dests))
+	for i, d := range dests {
+		names[i] = d.Name()
+	}
+	// Metrics are the library's hooks adapted by prom, on its own registry.
+	m.Metrics = prom.New(prom.Options{Version: buildVersion(), Endpoints: []prom.Endpoint{{Name: "stripe", Secrets: len(c.Secrets)}}, Destinations: names})
+	m.Metrics.RegisterQueue(store.CountEvents)
+	m.Committer = groupcommit.New(store.InsertEvents, groupcommit.Options{MaxBatch: c.MaxBatch, Linger: c.Linger, OnBatchFunc: m.Metrics.Batch})
 	if len(dests) > 0 {
 		m.Worker = &deliver.Worker{
+			OnAttempt:    m.Metrics.Attempt,
 			Queue:        store,
 			Destinations: dests,
 			Retry:        c.Retry,
@@ -305,11 +315,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Logger:      m.Logger,
 		DebugErrors: c.DebugErrors,
 	}
+	h.OnResult = m.Metrics.IngestResult
 	if m.Worker != nil {
 		if c.Mode == "sync" {
 			h.DeliverFunc = m.Worker.DeliverNow
 		} else {
 			h.OnResult = func(r ingest.Result) {
+				m.Metrics.IngestResult(r)
 				if r.Outcome == ingest.OutcomeAccepted {
 					m.Worker.Wake()
 				}
@@ -390,6 +402,7 @@ func (m *Main) adminMux() *http.ServeMux {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	mux.Handle("GET /metrics", m.Metrics.Handler())
 	if m.Config.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
