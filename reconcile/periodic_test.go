@@ -1,0 +1,285 @@
+package reconcile_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/reconcile"
+)
+
+// manualClock is a clock tests move by hand.
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *manualClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
+// Ensures each periodic run covers the window since the end of the previous
+// successful run's window minus the overlap, leaves the settle time to the
+// webhooks, and that a failed run does not move the window.
+func TestPeriodic_Windows(t *testing.T) {
+	t.Parallel()
+	sc := newScenario(t)
+	r, _ := newReconciler(t, sc.base, testKey, sc.store)
+	clk := &manualClock{t: now}
+	p := &reconcile.Periodic{
+		Reconciler: r,
+		Options:    reconcile.Options{Since: 72 * time.Hour, NowFunc: clk.Now},
+		Every:      15 * time.Minute,
+		Overlap:    2 * time.Minute,
+	}
+	ctx := context.Background()
+
+	res := p.RunOnce(ctx)
+	if res.Err != nil || res.Skipped || res.Summary.Recovered != 210 || !res.LastSuccess.Equal(now) {
+		t.Fatalf("first run: %+v", res)
+	}
+	q := sc.fake.reqs()[0].Query
+	if q.Get("created[gte]") != unix(now.Add(-72*time.Hour)) || q.Get("created[lte]") != unix(now.Add(-reconcile.DefaultSettle)) {
+		t.Fatalf("first run query: %v", q)
+	}
+	firstTo := now.Add(-reconcile.DefaultSettle)
+
+	clk.Add(15 * time.Minute)
+	n := len(sc.fake.reqs())
+	res = p.RunOnce(ctx)
+	if res.Err != nil || res.Summary.Seen != 0 {
+		t.Fatalf("second run: %+v", res)
+	}
+	q = sc.fake.reqs()[n].Query
+	if q.Get("created[gte]") != unix(firstTo.Add(-2*time.Minute)) || q.Get("created[lte]") != unix(clk.Now().Add(-reconcile.DefaultSettle)) {
+		t.Fatalf("second run query: %v", q)
+	}
+	secondTo := clk.Now().Add(-reconcile.DefaultSettle)
+	lastSuccess := res.LastSuccess
+
+	clk.Add(15 * time.Minute)
+	sc.fake.failNext(fakeFailure{status: 400, errType: "invalid_request_error"})
+	res = p.RunOnce(ctx)
+	if res.Err == nil || !res.LastSuccess.Equal(lastSuccess) {
+		t.Fatalf("failed run: %+v", res)
+	}
+
+	clk.Add(15 * time.Minute)
+	n = len(sc.fake.reqs())
+	if res = p.RunOnce(ctx); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if q = sc.fake.reqs()[n].Query; q.Get("created[gte]") != unix(secondTo.Add(-2*time.Minute)) {
+		t.Fatalf("run after a failure: %v, want created[gte] from the last success", q)
+	}
+}
+
+// memLocker is a hookbox.Locker in memory with the contract's semantics.
+type memLocker struct {
+	mu    sync.Mutex
+	owner map[string]string
+	until map[string]time.Time
+}
+
+func newMemLocker() *memLocker {
+	return &memLocker{owner: map[string]string{}, until: map[string]time.Time{}}
+}
+
+func (l *memLocker) TryLock(_ context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if o, ok := l.owner[name]; ok && o != owner && !l.until[name].Before(now) {
+		return false, nil
+	}
+	l.owner[name], l.until[name] = owner, now.Add(ttl)
+	return true, nil
+}
+
+func (l *memLocker) Unlock(_ context.Context, name, owner string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.owner[name] == owner {
+		delete(l.owner, name)
+		delete(l.until, name)
+	}
+	return nil
+}
+
+// lockerForTest returns the Locker the replicas of a test share.
+var lockerForTest = func(t *testing.T, store hookbox.Store) hookbox.Locker { return newMemLocker() }
+
+// Ensures two replicas sharing one lock, on a short interval, never run at
+// the same time, that both keep running, and that between them every
+// missing event is recovered exactly once.
+func TestPeriodic_TwoReplicas(t *testing.T) {
+	t.Parallel()
+	sc := newScenario(t)
+	sc.fake.delay = 5 * time.Millisecond
+	locker := lockerForTest(t, sc.store)
+
+	var (
+		mu      sync.Mutex
+		results = map[string][]reconcile.RunResult{}
+	)
+	var ps []*reconcile.Periodic
+	for _, name := range []string{"a", "b"} {
+		r, _ := newReconciler(t, sc.base, testKey, sc.store)
+		p := &reconcile.Periodic{
+			Reconciler: r,
+			Options:    reconcile.Options{Settle: -1, NowFunc: clock},
+			Every:      2 * time.Millisecond,
+			Locker:     locker,
+			Owner:      "replica-" + name,
+			OnRun: func(res reconcile.RunResult) {
+				mu.Lock()
+				defer mu.Unlock()
+				results[name] = append(results[name], res)
+			},
+		}
+		if err := p.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Stop)
+		ps = append(ps, p)
+	}
+	ran := func(rs []reconcile.RunResult) int {
+		n := 0
+		for _, r := range rs {
+			if !r.Skipped {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		done := ran(results["a"]) >= 3 && ran(results["b"]) >= 3
+		mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runs after 20s: a %d, b %d", ran(results["a"]), ran(results["b"]))
+		}
+		time.Sleep(time.Millisecond) // polling a condition with a deadline
+	}
+	for _, p := range ps {
+		p.Stop()
+	}
+
+	var all []reconcile.RunResult
+	recovered, skipped := 0, 0
+	for _, rs := range results {
+		for _, r := range rs {
+			if r.Err != nil {
+				t.Fatalf("run failed: %v", r.Err)
+			}
+			if r.Skipped {
+				skipped++
+				continue
+			}
+			recovered += r.Summary.Recovered
+			all = append(all, r)
+		}
+	}
+	slices.SortFunc(all, func(a, b reconcile.RunResult) int { return a.Started.Compare(b.Started) })
+	for i := 1; i < len(all); i++ {
+		if all[i].Started.Before(all[i-1].Finished) {
+			t.Fatalf("runs overlap: %v-%v and %v-%v", all[i-1].Started, all[i-1].Finished, all[i].Started, all[i].Finished)
+		}
+	}
+	if skipped == 0 {
+		t.Fatal("no run was ever skipped: the lock was never contended")
+	}
+	sc.fake.mu.Lock()
+	maxInfl := sc.fake.maxInfl
+	sc.fake.mu.Unlock()
+	if maxInfl != 1 {
+		t.Fatalf("%d list requests at once", maxInfl)
+	}
+	if recovered != 210 || countStored(t, sc.store) != 250 {
+		t.Fatalf("recovered %d in all, want 210", recovered)
+	}
+}
+
+// refusingLocker grants the first TryLock and refuses every renewal.
+type refusingLocker struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (l *refusingLocker) TryLock(context.Context, string, string, time.Time, time.Duration) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	return l.calls == 1, nil
+}
+
+func (l *refusingLocker) Unlock(context.Context, string, string) error { return nil }
+
+// Ensures a run whose lock renewal is refused stops with ErrLockLost.
+func TestPeriodic_ErrLockLost(t *testing.T) {
+	t.Parallel()
+	sc := newScenario(t)
+	sc.fake.delay = 30 * time.Millisecond
+	r, _ := newReconciler(t, sc.base, testKey, sc.store)
+	p := &reconcile.Periodic{Reconciler: r, Every: time.Hour, Locker: &refusingLocker{}, LockTTL: 15 * time.Millisecond}
+	res := p.RunOnce(context.Background())
+	if !errors.Is(res.Err, reconcile.ErrLockLost) || !res.LastSuccess.IsZero() {
+		t.Fatalf("run: %+v", res)
+	}
+}
+
+// Ensures Start validates, runs at once, refuses a second Start, and Stop
+// waits for the goroutine (and is safe to repeat).
+func TestPeriodic_StartStop(t *testing.T) {
+	t.Parallel()
+	sc := newScenario(t)
+	r, _ := newReconciler(t, sc.base, testKey, sc.store)
+	if err := (&reconcile.Periodic{Reconciler: r}).Start(context.Background()); hookbox.ErrorCode(err) != hookbox.EINVALID {
+		t.Fatalf("Start without Every: %v", err)
+	}
+	if err := (&reconcile.Periodic{Reconciler: r, Every: time.Minute, Options: reconcile.Options{Since: 40 * 24 * time.Hour}}).Start(context.Background()); err == nil {
+		t.Fatal("Start with Since over 30 days: no error")
+	}
+	first := make(chan reconcile.RunResult, 1)
+	p := &reconcile.Periodic{Reconciler: r, Every: time.Hour, Options: reconcile.Options{NowFunc: clock},
+		OnRun: func(res reconcile.RunResult) {
+			select {
+			case first <- res:
+			default:
+			}
+		}}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err == nil {
+		t.Fatal("second Start: no error")
+	}
+	select {
+	case res := <-first:
+		if res.Err != nil || res.Summary.Recovered != 210 {
+			t.Fatalf("first run: %+v", res)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no run at start")
+	}
+	p.Stop()
+	p.Stop()
+}
