@@ -59,11 +59,12 @@ const (
 	// DefaultMaxConns is the minimum size of the connection pool; it grows
 	// to runtime.NumCPU() on larger machines.
 	DefaultMaxConns = 4
-	// Channel is the NOTIFY channel of new and due events. Its payload is
-	// the schema that holds them, so stores in different schemas of one
-	// database do not wake each other.
-	Channel = "hookbox_events"
 )
+
+// Channel is the NOTIFY channel of new and due events (see Listen). Its
+// payload is the schema that holds them, so stores in different schemas of
+// one database do not wake each other.
+const Channel = "hookbox_events"
 
 // Options configure a Store. The zero value is ready to use.
 type Options struct {
@@ -80,9 +81,8 @@ type Options struct {
 	// ConnectTimeout bounds the dial and startup of one connection; <= 0
 	// means the DSN's connect_timeout, or DefaultConnectTimeout.
 	ConnectTimeout time.Duration
-	// NowFunc is the clock of the methods that take no time argument
-	// (ReleaseClaims, and CompleteClaim when Completion.Now is zero); nil
-	// means time.Now.
+	// NowFunc is the clock of the one method that takes no time argument:
+	// ReleaseClaims stamps UpdatedAt with it. nil means time.Now.
 	NowFunc func() time.Time
 	// OnListenErrorFunc, when set, is called by Listen with each failure of
 	// its connection (lost, or not re-established) before it retries: a

@@ -464,3 +464,37 @@ func TestClaimEvents_Plan(t *testing.T) {
 		t.Fatalf("claim plan does not read events_queue in order:\n%s", plan)
 	}
 }
+
+// Ensures a failed attempt is recorded even when its error text holds what
+// PostgreSQL text cannot (invalid UTF-8, U+0000): the text is cleaned, the
+// response snippet kept byte for byte.
+func TestCompleteClaim_CleansText(t *testing.T) {
+	s := mustOpenStore(t)
+	ctx := context.Background()
+	ev := storetest.NewEvent("evt_1", "charge.succeeded", timeBase)
+	ev.NextAttemptAt = time.Time{}
+	storetest.MustInsert(t, s, ev)
+	now := timeBase.Add(time.Minute)
+	if _, err := s.ClaimEvent(ctx, ev.ID, "w1", now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	err := s.CompleteClaim(ctx, hookbox.Completion{EventID: ev.ID, Owner: "w1", Now: now,
+		Attempts: []hookbox.Attempt{{Destination: "a", Number: 1, StartedAt: now, StatusCode: 500,
+			Error: "bad \xff byte and \x00 nul", Response: "\x00\xff\xfe raw"}},
+		Deliveries: []hookbox.Delivery{{Destination: "a", State: hookbox.StatePending, Attempts: 1,
+			NextAttemptAt: now.Add(time.Minute), LastError: "status 500 \xc3"}}})
+	if err != nil {
+		t.Fatalf("CompleteClaim: %v", err)
+	}
+	as, err := s.FindAttempts(ctx, ev.ID)
+	if err != nil || len(as) != 1 {
+		t.Fatalf("FindAttempts = %+v, %v", as, err)
+	}
+	if as[0].Error != "bad \uFFFD byte and  nul" || as[0].Response != "\x00\xff\xfe raw" || as[0].EventID != ev.ID {
+		t.Fatalf("attempt %+v", as[0])
+	}
+	ds, err := s.FindDeliveries(ctx, ev.ID)
+	if err != nil || len(ds) != 1 || ds[0].LastError != "status 500 \uFFFD" {
+		t.Fatalf("FindDeliveries = %+v, %v", ds, err)
+	}
+}
