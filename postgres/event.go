@@ -161,8 +161,12 @@ func (s *Store) insertBatch(ctx context.Context, tx pgx.Tx, rows []insertRow, re
 }
 
 // insertEach inserts rows one by one, each under a savepoint, so a row that
-// PostgreSQL refuses gets its own EINVALID and the others are stored.
+// PostgreSQL refuses gets its own EINVALID and the others are stored. Rows
+// go in id order, as in insertBatch (no deadlock with a concurrent batch),
+// repeats of an id in batch order (the first valid one is new).
 func (s *Store) insertEach(ctx context.Context, tx pgx.Tx, rows []insertRow, results []hookbox.InsertResult) error {
+	rows = slices.Clone(rows)
+	slices.SortStableFunc(rows, func(a, b insertRow) int { return strings.Compare(a.ev.ID, b.ev.ID) })
 	var n int
 	for _, r := range rows {
 		sp, err := tx.Begin(ctx)
