@@ -124,6 +124,12 @@ type Worker struct {
 	hardStop  context.CancelFunc
 	store     context.Context // store calls that must outlive cancellation
 	wg        sync.WaitGroup  // event goroutines
+
+	// Group completions (when Queue is a BatchCompleter); set by Start.
+	// completeQuit stops the committer, which closes completeStop.
+	completeReqs chan completeReq
+	completeQuit chan struct{}
+	completeStop chan struct{}
 }
 
 // Wake tells the worker that a new event was committed, so that it claims
@@ -264,6 +270,12 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.finished = make(chan struct{})
 	w.hard, w.hardStop = context.WithCancel(ctx)
 	w.store = context.WithoutCancel(ctx)
+	if bc, ok := w.Queue.(BatchCompleter); ok {
+		w.completeReqs = make(chan completeReq)
+		w.completeQuit = make(chan struct{})
+		w.completeStop = make(chan struct{})
+		go w.groupComplete(bc, w.completeReqs, w.completeQuit, w.completeStop)
+	}
 	go w.loop(ctx)
 	go func() {
 		select {
@@ -333,6 +345,12 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 		ids = append(ids, id) // a delivery that ignored cancellation
 	}
 	w.mu.Unlock()
+	if w.completeQuit != nil {
+		// Completions received are answered first; a late one (from a
+		// delivery that ignored cancellation) records itself directly.
+		close(w.completeQuit)
+		<-w.completeStop
+	}
 	if len(ids) > 0 {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		n, rerr := w.Queue.ReleaseClaims(rctx, w.owner, ids)
@@ -367,8 +385,11 @@ func (w *Worker) loop(ctx context.Context) {
 			return
 		default:
 		}
-		free := w.free()
-		if free == 0 {
+		// At capacity, wait until a good part of the slots is free again:
+		// claiming one event per finished one would turn a backlog into
+		// one claim transaction per event.
+		free, busy := w.free()
+		if free == 0 || (busy > 0 && free < w.batch && free < (w.conc+1)/2) {
 			select {
 			case <-w.slot:
 				continue
@@ -427,11 +448,11 @@ func (w *Worker) loop(ctx context.Context) {
 	}
 }
 
-// free returns the number of free delivery slots.
-func (w *Worker) free() int {
+// free returns the number of free and busy delivery slots.
+func (w *Worker) free() (free, busy int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.conc - len(w.inflight)
+	return w.conc - len(w.inflight), len(w.inflight)
 }
 
 // nextDue pops the remembered retry times that are due and returns how long
@@ -530,9 +551,7 @@ func (w *Worker) process(c *hookbox.Claim) {
 func (w *Worker) complete(ctx context.Context, c hookbox.Completion) error {
 	var err error
 	for i := 0; i < completeRetries; i++ {
-		cctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		err = w.Queue.CompleteClaim(cctx, c)
-		cancel()
+		err = w.completeOnce(ctx, c)
 		if err == nil {
 			return nil
 		}
