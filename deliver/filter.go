@@ -136,6 +136,7 @@ func (t Types) String() string {
 // LivemodeAny, passes both live and test events.
 type Livemode string
 
+// The livemode filters.
 const (
 	LivemodeAny  Livemode = "any"  // live and test events
 	LivemodeLive Livemode = "live" // only events with livemode true

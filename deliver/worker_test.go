@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -474,4 +475,32 @@ func TestWorker_Config(t *testing.T) {
 	if o := w.OwnerName(); o == "" || !strings.Contains(o, "-") {
 		t.Errorf("default owner %q", o)
 	}
+}
+
+// TestWorker_NoGoroutineLeak ensures a worker leaves no goroutine behind
+// once Shutdown returns: its loop, its event goroutines and its timers.
+func TestWorker_NoGoroutineLeak(t *testing.T) {
+	s := mustOpenStore(t)
+	ev1, ev2 := newEvent("evt_leak_1", "invoice.paid", false), newEvent("evt_leak_2", "invoice.paid", false)
+	mustInsert(t, s, ev1, ev2)
+	var calls atomic.Int32
+	m := deliver.NewMux("")
+	m.HandleFunc("invoice.*", func(ctx context.Context, ev *deliver.Event) error {
+		if calls.Add(1) == 1 {
+			return errors.New("retry me")
+		}
+		return nil
+	})
+	before := runtime.NumGoroutine()
+	w := &deliver.Worker{Queue: s, Destinations: []deliver.Destination{m}, Retry: fastRetry(5), Logger: quietLogger()}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.Wake()
+	waitState(t, s, ev1.ID, hookbox.StateDelivered)
+	waitState(t, s, ev2.ID, hookbox.StateDelivered)
+	if err := w.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
