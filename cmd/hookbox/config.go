@@ -149,31 +149,6 @@ func readSecrets(getenv func(string) string, name string) ([]string, error) {
 	return out, nil
 }
 
-// dbURL is a parsed --db value.
-type dbURL struct {
-	Driver string // "sqlite"
-	Path   string
-}
-
-// parseDB parses sqlite:PATH (also sqlite://PATH).
-func parseDB(s string) (dbURL, error) {
-	switch {
-	case strings.HasPrefix(s, "sqlite://"):
-		s = strings.TrimPrefix(s, "sqlite://")
-	case strings.HasPrefix(s, "sqlite:"):
-		s = strings.TrimPrefix(s, "sqlite:")
-	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
-		return dbURL{}, errors.New("--db: PostgreSQL is not supported by this build yet; use sqlite:PATH")
-	default:
-		// The value is not echoed: a mistyped DSN may hold a password.
-		return dbURL{}, errors.New("--db: want sqlite:PATH (e.g. sqlite:hookbox.db)")
-	}
-	if s == "" {
-		return dbURL{}, errors.New("--db: sqlite: needs a file path, e.g. sqlite:hookbox.db")
-	}
-	return dbURL{Driver: "sqlite", Path: s}, nil
-}
-
 // longDuration is a flag value accepting Go durations plus a "d" (24 h)
 // unit, e.g. 30d, 72h, 1d12h.
 type longDuration time.Duration

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
-	"github.com/hookbox/hookbox/sqlite"
 )
 
 func runEvents(ctx context.Context, env *Env, args []string) error {
@@ -34,22 +31,14 @@ func runEvents(ctx context.Context, env *Env, args []string) error {
 	}
 }
 
-// openStoreForCLI opens the store named by --db / HOOKBOX_DB for reading.
-// It refuses to create a new SQLite file: a typo in the path must not look
-// like an empty store.
-func openStoreForCLI(db string) (*sqlite.Store, error) {
+// openStoreForCLI opens the store named by --db / HOOKBOX_DB for a CLI
+// command; a missing SQLite file is an error, not a new empty store.
+func openStoreForCLI(db string) (hookbox.Store, error) {
 	u, err := parseDB(db)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(u.Path); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no database at %s (set --db or HOOKBOX_DB)", u.Path)
-	}
-	s, err := sqlite.Open(u.Path)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	return s, nil
+	return openStore(context.Background(), u, true)
 }
 
 func dbFlag(ef *envFlags) *string {

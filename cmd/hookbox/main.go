@@ -44,6 +44,7 @@ Usage:
   hookbox events list [flags]    list stored events
   hookbox events show ID         show one stored event, its deliveries and attempts
   hookbox events replay ID...    deliver events again (or --state dead [--type T] [--since 24h])
+  hookbox migrate [--db URL]     apply the store's migrations
   hookbox version                print version and dependency versions
 
 Run "hookbox COMMAND -h" for a command's flags.
@@ -66,6 +67,8 @@ func Run(ctx context.Context, env *Env, args []string) error {
 		return runSign(ctx, env, rest)
 	case "events":
 		return runEvents(ctx, env, rest)
+	case "migrate":
+		return runMigrate(ctx, env, rest)
 	case "version", "--version", "-version":
 		return runVersion(ctx, env, rest)
 	case "help", "-h", "--help", "-help":

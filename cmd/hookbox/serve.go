@@ -20,8 +20,8 @@ import (
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/groupcommit"
 	"github.com/hookbox/hookbox/ingest"
+	"github.com/hookbox/hookbox/postgres"
 	"github.com/hookbox/hookbox/prom"
-	"github.com/hookbox/hookbox/sqlite"
 	"github.com/hookbox/hookbox/stripesig"
 )
 
@@ -209,7 +209,7 @@ type Main struct {
 	Config *Config
 	Logger *slog.Logger
 
-	Store     *sqlite.Store
+	Store     hookbox.Store
 	Committer *groupcommit.Committer
 	Worker    *deliver.Worker // nil without destinations
 	Metrics   *prom.Metrics
@@ -219,6 +219,8 @@ type Main struct {
 	// NowFunc is the clock of delivery and retention; nil: time.Now.
 	NowFunc func() time.Time
 
+	stopListen    context.CancelFunc
+	listenDone    chan struct{}
 	stopRetention chan struct{}
 	retentionDone chan struct{}
 
@@ -265,9 +267,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(dbu.Path)
+	store, err := openStore(ctx, dbu, false)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
 	m.Store = store
 
@@ -363,13 +365,25 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err := m.Worker.Start(context.Background()); err != nil {
 			return fmt.Errorf("start delivery: %w", err)
 		}
+		// On PostgreSQL, an event committed by another replica wakes this
+		// one through LISTEN/NOTIFY; polling covers a lost connection.
+		if pg, ok := store.(*postgres.Store); ok {
+			lctx, cancel := context.WithCancel(context.Background())
+			m.stopListen, m.listenDone = cancel, make(chan struct{})
+			go func() {
+				defer close(m.listenDone)
+				if err := pg.Listen(lctx, m.Worker.Wake); err != nil {
+					m.Logger.Error("listen for new events stopped; polling only", "error", err)
+				}
+			}()
+		}
 	}
 	m.startRetention()
 	go m.serve(m.publicSrv, m.publicLn)
 	go m.serve(m.adminSrv, m.adminLn)
 	m.Logger.Info("hookbox serving",
 		"listen", m.PublicAddr(), "path", ingest.DefaultPath, "admin", m.AdminAddr(),
-		"db", dbu.Driver+":"+dbu.Path, "secrets", len(c.Secrets), "tolerance", c.Tolerance.String(),
+		"db", dbu.String(), "secrets", len(c.Secrets), "tolerance", c.Tolerance.String(),
 		"mode", c.Mode, "destinations", len(dests))
 	return nil
 }
@@ -450,6 +464,10 @@ func (m *Main) Close() error {
 			if err := m.Worker.Shutdown(ctx); err != nil {
 				m.Logger.Warn("deliveries cut short at shutdown; their events are pending again", "error", err)
 			}
+		}
+		if m.stopListen != nil {
+			m.stopListen()
+			<-m.listenDone
 		}
 		m.stopRetentionLoop()
 		if m.adminSrv != nil {
