@@ -89,48 +89,15 @@ func TestPeriodic_Windows(t *testing.T) {
 	}
 }
 
-// memLocker is a hookbox.Locker in memory with the contract's semantics.
-type memLocker struct {
-	mu    sync.Mutex
-	owner map[string]string
-	until map[string]time.Time
-}
-
-func newMemLocker() *memLocker {
-	return &memLocker{owner: map[string]string{}, until: map[string]time.Time{}}
-}
-
-func (l *memLocker) TryLock(_ context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if o, ok := l.owner[name]; ok && o != owner && !l.until[name].Before(now) {
-		return false, nil
-	}
-	l.owner[name], l.until[name] = owner, now.Add(ttl)
-	return true, nil
-}
-
-func (l *memLocker) Unlock(_ context.Context, name, owner string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.owner[name] == owner {
-		delete(l.owner, name)
-		delete(l.until, name)
-	}
-	return nil
-}
-
-// lockerForTest returns the Locker the replicas of a test share.
-var lockerForTest = func(t *testing.T, store hookbox.Store) hookbox.Locker { return newMemLocker() }
-
-// Ensures two replicas sharing one lock, on a short interval, never run at
-// the same time, that both keep running, and that between them every
-// missing event is recovered exactly once.
+// Ensures two replicas sharing one store's lock (the SQLite store's
+// locks table), on a short interval, never run at the same time, that both
+// keep running, and that between them every missing event is recovered
+// exactly once.
 func TestPeriodic_TwoReplicas(t *testing.T) {
 	t.Parallel()
 	sc := newScenario(t)
 	sc.fake.delay = 5 * time.Millisecond
-	locker := lockerForTest(t, sc.store)
+	var locker hookbox.Locker = sc.store
 
 	var (
 		mu      sync.Mutex

@@ -295,6 +295,9 @@ func TestReconcileServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if p.Locker == nil {
+		t.Fatal("the SQLite store is not used as the lock")
+	}
 	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
