@@ -360,7 +360,8 @@ func (r *Reconciler) fetchPage(ctx context.Context, opts *Options, w Window, cur
 		if attempt >= maxRetries {
 			return nil, false, fmt.Errorf("list events: gave up after %d retries: %w", attempt, out)
 		}
-		wait := max(r.backoff(attempt), after)
+		// Retry-After, when the API sends one, is honoured up to MaxBackoff.
+		wait := max(r.backoff(attempt), min(after, r.maxBackoff()))
 		r.logger().Warn("stripe api: retrying", slog.Int("retry", attempt+1),
 			slog.String("wait", wait.String()), slog.String("error", out.Error()))
 		t := time.NewTimer(wait)
@@ -377,12 +378,9 @@ func (r *Reconciler) fetchPage(ctx context.Context, opts *Options, w Window, cur
 // capped at MaxBackoff, then reduced by up to a quarter at random so that
 // replicas do not retry in step.
 func (r *Reconciler) backoff(attempt int) time.Duration {
-	base, limit := r.Backoff, r.MaxBackoff
+	base, limit := r.Backoff, r.maxBackoff()
 	if base <= 0 {
 		base = DefaultBackoff
-	}
-	if limit <= 0 {
-		limit = DefaultMaxBackoff
 	}
 	d := base
 	for i := 0; i < attempt && d < limit; i++ {
@@ -390,6 +388,13 @@ func (r *Reconciler) backoff(attempt int) time.Duration {
 	}
 	d = min(d, limit)
 	return d - time.Duration(rand.Int64N(int64(d/4)+1))
+}
+
+func (r *Reconciler) maxBackoff() time.Duration {
+	if r.MaxBackoff > 0 {
+		return r.MaxBackoff
+	}
+	return DefaultMaxBackoff
 }
 
 func listParams(opts *Options, w Window, cursor string) *stripe.EventListParams {
