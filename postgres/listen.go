@@ -87,7 +87,7 @@ func (s *Store) Listen(ctx context.Context, wake func()) error {
 // listen runs one listening connection until it fails or ctx is done.
 // listened reports whether LISTEN succeeded.
 func (s *Store) listen(ctx context.Context, wake func()) (listened bool, err error) {
-	conn, err := pgx.ConnectConfig(ctx, s.pool.cfg)
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
 	if err != nil {
 		return false, err
 	}

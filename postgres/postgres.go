@@ -48,6 +48,7 @@ import (
 	"github.com/hookbox/hookbox"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Defaults for Options.
@@ -60,6 +61,12 @@ const (
 	// to runtime.NumCPU() on larger machines.
 	DefaultMaxConns = 4
 )
+
+// pingTimeout bounds the liveness check of a connection: a pooled one idle
+// for more than a second (pgxpool pings it before reuse), and Listen's
+// when it has been silent for listenCheck. A server that stopped answering
+// without closing the socket costs a call this long, once per connection.
+const pingTimeout = 2 * time.Second
 
 // Channel is the NOTIFY channel of new and due events (see Listen). Its
 // payload is the schema that holds them, so stores in different schemas of
@@ -96,7 +103,7 @@ type Options struct {
 type Store struct {
 	opts   Options
 	schema string // current_schema() of the store's connections
-	pool   *pool
+	pool   *pgxpool.Pool
 
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close: stops Listen
@@ -119,7 +126,7 @@ var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 // migrated by a newer hookbox; EUNAVAILABLE when the database cannot be
 // reached; an uncoded error when a migration fails.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// The parse error may quote the password: keep it out of the message.
 		return nil, &hookbox.Error{Code: hookbox.EINVALID, Message: "invalid postgres dsn", Err: err}
@@ -128,13 +135,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		if !schemaName.MatchString(opts.Schema) {
 			return nil, hookbox.Errorf(hookbox.EINVALID, "postgres schema %q: want lowercase letters, digits and '_'", opts.Schema)
 		}
-		cfg.RuntimeParams["search_path"] = opts.Schema
+		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
 	}
-	if opts.ConnectTimeout > 0 || cfg.ConnectTimeout <= 0 {
+	if opts.ConnectTimeout > 0 || cfg.ConnConfig.ConnectTimeout <= 0 {
 		if opts.ConnectTimeout <= 0 {
 			opts.ConnectTimeout = DefaultConnectTimeout
 		}
-		cfg.ConnectTimeout = opts.ConnectTimeout
+		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
 	}
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = max(DefaultMaxConns, runtime.NumCPU())
@@ -142,8 +149,23 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.NowFunc == nil {
 		opts.NowFunc = time.Now
 	}
+	// pgxpool drops a connection released closed, busy or inside a
+	// transaction (a statement that failed midway), pings one idle for more
+	// than a second before reuse (so the first call after an outage does not
+	// fail on a dead socket), and dials a replacement on demand: the store
+	// reconnects by itself when the database returns. No connection is kept
+	// open while idle beyond what callers left (MinConns 0), so a store on a
+	// database that is down costs nothing but failed dials. Statements are
+	// prepared and cached per connection (pgx's QueryExecModeCacheStatement).
+	cfg.MaxConns = int32(min(opts.MaxConns, 1<<20))
+	cfg.MinConns = 0
+	cfg.PingTimeout = pingTimeout
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, &hookbox.Error{Code: hookbox.EINVALID, Message: "invalid postgres pool config", Err: err}
+	}
 
-	s := &Store{opts: opts, pool: newPool(cfg, opts.MaxConns), done: make(chan struct{})}
+	s := &Store{opts: opts, pool: pool, done: make(chan struct{})}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
@@ -173,25 +195,41 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the pool and stops Listen. A call in flight finishes or
-// fails first; later calls of any method fail with EUNAVAILABLE. Close is
-// idempotent and returns nil.
+// fails first (Close waits for it); later calls of any method fail with
+// EUNAVAILABLE. Close is idempotent and returns nil.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		close(s.done)
-		s.pool.close()
+		s.pool.Close()
 	})
 	return nil
 }
 
-// withConn runs fn on a pooled connection.
+// closeConn closes a connection outside the pool (Listen's), sending
+// Terminate when the socket still works, without waiting long for a server
+// that does not answer.
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = conn.Close(ctx)
+}
+
+// withConn runs fn on a pooled connection. It fails with errClosed once
+// the store is closed.
 func (s *Store) withConn(ctx context.Context, fn func(*pgx.Conn) error) error {
-	conn, err := s.pool.acquire(ctx)
+	if s.closed.Load() {
+		return errClosed
+	}
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
+		if s.closed.Load() {
+			return errClosed // the pool was closed while we waited
+		}
 		return err
 	}
-	defer s.pool.release(conn)
-	return fn(conn)
+	defer conn.Release()
+	return fn(conn.Conn())
 }
 
 // inTx runs fn in a transaction on a pooled connection and commits. An
@@ -231,9 +269,6 @@ func unavailable(op string, err error) error {
 	var e *hookbox.Error
 	if errors.As(err, &e) {
 		return err
-	}
-	if errors.Is(err, errPoolClosed) {
-		return errClosed
 	}
 	return &hookbox.Error{Code: hookbox.EUNAVAILABLE, Message: "store unavailable", Err: fmt.Errorf("%s: %w", op, err)}
 }
