@@ -44,6 +44,7 @@ Usage:
   hookbox events list [flags]    list stored events
   hookbox events show ID         show one stored event, its deliveries and attempts
   hookbox events replay ID...    deliver events again (or --state dead [--type T] [--since 24h])
+  hookbox reconcile [flags]      recover events Stripe never delivered, from its events API
   hookbox migrate [--db URL]     apply the store's migrations
   hookbox version                print version and dependency versions
 
@@ -67,6 +68,8 @@ func Run(ctx context.Context, env *Env, args []string) error {
 		return runSign(ctx, env, rest)
 	case "events":
 		return runEvents(ctx, env, rest)
+	case "reconcile":
+		return runReconcile(ctx, env, rest)
 	case "migrate":
 		return runMigrate(ctx, env, rest)
 	case "version", "--version", "-version":

@@ -22,6 +22,7 @@ import (
 	"github.com/hookbox/hookbox/ingest"
 	"github.com/hookbox/hookbox/postgres"
 	"github.com/hookbox/hookbox/prom"
+	"github.com/hookbox/hookbox/reconcile"
 	"github.com/hookbox/hookbox/stripesig"
 )
 
@@ -65,6 +66,8 @@ type Config struct {
 	Lease          time.Duration
 	Retention      time.Duration // bodies of delivered events kept this long
 	KeepIDs        time.Duration // rows (ids, for dedupe) kept this long
+
+	Reconcile reconcileServeConfig // periodic reconcile (--reconcile-every)
 }
 
 // Retention defaults. Stripe's manual resends and its events API reach back
@@ -110,12 +113,18 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	lease := ef.Duration("delivery-lease", "HOOKBOX_DELIVERY_LEASE", 0, "how long a claimed event is held before another worker may take it over after a crash (0: 60s, or more when destination timeouts add up)")
 	retention := ef.LongDuration("retention", "HOOKBOX_RETENTION", DefaultRetention, "bodies of delivered events are pruned after this")
 	keepIDs := ef.LongDuration("keep-ids", "HOOKBOX_KEEP_IDS", DefaultKeepIDs, "rows of delivered and dead events (their ids, for dedupe) are deleted after this; at least 31d")
+	finishReconcile := addReconcileServeFlags(ef)
 	if err := ef.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
+	rc, err := finishReconcile()
+	if err != nil {
+		return nil, err
+	}
+	c.Reconcile = rc
 	c.Pprof = *pprof
 	c.Mode, c.ForwardTo, c.ForwardTimeout = *mode, *forwardTo, *forwardTimeout
 	c.Events, c.Livemode, c.Concurrency, c.PollInterval = *events, *livemode, *concurrency, *poll
@@ -213,6 +222,7 @@ type Main struct {
 	Committer *groupcommit.Committer
 	Worker    *deliver.Worker // nil without destinations
 	Metrics   *prom.Metrics
+	Reconcile *reconcile.Periodic // nil unless --reconcile-every
 
 	// Destinations are extra destinations (tests); --forward-to adds one.
 	Destinations []deliver.Destination
@@ -378,6 +388,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			}()
 		}
 	}
+	if c.Reconcile.Every > 0 {
+		p, err := newPeriodicReconcile(c.Reconcile, store, nil, m.Worker.Wake, reconcileMetricsHook(m.Metrics), m.Logger)
+		if err != nil {
+			return fmt.Errorf("reconcile: %w", err)
+		}
+		m.Reconcile = p
+		if err := p.Start(context.Background()); err != nil {
+			return fmt.Errorf("reconcile: %w", err)
+		}
+	}
 	m.startRetention()
 	go m.serve(m.publicSrv, m.publicLn)
 	go m.serve(m.adminSrv, m.adminLn)
@@ -451,6 +471,9 @@ func (m *Main) Close() error {
 			}
 		} else if m.publicLn != nil {
 			m.publicLn.Close()
+		}
+		if m.Reconcile != nil {
+			m.Reconcile.Stop()
 		}
 		if m.Committer != nil {
 			if err := m.Committer.Close(); err != nil {
