@@ -62,6 +62,12 @@ type Event struct {
 	// User-Agent, Content-Type), canonical names.
 	Headers map[string]string
 
+	// Endpoint is the name of the webhook endpoint that received the event
+	// ("stripe" for the default /webhooks/stripe); destinations are
+	// configured per endpoint. "" for events from before endpoints had
+	// names, and for reconciled events, which belong to the default one.
+	Endpoint string
+
 	ReceivedAt  time.Time // when the request was read, UTC
 	ClientAddr  string    // the client address the request came from
 	SecretIndex int       // position of the configured secret that matched

@@ -203,6 +203,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		APIVersion:  f.APIVersion,
 		Body:        bytes.Clone(body),
 		Headers:     keptHeaders(r, sig),
+		Endpoint:    h.Endpoint,
 		ReceivedAt:  start.UTC(),
 		ClientAddr:  res.Client,
 		SecretIndex: secretIndex,
