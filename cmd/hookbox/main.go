@@ -45,6 +45,7 @@ Usage:
   hookbox events show ID         show one stored event, its deliveries and attempts
   hookbox events replay ID...    deliver events again (or --state dead [--type T] [--since 24h])
   hookbox reconcile [flags]      recover events Stripe never delivered, from its events API
+  hookbox config check FILE      validate a --config file and print what serve would run
   hookbox migrate [--db URL]     apply the store's migrations
   hookbox version                print version and dependency versions
 
@@ -70,6 +71,8 @@ func Run(ctx context.Context, env *Env, args []string) error {
 		return runEvents(ctx, env, rest)
 	case "reconcile":
 		return runReconcile(ctx, env, rest)
+	case "config":
+		return runConfig(ctx, env, rest)
 	case "migrate":
 		return runMigrate(ctx, env, rest)
 	case "version", "--version", "-version":

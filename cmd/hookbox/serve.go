@@ -47,7 +47,9 @@ type Config struct {
 	LogFormat   string
 	LogLevel    string
 	DebugErrors bool
-	Secrets     []string // from STRIPE_WEBHOOK_SECRET or _FILE only; never logged
+	ConfigFile  string
+	Endpoints   []EndpointSpec // the default endpoint, or those of the config file
+	Warnings    []string       // logged at start (an inline secret in the config file)
 	MaxBatch    int
 	Linger      time.Duration
 	Grace       time.Duration
@@ -98,6 +100,7 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	maxBatch := ef.Int("max-batch", "HOOKBOX_MAX_BATCH", 256, "group commit: most events per transaction")
 	linger := ef.Duration("batch-linger", "HOOKBOX_BATCH_LINGER", 0, "group commit: how long to wait for more events before committing (0: commit what is queued)")
 	grace := ef.Duration("shutdown-grace", "HOOKBOX_SHUTDOWN_GRACE", DefaultShutdownGrace, "how long shutdown waits for in-flight requests")
+	configFile := ef.String("config", "HOOKBOX_CONFIG", "", "a YAML file declaring several endpoints with their secrets and destinations (see README)")
 	pprof := ef.Bool("pprof", "HOOKBOX_PPROF", false, "serve Go profiles at /debug/pprof/ on the admin listener")
 	mode := ef.String("mode", "HOOKBOX_MODE", "async", "async: answer Stripe once stored, deliver in the background; sync: answer 200 only once every destination has the event, 500 otherwise")
 	forwardTo := ef.String("forward-to", "HOOKBOX_FORWARD_TO", "", "forward every event to this URL, signed with HOOKBOX_FORWARD_SECRET")
@@ -152,18 +155,6 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	if _, err := deliver.ParseLivemode(c.Livemode); err != nil {
 		return nil, fmt.Errorf("--livemode: %w", err)
 	}
-	if c.ForwardTo != "" {
-		fs, err := readSecrets(env.Getenv, "HOOKBOX_FORWARD_SECRET")
-		if err != nil {
-			return nil, err
-		}
-		if len(fs) != 1 {
-			return nil, errors.New("--forward-to needs exactly one HOOKBOX_FORWARD_SECRET (or HOOKBOX_FORWARD_SECRET_FILE): the secret your app verifies hookbox's signature with")
-		}
-		c.ForwardSecret = fs[0]
-	} else if c.Mode == "sync" {
-		return nil, errors.New("--mode sync needs a destination (--forward-to)")
-	}
 	c.Listen, c.AdminListen, c.DB = *listen, *admin, *db
 	c.Tolerance, c.MaxBody = *tol, int64(*maxBody)
 	c.LogFormat, c.LogLevel, c.DebugErrors = *logFormat, *logLevel, *debugErrors
@@ -184,15 +175,89 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	if _, err := newLogger(io.Discard, c.LogFormat, c.LogLevel); err != nil {
 		return nil, err
 	}
-	secrets, err := readSecrets(env.Getenv, "STRIPE_WEBHOOK_SECRET")
-	if err != nil {
+	c.ConfigFile = *configFile
+	if c.ConfigFile != "" {
+		if err := c.endpointsFromFile(env.Getenv); err != nil {
+			return nil, err
+		}
+	} else if err := c.defaultEndpoint(env.Getenv); err != nil {
 		return nil, err
 	}
-	if len(secrets) == 0 {
-		return nil, errors.New("no webhook secret: set STRIPE_WEBHOOK_SECRET (whsec_..., comma-separated to rotate) or STRIPE_WEBHOOK_SECRET_FILE; hookbox will not accept unverified webhooks")
+	if c.Mode == "sync" && c.destinationCount() == 0 {
+		return nil, errors.New("--mode sync needs a destination (--forward-to, or destinations in --config)")
 	}
-	c.Secrets = secrets
 	return c, nil
+}
+
+// defaultEndpoint configures the single endpoint /webhooks/stripe from the
+// environment (secrets) and flags (--forward-to and its filters).
+func (c *Config) defaultEndpoint(getenv func(string) string) error {
+	secrets, err := readSecrets(getenv, "STRIPE_WEBHOOK_SECRET")
+	if err != nil {
+		return err
+	}
+	if len(secrets) == 0 {
+		return errors.New("no webhook secret: set STRIPE_WEBHOOK_SECRET (whsec_..., comma-separated to rotate) or STRIPE_WEBHOOK_SECRET_FILE, or declare endpoints in --config; hookbox will not accept unverified webhooks")
+	}
+	ep := EndpointSpec{Name: DefaultEndpoint, Secrets: secrets, Tolerance: c.Tolerance, Livemode: deliver.LivemodeAny}
+	if c.ForwardTo != "" {
+		fs, err := readSecrets(getenv, "HOOKBOX_FORWARD_SECRET")
+		if err != nil {
+			return err
+		}
+		if len(fs) != 1 {
+			return errors.New("--forward-to needs exactly one HOOKBOX_FORWARD_SECRET (or HOOKBOX_FORWARD_SECRET_FILE): the secret your app verifies hookbox's signature with")
+		}
+		types, _ := deliver.ParseTypes(c.Events)
+		live, _ := deliver.ParseLivemode(c.Livemode)
+		url, secret, timeout := c.ForwardTo, fs[0], c.ForwardTimeout
+		if _, err := deliver.NewHTTP("forward", url, secret, deliver.HTTPOptions{}); err != nil {
+			return fmt.Errorf("--forward-to: %w", err)
+		}
+		ep.Dests = append(ep.Dests, func(now func() time.Time) (deliver.Destination, error) {
+			return deliver.NewHTTP("forward", url, secret, deliver.HTTPOptions{Timeout: timeout, Types: types, Livemode: live, NowFunc: now})
+		})
+	}
+	c.Endpoints = []EndpointSpec{ep}
+	return nil
+}
+
+// endpointsFromFile configures the endpoints of --config. The flags that
+// configure the default endpoint's destination must not be used with it.
+func (c *Config) endpointsFromFile(getenv func(string) string) error {
+	if c.ForwardTo != "" {
+		return errors.New("--config and --forward-to: declare destinations in the config file")
+	}
+	fc, warnings, err := LoadFileConfig(c.ConfigFile, getenv)
+	if err != nil {
+		return err
+	}
+	c.Warnings = warnings
+	for _, e := range fc.Endpoints {
+		live, _ := deliver.ParseLivemode(e.Livemode)
+		tol := time.Duration(e.Tolerance)
+		if tol == 0 {
+			tol = c.Tolerance
+		}
+		ep := EndpointSpec{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live}
+		for _, d := range e.Destinations {
+			d, name := d, e.Name
+			ep.Dests = append(ep.Dests, func(now func() time.Time) (deliver.Destination, error) {
+				h, err := d.destination(name, c.ForwardTimeout)
+				return h, err
+			})
+		}
+		c.Endpoints = append(c.Endpoints, ep)
+	}
+	return nil
+}
+
+func (c *Config) destinationCount() int {
+	n := 0
+	for _, e := range c.Endpoints {
+		n += len(e.Dests)
+	}
+	return n
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -264,14 +329,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			m.Close()
 		}
 	}()
-	verifier, err := stripesig.NewVerifier(c.Secrets, stripesig.Options{Tolerance: c.Tolerance})
-	if err != nil {
-		return fmt.Errorf("secrets: %w", err)
-	}
-	for i, s := range c.Secrets {
-		if !strings.HasPrefix(s, "whsec_") {
-			m.Logger.Warn("webhook secret does not look like a Stripe endpoint secret (whsec_...)", "secret_index", i)
-		}
+	for _, w := range c.Warnings {
+		m.Logger.Warn(w)
 	}
 	dbu, err := parseDB(c.DB)
 	if err != nil {
@@ -283,24 +342,31 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	m.Store = store
 
-	dests := append([]deliver.Destination(nil), m.Destinations...)
-	if c.ForwardTo != "" {
-		types, _ := deliver.ParseTypes(c.Events)
-		live, _ := deliver.ParseLivemode(c.Livemode)
-		d, err := deliver.NewHTTP("forward", c.ForwardTo, c.ForwardSecret, deliver.HTTPOptions{
-			Timeout: c.ForwardTimeout, Types: types, Livemode: live, NowFunc: m.NowFunc,
-		})
-		if err != nil {
-			return fmt.Errorf("--forward-to: %w", err)
+	var dests []deliver.Destination
+	var promEndpoints []prom.Endpoint
+	for i, ep := range c.Endpoints {
+		promEndpoints = append(promEndpoints, prom.Endpoint{Name: ep.Name, Secrets: len(ep.Secrets)})
+		var eds []deliver.Destination
+		if i == 0 {
+			eds = append(eds, m.Destinations...)
 		}
-		dests = append(dests, d)
+		for _, mk := range ep.Dests {
+			d, err := mk(m.NowFunc)
+			if err != nil {
+				return fmt.Errorf("endpoint %s: %w", ep.Name, err)
+			}
+			eds = append(eds, d)
+		}
+		for _, d := range eds {
+			dests = append(dests, endpointDestination{Destination: d, endpoint: ep.Name, isDefault: i == 0, live: ep.Livemode})
+		}
 	}
 	names := make([]string, len(dests))
 	for i, d := range dests {
 		names[i] = d.Name()
 	}
 	// Metrics are the library's hooks adapted by prom, on its own registry.
-	m.Metrics = prom.New(prom.Options{Version: buildVersion(), Endpoints: []prom.Endpoint{{Name: "stripe", Secrets: len(c.Secrets)}}, Destinations: names})
+	m.Metrics = prom.New(prom.Options{Version: buildVersion(), Endpoints: promEndpoints, Destinations: names})
 	m.Metrics.RegisterQueue(store.CountEvents)
 	m.Committer = groupcommit.New(store.InsertEvents, groupcommit.Options{MaxBatch: c.MaxBatch, Linger: c.Linger, OnBatchFunc: m.Metrics.Batch})
 	if len(dests) > 0 {
@@ -319,29 +385,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Logger.Warn("no destination configured (--forward-to): events are stored and stay pending until one is")
 	}
 
-	h := &ingest.Handler{
-		Endpoint:    "stripe",
-		Verifier:    verifier,
-		Submit:      m.Committer.Submit,
-		MaxBody:     c.MaxBody,
-		Logger:      m.Logger,
-		DebugErrors: c.DebugErrors,
-	}
-	h.OnResult = m.Metrics.IngestResult
-	if m.Worker != nil {
-		if c.Mode == "sync" {
-			h.DeliverFunc = m.Worker.DeliverNow
-		} else {
-			h.OnResult = func(r ingest.Result) {
-				m.Metrics.IngestResult(r)
-				if r.Outcome == ingest.OutcomeAccepted {
-					m.Worker.Wake()
-				}
-			}
-		}
-	}
 	mux := http.NewServeMux()
-	mux.Handle(ingest.DefaultPath, h)
+	var paths []string
+	for _, ep := range c.Endpoints {
+		h, err := m.endpointHandler(ep)
+		if err != nil {
+			return err
+		}
+		mux.Handle(ep.Path(), h)
+		paths = append(paths, ep.Path())
+	}
 	mux.HandleFunc("/", ingest.NotFound)
 
 	if m.publicLn, err = net.Listen("tcp", c.Listen); err != nil {
@@ -402,10 +455,46 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	go m.serve(m.publicSrv, m.publicLn)
 	go m.serve(m.adminSrv, m.adminLn)
 	m.Logger.Info("hookbox serving",
-		"listen", m.PublicAddr(), "path", ingest.DefaultPath, "admin", m.AdminAddr(),
-		"db", dbu.String(), "secrets", len(c.Secrets), "tolerance", c.Tolerance.String(),
-		"mode", c.Mode, "destinations", len(dests))
+		"listen", m.PublicAddr(), "paths", paths, "admin", m.AdminAddr(),
+		"db", dbu.String(), "mode", c.Mode, "destinations", len(dests))
 	return nil
+}
+
+// endpointHandler builds the public handler of one endpoint: its own
+// verifier (secrets, tolerance), the shared committer, metrics, and either
+// the delivery wake-up (async) or delivery inside the request (sync).
+func (m *Main) endpointHandler(ep EndpointSpec) (*ingest.Handler, error) {
+	verifier, err := stripesig.NewVerifier(ep.Secrets, stripesig.Options{Tolerance: ep.Tolerance})
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s: secrets: %w", ep.Name, err)
+	}
+	for i, s := range ep.Secrets {
+		if !strings.HasPrefix(s, "whsec_") {
+			m.Logger.Warn("webhook secret does not look like a Stripe endpoint secret (whsec_...)", "endpoint", ep.Name, "secret_index", i)
+		}
+	}
+	h := &ingest.Handler{
+		Endpoint:    ep.Name,
+		Verifier:    verifier,
+		Submit:      m.Committer.Submit,
+		MaxBody:     m.Config.MaxBody,
+		Logger:      m.Logger,
+		DebugErrors: m.Config.DebugErrors,
+		OnResult:    m.Metrics.IngestResult,
+	}
+	if m.Worker != nil {
+		if m.Config.Mode == "sync" {
+			h.DeliverFunc = m.Worker.DeliverNow
+		} else {
+			h.OnResult = func(r ingest.Result) {
+				m.Metrics.IngestResult(r)
+				if r.Outcome == ingest.OutcomeAccepted {
+					m.Worker.Wake()
+				}
+			}
+		}
+	}
+	return h, nil
 }
 
 func (m *Main) serve(srv *http.Server, ln net.Listener) {

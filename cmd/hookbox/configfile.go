@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hookbox/hookbox/deliver"
+)
+
+// FileConfig is the --config file: several endpoints, each with its own
+// path, secrets, tolerance, livemode filter and destinations. Unknown keys
+// are errors. Flags and HOOKBOX_* variables still configure everything that
+// is not per endpoint (listeners, store, retries, retention).
+type FileConfig struct {
+	Endpoints []EndpointConfig `yaml:"endpoints"`
+}
+
+// EndpointConfig is one webhook endpoint, served at /webhooks/{name}.
+type EndpointConfig struct {
+	Name         string              `yaml:"name"`
+	Secrets      []SecretRef         `yaml:"secrets"`
+	Tolerance    Duration            `yaml:"tolerance"`
+	Livemode     string              `yaml:"livemode"` // any (default), live, test
+	Destinations []DestinationConfig `yaml:"destinations"`
+
+	secrets []string // resolved
+}
+
+// DestinationConfig is one HTTP destination of an endpoint.
+type DestinationConfig struct {
+	Name     string    `yaml:"name"`
+	URL      string    `yaml:"url"`
+	Secret   SecretRef `yaml:"secret"`
+	Events   []string  `yaml:"events"`   // type patterns; empty: all
+	Livemode string    `yaml:"livemode"` // any (default), live, test
+	Timeout  Duration  `yaml:"timeout"`
+
+	secret string // resolved
+}
+
+// SecretRef names where a secret comes from: an environment variable, a
+// file, or (discouraged, with a loud warning) the value inline.
+type SecretRef struct {
+	Env   string `yaml:"env"`
+	File  string `yaml:"file"`
+	Value string `yaml:"value"`
+}
+
+// Duration is a YAML duration ("300s", "5m").
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: want a duration like 300s", n.Line)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("line %d: duration %q: want a positive duration like 300s", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+var endpointName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// LoadFileConfig reads, strictly decodes and validates a config file, and
+// resolves its secrets through getenv and the file system. Warnings (an
+// inline secret) are returned for the caller to log. Errors never contain a
+// secret value.
+func LoadFileConfig(path string, getenv func(string) string) (*FileConfig, []string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	return parseFileConfig(b, getenv)
+}
+
+func parseFileConfig(b []byte, getenv func(string) string) (*FileConfig, []string, error) {
+	var fc FileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil, errors.New("config: the file is empty")
+		}
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	var warnings []string
+	if len(fc.Endpoints) == 0 {
+		return nil, nil, errors.New("config: no endpoints")
+	}
+	seen := map[string]bool{}
+	for i := range fc.Endpoints {
+		ep := &fc.Endpoints[i]
+		where := fmt.Sprintf("config: endpoints[%d]", i)
+		if !endpointName.MatchString(ep.Name) {
+			return nil, nil, fmt.Errorf("%s: name %q: want lowercase letters, digits, - and _ (it becomes /webhooks/NAME)", where, ep.Name)
+		}
+		where = fmt.Sprintf("config: endpoint %q", ep.Name)
+		if seen[ep.Name] {
+			return nil, nil, fmt.Errorf("%s: declared twice", where)
+		}
+		seen[ep.Name] = true
+		if len(ep.Secrets) == 0 {
+			return nil, nil, fmt.Errorf("%s: no secrets", where)
+		}
+		for j, ref := range ep.Secrets {
+			s, warn, err := ref.resolve(getenv)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: secrets[%d]: %w", where, j, err)
+			}
+			if warn {
+				warnings = append(warnings, fmt.Sprintf("%s: secrets[%d] is written inline in the config file; keep secrets in the environment or a file readable only by hookbox", where, j))
+			}
+			ep.secrets = append(ep.secrets, s)
+		}
+		if ep.Livemode == "" {
+			ep.Livemode = "any"
+		}
+		if _, err := deliver.ParseLivemode(ep.Livemode); err != nil {
+			return nil, nil, fmt.Errorf("%s: livemode: %w", where, err)
+		}
+		dseen := map[string]bool{}
+		for k := range ep.Destinations {
+			d := &ep.Destinations[k]
+			dwhere := fmt.Sprintf("%s: destinations[%d]", where, k)
+			if !endpointName.MatchString(d.Name) {
+				return nil, nil, fmt.Errorf("%s: name %q: want lowercase letters, digits, - and _", dwhere, d.Name)
+			}
+			if dseen[d.Name] {
+				return nil, nil, fmt.Errorf("%s: name %q used twice", dwhere, d.Name)
+			}
+			dseen[d.Name] = true
+			s, warn, err := d.Secret.resolve(getenv)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s: secret: %w", dwhere, err)
+			}
+			if warn {
+				warnings = append(warnings, fmt.Sprintf("%s: its secret is written inline in the config file", dwhere))
+			}
+			d.secret = s
+			if d.Livemode == "" {
+				d.Livemode = "any"
+			}
+			if _, err := d.destination(ep.Name, time.Second); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", dwhere, err)
+			}
+		}
+	}
+	return &fc, warnings, nil
+}
+
+// resolve returns the secret; warn is true for an inline value.
+func (r SecretRef) resolve(getenv func(string) string) (secret string, warn bool, err error) {
+	n := 0
+	for _, s := range []string{r.Env, r.File, r.Value} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return "", false, errors.New("give exactly one of env, file or value")
+	}
+	switch {
+	case r.Env != "":
+		s := strings.TrimSpace(getenv(r.Env))
+		if s == "" {
+			return "", false, fmt.Errorf("environment variable %s is empty or unset", r.Env)
+		}
+		return s, false, nil
+	case r.File != "":
+		b, err := os.ReadFile(r.File)
+		if err != nil {
+			return "", false, fmt.Errorf("read secret file: %w", errors.Unwrap(err))
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "" {
+			return "", false, fmt.Errorf("secret file %s is empty", r.File)
+		}
+		return s, false, nil
+	default:
+		return strings.TrimSpace(r.Value), true, nil
+	}
+}
+
+// destination builds the HTTP destination. Its delivery-state name is
+// "ENDPOINT/NAME", unique across endpoints.
+func (d *DestinationConfig) destination(endpoint string, defTimeout time.Duration) (*deliver.HTTP, error) {
+	types, err := deliver.ParseTypes(strings.Join(d.Events, ","))
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	live, err := deliver.ParseLivemode(d.Livemode)
+	if err != nil {
+		return nil, fmt.Errorf("livemode: %w", err)
+	}
+	timeout := time.Duration(d.Timeout)
+	if timeout == 0 {
+		timeout = defTimeout
+	}
+	return deliver.NewHTTP(endpoint+"/"+d.Name, d.URL, d.secret, deliver.HTTPOptions{Types: types, Livemode: live, Timeout: timeout})
+}
