@@ -11,8 +11,9 @@ import (
 //
 // A worker claims due events (ClaimEvents) under a lease, delivers each to
 // every destination whose Delivery is not yet delivered or dead, and
-// completes the claim (CompleteClaim) with the attempts made and the new
-// per-destination states. The event's aggregate state follows:
+// completes the claim (CompleteClaim, or CompleteClaims for several at
+// once) with the attempts made and the new per-destination states. The
+// event's aggregate state follows:
 //
 //	any destination pending   -> StatePending, NextAttemptAt = earliest of them
 //	else any destination dead -> StateDead
@@ -105,6 +106,21 @@ type Queue interface {
 	// transaction. ECONFLICT (and nothing written) when owner no longer
 	// holds the lease on the event.
 	CompleteClaim(ctx context.Context, c Completion) error
+
+	// CompleteClaims is CompleteClaim's batch form, with identical
+	// semantics for each completion, all in one transaction (one commit
+	// for many claims: a worker groups the completions of concurrent
+	// deliveries). The completions apply in order, as successive
+	// CompleteClaim calls would: a second completion of an event in one
+	// batch finds the lease released by the first (ECONFLICT).
+	//
+	// errs has one entry per completion, in order: nil when it was
+	// recorded, or its own error, ECONFLICT when that owner no longer
+	// holds that lease, EINVALID for bad input; such a completion writes
+	// nothing and the others are unaffected. A non-nil err (EUNAVAILABLE)
+	// means nothing of the batch was written, and errs is nil. Durable on
+	// return when err is nil. An empty batch writes nothing.
+	CompleteClaims(ctx context.Context, cs []Completion) (errs []error, err error)
 
 	// ReleaseClaims puts events leased by owner back to StatePending, due
 	// now, without counting an attempt (graceful shutdown). Events no longer

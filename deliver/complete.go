@@ -6,23 +6,6 @@ import (
 	"github.com/hookbox/hookbox"
 )
 
-// BatchCompleter is implemented by a Queue that can record several
-// completions in one transaction. On a single-writer database with durable
-// commits (SQLite, synchronous=FULL) one CompleteClaim per event makes the
-// commit the bottleneck of a backlog drain; a Worker whose Queue implements
-// BatchCompleter groups the completions of concurrent deliveries instead
-// (whatever is waiting while the previous group commits goes into the next:
-// no added delay, larger groups under load).
-//
-// CompleteClaims applies each completion as CompleteClaim would, and
-// returns one error per completion, in order: nil, or that completion's own
-// ECONFLICT or EINVALID (nothing of it written, the others unaffected). A
-// non-nil second result (EUNAVAILABLE) means nothing of the batch may be
-// assumed written. Durable on return.
-type BatchCompleter interface {
-	CompleteClaims(ctx context.Context, cs []hookbox.Completion) ([]error, error)
-}
-
 // maxCompleteBatch caps the completions recorded in one transaction.
 const maxCompleteBatch = 256
 
@@ -33,10 +16,14 @@ type completeReq struct {
 }
 
 // groupComplete runs while the worker runs: it takes the completions
-// waiting, records them with one CompleteClaims, and answers each. It
-// returns when quit is closed, closing done; every request it received has
-// been answered by then.
-func (w *Worker) groupComplete(bc BatchCompleter, reqs chan completeReq, quit, done chan struct{}) {
+// waiting, records them with one Queue.CompleteClaims (one transaction),
+// and answers each. On a single-writer database with durable commits
+// (SQLite, synchronous=FULL) one CompleteClaim per event would make the
+// commit the bottleneck of a backlog drain; whatever is waiting while the
+// previous group commits goes into the next instead: no added delay,
+// larger groups under load. It returns when quit is closed, closing done;
+// every request it received has been answered by then.
+func (w *Worker) groupComplete(reqs chan completeReq, quit, done chan struct{}) {
 	defer close(done)
 	batch := make([]completeReq, 0, maxCompleteBatch)
 	cs := make([]hookbox.Completion, 0, maxCompleteBatch)
@@ -61,7 +48,7 @@ func (w *Worker) groupComplete(bc BatchCompleter, reqs chan completeReq, quit, d
 			cs = append(cs, r.c)
 		}
 		ctx, cancel := context.WithTimeout(w.store, storeTimeout)
-		errs, err := bc.CompleteClaims(ctx, cs)
+		errs, err := w.Queue.CompleteClaims(ctx, cs)
 		cancel()
 		for i, r := range batch {
 			switch {
@@ -70,7 +57,9 @@ func (w *Worker) groupComplete(bc BatchCompleter, reqs chan completeReq, quit, d
 			case i < len(errs):
 				r.reply <- errs[i]
 			default:
-				r.reply <- nil
+				// A Queue that breaks the contract: do not take the
+				// completion for recorded.
+				r.reply <- hookbox.Errorf(hookbox.EINTERNAL, "complete claims: %d results for %d completions", len(errs), len(cs))
 			}
 		}
 	}

@@ -14,9 +14,8 @@ import (
 	"github.com/hookbox/hookbox/sqlite"
 )
 
-// batchStore gives the real SQLite store a CompleteClaims (one
-// CompleteClaim per completion, in order) so that the Worker's grouped
-// completion path runs against real data; it records the group sizes.
+// batchStore is the real SQLite store recording the size of each group
+// the Worker completes with CompleteClaims.
 type batchStore struct {
 	*sqlite.Store
 	mu     sync.Mutex
@@ -27,11 +26,7 @@ func (b *batchStore) CompleteClaims(ctx context.Context, cs []hookbox.Completion
 	b.mu.Lock()
 	b.groups = append(b.groups, len(cs))
 	b.mu.Unlock()
-	errs := make([]error, len(cs))
-	for i, c := range cs {
-		errs[i] = b.CompleteClaim(ctx, c)
-	}
-	return errs, nil
+	return b.Store.CompleteClaims(ctx, cs)
 }
 
 func (b *batchStore) completions() int {
@@ -44,12 +39,10 @@ func (b *batchStore) completions() int {
 	return n
 }
 
-var _ deliver.BatchCompleter = (*batchStore)(nil)
-
-// TestWorker_GroupCompletion ensures that with a Queue that is a
-// BatchCompleter every completion goes through CompleteClaims, each
-// destination keeps its own state (retries included), and every event is
-// delivered exactly once to the healthy destination.
+// TestWorker_GroupCompletion ensures that every completion goes through
+// CompleteClaims, each destination keeps its own state (retries
+// included), and every event is delivered exactly once to the healthy
+// destination.
 func TestWorker_GroupCompletion(t *testing.T) {
 	s := &batchStore{Store: mustOpenStore(t)}
 	const n = 100

@@ -125,8 +125,8 @@ type Worker struct {
 	store     context.Context // store calls that must outlive cancellation
 	wg        sync.WaitGroup  // event goroutines
 
-	// Group completions (when Queue is a BatchCompleter); set by Start.
-	// completeQuit stops the committer, which closes completeStop.
+	// Group completions (CompleteClaims); set by Start. completeQuit
+	// stops the committer, which closes completeStop.
 	completeReqs chan completeReq
 	completeQuit chan struct{}
 	completeStop chan struct{}
@@ -270,12 +270,10 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.finished = make(chan struct{})
 	w.hard, w.hardStop = context.WithCancel(ctx)
 	w.store = context.WithoutCancel(ctx)
-	if bc, ok := w.Queue.(BatchCompleter); ok {
-		w.completeReqs = make(chan completeReq)
-		w.completeQuit = make(chan struct{})
-		w.completeStop = make(chan struct{})
-		go w.groupComplete(bc, w.completeReqs, w.completeQuit, w.completeStop)
-	}
+	w.completeReqs = make(chan completeReq)
+	w.completeQuit = make(chan struct{})
+	w.completeStop = make(chan struct{})
+	go w.groupComplete(w.completeReqs, w.completeQuit, w.completeStop)
 	go w.loop(ctx)
 	go func() {
 		select {
@@ -345,12 +343,10 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 		ids = append(ids, id) // a delivery that ignored cancellation
 	}
 	w.mu.Unlock()
-	if w.completeQuit != nil {
-		// Completions received are answered first; a late one (from a
-		// delivery that ignored cancellation) records itself directly.
-		close(w.completeQuit)
-		<-w.completeStop
-	}
+	// Completions received are answered first; a late one (from a
+	// delivery that ignored cancellation) records itself directly.
+	close(w.completeQuit)
+	<-w.completeStop
 	if len(ids) > 0 {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		n, rerr := w.Queue.ReleaseClaims(rctx, w.owner, ids)

@@ -3,12 +3,14 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hookbox/hookbox"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -238,31 +240,34 @@ func forEachDelivery(rows pgx.Rows, fn func(hookbox.Delivery)) error {
 	return err
 }
 
-// completeSQL derives event $1's aggregate state from all of its delivery
-// rows, as the hookbox.Queue comment describes (no rows: no destination
-// wanted it, so it is delivered), counts its attempts, and releases its
-// lease, stamped $2.
+// completeSQL derives the aggregate state of each event of $1 from all of
+// its delivery rows, as the hookbox.Queue comment describes (no rows: no
+// destination wanted it, so it is delivered), counts its attempts, and
+// releases its lease, stamped with its completion's now ($2, in the order
+// of $1).
 const completeSQL = `UPDATE events e
-SET state = agg.state,
+SET state = CASE
+		WHEN agg.pending THEN 'pending'
+		WHEN agg.dead THEN 'dead'
+		ELSE 'delivered'
+	END,
 	next_attempt_at = coalesce(agg.next, '-infinity'),
-	attempts = (SELECT count(*) FROM attempts WHERE event_id = $1),
+	attempts = (SELECT count(*) FROM attempts a WHERE a.event_id = e.id),
 	lease_owner = '',
 	lease_until = '-infinity',
-	updated_at = $2
-FROM (
-	SELECT CASE
-		WHEN bool_or(state = 'pending') THEN 'pending'
-		WHEN bool_or(state = 'dead') THEN 'dead'
-		ELSE 'delivered'
-	END AS state,
-	min(next_attempt_at) FILTER (WHERE state = 'pending') AS next
-	FROM deliveries
-	WHERE event_id = $1
+	updated_at = u.now
+FROM unnest($1::text[], $2::timestamptz[]) AS u (id, now)
+CROSS JOIN LATERAL (
+	SELECT bool_or(d.state = 'pending') AS pending,
+		bool_or(d.state = 'dead') AS dead,
+		min(d.next_attempt_at) FILTER (WHERE d.state = 'pending') AS next
+	FROM deliveries d
+	WHERE d.event_id = u.id
 ) agg
-WHERE e.id = $1`
+WHERE e.id = u.id`
 
-// insertAttemptsSQL appends a completion's attempts in their order, so
-// that ids (the recording order) break ties on started_at as the worker
+// insertAttemptsSQL appends attempts in the order of the arrays, so that
+// ids (the recording order) break ties on started_at as the workers
 // listed them.
 const insertAttemptsSQL = `INSERT INTO attempts (
 	event_id, destination, number, started_at, duration_us, status_code, error, response, ok
@@ -273,6 +278,8 @@ FROM unnest(
 ) WITH ORDINALITY AS u (event_id, destination, number, started_at, duration_us, status_code, error, response, ok, n)
 ORDER BY n`
 
+// upsertDeliveriesSQL stores delivery rows; the arrays must not hold an
+// (event, destination) twice: one statement cannot upsert a row twice.
 const upsertDeliveriesSQL = `INSERT INTO deliveries (` + deliveryColumns + `)
 SELECT * FROM unnest(
 	$1::text[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::text[], $7::timestamptz[]
@@ -283,6 +290,13 @@ ON CONFLICT (event_id, destination) DO UPDATE SET
 	next_attempt_at = excluded.next_attempt_at,
 	last_error = excluded.last_error,
 	updated_at = excluded.updated_at`
+
+// leasesSQL locks the events of $1 that are delivering, in id order, and
+// returns their lease owners.
+const leasesSQL = `SELECT id, lease_owner FROM events
+WHERE id = ANY($1) AND state = 'delivering'
+ORDER BY id
+FOR UPDATE`
 
 // CompleteClaim records c.Attempts, upserts c.Deliveries, derives the
 // event's state from all of its delivery rows (any pending: StatePending,
@@ -308,89 +322,231 @@ ON CONFLICT (event_id, destination) DO UPDATE SET
 // microsecond, the Response byte for byte; attempt and delivery errors
 // with invalid UTF-8 replaced and U+0000 removed (PostgreSQL text holds
 // neither).
+//
+// It is CompleteClaims of one completion.
 func (s *Store) CompleteClaim(ctx context.Context, c hookbox.Completion) error {
-	if s.closed.Load() {
-		return errClosed
-	}
-	attemptArgs, deliveryArgs, err := completionArgs(c)
+	errs, err := s.CompleteClaims(ctx, []hookbox.Completion{c})
 	if err != nil {
 		return err
 	}
-	err = s.inTx(ctx, "complete claim", func(tx pgx.Tx) error {
-		var state, holder string
-		err := tx.QueryRow(ctx, `SELECT state, lease_owner FROM events WHERE id = $1 FOR UPDATE`, c.EventID).Scan(&state, &holder)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return hookbox.Errorf(hookbox.ECONFLICT, "event %q: not leased by %q", c.EventID, c.Owner)
-		}
-		if err != nil {
-			return err
-		}
-		if hookbox.State(state) != hookbox.StateDelivering || holder != c.Owner {
-			return hookbox.Errorf(hookbox.ECONFLICT, "event %q: not leased by %q", c.EventID, c.Owner)
-		}
-		if attemptArgs != nil {
-			if _, err := tx.Exec(ctx, insertAttemptsSQL, attemptArgs...); err != nil {
-				return err
-			}
-		}
-		if deliveryArgs != nil {
-			if _, err := tx.Exec(ctx, upsertDeliveriesSQL, deliveryArgs...); err != nil {
-				return err
-			}
-		}
-		_, err = tx.Exec(ctx, completeSQL, c.EventID, c.Now.Truncate(time.Microsecond))
-		return err
-	})
-	if err != nil {
-		return dbError("complete claim", err)
-	}
-	return nil
+	return errs[0]
 }
 
-// completionArgs validates c and returns the parameters of
-// insertAttemptsSQL and upsertDeliveriesSQL, nil when there is nothing to
-// insert.
-func completionArgs(c hookbox.Completion) (attempts, deliveries []any, err error) {
+// CompleteClaims records each completion of cs as CompleteClaim does, in
+// order, all in one transaction: the leases of the batch are checked with
+// one locking read, then every attempt, every delivery and every event's
+// aggregate are written with one statement each, sent together (a
+// pgx.Batch: one round trip).
+//
+// errs has one entry per completion: nil, or its own ECONFLICT or
+// EINVALID, and then nothing of it is written. Every completion is
+// validated before the transaction, against every constraint of the
+// schema; should the database still reject a row (a constraint this
+// validation missed), the batch is run again with each completion under
+// its own savepoint, and the one rejected gets EINVALID. A non-nil err
+// (EUNAVAILABLE when the store is closed or the database cannot answer)
+// means nothing was written. An empty cs returns an empty errs.
+func (s *Store) CompleteClaims(ctx context.Context, cs []hookbox.Completion) ([]error, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	errs := make([]error, len(cs))
+	args := make([]completion, len(cs))
+	var ids []string
+	for i, c := range cs {
+		if args[i], errs[i] = completionArgs(c); errs[i] == nil {
+			ids = append(ids, c.EventID)
+		}
+	}
+	return s.completeClaims(ctx, cs, args, errs, ids)
+}
+
+// completeClaims records the completions of cs whose errs entry is nil,
+// validated into args, and sets their errs entries. ids are their event
+// ids.
+func (s *Store) completeClaims(ctx context.Context, cs []hookbox.Completion, args []completion, errs []error, ids []string) ([]error, error) {
+	if len(ids) == 0 {
+		return errs, nil
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+
+	var results []error
+	for _, isolate := range []bool{false, true} {
+		err := s.inTx(ctx, "complete claims", func(tx pgx.Tx) error {
+			var err error
+			results, err = completeTx(ctx, tx, cs, args, errs, ids, isolate)
+			return err
+		})
+		if err == nil {
+			break
+		}
+		if !isolate && isConstraint(err) {
+			continue // find the completion the database rejects
+		}
+		return nil, dbError("complete claims", err)
+	}
+	for i, r := range results {
+		if errs[i] == nil {
+			errs[i] = r
+		}
+	}
+	return errs, nil
+}
+
+// completeTx records, inside tx, the completions of cs whose errs entry is
+// nil, and returns each one's ECONFLICT or nil. ids are their event ids,
+// sorted, without repeats. With isolate, each completion is written under
+// its own savepoint, and one the database rejects with a constraint
+// violation gets EINVALID instead of failing the batch.
+func completeTx(ctx context.Context, tx pgx.Tx, cs []hookbox.Completion, args []completion, errs []error, ids []string, isolate bool) ([]error, error) {
+	rows, err := tx.Query(ctx, leasesSQL, ids)
+	if err != nil {
+		return nil, err
+	}
+	held := make(map[string]string, len(ids))
+	var id, owner string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &owner}, func() error {
+		held[id] = owner
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	results := make([]error, len(cs))
+	var (
+		all    completion
+		okIDs  []string
+		okNows []pgtype.Timestamptz
+	)
+	for i, c := range cs {
+		if errs[i] != nil {
+			continue
+		}
+		if owner, ok := held[c.EventID]; !ok || owner != c.Owner {
+			results[i] = hookbox.Errorf(hookbox.ECONFLICT, "event %q: not leased by %q", c.EventID, c.Owner)
+			continue
+		}
+		// This completion releases the lease: a later one of the same
+		// event in the batch conflicts, as it would after a CompleteClaim.
+		delete(held, c.EventID)
+		if isolate {
+			sp, err := tx.Begin(ctx)
+			if err != nil {
+				return nil, err
+			}
+			err = writeCompletions(ctx, sp, &args[i], []string{c.EventID}, []pgtype.Timestamptz{pgTime(c.Now)})
+			if err == nil {
+				err = sp.Commit(ctx)
+			}
+			if err != nil {
+				if !isConstraint(err) {
+					return nil, err
+				}
+				if rerr := sp.Rollback(ctx); rerr != nil {
+					return nil, rerr
+				}
+				results[i] = &hookbox.Error{Code: hookbox.EINVALID,
+					Message: fmt.Sprintf("completion of %q: rejected by the database", c.EventID), Err: err}
+			}
+			continue
+		}
+		all.append(&args[i])
+		okIDs, okNows = append(okIDs, c.EventID), append(okNows, pgTime(c.Now))
+	}
+	if len(okIDs) > 0 {
+		if err := writeCompletions(ctx, tx, &all, okIDs, okNows); err != nil {
+			return nil, err
+		}
+	}
+	return results, nil
+}
+
+// writeCompletions sends the attempts and deliveries of c and the
+// aggregate update of the events ids (completed at nows) as one batch.
+func writeCompletions(ctx context.Context, tx pgx.Tx, c *completion, ids []string, nows []pgtype.Timestamptz) error {
+	b := &pgx.Batch{}
+	if a := &c.attempts; len(a.ids) > 0 {
+		b.Queue(insertAttemptsSQL, a.ids, a.dests, a.numbers, a.started, a.durations, a.codes, a.errors, a.responses, a.oks)
+	}
+	if d := &c.deliveries; len(d.ids) > 0 {
+		b.Queue(upsertDeliveriesSQL, d.ids, d.dests, d.states, d.attempts, d.next, d.errors, d.updated)
+	}
+	b.Queue(completeSQL, ids, nows)
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// isConstraint reports whether err is an integrity constraint violation
+// (SQLSTATE class 23): a row's data refused, not the database failing.
+func isConstraint(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "23")
+}
+
+// completion is a validated Completion as the columns of its attempt and
+// delivery rows; completions append into one batch.
+type completion struct {
+	attempts struct {
+		ids, dests, errors []string
+		numbers, durations []int64
+		started            []pgtype.Timestamptz
+		codes              []int64
+		responses          [][]byte
+		oks                []bool
+	}
+	deliveries struct {
+		ids, dests, states, errors []string
+		attempts                   []int64
+		next, updated              []pgtype.Timestamptz
+	}
+}
+
+// append adds the rows of o to c.
+func (c *completion) append(o *completion) {
+	a, oa := &c.attempts, &o.attempts
+	a.ids, a.dests, a.errors = append(a.ids, oa.ids...), append(a.dests, oa.dests...), append(a.errors, oa.errors...)
+	a.numbers, a.durations = append(a.numbers, oa.numbers...), append(a.durations, oa.durations...)
+	a.started, a.codes = append(a.started, oa.started...), append(a.codes, oa.codes...)
+	a.responses, a.oks = append(a.responses, oa.responses...), append(a.oks, oa.oks...)
+	d, od := &c.deliveries, &o.deliveries
+	d.ids, d.dests, d.states, d.errors = append(d.ids, od.ids...), append(d.dests, od.dests...), append(d.states, od.states...), append(d.errors, od.errors...)
+	d.attempts, d.next, d.updated = append(d.attempts, od.attempts...), append(d.next, od.next...), append(d.updated, od.updated...)
+}
+
+// completionArgs validates c and returns its rows.
+func completionArgs(c hookbox.Completion) (completion, error) {
+	var out completion
 	if c.EventID == "" || !validText(c.EventID) {
-		return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion: event id %q: want non-empty text", c.EventID)
+		return out, hookbox.Errorf(hookbox.EINVALID, "completion: event id %q: want non-empty text", c.EventID)
 	}
 	if c.Owner == "" || !validText(c.Owner) {
-		return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: owner %q: want non-empty text", c.EventID, c.Owner)
+		return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: owner %q: want non-empty text", c.EventID, c.Owner)
 	}
 	if c.Now.IsZero() || !inRange(c.Now) {
-		return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: now is zero or out of range", c.EventID)
+		return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: now is zero or out of range", c.EventID)
 	}
-	if n := len(c.Attempts); n > 0 {
-		var (
-			dests, errs       = make([]string, n), make([]string, n)
-			numbers, duration = make([]int64, n), make([]int64, n)
-			started           = make([]pgtype.Timestamptz, n)
-			codes             = make([]int64, n)
-			responses         = make([][]byte, n)
-			oks               = make([]bool, n)
-			ids               = make([]string, n)
-		)
-		for i, a := range c.Attempts {
-			if a.EventID != "" && a.EventID != c.EventID {
-				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: attempt of event %q", c.EventID, a.EventID)
-			}
-			if a.Destination == "" || !validText(a.Destination) {
-				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: attempt destination %q: want non-empty text", c.EventID, a.Destination)
-			}
-			if !inRange(a.StartedAt) {
-				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: attempt time out of range", c.EventID)
-			}
-			if a.Number < 1 {
-				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: attempt number %d < 1", c.EventID, a.Number)
-			}
-			if a.Duration < 0 {
-				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: negative attempt duration", c.EventID)
-			}
-			ids[i], dests[i], numbers[i], started[i] = c.EventID, a.Destination, int64(a.Number), pgTime(a.StartedAt)
-			duration[i], codes[i], errs[i] = a.Duration.Microseconds(), int64(a.StatusCode), cleanText(a.Error)
-			responses[i], oks[i] = append([]byte{}, a.Response...), a.OK // never nil: NOT NULL
+	a := &out.attempts
+	for _, at := range c.Attempts {
+		if at.EventID != "" && at.EventID != c.EventID {
+			return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: attempt of event %q", c.EventID, at.EventID)
 		}
-		attempts = []any{ids, dests, numbers, started, duration, codes, errs, responses, oks}
+		if at.Destination == "" || !validText(at.Destination) {
+			return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: attempt destination %q: want non-empty text", c.EventID, at.Destination)
+		}
+		if !inRange(at.StartedAt) {
+			return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: attempt time out of range", c.EventID)
+		}
+		if at.Number < 1 {
+			return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: attempt number %d < 1", c.EventID, at.Number)
+		}
+		if at.Duration < 0 {
+			return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: negative attempt duration", c.EventID)
+		}
+		a.ids, a.dests, a.numbers = append(a.ids, c.EventID), append(a.dests, at.Destination), append(a.numbers, int64(at.Number))
+		a.started, a.durations = append(a.started, pgTime(at.StartedAt)), append(a.durations, at.Duration.Microseconds())
+		a.codes, a.errors = append(a.codes, int64(at.StatusCode)), append(a.errors, cleanText(at.Error))
+		a.responses = append(a.responses, append([]byte{}, at.Response...)) // never nil: NOT NULL
+		a.oks = append(a.oks, at.OK)
 	}
 	if len(c.Deliveries) > 0 {
 		// The last report of a destination wins: one statement cannot
@@ -398,29 +554,25 @@ func completionArgs(c hookbox.Completion) (attempts, deliveries []any, err error
 		last := make(map[string]int, len(c.Deliveries))
 		for i, d := range c.Deliveries {
 			if d.EventID != "" && d.EventID != c.EventID {
-				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery of event %q", c.EventID, d.EventID)
+				return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery of event %q", c.EventID, d.EventID)
 			}
 			if d.Destination == "" || !validText(d.Destination) {
-				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery destination %q: want non-empty text", c.EventID, d.Destination)
+				return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery destination %q: want non-empty text", c.EventID, d.Destination)
 			}
 			switch d.State {
 			case hookbox.StatePending, hookbox.StateDelivered, hookbox.StateDead:
 			default:
-				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery state %q: want pending, delivered or dead", c.EventID, d.State)
+				return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery state %q: want pending, delivered or dead", c.EventID, d.State)
 			}
 			if d.Attempts < 0 {
-				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: negative delivery attempts", c.EventID)
+				return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: negative delivery attempts", c.EventID)
 			}
 			if !inRange(d.NextAttemptAt) || !inRange(d.UpdatedAt) {
-				return nil, nil, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery time out of range", c.EventID)
+				return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery time out of range", c.EventID)
 			}
 			last[d.Destination] = i
 		}
-		var (
-			ids, dests, states, errs []string
-			counts                   []int64
-			next, updated            []pgtype.Timestamptz
-		)
+		dl := &out.deliveries
 		for i, d := range c.Deliveries {
 			if last[d.Destination] != i {
 				continue
@@ -429,13 +581,12 @@ func completionArgs(c hookbox.Completion) (attempts, deliveries []any, err error
 			if at.IsZero() {
 				at = c.Now
 			}
-			ids, dests, states = append(ids, c.EventID), append(dests, d.Destination), append(states, string(d.State))
-			counts, next, errs = append(counts, int64(d.Attempts)), append(next, pgTime(d.NextAttemptAt)), append(errs, cleanText(d.LastError))
-			updated = append(updated, pgTime(at))
+			dl.ids, dl.dests, dl.states = append(dl.ids, c.EventID), append(dl.dests, d.Destination), append(dl.states, string(d.State))
+			dl.attempts, dl.next, dl.errors = append(dl.attempts, int64(d.Attempts)), append(dl.next, pgTime(d.NextAttemptAt)), append(dl.errors, cleanText(d.LastError))
+			dl.updated = append(dl.updated, pgTime(at))
 		}
-		deliveries = []any{ids, dests, states, counts, next, errs, updated}
 	}
-	return attempts, deliveries, nil
+	return out, nil
 }
 
 // cleanText returns s as PostgreSQL text can hold it: invalid UTF-8

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
+	"weak"
 
 	"github.com/hookbox/hookbox"
 )
@@ -42,6 +45,15 @@ RETURNING ` + listColumns + `, body`
 // deliveryColumns are the columns scanDelivery reads, in order.
 const deliveryColumns = `event_id, destination, state, attempts, next_attempt_at, last_error, updated_at`
 
+// claimDeliveriesSQL reads the delivery rows of the events whose ids are in
+// the JSON array ?1.
+const claimDeliveriesSQL = `SELECT ` + deliveryColumns + ` FROM deliveries
+WHERE event_id IN (SELECT value FROM json_each(?1))
+ORDER BY event_id, destination`
+
+// leaseSQL reads the lease of one event, for ClaimEvent and CompleteClaims.
+const leaseSQL = `SELECT state, lease_owner, lease_until FROM events WHERE id = ?`
+
 // insertAttemptSQL appends one attempt to the log.
 const insertAttemptSQL = `INSERT INTO attempts (
 	event_id, destination, number, started_at, duration_us, status_code, error, response, ok
@@ -73,6 +85,81 @@ const aggregateSQL = `UPDATE events SET
 	updated_at = ?2
 WHERE id = ?1`
 
+// queueStmts are the queue's statements, prepared once per Store on the
+// writer and reused by every transaction: tx.StmtContext finds each one
+// already prepared on the writer's single connection (and prepares it
+// again on a new connection, should the driver have replaced it).
+// Executed directly, SQLite parses and plans a statement at every
+// execution, which made recording a completion cost more CPU than
+// delivering the event.
+//
+// They are kept beside the Store, in a table keyed by a weak pointer to
+// it, so that the queue's statements live in this file: a cleanup drops
+// the entry when the Store is collected, and the writer's Close closes
+// the prepared statements with its connection.
+type queueStmts struct {
+	mu       sync.Mutex // held while preparing
+	prepared bool
+
+	claimDue, claim, claimDeliveries                *sql.Stmt
+	lease, insertAttempt, upsertDelivery, aggregate *sql.Stmt
+}
+
+var queueStmtsOf = struct {
+	sync.Mutex
+	m map[weak.Pointer[Store]]*queueStmts
+}{m: make(map[weak.Pointer[Store]]*queueStmts)}
+
+// stmts returns s's queue statements, preparing them on first use. It
+// must not be called inside a writer transaction: preparing needs the
+// writer's only connection.
+func (s *Store) stmts(ctx context.Context) (*queueStmts, error) {
+	key := weak.Make(s)
+	queueStmtsOf.Lock()
+	q := queueStmtsOf.m[key]
+	if q == nil {
+		q = &queueStmts{}
+		queueStmtsOf.m[key] = q
+		runtime.AddCleanup(s, func(k weak.Pointer[Store]) {
+			queueStmtsOf.Lock()
+			delete(queueStmtsOf.m, k)
+			queueStmtsOf.Unlock()
+		}, key)
+	}
+	queueStmtsOf.Unlock()
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.prepared {
+		return q, nil
+	}
+	var stmts []*sql.Stmt
+	for _, p := range []struct {
+		stmt  **sql.Stmt
+		query string
+	}{
+		{&q.claimDue, claimDueSQL},
+		{&q.claim, claimSQL},
+		{&q.claimDeliveries, claimDeliveriesSQL},
+		{&q.lease, leaseSQL},
+		{&q.insertAttempt, insertAttemptSQL},
+		{&q.upsertDelivery, upsertDeliverySQL},
+		{&q.aggregate, aggregateSQL},
+	} {
+		st, err := s.writer.PrepareContext(ctx, p.query)
+		if err != nil {
+			for _, st := range stmts {
+				st.Close()
+			}
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		stmts = append(stmts, st)
+		*p.stmt = st
+	}
+	q.prepared = true
+	return q, nil
+}
+
 // ClaimEvents leases up to limit due events to owner until now+lease and
 // returns them, oldest due first (by NextAttemptAt, then ReceivedAt), with
 // their bodies and every delivery row, delivered ones included so that the
@@ -98,13 +185,17 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 	if limit <= 0 {
 		return nil, nil
 	}
+	st, err := s.stmts(ctx)
+	if err != nil {
+		return nil, unavailable("claim events", err)
+	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, unavailable("claim events: begin", err)
 	}
 	defer tx.Rollback()
 
-	rows, err := tx.QueryContext(ctx, claimDueSQL, l.now, limit)
+	rows, err := tx.StmtContext(ctx, st.claimDue).QueryContext(ctx, l.now, limit)
 	if err != nil {
 		return nil, unavailable("claim events", err)
 	}
@@ -123,7 +214,7 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	claims, err := l.claim(ctx, tx, ids)
+	claims, err := l.claim(ctx, tx, st, ids)
 	if err != nil {
 		return nil, unavailable("claim events", err)
 	}
@@ -150,6 +241,10 @@ func (s *Store) ClaimEvent(ctx context.Context, id, owner string, now time.Time,
 	if err != nil {
 		return nil, err
 	}
+	st, err := s.stmts(ctx)
+	if err != nil {
+		return nil, unavailable("claim event", err)
+	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, unavailable("claim event: begin", err)
@@ -157,10 +252,10 @@ func (s *Store) ClaimEvent(ctx context.Context, id, owner string, now time.Time,
 	defer tx.Rollback()
 
 	var (
-		state string
-		until int64
+		state, holder string
+		until         int64
 	)
-	err = tx.QueryRowContext(ctx, `SELECT state, lease_until FROM events WHERE id = ?`, id).Scan(&state, &until)
+	err = tx.StmtContext(ctx, st.lease).QueryRowContext(ctx, id).Scan(&state, &holder, &until)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, hookbox.Errorf(hookbox.ENOTFOUND, "event %q not found", id)
@@ -175,7 +270,7 @@ func (s *Store) ClaimEvent(ctx context.Context, id, owner string, now time.Time,
 			return nil, hookbox.Errorf(hookbox.ECONFLICT, "event %q is leased", id)
 		}
 	}
-	claims, err := l.claim(ctx, tx, []string{id})
+	claims, err := l.claim(ctx, tx, st, []string{id})
 	if err != nil {
 		return nil, unavailable("claim event", err)
 	}
@@ -216,12 +311,12 @@ func newLease(owner string, now time.Time, d time.Duration) (lease, error) {
 
 // claim leases the events ids inside tx and returns them in the order of
 // ids, with their deliveries. Ids that do not exist are left out.
-func (l lease) claim(ctx context.Context, tx *sql.Tx, ids []string) ([]*hookbox.Claim, error) {
+func (l lease) claim(ctx context.Context, tx *sql.Tx, st *queueStmts, ids []string) ([]*hookbox.Claim, error) {
 	idsJSON, err := json.Marshal(ids)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, claimSQL, l.owner, l.until, l.until, l.at, string(idsJSON))
+	rows, err := tx.StmtContext(ctx, st.claim).QueryContext(ctx, l.owner, l.until, l.until, l.at, string(idsJSON))
 	if err != nil {
 		return nil, err
 	}
@@ -238,9 +333,7 @@ func (l lease) claim(ctx context.Context, tx *sql.Tx, ids []string) ([]*hookbox.
 		return nil, err
 	}
 
-	rows, err = tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
-		WHERE event_id IN (SELECT value FROM json_each(?))
-		ORDER BY event_id, destination`, string(idsJSON))
+	rows, err = tx.StmtContext(ctx, st.claimDeliveries).QueryContext(ctx, string(idsJSON))
 	if err != nil {
 		return nil, err
 	}
@@ -285,52 +378,146 @@ func (l lease) claim(ctx context.Context, tx *sql.Tx, ids []string) ([]*hookbox.
 // dead, or a time out of range. A zero delivery UpdatedAt is stored as
 // Now. Attempt times and durations are kept to the microsecond, the
 // Response byte for byte.
+//
+// It is CompleteClaims of one completion.
 func (s *Store) CompleteClaim(ctx context.Context, c hookbox.Completion) error {
-	if s.closed.Load() {
-		return errClosed
-	}
-	attempts, deliveries, at, err := completionArgs(c)
+	errs, err := s.CompleteClaims(ctx, []hookbox.Completion{c})
 	if err != nil {
 		return err
 	}
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return unavailable("complete claim: begin", err)
-	}
-	defer tx.Rollback()
-
-	var state, owner string
-	err = tx.QueryRowContext(ctx, `SELECT state, lease_owner FROM events WHERE id = ?`, c.EventID).Scan(&state, &owner)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return hookbox.Errorf(hookbox.ECONFLICT, "event %q: no lease held by %q (no such event)", c.EventID, c.Owner)
-	case err != nil:
-		return unavailable("complete claim", err)
-	case hookbox.State(state) != hookbox.StateDelivering || owner != c.Owner:
-		return hookbox.Errorf(hookbox.ECONFLICT, "event %q: no lease held by %q", c.EventID, c.Owner)
-	}
-	for _, args := range attempts {
-		if _, err := tx.ExecContext(ctx, insertAttemptSQL, args...); err != nil {
-			return unavailable("complete claim: attempt", err)
-		}
-	}
-	for _, args := range deliveries {
-		if _, err := tx.ExecContext(ctx, upsertDeliverySQL, args...); err != nil {
-			return unavailable("complete claim: delivery", err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, aggregateSQL, c.EventID, at); err != nil {
-		return unavailable("complete claim: event", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return unavailable("complete claim: commit", err)
-	}
-	return nil
+	return errs[0]
 }
 
-// completionArgs validates c and returns the arguments of each attempt
+// CompleteClaims records each completion of cs as CompleteClaim does, in
+// order, all in one transaction on the writer: one commit (one fsync) for
+// the batch, with statements prepared once per Store.
+//
+// errs has one entry per completion: nil, or its own ECONFLICT or
+// EINVALID, and then nothing of it is written. Every completion is
+// validated before the transaction, against every constraint of the
+// schema; should the database still reject a completion's row (a
+// constraint this validation missed), the transaction is rolled back and
+// run again without it, which gets EINVALID. A non-nil err (EUNAVAILABLE:
+// the store is closed, ctx is done, the database fails) means nothing was
+// written. An empty cs returns an empty errs.
+func (s *Store) CompleteClaims(ctx context.Context, cs []hookbox.Completion) ([]error, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	errs := make([]error, len(cs))
+	args := make([]completion, len(cs))
+	todo := 0
+	for i, c := range cs {
+		if args[i], errs[i] = completionArgs(c); errs[i] == nil {
+			todo++
+		}
+	}
+	return s.completeClaims(ctx, cs, args, errs, todo)
+}
+
+// completeClaims records the completions of cs whose errs entry is nil
+// (todo of them), validated into args, and sets their errs entries.
+func (s *Store) completeClaims(ctx context.Context, cs []hookbox.Completion, args []completion, errs []error, todo int) ([]error, error) {
+	if todo == 0 {
+		return errs, nil
+	}
+	st, err := s.stmts(ctx)
+	if err != nil {
+		return nil, unavailable("complete claims", err)
+	}
+	for {
+		results, bad, err := s.completeTx(ctx, st, cs, args, errs)
+		switch {
+		case err == nil:
+			for i, r := range results {
+				if errs[i] == nil {
+					errs[i] = r
+				}
+			}
+			return errs, nil
+		case bad >= 0 && isConstraint(err):
+			errs[bad] = &hookbox.Error{Code: hookbox.EINVALID,
+				Message: fmt.Sprintf("complete claim of %q: rejected by the database", cs[bad].EventID), Err: err}
+			if todo--; todo == 0 {
+				return errs, nil
+			}
+		default:
+			return nil, unavailable("complete claims", err)
+		}
+	}
+}
+
+// completeTx runs one transaction recording the completions of cs whose
+// errs entry is nil, and returns each one's ECONFLICT or nil. When a
+// statement fails, it returns the index of the completion it belonged to
+// (-1 for BEGIN or COMMIT) with the error; nothing is written then.
+func (s *Store) completeTx(ctx context.Context, st *queueStmts, cs []hookbox.Completion, args []completion, errs []error) (results []error, bad int, err error) {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, -1, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	lease := tx.StmtContext(ctx, st.lease)
+	insertAttempt := tx.StmtContext(ctx, st.insertAttempt)
+	upsertDelivery := tx.StmtContext(ctx, st.upsertDelivery)
+	aggregate := tx.StmtContext(ctx, st.aggregate)
+
+	results = make([]error, len(cs))
+	for i, c := range cs {
+		if errs[i] != nil {
+			continue
+		}
+		var (
+			state, owner string
+			until        int64
+		)
+		err := lease.QueryRowContext(ctx, c.EventID).Scan(&state, &owner, &until)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			results[i] = hookbox.Errorf(hookbox.ECONFLICT, "event %q: no lease held by %q (no such event)", c.EventID, c.Owner)
+			continue
+		case err != nil:
+			return nil, i, fmt.Errorf("event %q: lease: %w", c.EventID, err)
+		case hookbox.State(state) != hookbox.StateDelivering || owner != c.Owner:
+			results[i] = hookbox.Errorf(hookbox.ECONFLICT, "event %q: no lease held by %q", c.EventID, c.Owner)
+			continue
+		}
+		for _, a := range args[i].attempts {
+			if _, err := insertAttempt.ExecContext(ctx, a...); err != nil {
+				return nil, i, fmt.Errorf("event %q: attempt: %w", c.EventID, err)
+			}
+		}
+		for _, d := range args[i].deliveries {
+			if _, err := upsertDelivery.ExecContext(ctx, d...); err != nil {
+				return nil, i, fmt.Errorf("event %q: delivery: %w", c.EventID, err)
+			}
+		}
+		if _, err := aggregate.ExecContext(ctx, c.EventID, args[i].now); err != nil {
+			return nil, i, fmt.Errorf("event %q: aggregate: %w", c.EventID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, -1, fmt.Errorf("commit: %w", err)
+	}
+	return results, -1, nil
+}
+
+// completion is a validated Completion: the arguments of each attempt
+// insert and delivery upsert, and Now as stored.
+type completion struct {
+	attempts, deliveries [][]any
+	now                  int64
+}
+
+// completionArgs validates c and returns its statements' arguments.
+func completionArgs(c hookbox.Completion) (completion, error) {
+	attempts, deliveries, now, err := completionRows(c)
+	return completion{attempts: attempts, deliveries: deliveries, now: now}, err
+}
+
+// completionRows validates c and returns the arguments of each attempt
 // insert and delivery upsert, and c.Now as stored.
-func completionArgs(c hookbox.Completion) (attempts, deliveries [][]any, now int64, err error) {
+func completionRows(c hookbox.Completion) (attempts, deliveries [][]any, now int64, err error) {
 	invalid := func(format string, args ...any) ([][]any, [][]any, int64, error) {
 		return nil, nil, 0, hookbox.Errorf(hookbox.EINVALID, "complete claim of %q: %s", c.EventID, fmt.Sprintf(format, args...))
 	}
