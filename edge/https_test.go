@@ -156,7 +156,8 @@ func TestRedirectHTTPS(t *testing.T) {
 // listener, as Stripe would if given the http:// URL, gets the 308 and no
 // event is accepted: the client must not follow it to count as delivered.
 func TestRedirectHTTPSServer(t *testing.T) {
-	h, err := edge.RedirectHTTPS("127.0.0.1:8443", nil)
+	logger, _ := newLogger()
+	h, err := edge.RedirectHTTPS("127.0.0.1:8443", logger)
 	if err != nil {
 		t.Fatal(err)
 	}
