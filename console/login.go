@@ -1,0 +1,58 @@
+package console
+
+import (
+	"net/http"
+	"strings"
+)
+
+// loginPage is the data of the login template.
+type loginPage struct {
+	Next  string
+	Error string
+	Open  bool // no token configured: nothing to log in to
+}
+
+// showLogin serves the login form (GET /login).
+func (s *Server) showLogin(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	next := localPath(r.URL.Query().Get("next"))
+	if s.token == "" || s.sessions.valid(s.sessionID(r)) {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, http.StatusOK, "login", "Log in", loginPage{Next: next})
+}
+
+// login exchanges the admin token for a session cookie (POST /login). The
+// token itself is never stored in the cookie nor echoed back.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	next := localPath(r.PostFormValue("next"))
+	if s.token == "" {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	if !s.validToken(strings.TrimSpace(r.PostFormValue("token"))) {
+		s.log.Warn("console: failed login", "client", r.RemoteAddr)
+		s.render(w, r, http.StatusUnauthorized, "login", "Log in", loginPage{Next: next, Error: "That token is not the admin token."})
+		return
+	}
+	id, err := s.sessions.create()
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	s.setSessionCookie(w, id, int(s.sessions.ttl.Seconds()))
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// localPath returns p if it is a path on this server, "/" otherwise, so
+// that ?next= cannot send a user elsewhere ("//evil", "/\evil", "https:").
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") ||
+		strings.ContainsAny(p, "\r\n") {
+		return "/"
+	}
+	return p
+}
