@@ -166,6 +166,9 @@ func NewAllowlist(mode Mode, opts AllowlistOptions) (*Allowlist, error) {
 			return nil, fmt.Errorf("ip allowlist source %q: not a valid URL", a.source)
 		}
 		a.isURL = true
+		if u.Scheme == "http" {
+			a.logger.Warn("ip allowlist source is plain HTTP: whoever sits on the path can change the list", "source", a.source)
+		}
 	}
 	initial, name := opts.Initial, "initial"
 	if initial == nil {

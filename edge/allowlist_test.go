@@ -299,6 +299,9 @@ func TestAllowlistStart(t *testing.T) {
 	defer srv.Close()
 	logger, logs := newLogger()
 	a, err := edge.NewAllowlist(edge.ModeEnforce, edge.AllowlistOptions{Source: srv.URL, Logger: logger})
+	if err == nil && !strings.Contains(logs.String(), "source is plain HTTP") {
+		t.Errorf("plain-HTTP source not warned about:\n%s", logs)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
