@@ -15,11 +15,14 @@ var _ hookbox.EventSearcher = (*Store)(nil)
 // FindEvents does, and further narrowed by q.Until, q.ObjectID and
 // q.Destination.
 //
-// The object id is the body's data.object.id. No index holds it: the
-// search walks the listing index (newest first, within the other terms)
-// and tests each body, first with a byte search for the id, so narrowing
-// the time range bounds the work. The destination term probes the
-// deliveries primary key per event.
+// The plan is chosen by probing (see plan): a state or type that holds
+// few events is read from its index and sorted; otherwise the listing
+// index is walked newest first and stops at the limit, so a page costs
+// about limit/density rows instead of a sort of the whole state. The
+// object id is the body's data.object.id; no index holds it, so each
+// candidate body is tested (a byte search first), and narrowing the time
+// range bounds the work. The destination term probes the deliveries
+// primary key per event.
 func (s *Store) SearchEvents(ctx context.Context, q hookbox.EventQuery) ([]*hookbox.Event, error) {
 	if s.closed.Load() {
 		return nil, errClosed
@@ -32,8 +35,15 @@ func (s *Store) SearchEvents(ctx context.Context, q hookbox.EventQuery) ([]*hook
 	if limit <= 0 {
 		limit = hookbox.DefaultListLimit
 	}
+	index, small, err := s.plan(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if !small {
+		index = "events_received"
+	}
 	var b strings.Builder
-	b.WriteString("SELECT " + listColumns + " FROM events")
+	b.WriteString("SELECT " + listColumns + " FROM events INDEXED BY " + index)
 	if len(where) > 0 {
 		b.WriteString(" WHERE " + strings.Join(where, " AND "))
 	}
@@ -71,8 +81,22 @@ func (s *Store) CountEventsUpTo(ctx context.Context, q hookbox.EventQuery, limit
 	if err != nil {
 		return 0, err
 	}
+	index, small, err := s.plan(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	if !small {
+		// Every usable index holds many candidates: count along the
+		// equality index when there is one (state is covering).
+		switch {
+		case q.State != "":
+			index = "events_state_next_attempt"
+		case q.Type != "":
+			index = "events_type"
+		}
+	}
 	var b strings.Builder
-	b.WriteString("SELECT count(*) FROM (SELECT 1 FROM events")
+	b.WriteString("SELECT count(*) FROM (SELECT 1 FROM events INDEXED BY " + index)
 	if len(where) > 0 {
 		b.WriteString(" WHERE " + strings.Join(where, " AND "))
 	}
@@ -102,6 +126,58 @@ func (s *Store) OldestPending(ctx context.Context) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	return loadTime(*ns), nil
+}
+
+// probeCap is how many index entries a probe counts at most.
+const probeCap = 2000
+
+// plan picks the index that holds the fewest candidates for q, by counting
+// up to probeCap entries of each index q can use (covering index scans,
+// well under a millisecond each); small is true when that index holds
+// fewer than probeCap. SQLite's planner, without statistics, prefers an
+// equality on state followed by a sort of every event in that state, which
+// on a large store is far slower than either choice here.
+func (s *Store) plan(ctx context.Context, q hookbox.EventQuery) (index string, small bool, err error) {
+	best, bestN := "events_received", probeCap
+	try := func(idx, where string, args ...any) error {
+		var n int
+		err := s.reader.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM events INDEXED BY "+idx+
+			" WHERE "+where+" LIMIT ?)", append(args, probeCap)...).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("search events: plan: %w", err)
+		}
+		if n < bestN {
+			best, bestN = idx, n
+		}
+		return nil
+	}
+	if q.State != "" {
+		if err := try("events_state_next_attempt", "state = ?", string(q.State)); err != nil {
+			return "", false, err
+		}
+	}
+	if q.Type != "" {
+		tw, ta := whereType(nil, nil, q.Type)
+		if len(tw) > 0 {
+			if err := try("events_type", strings.Join(tw, " AND "), ta...); err != nil {
+				return "", false, err
+			}
+		}
+	}
+	if !q.Since.IsZero() || !q.Until.IsZero() {
+		since, _ := filterTime(q.Since)
+		until, ok := filterTime(q.Until)
+		if q.Until.IsZero() || !ok {
+			until = 1<<63 - 1
+		}
+		if q.Since.IsZero() {
+			since = -1 << 63
+		}
+		if err := try("events_received", "received_at >= ? AND received_at < ?", since, until); err != nil {
+			return "", false, err
+		}
+	}
+	return best, bestN < probeCap, nil
 }
 
 // queryWhere returns the WHERE terms and arguments of q.
