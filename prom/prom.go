@@ -130,6 +130,8 @@ type Metrics struct {
 	reconLastOK   prometheus.Gauge // registered at the first success
 	reconOnce     sync.Once
 
+	edge *edgeMetrics
+
 	queue        atomic.Pointer[CountFunc]
 	queueTimeout time.Duration
 	now          func() time.Time
@@ -218,6 +220,8 @@ func New(opts Options) *Metrics {
 		m.reconRuns, m.reconMissed,
 		queueCollector{m},
 	)
+
+	m.edge = newEdgeMetrics(m.reg)
 
 	// Series that exist from the start, at zero.
 	for _, ep := range opts.Endpoints {

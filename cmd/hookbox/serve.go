@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/deliver"
+	"github.com/hookbox/hookbox/edge"
 	"github.com/hookbox/hookbox/groupcommit"
 	"github.com/hookbox/hookbox/ingest"
 	"github.com/hookbox/hookbox/postgres"
@@ -70,6 +72,17 @@ type Config struct {
 	KeepIDs        time.Duration // rows (ids, for dedupe) kept this long
 
 	Reconcile reconcileServeConfig // periodic reconcile (--reconcile-every)
+
+	// The public listener's protections (package edge).
+	TLSCert, TLSKey    string
+	RedirectListen     string
+	TrustedProxies     string
+	RequireHTTPS       bool
+	Allowlist          string // off, log, enforce
+	AllowlistSource    string
+	AllowlistRefresh   time.Duration
+	MaxFailedVerify    int
+	FailedVerifyWindow time.Duration
 }
 
 // Retention defaults. Stripe's manual resends and its events API reach back
@@ -116,6 +129,16 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	lease := ef.Duration("delivery-lease", "HOOKBOX_DELIVERY_LEASE", 0, "how long a claimed event is held before another worker may take it over after a crash (0: 60s, or more when destination timeouts add up)")
 	retention := ef.LongDuration("retention", "HOOKBOX_RETENTION", DefaultRetention, "bodies of delivered events are pruned after this")
 	keepIDs := ef.LongDuration("keep-ids", "HOOKBOX_KEEP_IDS", DefaultKeepIDs, "rows of delivered and dead events (their ids, for dedupe) are deleted after this; at least 31d")
+	tlsCert := ef.String("tls-cert", "HOOKBOX_TLS_CERT", "", "TLS certificate file (PEM) for the public listener; reloaded when it changes")
+	tlsKey := ef.String("tls-key", "HOOKBOX_TLS_KEY", "", "TLS private key file (PEM) for the public listener")
+	redirect := ef.String("http-redirect-listen", "HOOKBOX_HTTP_REDIRECT_LISTEN", "", "also listen on this plain-HTTP address and redirect to HTTPS (Stripe treats redirects as failures: give Stripe the https URL)")
+	trusted := ef.String("trusted-proxies", "HOOKBOX_TRUSTED_PROXIES", "", "CIDRs of proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
+	requireHTTPS := ef.Bool("require-https", "HOOKBOX_REQUIRE_HTTPS", false, "refuse webhook requests that did not arrive over HTTPS (directly or via a trusted proxy)")
+	allowlist := ef.String("ip-allowlist", "HOOKBOX_IP_ALLOWLIST", "off", "Stripe IP allowlist: off, log or enforce")
+	allowSource := ef.String("ip-allowlist-source", "HOOKBOX_IP_ALLOWLIST_SOURCE", edge.StripeWebhookIPsURL, "where the allowlist is refreshed from: a URL or a file (JSON with WEBHOOKS, or one address a line)")
+	allowRefresh := ef.Duration("ip-allowlist-refresh", "HOOKBOX_IP_ALLOWLIST_REFRESH", 24*time.Hour, "how often the allowlist is refreshed (0: never)")
+	maxFailed := ef.Int("max-failed-verifications", "HOOKBOX_MAX_FAILED_VERIFICATIONS", edge.DefaultMaxFailures, "failed signature verifications per client address and window before it gets 429s (0: no limit)")
+	failedWindow := ef.Duration("failed-verification-window", "HOOKBOX_FAILED_VERIFICATION_WINDOW", edge.DefaultFailureWindow, "the window of --max-failed-verifications")
 	finishReconcile := addReconcileServeFlags(ef)
 	if err := ef.Parse(args); err != nil {
 		return nil, err
@@ -128,6 +151,24 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 		return nil, err
 	}
 	c.Reconcile = rc
+	c.TLSCert, c.TLSKey, c.RedirectListen, c.TrustedProxies = *tlsCert, *tlsKey, *redirect, *trusted
+	c.RequireHTTPS, c.Allowlist, c.AllowlistSource, c.AllowlistRefresh = *requireHTTPS, *allowlist, *allowSource, *allowRefresh
+	c.MaxFailedVerify, c.FailedVerifyWindow = *maxFailed, *failedWindow
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.RedirectListen != "" && c.TLSCert == "" {
+		return nil, errors.New("--http-redirect-listen needs --tls-cert and --tls-key")
+	}
+	if _, err := edge.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if _, err := edge.ParseMode(c.Allowlist); err != nil {
+		return nil, fmt.Errorf("--ip-allowlist: %w", err)
+	}
+	if c.MaxFailedVerify < 0 || c.FailedVerifyWindow <= 0 || c.AllowlistRefresh < 0 {
+		return nil, errors.New("--max-failed-verifications, --failed-verification-window and --ip-allowlist-refresh must not be negative")
+	}
 	c.Pprof = *pprof
 	c.Mode, c.ForwardTo, c.ForwardTimeout = *mode, *forwardTo, *forwardTimeout
 	c.Events, c.Livemode, c.Concurrency, c.PollInterval = *events, *livemode, *concurrency, *poll
@@ -299,12 +340,18 @@ type Main struct {
 	stopRetention chan struct{}
 	retentionDone chan struct{}
 
-	publicLn, adminLn   net.Listener
-	publicSrv, adminSrv *http.Server
-	shuttingDown        atomic.Bool
-	closeOnce           sync.Once
-	closeErr            error
-	serveErrs           chan error
+	publicLn, adminLn, redirectLn    net.Listener
+	publicSrv, adminSrv, redirectSrv *http.Server
+
+	proxies      *edge.Proxies
+	allow        *edge.Allowlist
+	stopAllow    func()
+	limiter      *edge.FailureLimiter
+	certs        *edge.CertReloader
+	shuttingDown atomic.Bool
+	closeOnce    sync.Once
+	closeErr     error
+	serveErrs    chan error
 }
 
 // NewMain returns a Main for cfg logging to logw.
@@ -368,6 +415,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// Metrics are the library's hooks adapted by prom, on its own registry.
 	m.Metrics = prom.New(prom.Options{Version: buildVersion(), Endpoints: promEndpoints, Destinations: names})
 	m.Metrics.RegisterQueue(store.CountEvents)
+	if err := m.setupEdge(); err != nil {
+		return err
+	}
 	m.Committer = groupcommit.New(store.InsertEvents, groupcommit.Options{MaxBatch: c.MaxBatch, Linger: c.Linger, OnBatchFunc: m.Metrics.Batch})
 	if len(dests) > 0 {
 		m.Worker = &deliver.Worker{
@@ -392,7 +442,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
-		mux.Handle(ep.Path(), h)
+		mux.Handle(ep.Path(), m.protect(h))
 		paths = append(paths, ep.Path())
 	}
 	mux.HandleFunc("/", ingest.NotFound)
@@ -405,7 +455,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	errLog := slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)
 	m.publicSrv = &http.Server{
-		Handler:           mux,
+		Handler:           edge.HSTS(mux, 0, m.proxies),
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		ReadTimeout:       DefaultReadTimeout,
 		WriteTimeout:      DefaultWriteTimeout,
@@ -452,10 +502,26 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	m.startRetention()
+	if m.certs != nil {
+		m.publicSrv.TLSConfig = m.certs.TLSConfig()
+		m.publicLn = tls.NewListener(m.publicLn, m.publicSrv.TLSConfig)
+	}
+	if c.RedirectListen != "" {
+		rh, err := edge.RedirectHTTPS(m.PublicAddr(), m.Logger)
+		if err != nil {
+			return fmt.Errorf("--http-redirect-listen: %w", err)
+		}
+		if m.redirectLn, err = net.Listen("tcp", c.RedirectListen); err != nil {
+			return fmt.Errorf("listen %s: %w", c.RedirectListen, err)
+		}
+		m.redirectSrv = &http.Server{Handler: rh, ReadHeaderTimeout: DefaultReadHeaderTimeout, ReadTimeout: DefaultReadTimeout,
+			WriteTimeout: DefaultWriteTimeout, IdleTimeout: DefaultIdleTimeout, MaxHeaderBytes: DefaultMaxHeaderBytes, ErrorLog: errLog}
+		go m.serve(m.redirectSrv, m.redirectLn)
+	}
 	go m.serve(m.publicSrv, m.publicLn)
 	go m.serve(m.adminSrv, m.adminLn)
 	m.Logger.Info("hookbox serving",
-		"listen", m.PublicAddr(), "paths", paths, "admin", m.AdminAddr(),
+		"listen", m.PublicAddr(), "tls", m.certs != nil, "paths", paths, "admin", m.AdminAddr(),
 		"db", dbu.String(), "mode", c.Mode, "destinations", len(dests))
 	return nil
 }
@@ -480,21 +546,87 @@ func (m *Main) endpointHandler(ep EndpointSpec) (*ingest.Handler, error) {
 		MaxBody:     m.Config.MaxBody,
 		Logger:      m.Logger,
 		DebugErrors: m.Config.DebugErrors,
-		OnResult:    m.Metrics.IngestResult,
+		// The same client address everywhere: logs, limits, allowlist.
+		ClientAddrFunc: m.proxies.ClientAddr,
 	}
-	if m.Worker != nil {
-		if m.Config.Mode == "sync" {
-			h.DeliverFunc = m.Worker.DeliverNow
-		} else {
-			h.OnResult = func(r ingest.Result) {
-				m.Metrics.IngestResult(r)
-				if r.Outcome == ingest.OutcomeAccepted {
-					m.Worker.Wake()
-				}
-			}
+	async := m.Worker != nil && m.Config.Mode == "async"
+	if m.Worker != nil && m.Config.Mode == "sync" {
+		h.DeliverFunc = m.Worker.DeliverNow
+	}
+	h.OnResult = func(r ingest.Result) {
+		m.Metrics.IngestResult(r)
+		switch {
+		case r.Outcome == ingest.OutcomeAccepted && async:
+			m.Worker.Wake()
+		case r.Outcome == ingest.OutcomeRejected && m.limiter != nil:
+			m.limiter.Failed(r.Client)
 		}
 	}
 	return h, nil
+}
+
+// setupEdge builds the public listener's protections: trusted proxies,
+// TLS with certificate reload, the Stripe IP allowlist and the limit on
+// failed verifications.
+func (m *Main) setupEdge() error {
+	c := m.Config
+	var err error
+	if m.proxies, err = edge.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if c.TLSCert != "" {
+		if m.certs, err = edge.NewCertReloader(c.TLSCert, c.TLSKey, edge.CertOptions{Logger: m.Logger}); err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		m.Metrics.CertificateExpiry(m.certs.NotAfter())
+	}
+	mode, _ := edge.ParseMode(c.Allowlist)
+	// The allowlist exists even when off: the failure limit exempts
+	// Stripe's own addresses (see package edge).
+	m.allow, err = edge.NewAllowlist(mode, edge.AllowlistOptions{
+		Source:         c.AllowlistSource,
+		ClientAddrFunc: m.proxies.ClientAddr,
+		OnOutside:      m.Metrics.AllowlistOutside,
+		OnRefresh:      m.Metrics.AllowlistRefresh,
+		Logger:         m.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("--ip-allowlist: %w", err)
+	}
+	if mode != edge.ModeOff {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := m.allow.Refresh(ctx); err != nil {
+			m.Logger.Warn("IP allowlist refresh failed; using the built-in list", "source", c.AllowlistSource, "error", err)
+		}
+		cancel()
+		if c.AllowlistRefresh > 0 {
+			m.stopAllow = m.allow.Start(context.Background(), c.AllowlistRefresh)
+		}
+	}
+	if c.MaxFailedVerify > 0 {
+		m.limiter, err = edge.NewFailureLimiter(c.MaxFailedVerify, c.FailedVerifyWindow, edge.LimiterOptions{
+			ClientAddrFunc: m.proxies.ClientAddr,
+			ExemptFunc:     m.allow.Allows,
+			OnLimited:      m.Metrics.FailureLimited,
+		})
+		if err != nil {
+			return fmt.Errorf("--max-failed-verifications: %w", err)
+		}
+	}
+	return nil
+}
+
+// protect wraps an endpoint's handler: HTTPS required (if set), then the
+// allowlist, then the failure limit, all before the body is read.
+func (m *Main) protect(h http.Handler) http.Handler {
+	if m.limiter != nil {
+		h = m.limiter.Middleware(h)
+	}
+	h = m.allow.Middleware(h)
+	if m.Config.RequireHTTPS {
+		h = edge.RequireHTTPS(h, m.proxies)
+	}
+	return h
 }
 
 func (m *Main) serve(srv *http.Server, ln net.Listener) {
@@ -582,6 +714,12 @@ func (m *Main) Close() error {
 			<-m.listenDone
 		}
 		m.stopRetentionLoop()
+		if m.redirectSrv != nil {
+			m.redirectSrv.Shutdown(ctx)
+		}
+		if m.stopAllow != nil {
+			m.stopAllow()
+		}
 		if m.adminSrv != nil {
 			if err := m.adminSrv.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("shutdown admin listener: %w", err))

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookbox/hookbox/stripesig"
+)
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key.
+func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hookbox test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600)
+	return certFile, keyFile
+}
+
+// TestServe_TLS ensures the public listener speaks TLS 1.2+ with the given
+// certificate, sends Strict-Transport-Security, refuses TLS 1.1, and that
+// the plain-HTTP listener answers a redirect to HTTPS.
+func TestServe_TLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeCert(t, dir)
+	vars, _ := e2eVars(t)
+	m, _ := mustRunMain(t, vars, "--tls-cert", certFile, "--tls-key", keyFile, "--http-redirect-listen", "127.0.0.1:0")
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	body := e2eEvent("evt_tls_1", "invoice.paid")
+	req, _ := http.NewRequest("POST", "https://"+m.PublicAddr()+"/webhooks/stripe", bytes.NewReader(body))
+	req.Header.Set("Stripe-Signature", stripesig.Sign(body, time.Now(), testSecret1))
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Strict-Transport-Security"), "max-age=") || resp.TLS.Version < tls.VersionTLS12 {
+		t.Fatalf("status %d hsts %q", resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+	}
+	old := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11}}}
+	if _, err := old.Get("https://" + m.PublicAddr() + "/webhooks/stripe"); err == nil {
+		t.Fatal("TLS 1.1 handshake accepted")
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.Post("http://"+m.redirectLn.Addr().String()+"/webhooks/stripe", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPermanentRedirect || !strings.HasPrefix(resp.Header.Get("Location"), "https://") {
+		t.Fatalf("redirect: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestServe_AllowlistAndLimits ensures the IP allowlist in enforce mode
+// refuses a client outside the list (from a local file source) and lets a
+// listed one through, log mode lets everyone through, and a client that
+// keeps failing verification gets 429 before its body is read.
+func TestServe_AllowlistAndLimits(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "ips.txt")
+	os.WriteFile(src, []byte("# test list\n203.0.113.7\n"), 0o600)
+	vars, _ := e2eVars(t)
+	m, logs := mustRunMain(t, vars, "--ip-allowlist", "enforce", "--ip-allowlist-source", src)
+	url := "http://" + m.PublicAddr() + "/webhooks/stripe"
+	body := e2eEvent("evt_allow_1", "invoice.paid")
+	if status, resp := postEvent(t, url, body, stripesig.Sign(body, time.Now(), testSecret1)); status != 403 || strings.Contains(resp, "127.0.0.1") {
+		t.Fatalf("outside the list: %d %s", status, resp)
+	}
+	os.WriteFile(src, []byte("203.0.113.7\n127.0.0.1\n"), 0o600)
+	if err := m.allow.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := postEvent(t, url, body, stripesig.Sign(body, time.Now(), testSecret1)); status != 200 {
+		t.Fatalf("listed: %d", status)
+	}
+	m.Close()
+	if !strings.Contains(logs.String(), "127.0.0.1") {
+		t.Fatal("refusal not logged with the client address")
+	}
+
+	// Addresses on the list are exempt from the failure limit (they are
+	// Stripe's, shared by every account): the limit test uses a list
+	// without 127.0.0.1, in log mode, which lets the requests through.
+	os.WriteFile(src, []byte("203.0.113.7\n"), 0o600)
+	vars, _ = e2eVars(t)
+	m, _ = mustRunMain(t, vars, "--ip-allowlist", "log", "--ip-allowlist-source", src, "--max-failed-verifications", "3")
+	url = "http://" + m.PublicAddr() + "/webhooks/stripe"
+	for i := 0; i < 3; i++ {
+		if status, _ := postEvent(t, url, body, stripesig.Sign(body, time.Now(), "whsec_forged")); status != 400 {
+			t.Fatalf("forged %d: %d", i, status)
+		}
+	}
+	status, resp := postEvent(t, url, body, stripesig.Sign(body, time.Now(), testSecret1))
+	if status != 429 {
+		t.Fatalf("after 3 failures: %d %s", status, resp)
+	}
+	mresp, err := http.Get("http://" + m.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(metrics), "hookbox_failed_verification_refusals_total 1") {
+		t.Fatalf("refusal not counted")
+	}
+}
+
+// TestServe_TrustedProxy ensures the client address comes from
+// X-Forwarded-For only when the direct peer is a trusted proxy, and that
+// --require-https refuses plain requests unless the trusted proxy says
+// they arrived over HTTPS.
+func TestServe_TrustedProxy(t *testing.T) {
+	vars, _ := e2eVars(t)
+	m, logs := mustRunMain(t, vars, "--trusted-proxies", "127.0.0.1/32", "--require-https")
+	url := "http://" + m.PublicAddr() + "/webhooks/stripe"
+	body := e2eEvent("evt_proxy_1", "invoice.paid")
+	send := func(proto string) int {
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		req.Header.Set("Stripe-Signature", stripesig.Sign(body, time.Now(), testSecret1))
+		req.Header.Set("X-Forwarded-For", "198.51.100.9")
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := send(""); s != 403 {
+		t.Fatalf("plain HTTP with --require-https: %d", s)
+	}
+	if s := send("https"); s != 200 {
+		t.Fatalf("via trusted proxy over https: %d", s)
+	}
+	m.Close()
+	if !strings.Contains(logs.String(), `"client":"198.51.100.9"`) {
+		t.Fatalf("client address not taken from the trusted proxy:\n%s", logs.String())
+	}
+}

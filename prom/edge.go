@@ -1,0 +1,82 @@
+package prom
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// edgeMetrics count what the public listener's protections (package edge)
+// refuse or notice. Client addresses are never labels: they are unbounded.
+type edgeMetrics struct {
+	outside   *prometheus.CounterVec // action: logged, refused
+	refreshes *prometheus.CounterVec // outcome: success, failure
+	entries   prometheus.Gauge
+	limited   prometheus.Counter
+	certEnd   prometheus.Gauge
+}
+
+func newEdgeMetrics(reg *prometheus.Registry) *edgeMetrics {
+	e := &edgeMetrics{
+		outside: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbox_ip_allowlist_outside_total",
+			Help: "Webhook requests from addresses outside the IP allowlist, by action (logged in log mode, refused in enforce mode).",
+		}, []string{"action"}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbox_ip_allowlist_refreshes_total",
+			Help: "Refreshes of the IP allowlist from its source, by outcome.",
+		}, []string{"outcome"}),
+		entries: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookbox_ip_allowlist_entries",
+			Help: "Addresses and ranges in the IP allowlist in force.",
+		}),
+		limited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookbox_failed_verification_refusals_total",
+			Help: "Requests refused with 429 because their client failed signature verification too often.",
+		}),
+		certEnd: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hookbox_tls_certificate_expiry_timestamp_seconds",
+			Help: "Unix time at which the public listener's TLS certificate expires (0 without TLS).",
+		}),
+	}
+	for _, a := range []string{"logged", "refused"} {
+		e.outside.WithLabelValues(a)
+	}
+	for _, o := range []string{"success", "failure"} {
+		e.refreshes.WithLabelValues(o)
+	}
+	reg.MustRegister(e.outside, e.refreshes, e.entries, e.limited, e.certEnd)
+	return e
+}
+
+// AllowlistOutside counts a request from outside the IP allowlist
+// (edge.AllowlistOptions.OnOutside).
+func (m *Metrics) AllowlistOutside(client string, enforced bool) {
+	if enforced {
+		m.edge.outside.WithLabelValues("refused").Inc()
+	} else {
+		m.edge.outside.WithLabelValues("logged").Inc()
+	}
+}
+
+// AllowlistRefresh records a refresh of the allowlist
+// (edge.AllowlistOptions.OnRefresh).
+func (m *Metrics) AllowlistRefresh(entries int, err error) {
+	if err != nil {
+		m.edge.refreshes.WithLabelValues("failure").Inc()
+	} else {
+		m.edge.refreshes.WithLabelValues("success").Inc()
+	}
+	m.edge.entries.Set(float64(entries))
+}
+
+// FailureLimited counts a request refused by the failed-verification limit
+// (edge.LimiterOptions.OnLimited).
+func (m *Metrics) FailureLimited(client string) { m.edge.limited.Inc() }
+
+// CertificateExpiry sets the TLS certificate's expiry time.
+func (m *Metrics) CertificateExpiry(t time.Time) {
+	if !t.IsZero() {
+		m.edge.certEnd.Set(float64(t.Unix()))
+	}
+}
