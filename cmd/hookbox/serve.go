@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/console"
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/edge"
 	"github.com/hookbox/hookbox/groupcommit"
@@ -72,6 +73,8 @@ type Config struct {
 	KeepIDs        time.Duration // rows (ids, for dedupe) kept this long
 
 	Reconcile reconcileServeConfig // periodic reconcile (--reconcile-every)
+
+	AdminToken string // HOOKBOX_ADMIN_TOKEN or _FILE; required off loopback; never logged
 
 	// The public listener's protections (package edge).
 	TLSCert, TLSKey    string
@@ -154,6 +157,22 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	c.TLSCert, c.TLSKey, c.RedirectListen, c.TrustedProxies = *tlsCert, *tlsKey, *redirect, *trusted
 	c.RequireHTTPS, c.Allowlist, c.AllowlistSource, c.AllowlistRefresh = *requireHTTPS, *allowlist, *allowSource, *allowRefresh
 	c.MaxFailedVerify, c.FailedVerifyWindow = *maxFailed, *failedWindow
+	tokens, err := readSecrets(env.Getenv, "HOOKBOX_ADMIN_TOKEN")
+	if err != nil {
+		return nil, err
+	}
+	if len(tokens) > 1 {
+		return nil, errors.New("HOOKBOX_ADMIN_TOKEN: give one token")
+	}
+	if len(tokens) == 1 {
+		c.AdminToken = tokens[0]
+		if len(c.AdminToken) < 16 {
+			return nil, errors.New("HOOKBOX_ADMIN_TOKEN is too short: use at least 16 random characters (e.g. openssl rand -hex 32)")
+		}
+	}
+	if err := console.CheckListen(*admin, c.AdminToken); err != nil {
+		return nil, fmt.Errorf("--admin-listen %s is not loopback: set HOOKBOX_ADMIN_TOKEN (the admin API and console would be open to the network): %w", *admin, err)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
 	}
@@ -328,6 +347,8 @@ type Main struct {
 	Committer *groupcommit.Committer
 	Worker    *deliver.Worker // nil without destinations
 	Metrics   *prom.Metrics
+	Activity  *console.Activity // the console's recent counters
+	Console   *console.Server
 	Reconcile *reconcile.Periodic // nil unless --reconcile-every
 
 	// Destinations are extra destinations (tests); --forward-to adds one.
@@ -415,13 +436,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// Metrics are the library's hooks adapted by prom, on its own registry.
 	m.Metrics = prom.New(prom.Options{Version: buildVersion(), Endpoints: promEndpoints, Destinations: names})
 	m.Metrics.RegisterQueue(store.CountEvents)
+	m.Activity = console.NewActivity()
 	if err := m.setupEdge(); err != nil {
 		return err
 	}
 	m.Committer = groupcommit.New(store.InsertEvents, groupcommit.Options{MaxBatch: c.MaxBatch, Linger: c.Linger, OnBatchFunc: m.Metrics.Batch})
 	if len(dests) > 0 {
 		m.Worker = &deliver.Worker{
-			OnAttempt:    m.Metrics.Attempt,
+			OnAttempt: func(a hookbox.Attempt) {
+				m.Metrics.Attempt(a)
+				m.Activity.RecordAttempt(a)
+			},
 			Queue:        store,
 			Destinations: dests,
 			Retry:        c.Retry,
@@ -462,6 +487,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		IdleTimeout:       DefaultIdleTimeout,
 		MaxHeaderBytes:    DefaultMaxHeaderBytes,
 		ErrorLog:          errLog,
+	}
+	var wake func()
+	if m.Worker != nil && c.Mode == "async" {
+		wake = m.Worker.Wake
+	}
+	m.Console, err = console.New(console.Options{
+		Store: store, Token: c.AdminToken, Activity: m.Activity, Destinations: names,
+		WakeFunc: wake, Logger: m.Logger, NowFunc: m.NowFunc,
+	})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
 	}
 	m.adminSrv = &http.Server{
 		Handler:           m.adminMux(),
@@ -555,6 +591,11 @@ func (m *Main) endpointHandler(ep EndpointSpec) (*ingest.Handler, error) {
 	}
 	h.OnResult = func(r ingest.Result) {
 		m.Metrics.IngestResult(r)
+		idx := -1
+		if r.Event != nil {
+			idx = r.Event.SecretIndex
+		}
+		m.Activity.Record(string(r.Outcome), r.Reason, idx, time.Now())
 		switch {
 		case r.Outcome == ingest.OutcomeAccepted && async:
 			m.Worker.Wake()
@@ -658,12 +699,14 @@ func (m *Main) adminMux() *http.ServeMux {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", m.Metrics.Handler())
+	// The console and the admin API under /api/ (token-protected off
+	// loopback; see package console).
+	mux.Handle("/", m.Console)
 	if m.Config.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	mux.HandleFunc("/", ingest.NotFound)
 	return mux
 }
 
