@@ -28,19 +28,20 @@ import (
 const insertSQL = `INSERT INTO events (
 	id, type, object, created, livemode, account, api_version,
 	body, headers, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at, replayed_at
+	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint
 )
 SELECT id, type, object, created, livemode, account, api_version,
 	body, headers::jsonb, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at, replayed_at
+	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint
 FROM unnest(
 	$1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[], $7::text[],
 	$8::bytea[], $9::text[], $10::timestamptz[], $11::text[], $12::int8[], $13::text[],
-	$14::text[], $15::int8[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[]
+	$14::text[], $15::int8[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[],
+	$19::text[]
 ) AS u (
 	id, type, object, created, livemode, account, api_version,
 	body, headers, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at, replayed_at
+	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint
 )
 ORDER BY id COLLATE "C"
 ON CONFLICT (id) DO NOTHING
@@ -54,7 +55,7 @@ const notifySQL = `SELECT pg_notify($1, $2)`
 // eventColumns are the columns of a listing: everything but the body.
 const eventColumns = `id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at, replayed_at`
+	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint`
 
 // InsertEvents stores events in one transaction, with one INSERT statement
 // for the whole batch, and returns one result per event, in order.
@@ -233,6 +234,7 @@ func newInsertRow(idx int, ev *hookbox.Event) (insertRow, error) {
 	for _, f := range []struct{ name, value string }{
 		{"id", ev.ID}, {"type", ev.Type}, {"object", ev.Object}, {"account", ev.Account},
 		{"api_version", ev.APIVersion}, {"client_addr", ev.ClientAddr}, {"source", string(ev.Source)},
+		{"endpoint", ev.Endpoint},
 	} {
 		if !validText(f.value) {
 			return insertRow{}, hookbox.Errorf(hookbox.EINVALID, "event %q: %s holds U+0000 or invalid UTF-8", strings.ToValidUTF8(ev.ID, "\uFFFD"), f.name)
@@ -299,6 +301,7 @@ func insertArgs(rows []insertRow) []any {
 		created, secrets, attempts              = make([]int64, n), make([]int64, n), make([]int64, n)
 		livemodes                               = make([]bool, n)
 		bodies                                  = make([][]byte, n)
+		endpoints                               = make([]string, n)
 		received, next, updated, replayed       = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	)
 	for i, r := range rows {
@@ -307,11 +310,12 @@ func insertArgs(rows []insertRow) []any {
 		accounts[i], versions[i], bodies[i], headers[i] = ev.Account, ev.APIVersion, r.body, r.headers
 		received[i], addrs[i], secrets[i], sources[i] = r.received, ev.ClientAddr, int64(ev.SecretIndex), string(ev.Source)
 		states[i], attempts[i], next[i], updated[i], replayed[i] = r.state, int64(ev.Attempts), r.next, r.updated, r.replayed
+		endpoints[i] = ev.Endpoint
 	}
 	return []any{
 		ids, types, objects, created, livemodes, accounts, versions,
 		bodies, headers, received, addrs, secrets, sources,
-		states, attempts, next, updated, replayed,
+		states, attempts, next, updated, replayed, endpoints,
 	}
 }
 
@@ -507,7 +511,7 @@ func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error)
 	dest := []any{
 		&ev.ID, &ev.Type, &ev.Object, &ev.Created, &ev.Livemode, &ev.Account, &ev.APIVersion,
 		&headers, &received, &ev.ClientAddr, &secretIndex, &source,
-		&state, &attempts, &next, &updated, &replayed,
+		&state, &attempts, &next, &updated, &replayed, &ev.Endpoint,
 	}
 	if withBody {
 		dest = append(dest, &ev.Body)

@@ -21,16 +21,16 @@ import (
 const insertSQL = `INSERT INTO events (
 	id, type, object, created, livemode, account, api_version,
 	body, headers, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at, replayed_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING`
 
-const insertArgCount = 18
+const insertArgCount = 19
 
 // listColumns are the columns of a listing: everything but the body.
 const listColumns = `id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at, replayed_at`
+	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint`
 
 // InsertEvents stores events in one transaction on the writer connection
 // and returns one result per event, in order.
@@ -157,6 +157,7 @@ func insertArgs(args []any, ev *hookbox.Event) error {
 	args[15] = next
 	args[16] = updated
 	args[17] = replayed
+	args[18] = ev.Endpoint
 	return nil
 }
 
@@ -309,7 +310,7 @@ func scanEvent(row scanner, withBody bool) (*hookbox.Event, error) {
 	dest := []any{
 		&ev.ID, &ev.Type, &ev.Object, &ev.Created, &livemode, &ev.Account, &ev.APIVersion,
 		&headers, &received, &ev.ClientAddr, &secretIndex, &source,
-		&state, &attempts, &nextAttempt, &updatedAt, &replayed,
+		&state, &attempts, &nextAttempt, &updatedAt, &replayed, &ev.Endpoint,
 	}
 	if withBody {
 		dest = append(dest, &ev.Body)

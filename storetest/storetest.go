@@ -178,6 +178,9 @@ func AssertEvent(tb testing.TB, got, want *hookbox.Event, withBody bool) {
 	if got.APIVersion != want.APIVersion {
 		diff("APIVersion", got.APIVersion, want.APIVersion)
 	}
+	if got.Endpoint != want.Endpoint {
+		diff("Endpoint", got.Endpoint, want.Endpoint)
+	}
 	if withBody {
 		if !bytes.Equal(got.Body, want.Body) {
 			diff("Body", string(got.Body), string(want.Body))
@@ -295,6 +298,7 @@ func all(tb testing.TB, s hookbox.Store) []*hookbox.Event {
 func testInsertOK(t *testing.T, s hookbox.Store) {
 	connect := NewEvent("evt_1Connect", "account.updated", base)
 	connect.ReplayedAt = base.Add(time.Minute + 999)
+	connect.Endpoint = "connect"
 	plain := NewEvent("evt_2Plain", "invoice.paid", base.Add(time.Nanosecond*1500))
 	plain.Livemode = false
 	plain.Account = ""

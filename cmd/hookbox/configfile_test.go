@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/stripesig"
+)
+
+const (
+	accountSecret = "whsec_account_endpoint_secret_123"
+	connectSecret = "whsec_connect_endpoint_secret_456"
+)
+
+// TestConfigFile_TwoEndpoints ensures an account endpoint and a Connect
+// endpoint side by side, from a config file: each verifies with its own
+// secrets only, serves its own path, and its events reach only its own
+// destinations, with their filters.
+func TestConfigFile_TwoEndpoints(t *testing.T) {
+	accountApp, connectApp := newApp(t, 0), newApp(t, 0)
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "connect")
+	if err := os.WriteFile(secretFile, []byte(connectSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := `endpoints:
+  - name: account
+    secrets:
+      - env: ACCOUNT_SECRET
+    destinations:
+      - name: app
+        url: ` + accountApp.srv.URL + `
+        secret: {env: FWD_SECRET}
+        events: ["invoice.*"]
+  - name: connect
+    secrets:
+      - file: ` + secretFile + `
+    tolerance: 60s
+    destinations:
+      - name: app
+        url: ` + connectApp.srv.URL + `
+        secret: {env: FWD_SECRET}
+`
+	path := filepath.Join(dir, "hookbox.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars, _ := e2eVars(t)
+	delete(vars, "STRIPE_WEBHOOK_SECRET")
+	vars["ACCOUNT_SECRET"] = accountSecret
+	vars["FWD_SECRET"] = forwardSecret
+	vars["HOOKBOX_RETRY_BASE"] = "10ms"
+	m, logs := mustRunMain(t, vars, "--config", path)
+	base := "http://" + m.PublicAddr() + "/webhooks/"
+
+	post := func(endpoint, id, typ, secret string) int {
+		body := e2eEvent(id, typ)
+		status, _ := postEvent(t, base+endpoint, body, stripesig.Sign(body, time.Now(), secret))
+		return status
+	}
+	if post("account", "evt_acc_1", "invoice.paid", accountSecret) != 200 ||
+		post("account", "evt_acc_2", "customer.created", accountSecret) != 200 ||
+		post("connect", "evt_con_1", "account.updated", connectSecret) != 200 {
+		t.Fatal("a genuine event was refused")
+	}
+	if post("account", "evt_x_1", "invoice.paid", connectSecret) != 400 || post("connect", "evt_x_2", "invoice.paid", accountSecret) != 400 {
+		t.Fatal("an endpoint accepted another endpoint's secret")
+	}
+	if post("stripe", "evt_x_3", "invoice.paid", accountSecret) != 404 {
+		t.Fatal("the default endpoint exists with --config")
+	}
+	waitFor(t, "deliveries", 10*time.Second, func() bool {
+		_, a := accountApp.counts("evt_acc_1")
+		_, c := connectApp.counts("evt_con_1")
+		return a == 1 && c == 1
+	})
+	waitFor(t, "all settled", 10*time.Second, func() bool {
+		counts, _, err := m.Store.CountEvents(context.Background())
+		return err == nil && counts[hookbox.StateDelivered] == 3
+	})
+	if s, _ := accountApp.counts("evt_con_1"); s != 0 {
+		t.Fatal("a connect event reached the account endpoint's destination")
+	}
+	if s, _ := connectApp.counts("evt_acc_1"); s != 0 {
+		t.Fatal("an account event reached the connect endpoint's destination")
+	}
+	if s, _ := accountApp.counts("evt_acc_2"); s != 0 {
+		t.Fatal("the type filter let customer.created through")
+	}
+	ev, err := m.Store.FindEventByID(context.Background(), "evt_con_1")
+	if err != nil || ev.Endpoint != "connect" {
+		t.Fatalf("stored endpoint: %v %q", err, ev.Endpoint)
+	}
+	accountApp.check(t)
+	connectApp.check(t)
+	if strings.Contains(logs.String(), accountSecret) || strings.Contains(logs.String(), connectSecret) {
+		t.Fatal("a secret in the logs")
+	}
+}
+
+// TestConfigFile_Invalid ensures unknown keys and bad values are refused
+// with a message that names the problem and never a secret.
+func TestConfigFile_Invalid(t *testing.T) {
+	getenv := func(k string) string {
+		if k == "S" {
+			return "whsec_from_env_secret"
+		}
+		return ""
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"endpoints: []", "no endpoints"},
+		{"endpoint:\n  - name: a", "field endpoint not found"},
+		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    colour: red", "field colour not found"},
+		{"endpoints:\n  - name: A\n    secrets: [{env: S}]", "name \"A\""},
+		{"endpoints:\n  - name: a", "no secrets"},
+		{"endpoints:\n  - name: a\n    secrets: [{env: MISSING}]", "MISSING is empty or unset"},
+		{"endpoints:\n  - name: a\n    secrets: [{env: S, value: whsec_inline_secret}]", "exactly one of"},
+		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n  - name: a\n    secrets: [{env: S}]", "declared twice"},
+		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    tolerance: soon", "duration"},
+		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    destinations:\n      - name: d\n        url: ftp://x\n        secret: {env: S}", "destinations[0]"},
+		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    destinations:\n      - name: d\n        url: http://x\n        secret: {env: S}\n        events: [\"in**\"]", "events"},
+	} {
+		_, _, err := parseFileConfig([]byte(tc.yaml), getenv)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "whsec_from_env") || strings.Contains(err.Error(), "whsec_inline")) {
+			t.Errorf("error shows a secret: %v", err)
+		}
+	}
+	_, warnings, err := parseFileConfig([]byte("endpoints:\n  - name: a\n    secrets: [{value: whsec_inline_secret}]"), getenv)
+	if err != nil || len(warnings) != 1 || strings.Contains(warnings[0], "whsec_inline") {
+		t.Fatalf("inline secret: %v %v", err, warnings)
+	}
+}
