@@ -153,13 +153,13 @@ func runEventsList(ctx context.Context, env *Env, args []string) error {
 		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tMODE\tCREATED\tRECEIVED")
+	fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tMODE\tSOURCE\tCREATED\tRECEIVED")
 	for _, e := range evs {
 		mode := "test"
 		if e.Livemode {
 			mode = "live"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, e.State, mode,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, e.State, mode, e.Source,
 			time.Unix(e.Created, 0).UTC().Format(time.DateTime), e.ReceivedAt.UTC().Format("2006-01-02 15:04:05.000"))
 	}
 	if err := tw.Flush(); err != nil {
