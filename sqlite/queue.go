@@ -54,36 +54,67 @@ ORDER BY event_id, destination`
 // leaseSQL reads the lease of one event, for ClaimEvent and CompleteClaims.
 const leaseSQL = `SELECT state, lease_owner, lease_until FROM events WHERE id = ?`
 
-// insertAttemptSQL appends one attempt to the log.
-const insertAttemptSQL = `INSERT INTO attempts (
-	event_id, destination, number, started_at, duration_us, status_code, error, response, ok
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// The statements of CompleteClaims write many rows each: a VALUES list of
+// a fixed number of rows, prepared once for each size of rowChunks and
+// filled with NULL rows up to that size, which the statements skip. A
+// batch of n rows takes one statement when n <= 64: the cost of a
+// statement (binding, database/sql, the VDBE program's start) is paid per
+// batch rather than per completion.
+var rowChunks = [...]int{1, 2, 4, 8, 16, 32, 64}
 
-// upsertDeliverySQL stores the state of one event at one destination.
-const upsertDeliverySQL = `INSERT INTO deliveries (` + deliveryColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+// valuesSQL returns a VALUES list of n rows of cols parameters.
+func valuesSQL(n, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return "VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// leasesSQL reads the leases of up to n events (the ids in the VALUES list;
+// NULL rows match nothing).
+func leasesSQL(n int) string {
+	return `SELECT id, state, lease_owner FROM events WHERE id IN (` + valuesSQL(n, 1) + `)`
+}
+
+// insertAttemptsSQL appends up to n attempts to the log, in their order
+// (ids are the recording order).
+func insertAttemptsSQL(n int) string {
+	return `INSERT INTO attempts (
+	event_id, destination, number, started_at, duration_us, status_code, error, response, ok
+) SELECT * FROM (` + valuesSQL(n, 9) + `) WHERE column1 IS NOT NULL`
+}
+
+// upsertDeliveriesSQL stores the states of up to n (event, destination)
+// pairs; a pair listed twice keeps its last state. (The WHERE clause also
+// keeps the parser from reading ON CONFLICT as a join constraint.)
+func upsertDeliveriesSQL(n int) string {
+	return `INSERT INTO deliveries (` + deliveryColumns + `)
+SELECT * FROM (` + valuesSQL(n, 7) + `) WHERE column1 IS NOT NULL
 ON CONFLICT (event_id, destination) DO UPDATE SET
 	state = excluded.state,
 	attempts = excluded.attempts,
 	next_attempt_at = excluded.next_attempt_at,
 	last_error = excluded.last_error,
 	updated_at = excluded.updated_at`
+}
 
-// aggregateSQL derives event ?1's state from all of its delivery rows (no
-// rows: no destination wanted it, so it is delivered), counts its
-// attempts, and releases its lease, stamped ?2.
-const aggregateSQL = `UPDATE events SET
+// aggregatesSQL derives the state of up to n events (id, completion time)
+// from all of their delivery rows (no rows: no destination wanted the
+// event, so it is delivered), counts their attempts, and releases their
+// leases, stamped with the completion time.
+func aggregatesSQL(n int) string {
+	return `UPDATE events SET
 	state = CASE
-		WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1 AND state = 'pending') THEN 'pending'
-		WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_id = ?1 AND state = 'dead') THEN 'dead'
+		WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.state = 'pending') THEN 'pending'
+		WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.state = 'dead') THEN 'dead'
 		ELSE 'delivered'
 	END,
-	next_attempt_at = coalesce((SELECT min(next_attempt_at) FROM deliveries WHERE event_id = ?1 AND state = 'pending'), 0),
-	attempts = (SELECT count(*) FROM attempts WHERE event_id = ?1),
+	next_attempt_at = coalesce((SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.event_id = events.id AND d.state = 'pending'), 0),
+	attempts = (SELECT count(*) FROM attempts a WHERE a.event_id = events.id),
 	lease_owner = '',
 	lease_until = 0,
-	updated_at = ?2
-WHERE id = ?1`
+	updated_at = u.column2
+FROM (` + valuesSQL(n, 2) + `) AS u
+WHERE events.id = u.column1`
+}
 
 // queueStmts are the queue's statements, prepared once per Store on the
 // writer and reused by every transaction: tx.StmtContext finds each one
@@ -101,9 +132,13 @@ type queueStmts struct {
 	mu       sync.Mutex // held while preparing
 	prepared bool
 
-	claimDue, claim, claimDeliveries                *sql.Stmt
-	lease, insertAttempt, upsertDelivery, aggregate *sql.Stmt
+	claimDue, claim, claimDeliveries, lease *sql.Stmt
+	// By size, as rowChunks.
+	leases, attempts, deliveries, aggregates chunked
 }
+
+// chunked are the statements of one kind, by number of rows (rowChunks).
+type chunked [len(rowChunks)]*sql.Stmt
 
 var queueStmtsOf = struct {
 	sync.Mutex
@@ -133,31 +168,75 @@ func (s *Store) stmts(ctx context.Context) (*queueStmts, error) {
 	if q.prepared {
 		return q, nil
 	}
-	var stmts []*sql.Stmt
-	for _, p := range []struct {
+	type prep struct {
 		stmt  **sql.Stmt
 		query string
-	}{
+	}
+	preps := []prep{
 		{&q.claimDue, claimDueSQL},
 		{&q.claim, claimSQL},
 		{&q.claimDeliveries, claimDeliveriesSQL},
 		{&q.lease, leaseSQL},
-		{&q.insertAttempt, insertAttemptSQL},
-		{&q.upsertDelivery, upsertDeliverySQL},
-		{&q.aggregate, aggregateSQL},
-	} {
+	}
+	for i, n := range rowChunks {
+		preps = append(preps,
+			prep{&q.leases[i], leasesSQL(n)},
+			prep{&q.attempts[i], insertAttemptsSQL(n)},
+			prep{&q.deliveries[i], upsertDeliveriesSQL(n)},
+			prep{&q.aggregates[i], aggregatesSQL(n)},
+		)
+	}
+	var done []*sql.Stmt
+	for _, p := range preps {
 		st, err := s.writer.PrepareContext(ctx, p.query)
 		if err != nil {
-			for _, st := range stmts {
+			for _, st := range done {
 				st.Close()
 			}
 			return nil, fmt.Errorf("prepare: %w", err)
 		}
-		stmts = append(stmts, st)
+		done = append(done, st)
 		*p.stmt = st
 	}
 	q.prepared = true
 	return q, nil
+}
+
+// forChunks calls fn with rows (each of cols values) cut in chunks of at
+// most the largest of rowChunks, each padded with NULL rows to a size of
+// rowChunks, and the index of that size.
+func forChunks(rows [][]any, cols int, fn func(size int, args []any) error) error {
+	var args []any
+	for len(rows) > 0 {
+		size := len(rowChunks) - 1
+		for i, n := range rowChunks {
+			if n >= len(rows) {
+				size = i
+				break
+			}
+		}
+		take := min(rowChunks[size], len(rows))
+		args = args[:0]
+		for _, r := range rows[:take] {
+			args = append(args, r...)
+		}
+		for len(args) < rowChunks[size]*cols {
+			args = append(args, nil)
+		}
+		if err := fn(size, args); err != nil {
+			return err
+		}
+		rows = rows[take:]
+	}
+	return nil
+}
+
+// execChunks runs the statements of kind in tx over rows.
+func execChunks(ctx context.Context, tx *sql.Tx, kind *chunked, rows [][]any, cols int) error {
+	return forChunks(rows, cols, func(size int, args []any) error {
+		_, err := tx.StmtContext(ctx, kind[size]).ExecContext(ctx, args...)
+		return err
+	})
 }
 
 // ClaimEvents leases up to limit due events to owner until now+lease and
@@ -417,6 +496,14 @@ func (s *Store) CompleteClaims(ctx context.Context, cs []hookbox.Completion) ([]
 
 // completeClaims records the completions of cs whose errs entry is nil
 // (todo of them), validated into args, and sets their errs entries.
+//
+// The batch is one transaction of a few statements whatever its size:
+// one read of the leases, then the attempts, the deliveries and the
+// events' aggregates of the completions whose owner holds the lease, each
+// kind written by one multi-row statement. Should the database reject a
+// row, the batch runs again one completion at a time, which tells whose
+// row it was: that completion gets EINVALID and the batch runs once more
+// without it.
 func (s *Store) completeClaims(ctx context.Context, cs []hookbox.Completion, args []completion, errs []error, todo int) ([]error, error) {
 	if todo == 0 {
 		return errs, nil
@@ -425,43 +512,127 @@ func (s *Store) completeClaims(ctx context.Context, cs []hookbox.Completion, arg
 	if err != nil {
 		return nil, unavailable("complete claims", err)
 	}
-	for {
-		results, bad, err := s.completeTx(ctx, st, cs, args, errs)
-		switch {
-		case err == nil:
-			for i, r := range results {
-				if errs[i] == nil {
-					errs[i] = r
-				}
-			}
-			return errs, nil
-		case bad >= 0 && isConstraint(err):
+	results, err := s.completeBatch(ctx, st, cs, args, errs)
+	for err != nil {
+		if !isConstraint(err) {
+			return nil, unavailable("complete claims", err)
+		}
+		var bad int
+		results, bad, err = s.completeEach(ctx, st, cs, args, errs)
+		if err != nil && bad >= 0 && isConstraint(err) {
 			errs[bad] = &hookbox.Error{Code: hookbox.EINVALID,
 				Message: fmt.Sprintf("complete claim of %q: rejected by the database", cs[bad].EventID), Err: err}
 			if todo--; todo == 0 {
 				return errs, nil
 			}
-		default:
+			results, err = s.completeBatch(ctx, st, cs, args, errs)
+		} else if err != nil {
 			return nil, unavailable("complete claims", err)
 		}
 	}
+	for i, r := range results {
+		if errs[i] == nil {
+			errs[i] = r
+		}
+	}
+	return errs, nil
 }
 
-// completeTx runs one transaction recording the completions of cs whose
-// errs entry is nil, and returns each one's ECONFLICT or nil. When a
-// statement fails, it returns the index of the completion it belonged to
-// (-1 for BEGIN or COMMIT) with the error; nothing is written then.
-func (s *Store) completeTx(ctx context.Context, st *queueStmts, cs []hookbox.Completion, args []completion, errs []error) (results []error, bad int, err error) {
+// completeBatch runs one transaction recording the completions of cs
+// whose errs entry is nil, as a few multi-row statements, and returns each
+// one's ECONFLICT or nil. On an error nothing is written.
+func (s *Store) completeBatch(ctx context.Context, st *queueStmts, cs []hookbox.Completion, args []completion, errs []error) ([]error, error) {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+
+	// The leases, read first: only then is anything written.
+	var ids [][]any
+	for i, c := range cs {
+		if errs[i] == nil {
+			ids = append(ids, []any{c.EventID})
+		}
+	}
+	exists := make(map[string]bool, len(ids))
+	held := make(map[string]string, len(ids)) // delivering event -> lease owner
+	err = forChunks(ids, 1, func(size int, args []any) error {
+		rows, err := tx.StmtContext(ctx, st.leases[size]).QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, state, owner string
+			if err := rows.Scan(&id, &state, &owner); err != nil {
+				return err
+			}
+			exists[id] = true
+			if hookbox.State(state) == hookbox.StateDelivering {
+				held[id] = owner
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("leases: %w", err)
+	}
+
+	results := make([]error, len(cs))
+	var attempts, deliveries, aggregates [][]any
+	for i, c := range cs {
+		if errs[i] != nil {
+			continue
+		}
+		if owner, ok := held[c.EventID]; !ok || owner != c.Owner {
+			results[i] = conflict(c, exists[c.EventID])
+			continue
+		}
+		// This completion releases the lease: a later one of the same
+		// event in the batch conflicts, as it would after a CompleteClaim.
+		delete(held, c.EventID)
+		attempts = append(attempts, args[i].attempts...)
+		deliveries = append(deliveries, args[i].deliveries...)
+		aggregates = append(aggregates, []any{c.EventID, args[i].now})
+	}
+	if len(aggregates) == 0 {
+		return results, nil // nothing to write
+	}
+	if err := execChunks(ctx, tx, &st.attempts, attempts, 9); err != nil {
+		return nil, fmt.Errorf("attempts: %w", err)
+	}
+	if err := execChunks(ctx, tx, &st.deliveries, deliveries, 7); err != nil {
+		return nil, fmt.Errorf("deliveries: %w", err)
+	}
+	if err := execChunks(ctx, tx, &st.aggregates, aggregates, 2); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return results, nil
+}
+
+// conflict is the ECONFLICT of a completion whose owner does not hold the
+// lease.
+func conflict(c hookbox.Completion, exists bool) error {
+	if !exists {
+		return hookbox.Errorf(hookbox.ECONFLICT, "event %q: no lease held by %q (no such event)", c.EventID, c.Owner)
+	}
+	return hookbox.Errorf(hookbox.ECONFLICT, "event %q: no lease held by %q", c.EventID, c.Owner)
+}
+
+// completeEach is completeBatch one completion at a time, the slow path
+// that tells which completion a failing statement belonged to: it returns
+// its index (-1 for BEGIN or COMMIT) with the error.
+func (s *Store) completeEach(ctx context.Context, st *queueStmts, cs []hookbox.Completion, args []completion, errs []error) (results []error, bad int, err error) {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, -1, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
 	lease := tx.StmtContext(ctx, st.lease)
-	insertAttempt := tx.StmtContext(ctx, st.insertAttempt)
-	upsertDelivery := tx.StmtContext(ctx, st.upsertDelivery)
-	aggregate := tx.StmtContext(ctx, st.aggregate)
-
 	results = make([]error, len(cs))
 	for i, c := range cs {
 		if errs[i] != nil {
@@ -474,26 +645,22 @@ func (s *Store) completeTx(ctx context.Context, st *queueStmts, cs []hookbox.Com
 		err := lease.QueryRowContext(ctx, c.EventID).Scan(&state, &owner, &until)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			results[i] = hookbox.Errorf(hookbox.ECONFLICT, "event %q: no lease held by %q (no such event)", c.EventID, c.Owner)
+			results[i] = conflict(c, false)
 			continue
 		case err != nil:
 			return nil, i, fmt.Errorf("event %q: lease: %w", c.EventID, err)
 		case hookbox.State(state) != hookbox.StateDelivering || owner != c.Owner:
-			results[i] = hookbox.Errorf(hookbox.ECONFLICT, "event %q: no lease held by %q", c.EventID, c.Owner)
+			results[i] = conflict(c, true)
 			continue
 		}
-		for _, a := range args[i].attempts {
-			if _, err := insertAttempt.ExecContext(ctx, a...); err != nil {
-				return nil, i, fmt.Errorf("event %q: attempt: %w", c.EventID, err)
-			}
+		if err := execChunks(ctx, tx, &st.attempts, args[i].attempts, 9); err != nil {
+			return nil, i, fmt.Errorf("event %q: attempts: %w", c.EventID, err)
 		}
-		for _, d := range args[i].deliveries {
-			if _, err := upsertDelivery.ExecContext(ctx, d...); err != nil {
-				return nil, i, fmt.Errorf("event %q: delivery: %w", c.EventID, err)
-			}
+		if err := execChunks(ctx, tx, &st.deliveries, args[i].deliveries, 7); err != nil {
+			return nil, i, fmt.Errorf("event %q: deliveries: %w", c.EventID, err)
 		}
-		if _, err := aggregate.ExecContext(ctx, c.EventID, args[i].now); err != nil {
-			return nil, i, fmt.Errorf("event %q: aggregate: %w", c.EventID, err)
+		if err := execChunks(ctx, tx, &st.aggregates, [][]any{{c.EventID, args[i].now}}, 2); err != nil {
+			return nil, i, fmt.Errorf("event %q: event: %w", c.EventID, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
