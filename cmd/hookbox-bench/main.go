@@ -1,21 +1,40 @@
-// Command hookbox-bench measures hookbox's webhook ingest against a bare Go
-// handler on the same machine, in one run, and checks the targets:
+// Command hookbox-bench measures hookbox on this machine and checks its
+// targets. It has two modes.
+//
+// Ingest (the default, or "ingest") measures webhook ingest against a bare
+// Go handler, in one run:
 //
 //	hookbox req/s >= 50% of the bare handler's, hookbox p99 <= 25 ms.
 //
-// Each round starts "hookbox serve" on a fresh SQLite database and a bare
-// handler (this binary, "hookbox-bench bare"), one after the other, and
-// drives each with the same "hookbox send --concurrency C --count N" run.
-// Rounds alternate which receiver goes first, so neither always meets a
-// warmer or busier machine; the table shows medians over rounds. The load
-// generator shares the machine with the receiver, as in the measurements of
+// Each round starts "hookbox serve" on a fresh store and a bare handler
+// (this binary, "hookbox-bench bare"), one after the other, and drives each
+// with the same "hookbox send --concurrency C --count N" run. Rounds
+// alternate which receiver goes first, so neither always meets a warmer or
+// busier machine; the table shows medians over rounds. The load generator
+// shares the machine with the receiver, as in the measurements of
 // shared/performance-notes.md, so on a busy machine read the ratio rather
 // than the absolute rates.
 //
+// Drain ("drain") measures delivery (issue #3): how fast "hookbox serve
+// --forward-to" drains a backlog to a local HTTP destination, and how soon
+// it picks up a new event once committed:
+//
+//	drain >= 5,000 events/s, pickup p50 <= 2 ms (commit -> destination).
+//
+// See drain.go for what a drain round does.
+//
+// With --db postgres either mode runs on a fresh schema of the PostgreSQL
+// server --pg-dsn names (by default postgres@127.0.0.1:5432/test) instead of
+// a fresh SQLite file, with the same commands otherwise.
+//
 // Usage (from the module):
 //
-//	go run ./cmd/hookbox-bench [--requests 20000] [--concurrency 64] [--rounds 3]
-//	    [--hookbox PATH] [--receivers hookbox,bare] [--serve-env K=V]... [--keep] [--strict]
+//	go run ./cmd/hookbox-bench [ingest] [--requests 20000] [--concurrency 64] [--rounds 3]
+//	    [--db sqlite|postgres] [--pg-dsn DSN] [--hookbox PATH] [--receivers hookbox,bare]
+//	    [--serve-env K=V]... [--keep] [--strict]
+//	go run ./cmd/hookbox-bench drain [--events 20000] [--rounds 3] [--db sqlite|postgres]
+//	    [--pickup-events 2000] [--pickup-rate 200] [--pg-dsn DSN] [--hookbox PATH]
+//	    [--serve-env K=V]... [--keep] [--strict]
 //
 // It exits 0 whether targets are met or missed, unless --strict; it exits 1
 // when a round could not run at all.
@@ -85,6 +104,8 @@ type config struct {
 	rounds      int
 	keep        bool
 	strict      bool
+	db          string   // "sqlite" or "postgres"
+	pgDSN       string   // the PostgreSQL server of --db postgres
 	hookbox     string   // binary; built when empty
 	receivers   []string // "hookbox", "bare"
 	serveEnv    []string // extra KEY=VALUE for hookbox serve
@@ -106,6 +127,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; the table shows medians")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (databases, logs, binary)")
 	fs.BoolVar(&c.strict, "strict", false, "exit 1 when a target is missed or a request failed")
+	fs.StringVar(&c.db, "db", "sqlite", "store of hookbox serve: sqlite (a fresh file per round) or postgres (a fresh schema per round on --pg-dsn)")
+	fs.StringVar(&c.pgDSN, "pg-dsn", defaultPostgresDSN, "PostgreSQL server for --db postgres")
 	fs.StringVar(&c.hookbox, "hookbox", "", "hookbox binary to use (default: go build ./cmd/hookbox into the temp dir)")
 	receivers := fs.String("receivers", "hookbox,bare", "receivers to measure, comma-separated (hookbox, bare)")
 	fs.Var((*stringList)(&c.serveEnv), "serve-env", "extra KEY=VALUE for hookbox serve, repeatable (e.g. HOOKBOX_LOG_LEVEL=warn)")
@@ -122,6 +145,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("--concurrency must be > 0, got %d", c.concurrency)
 	case c.rounds <= 0:
 		return nil, fmt.Errorf("--rounds must be > 0, got %d", c.rounds)
+	case c.db != "sqlite" && c.db != "postgres":
+		return nil, fmt.Errorf("--db %q: want sqlite or postgres", c.db)
 	}
 	for _, r := range strings.Split(*receivers, ",") {
 		switch r = strings.TrimSpace(r); r {
@@ -174,7 +199,16 @@ type result struct {
 	serverCPU time.Duration // user+system of the receiver process, start to exit
 }
 
+// run runs the mode args name: "drain", or ingest ("ingest" or none).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "drain":
+			return runDrain(ctx, args[1:], stdout, stderr)
+		case "ingest":
+			args = args[1:]
+		}
+	}
 	c, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -200,12 +234,8 @@ func bench(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 		defer os.RemoveAll(tmp)
 	}
 	if c.hookbox == "" {
-		c.hookbox = filepath.Join(tmp, "hookbox")
-		fmt.Fprintf(stderr, "building hookbox...\n")
-		build := exec.CommandContext(ctx, "go", "build", "-o", c.hookbox, "github.com/hookbox/hookbox/cmd/hookbox")
-		build.Stdout, build.Stderr = stderr, stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("go build hookbox (run from the module, or pass --hookbox PATH): %w", err)
+		if c.hookbox, err = buildHookbox(ctx, tmp, stderr); err != nil {
+			return err
 		}
 	}
 
@@ -260,9 +290,14 @@ func runRound(ctx context.Context, c *config, recv, dir string, stderr io.Writer
 		if err != nil {
 			return result{}, err
 		}
+		db, drop, err := roundDB(ctx, c.db, c.pgDSN, dir, c.keep, stderr)
+		if err != nil {
+			return result{}, err
+		}
+		defer drop()
 		cmd = exec.Command(c.hookbox, "serve")
 		cmd.Env = append(cleanEnv(),
-			"HOOKBOX_DB=sqlite:"+filepath.Join(dir, "bench.db"),
+			"HOOKBOX_DB="+db,
 			"HOOKBOX_LISTEN="+listen,
 			"HOOKBOX_ADMIN_LISTEN="+admin,
 			"STRIPE_WEBHOOK_SECRET="+benchSecret,
@@ -274,42 +309,13 @@ func runRound(ctx context.Context, c *config, recv, dir string, stderr io.Writer
 		cmd.Env = cleanEnv()
 		ready = "http://" + listen + "/readyz"
 	}
-	logPath := filepath.Join(dir, recv+".log")
-	logf, err := os.Create(logPath)
+	p, err := startProc(cmd, filepath.Join(dir, recv+".log"))
 	if err != nil {
 		return result{}, err
 	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return result{}, fmt.Errorf("start %s: %w", recv, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	stop := func() (time.Duration, error) {
-		if stopped {
-			return 0, nil
-		}
-		stopped = true
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-exited:
-			return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), err
-		case <-time.After(40 * time.Second): // beyond hookbox's 25 s grace
-			cmd.Process.Kill()
-			<-exited
-			return 0, errors.New("did not stop within 40s of SIGTERM; killed")
-		}
-	}
-	defer stop()
-
-	if err := waitReady(ctx, ready, exited); err != nil {
-		// It may have exited (waitReady then took the exit status) or hang:
-		// kill it, without waiting on a status that may be gone already.
-		stopped = true
-		cmd.Process.Kill()
-		return result{}, fmt.Errorf("%w\n%s", err, tail(logPath))
+	defer p.stop()
+	if err := p.waitReady(ctx, ready); err != nil {
+		return result{}, err
 	}
 
 	send := exec.CommandContext(ctx, c.hookbox, "send",
@@ -328,7 +334,7 @@ func runRound(ctx context.Context, c *config, recv, dir string, stderr io.Writer
 	if res.Count != c.requests {
 		return result{}, fmt.Errorf("hookbox send ran %d of %d requests\n%s", res.Count, c.requests, errb.String())
 	}
-	cpu, err := stop()
+	cpu, err := p.stop()
 	if err != nil {
 		// A receiver that cannot shut down cleanly is worth knowing about,
 		// but the load figures stand.
@@ -398,6 +404,16 @@ func tail(path string) string {
 	return "--- " + path + " (tail)\n" + strings.Join(lines, "\n")
 }
 
+// machineLoad is ", load 1m 5m 15m" from /proc/loadavg, or "".
+func machineLoad() string {
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			return ", load " + strings.Join(f[:3], " ")
+		}
+	}
+	return ""
+}
+
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return math.NaN()
@@ -412,12 +428,8 @@ func median(xs []float64) float64 {
 // report prints the table and the target checks; it returns how many
 // checks were missed.
 func report(w io.Writer, c *config, results map[string][]result) int {
-	load := ""
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = ", load " + strings.Join(strings.Fields(string(b))[:3], " ")
-	}
-	fmt.Fprintf(w, "\nhookbox-bench: %d requests x %d rounds, concurrency %d, %d CPUs, %s%s\n\n",
-		c.requests, c.rounds, c.concurrency, runtime.NumCPU(), runtime.Version(), load)
+	fmt.Fprintf(w, "\nhookbox-bench: %d requests x %d rounds, concurrency %d, hookbox on %s, %d CPUs, %s%s\n\n",
+		c.requests, c.rounds, c.concurrency, c.db, runtime.NumCPU(), runtime.Version(), machineLoad())
 
 	type row struct{ rps, p99, cpuPerReq float64 }
 	rows := map[string]row{}

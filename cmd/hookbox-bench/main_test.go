@@ -61,11 +61,12 @@ func TestBenchFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.requests != 20000 || c.concurrency != 64 || c.rounds != 3 || c.keep || c.strict || strings.Join(c.receivers, ",") != "hookbox,bare" {
+	if c.requests != 20000 || c.concurrency != 64 || c.rounds != 3 || c.keep || c.strict || strings.Join(c.receivers, ",") != "hookbox,bare" ||
+		c.db != "sqlite" || c.pgDSN != defaultPostgresDSN {
 		t.Fatalf("defaults %+v", c)
 	}
 	for _, args := range [][]string{
-		{"--requests", "0"}, {"--concurrency", "-1"}, {"--rounds", "0"},
+		{"--requests", "0"}, {"--concurrency", "-1"}, {"--rounds", "0"}, {"--db", "mysql"},
 		{"--receivers", "nginx"}, {"--receivers", ","}, {"--serve-env", "NOEQUALS"}, {"extra"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
@@ -147,5 +148,155 @@ func TestBenchEndToEnd(t *testing.T) {
 		if !strings.Contains(out.String()+errb.String(), want) {
 			t.Errorf("output lacks %q:\n%s\n%s", want, out.String(), errb.String())
 		}
+	}
+}
+
+// TestDrainFlags ensures the drain mode's defaults are the issue's
+// benchmark and invalid values are refused.
+func TestDrainFlags(t *testing.T) {
+	c, err := parseDrainFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.events != 20000 || c.fillConcurrency != 64 || c.rounds != 3 || c.pickupEvents != 2000 || c.pickupRate != 200 ||
+		c.db != "sqlite" || c.pgDSN != defaultPostgresDSN || c.keep || c.strict {
+		t.Fatalf("defaults %+v", c)
+	}
+	if c, err := parseDrainFlags([]string{"--db", "postgres", "--events", "5", "--pickup-events", "0"}, io.Discard); err != nil || c.db != "postgres" || c.events != 5 {
+		t.Fatalf("--db postgres: %+v, %v", c, err)
+	}
+	for _, args := range [][]string{
+		{"--events", "0"}, {"--rounds", "0"}, {"--fill-concurrency", "0"}, {"--pickup-events", "-1"},
+		{"--pickup-rate", "0"}, {"--timeout", "0"}, {"--db", "mysql"}, {"--serve-env", "NOEQUALS"}, {"extra"},
+	} {
+		if _, err := parseDrainFlags(args, io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// TestDrainDestination ensures the destination answers 200, counts ids
+// and requests apart, keeps each id's first arrival, and wakes a waiter
+// at the n-th distinct id (at once when it has already arrived).
+func TestDrainDestination(t *testing.T) {
+	d, err := startDestination()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	post := func(id string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, d.url, strings.NewReader(`{}`))
+		req.Header.Set("Idempotency-Key", id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	two := d.expect(2)
+	post("evt_1")
+	first, _ := d.arrival("evt_1")
+	post("evt_1")
+	select {
+	case <-two:
+		t.Fatal("woken after one distinct id")
+	default:
+	}
+	post("evt_2")
+	select {
+	case <-two:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not woken at the second distinct id")
+	}
+	if at, ok := d.arrival("evt_1"); !ok || !at.Equal(first) {
+		t.Errorf("evt_1 arrival %v, want the first %v", at, first)
+	}
+	if d.distinct() != 2 || d.total() != 3 {
+		t.Errorf("%d distinct, %d requests; want 2, 3", d.distinct(), d.total())
+	}
+	select {
+	case <-d.expect(1):
+	default:
+		t.Error("expect(1) after two ids: not ready at once")
+	}
+}
+
+// TestDrainReport ensures the table shows each round and the medians, and
+// the checks say PASS or MISS against the targets and the exactly-once
+// check.
+func TestDrainReport(t *testing.T) {
+	c := &drainConfig{events: 10000, rounds: 3, pickupEvents: 100, pickupRate: 200, db: "sqlite"}
+	ms := func(xs ...float64) []time.Duration {
+		var ds []time.Duration
+		for _, x := range xs {
+			ds = append(ds, time.Duration(x*float64(time.Millisecond)))
+		}
+		return ds
+	}
+	r := func(seconds float64, pickup []time.Duration) drainResult {
+		return drainResult{fillRate: 3000, drain: time.Duration(seconds * float64(time.Second)), drainCPU: time.Second,
+			pickup: pickup, received: 10100, requests: 10100, expected: 10100}
+	}
+	var out bytes.Buffer
+	missed := drainReport(&out, c, []drainResult{r(2, ms(0.5, 0.6, 3)), r(1, ms(1, 1, 1)), r(4, ms(0.4, 0.5, 9))})
+	s := out.String()
+	for _, want := range []string{"median             5000", "drain >= 5000 events/s                       PASS (median 5000 events/s)",
+		"pickup p50 <= 2 ms                           PASS (median 0.60 ms)", "exactly once           PASS"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("report lacks %q:\n%s", want, s)
+		}
+	}
+	if missed != 0 {
+		t.Errorf("missed = %d:\n%s", missed, s)
+	}
+	out.Reset()
+	bad := r(4, ms(3, 3, 3))
+	bad.received, bad.requests = 10099, 10101
+	if missed := drainReport(&out, c, []drainResult{bad}); missed != 3 || strings.Count(out.String(), "MISS") != 3 {
+		t.Errorf("missed = %d:\n%s", missed, out.String())
+	}
+}
+
+// TestDrainEndToEnd runs a small drain benchmark for real on SQLite, and
+// on PostgreSQL when a server answers at the default address: it builds
+// hookbox, fills a backlog, drains it to the in-process destination,
+// measures pickups and prints the table.
+func TestDrainEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs hookbox; skipped with -short")
+	}
+	bin := filepath.Join(t.TempDir(), "hookbox")
+	build := exec.Command("go", "build", "-o", bin, "github.com/hookbox/hookbox/cmd/hookbox")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			if db == "postgres" {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := pgExec(ctx, defaultPostgresDSN, "SELECT 1")
+				cancel()
+				if err != nil {
+					t.Skipf("no PostgreSQL at the default address: %v", err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var out, errb bytes.Buffer
+			err := runDrain(ctx, []string{"--events", "300", "--rounds", "1", "--pickup-events", "20", "--pickup-rate", "100",
+				"--db", db, "--hookbox", bin}, &out, &errb)
+			if err != nil {
+				t.Fatalf("drain: %v\nstderr:\n%s", err, errb.String())
+			}
+			for _, want := range []string{"hookbox on " + db, "drain >= 5000 events/s", "pickup p50 <= 2 ms", "every event delivered exactly once           PASS"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q:\n%s\n%s", want, out.String(), errb.String())
+				}
+			}
+		})
 	}
 }
