@@ -219,7 +219,7 @@ func TestMigrate(t *testing.T) {
 		}
 		return vs
 	}
-	if got := versions(); len(got) != len(ms) || got[len(got)-1] != ms[len(ms)-1].version {
+	if got := versions(); len(got) != len(ms) || got[len(got)-1] != ms[len(ms)-1].Version {
 		t.Fatalf("versions %v, want %d migrations", got, len(ms))
 	}
 	if err := migrate(context.Background(), s.writer); err != nil {
@@ -328,7 +328,7 @@ func TestMigrate_FromV1(t *testing.T) {
 	}
 	for _, q := range []string{
 		`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`,
-		ms[0].sql,
+		ms[0].SQL,
 		`INSERT INTO schema_migrations VALUES (1, '0001_events.sql', 0)`,
 		`INSERT INTO events (id, type, object, created, livemode, account, api_version, body, received_at, client_addr, secret_index, source, updated_at)
 		 VALUES ('evt_v1', 'invoice.paid', 'event', 0, 0, '', '', x'7b7d', 1000, '', 0, 'webhook', 1000)`,
