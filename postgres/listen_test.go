@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/internal/pgtest"
 	"github.com/hookbox/hookbox/postgres"
 	"github.com/hookbox/hookbox/storetest"
 )
@@ -81,9 +82,9 @@ func (l *listener) drain() {
 // that a store on another schema does not, and that Listen returns nil
 // when its ctx ends.
 func TestListen_AcrossStores(t *testing.T) {
-	schema := freshSchema(t)
-	a := mustOpenOn(t, testDSN(), postgres.Options{Schema: schema})
-	b := mustOpenOn(t, testDSN(), postgres.Options{Schema: schema})
+	schema := pgtest.Schema(t)
+	a := mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
+	b := mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
 	other := mustOpenStore(t)
 
 	l := startListen(t, b)
@@ -139,9 +140,9 @@ func TestListen_StopsOnClose(t *testing.T) {
 // (events may have arrived meanwhile), and wakes again for the next
 // insert.
 func TestListen_Reconnects(t *testing.T) {
-	schema := freshSchema(t)
+	schema := pgtest.Schema(t)
 	const app = "hookbox_listen_test"
-	u, err := url.Parse(testDSN())
+	u, err := url.Parse(pgtest.DSN(t))
 	if err != nil || u.Scheme == "" {
 		t.Skipf("HOOKBOX_TEST_POSTGRES is not a URL: cannot tag the listening connection")
 	}
@@ -151,7 +152,7 @@ func TestListen_Reconnects(t *testing.T) {
 
 	var lost atomic.Int64
 	b := mustOpenOn(t, u.String(), postgres.Options{Schema: schema, OnListenErrorFunc: func(error) { lost.Add(1) }})
-	a := mustOpenOn(t, testDSN(), postgres.Options{Schema: schema})
+	a := mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
 	l := startListen(t, b)
 	l.mustWake(t, "the wake after LISTEN")
 

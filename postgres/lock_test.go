@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/internal/pgtest"
 	"github.com/hookbox/hookbox/postgres"
 	"github.com/hookbox/hookbox/storetest"
 )
@@ -13,16 +14,16 @@ import (
 // Ensures the PostgreSQL store passes the Locker conformance cases, each
 // on a fresh schema.
 func TestLocker(t *testing.T) {
-	requireServer(t)
+	pgtest.DSN(t)
 	storetest.RunLocker(t, func(tb testing.TB) hookbox.Locker { return mustOpenStore(tb) })
 }
 
 // Ensures two stores on one schema (two replicas, each with its pool)
 // share the locks.
 func TestLocker_Replicas(t *testing.T) {
-	schema := freshSchema(t)
-	a := mustOpenOn(t, testDSN(), postgres.Options{Schema: schema})
-	b := mustOpenOn(t, testDSN(), postgres.Options{Schema: schema})
+	schema := pgtest.Schema(t)
+	a := mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
+	b := mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
 	ctx := context.Background()
 	if ok, err := a.TryLock(ctx, "reconcile", "a", timeBase, time.Minute); !ok || err != nil {
 		t.Fatalf("a: %t, %v", ok, err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/internal/pgtest"
 )
 
 // Ensures a completion whose row the database rejects (a constraint that
@@ -13,7 +14,7 @@ import (
 // savepoint per completion, the others are recorded, and it writes
 // nothing.
 func TestCompleteClaims_RejectedRow(t *testing.T) {
-	requireServer(t)
+	pgtest.DSN(t)
 	s := mustOpenStore(t)
 	ctx := context.Background()
 	now := timeBase

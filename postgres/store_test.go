@@ -2,88 +2,27 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/internal/pgtest"
 	"github.com/hookbox/hookbox/postgres"
 	"github.com/hookbox/hookbox/storetest"
 	"github.com/jackc/pgx/v5"
 )
 
-// defaultDSN is the shared test server; HOOKBOX_TEST_POSTGRES overrides it.
-const defaultDSN = "postgres://postgres@127.0.0.1:5432/test"
-
 var timeBase = time.Date(2026, 11, 27, 5, 20, 0, 987654321, time.UTC)
-
-// serverErr is why no PostgreSQL server answers (nil when one does),
-// checked once by TestMain.
-var serverErr error
-
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	conn, err := pgx.Connect(ctx, testDSN())
-	if err == nil {
-		err = conn.Ping(ctx)
-		conn.Close(ctx)
-	}
-	cancel()
-	serverErr = err
-	if err != nil && os.Getenv("CI") == "" {
-		fmt.Fprintf(os.Stderr, "\n"+
-			"!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"+
-			"!!! SKIPPING the PostgreSQL store tests: no server answers at\n"+
-			"!!!   %s\n"+
-			"!!!   (%v)\n"+
-			"!!! Start one, or set HOOKBOX_TEST_POSTGRES. Under CI this is a failure.\n"+
-			"!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n",
-			redact(testDSN()), err)
-	}
-	os.Exit(m.Run())
-}
-
-func testDSN() string {
-	if dsn := os.Getenv("HOOKBOX_TEST_POSTGRES"); dsn != "" {
-		return dsn
-	}
-	return defaultDSN
-}
-
-// redact returns dsn without its password, for messages.
-func redact(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
-		return u.Redacted()
-	}
-	return "(the key=value DSN in HOOKBOX_TEST_POSTGRES)"
-}
-
-// requireServer returns the test server's DSN. When no server answers it
-// skips tb, loudly, or fails it when CI is set: under CI a skipped store
-// test would hide a broken store.
-func requireServer(tb testing.TB) string {
-	tb.Helper()
-	if serverErr != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("PostgreSQL at %s does not answer, and CI is set: %v", redact(testDSN()), serverErr)
-		}
-		tb.Skipf("SKIPPED: no PostgreSQL at %s (%v); set HOOKBOX_TEST_POSTGRES", redact(testDSN()), serverErr)
-	}
-	return testDSN()
-}
 
 // adminConn returns a connection to the test server, closed when tb ends.
 func adminConn(tb testing.TB) *pgx.Conn {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, requireServer(tb))
+	conn, err := pgx.Connect(ctx, pgtest.DSN(tb))
 	if err != nil {
 		tb.Fatalf("connect: %v", err)
 	}
@@ -91,35 +30,11 @@ func adminConn(tb testing.TB) *pgx.Conn {
 	return conn
 }
 
-// freshSchema returns the name of a schema that does not exist yet, and
-// drops it, with everything in it, when tb ends.
-func freshSchema(tb testing.TB) string {
-	tb.Helper()
-	dsn := requireServer(tb)
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "hbt_" + hex.EncodeToString(b)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+name+` CASCADE`); err != nil {
-			tb.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	return name
-}
-
 // mustOpenStore opens a store on a fresh schema of the test server, which
 // is dropped when tb ends.
 func mustOpenStore(tb testing.TB) *postgres.Store {
 	tb.Helper()
-	return mustOpenOn(tb, testDSN(), postgres.Options{Schema: freshSchema(tb)})
+	return mustOpenOn(tb, pgtest.DSN(tb), postgres.Options{Schema: pgtest.Schema(tb)})
 }
 
 // mustOpenOn opens a store and closes it when tb ends.
@@ -129,7 +44,7 @@ func mustOpenOn(tb testing.TB, dsn string, opts postgres.Options) *postgres.Stor
 	defer cancel()
 	s, err := postgres.Open(ctx, dsn, opts)
 	if err != nil {
-		tb.Fatalf("open %s schema %q: %v", redact(dsn), opts.Schema, err)
+		tb.Fatalf("open %s schema %q: %v", pgtest.Redact(dsn), opts.Schema, err)
 	}
 	tb.Cleanup(func() {
 		if err := s.Close(); err != nil {
@@ -142,7 +57,7 @@ func mustOpenOn(tb testing.TB, dsn string, opts postgres.Options) *postgres.Stor
 // Ensures the PostgreSQL store passes the conformance suite case for case,
 // each case on a fresh schema.
 func TestStore(t *testing.T) {
-	requireServer(t)
+	pgtest.DSN(t)
 	storetest.Run(t, func(tb testing.TB) hookbox.Store { return mustOpenStore(tb) })
 }
 
@@ -150,14 +65,15 @@ func TestStore(t *testing.T) {
 // starting together) all succeed, apply each migration once, and share
 // the data.
 func TestOpen_ConcurrentMigrate(t *testing.T) {
-	schema := freshSchema(t)
+	schema := pgtest.Schema(t)
+	dsn := pgtest.DSN(t)
 	const replicas = 3
 	stores := make([]*postgres.Store, replicas)
 	errs := make([]error, replicas)
 	var wg sync.WaitGroup
 	for i := range replicas {
 		wg.Go(func() {
-			stores[i], errs[i] = postgres.Open(context.Background(), testDSN(), postgres.Options{Schema: schema})
+			stores[i], errs[i] = postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema})
 		})
 	}
 	wg.Wait()
@@ -190,13 +106,13 @@ func TestOpen_ConcurrentMigrate(t *testing.T) {
 // Ensures data survives a close and reopen, and that migrating again
 // (Open, Migrate) applies nothing twice.
 func TestOpen_Reopen(t *testing.T) {
-	schema := freshSchema(t)
-	s := mustOpenOn(t, testDSN(), postgres.Options{Schema: schema})
+	schema := pgtest.Schema(t)
+	s := mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
 	ev := storetest.NewEvent("evt_keep", "invoice.paid", timeBase)
 	storetest.MustInsert(t, s, ev)
 	s.Close()
 
-	s = mustOpenOn(t, testDSN(), postgres.Options{Schema: schema})
+	s = mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
 	if err := s.Migrate(context.Background()); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
@@ -209,13 +125,13 @@ func TestOpen_Reopen(t *testing.T) {
 // Ensures a schema migrated by a newer hookbox is refused with EINVALID
 // instead of being used with a schema this build does not know.
 func TestOpen_ErrNewerSchema(t *testing.T) {
-	schema := freshSchema(t)
-	mustOpenOn(t, testDSN(), postgres.Options{Schema: schema}).Close()
+	schema := pgtest.Schema(t)
+	mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema}).Close()
 	if _, err := adminConn(t).Exec(context.Background(),
 		`INSERT INTO `+schema+`.schema_migrations (version, name) VALUES (9999, '9999_future.sql')`); err != nil {
 		t.Fatal(err)
 	}
-	_, err := postgres.Open(context.Background(), testDSN(), postgres.Options{Schema: schema})
+	_, err := postgres.Open(context.Background(), pgtest.DSN(t), postgres.Options{Schema: schema})
 	if hookbox.ErrorCode(err) != hookbox.EINVALID {
 		t.Fatalf("Open: %v, want EINVALID", err)
 	}
@@ -302,8 +218,8 @@ func TestInsertEvents_ErrText(t *testing.T) {
 // EINVALID, and the rest of the batch is stored: the store retries the
 // batch row by row.
 func TestInsertEvents_ErrConstraintFallback(t *testing.T) {
-	schema := freshSchema(t)
-	s := mustOpenOn(t, testDSN(), postgres.Options{Schema: schema})
+	schema := pgtest.Schema(t)
+	s := mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
 	if _, err := adminConn(t).Exec(context.Background(),
 		`ALTER TABLE `+schema+`.events ADD CONSTRAINT no_forbidden CHECK (type <> 'forbidden')`); err != nil {
 		t.Fatal(err)
@@ -359,9 +275,9 @@ func TestPing_ErrClosed(t *testing.T) {
 // LOCKED passes over rows another claimer holds instead of handing them
 // out twice or waiting.
 func TestClaimEvents_SkipLocked(t *testing.T) {
-	schema := freshSchema(t)
-	a := mustOpenOn(t, testDSN(), postgres.Options{Schema: schema})
-	b := mustOpenOn(t, testDSN(), postgres.Options{Schema: schema})
+	schema := pgtest.Schema(t)
+	a := mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
+	b := mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
 	const events = 500
 	var evs []*hookbox.Event
 	for i := range events {
@@ -421,8 +337,8 @@ func TestClaimEvents_SkipLocked(t *testing.T) {
 // Ensures the claim query reads the partial queue index in claim order
 // (no sort, no scan of the delivered events that fill the table).
 func TestClaimEvents_Plan(t *testing.T) {
-	schema := freshSchema(t)
-	mustOpenOn(t, testDSN(), postgres.Options{Schema: schema})
+	schema := pgtest.Schema(t)
+	mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
 	conn := adminConn(t)
 	ctx := context.Background()
 	if _, err := conn.Exec(ctx, `SET search_path = `+schema); err != nil {

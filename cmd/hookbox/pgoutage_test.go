@@ -5,14 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,110 +14,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hookbox/hookbox/internal/pgtest"
 	"github.com/hookbox/hookbox/stripesig"
 )
-
-// pgCluster is a throwaway PostgreSQL cluster of the test's own, so that a
-// test can stop and start a server without touching the shared one. It is
-// a small copy of the postgres package's test helper (test code is not
-// shared across packages).
-type pgCluster struct {
-	bin  string // directory of initdb and pg_ctl
-	dir  string // holds data/, the log and the socket
-	port int
-	as   string // run the binaries as this user ("" for the current one)
-}
-
-// newPGCluster initializes and starts a cluster on a free port, and removes
-// it when t ends. Without initdb it skips t, loudly, or fails it under CI.
-func newPGCluster(t *testing.T) *pgCluster {
-	t.Helper()
-	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	sort.Strings(bins) // newest major version last (good enough for two digits)
-	var initdb string
-	if len(bins) > 0 {
-		initdb = bins[len(bins)-1]
-	} else if p, err := exec.LookPath("initdb"); err == nil {
-		initdb = p
-	} else if os.Getenv("CI") != "" {
-		t.Fatal("no initdb under /usr/lib/postgresql/*/bin or in PATH, and CI is set")
-	} else {
-		t.Skipf("\n!!! SKIPPING %s: no initdb under /usr/lib/postgresql/*/bin or in PATH !!!", t.Name())
-	}
-	c := &pgCluster{bin: filepath.Dir(initdb)}
-	// Not t.TempDir: its parent is private to the current user, and the
-	// cluster may have to run as another.
-	dir, err := os.MkdirTemp("", "hookbox-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.dir = dir
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if os.Geteuid() == 0 { // initdb and postgres refuse to run as root
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Skipf("\n!!! SKIPPING %s: running as root and no postgres user to run the cluster as !!!", t.Name())
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-		c.as = "postgres"
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	c.run(t, "initdb", "-D", c.data(), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
-	c.start(t)
-	t.Cleanup(func() { c.pgctl("-m", "immediate", "-w", "stop") })
-	return c
-}
-
-func (c *pgCluster) data() string { return filepath.Join(c.dir, "data") }
-
-func (c *pgCluster) dsn() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=2", c.port)
-}
-
-func (c *pgCluster) start(t *testing.T) {
-	t.Helper()
-	c.run(t, "pg_ctl", "-D", c.data(), "-l", filepath.Join(c.dir, "log"), "-w", "-t", "30", "-o",
-		fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c shared_buffers=16MB -c max_connections=40", c.port, c.dir),
-		"start")
-}
-
-// crash stops the server at once, as a power cut would from the client's
-// side: no checkpoint, connections cut.
-func (c *pgCluster) crash(t *testing.T) {
-	t.Helper()
-	c.run(t, "pg_ctl", "-D", c.data(), "-m", "immediate", "-w", "stop")
-}
-
-func (c *pgCluster) pgctl(args ...string) ([]byte, error) {
-	return c.exec("pg_ctl", append([]string{"-D", c.data()}, args...)...)
-}
-
-func (c *pgCluster) run(t *testing.T, name string, args ...string) {
-	t.Helper()
-	if out, err := c.exec(name, args...); err != nil {
-		log, _ := os.ReadFile(filepath.Join(c.dir, "log"))
-		t.Fatalf("%s %v: %v\n%s\nserver log:\n%s", name, args, err, out, log)
-	}
-}
-
-func (c *pgCluster) exec(name string, args ...string) ([]byte, error) {
-	bin := filepath.Join(c.bin, name)
-	cmd := exec.Command(bin, args...)
-	if c.as != "" {
-		cmd = exec.Command("runuser", append([]string{"-u", c.as, "--", bin}, args...)...)
-	}
-	cmd.Dir = c.dir
-	return cmd.CombinedOutput()
-}
 
 // storedIDs returns the ids in the events table that dsn's search_path
 // reaches.
@@ -175,11 +67,11 @@ func TestServe_PostgresOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL cluster and the real binary")
 	}
-	c := newPGCluster(t)
+	c := pgtest.StartCluster(t)
 	bin := mustBuild(t)
 	a := newApp(t, 0)
 	p := startServe(t, bin, []string{
-		"HOOKBOX_DB=" + c.dsn(), "STRIPE_WEBHOOK_SECRET=" + testSecret1,
+		"HOOKBOX_DB=" + c.DSN(), "STRIPE_WEBHOOK_SECRET=" + testSecret1,
 		"HOOKBOX_FORWARD_TO=" + a.srv.URL, "HOOKBOX_FORWARD_SECRET=" + forwardSecret,
 		"HOOKBOX_FORWARD_TIMEOUT=1s", "HOOKBOX_DELIVERY_LEASE=3s", "HOOKBOX_RETRY_BASE=50ms",
 	})
@@ -243,7 +135,7 @@ func TestServe_PostgresOutage(t *testing.T) {
 	began := time.Now()
 	waitFor(t, "300 events answered 200 before the crash", 15*time.Second, func() bool { return acked.Load() >= 300 })
 
-	c.crash(t)
+	c.Crash(t)
 	down := time.Now()
 	waitFor(t, "/readyz 503 while the database is down", 5*time.Second, func() bool { return readyz(p.admin) == 503 })
 	t.Logf("/readyz 503 %v after the crash", time.Since(down))
@@ -259,7 +151,7 @@ func TestServe_PostgresOutage(t *testing.T) {
 	ackedDown := acked.Load()
 
 	up := time.Now()
-	c.start(t)
+	c.Start(t)
 	restarted := time.Now()
 	all, with503 := count(down, up, 503)
 	if with503 != all {
@@ -295,7 +187,7 @@ func TestServe_PostgresOutage(t *testing.T) {
 			break
 		}
 	}
-	stored := storedIDs(t, c.dsn())
+	stored := storedIDs(t, c.DSN())
 	lost := 0
 	for _, id := range ackedIDs {
 		if !stored[id] {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/hookbox/hookbox/internal/pgtest"
 	"github.com/hookbox/hookbox/stripesig"
 )
 
@@ -78,7 +79,7 @@ func startReplicas(t *testing.T, n int, slow time.Duration, env ...string) *repl
 	if testing.Short() {
 		t.Skip("starts three hookbox processes and sends thousands of webhooks")
 	}
-	r := &replicaRun{n: n, dsn: pgSchemaDSN(t), app: newApp(t, 0),
+	r := &replicaRun{n: n, dsn: pgtest.SchemaDSN(t), app: newApp(t, 0),
 		acks: make([]atomic.Int32, n), firsts: make([]atomic.Int32, n)}
 	dest := r.app.srv
 	if slow > 0 {
