@@ -12,12 +12,9 @@ import (
 func (s *Store) CompleteClaimsRejecting(ctx context.Context, cs []hookbox.Completion, bad int) ([]error, error) {
 	errs := make([]error, len(cs))
 	args := make([]completion, len(cs))
-	var ids []string
 	for i, c := range cs {
-		if args[i], errs[i] = completionArgs(c); errs[i] == nil {
-			ids = append(ids, c.EventID)
-		}
+		args[i], errs[i] = completionArgs(c)
 	}
 	args[bad].attempts.numbers[0] = 0
-	return s.completeClaims(ctx, cs, args, errs, ids)
+	return s.completeClaims(ctx, cs, args, errs)
 }

@@ -16,7 +16,11 @@ import (
 
 // claimSQL leases up to $2 events due at $1 to $3 until $4, and returns
 // them with their due time and reception from before the claim (the claim
-// order).
+// order), one row per delivery row of the event (its columns NULL when it
+// has none), an event's rows together. One statement, so one round trip
+// and no BEGIN nor COMMIT of its own: the claim is the drain's hot path,
+// and a delivery row's event body repeated matters less (events with
+// deliveries are retries, and most have one destination).
 //
 // The CTE repeats the predicate of the partial index events_queue
 // verbatim and reads it in claim order. A delivering event's
@@ -37,12 +41,16 @@ var claimSQL = `WITH due AS (
 	ORDER BY next_attempt_at, received_at, id
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
+), claimed AS (
+	UPDATE events e
+	SET state = 'delivering', lease_owner = $3, lease_until = $4, next_attempt_at = $4, updated_at = $1
+	FROM due
+	WHERE e.id = due.id
+	RETURNING ` + returningColumns + `, due.next_attempt_at AS due_at, due.received_at AS due_received
 )
-UPDATE events e
-SET state = 'delivering', lease_owner = $3, lease_until = $4, next_attempt_at = $4, updated_at = $1
-FROM due
-WHERE e.id = due.id
-RETURNING ` + returningColumns + `, due.next_attempt_at, due.received_at`
+SELECT c.*, d.destination, d.state, d.attempts, d.next_attempt_at, d.last_error, d.updated_at
+FROM claimed c LEFT JOIN deliveries d ON d.event_id = c.id
+ORDER BY c.id, d.destination`
 
 // returningColumns are eventColumns and the body, qualified for an UPDATE
 // ... FROM.
@@ -80,47 +88,60 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 		due      pgtype.Timestamptz // next_attempt_at before the claim
 		received time.Time
 	}
-	var claims []*hookbox.Claim
-	err = s.inTx(ctx, "claim events", func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, claimSQL, now.Truncate(time.Microsecond), limit, owner, until, ceilMicro(now))
+	var (
+		got []claimed
+		d   struct {
+			destination, state, lastError *string
+			attempts                      *int64
+			next, updated                 pgtype.Timestamptz
+		}
+	)
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, claimSQL, now.Truncate(time.Microsecond), limit, owner, until, ceilMicro(now))
 		if err != nil {
 			return err
 		}
-		var got []claimed
+		defer rows.Close()
 		for rows.Next() {
 			var c claimed
-			ev, err := scanEvent(rows, true, &c.due, &c.received)
+			ev, err := scanEvent(rows, true, &c.due, &c.received,
+				&d.destination, &d.state, &d.attempts, &d.next, &d.lastError, &d.updated)
 			if err != nil {
-				rows.Close()
 				return err
 			}
-			c.claim = &hookbox.Claim{Event: ev, Owner: owner, LeaseUntil: until}
-			got = append(got, c)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		// UPDATE ... RETURNING has no order: put the claims in claim order.
-		slices.SortFunc(got, func(a, b claimed) int {
-			if c := goTime(a.due).Compare(goTime(b.due)); c != 0 {
-				return c
+			if n := len(got); n == 0 || got[n-1].claim.Event.ID != ev.ID {
+				c.claim = &hookbox.Claim{Event: ev, Owner: owner, LeaseUntil: until}
+				got = append(got, c)
 			}
-			if c := a.received.Compare(b.received); c != 0 {
-				return c
+			if d.destination != nil {
+				c := got[len(got)-1].claim
+				c.Deliveries = append(c.Deliveries, hookbox.Delivery{
+					EventID: ev.ID, Destination: *d.destination, State: hookbox.State(*d.state),
+					Attempts: int(*d.attempts), NextAttemptAt: goTime(d.next), LastError: *d.lastError, UpdatedAt: goTime(d.updated),
+				})
 			}
-			return strings.Compare(a.claim.Event.ID, b.claim.Event.ID)
-		})
-		claims = make([]*hookbox.Claim, len(got))
-		for i, c := range got {
-			claims[i] = c.claim
 		}
-		return findDeliveries(ctx, tx, claims)
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, dbError("claim events", err)
 	}
-	if len(claims) == 0 {
+	if len(got) == 0 {
 		return nil, nil
+	}
+	// UPDATE ... RETURNING has no order: put the claims in claim order.
+	slices.SortFunc(got, func(a, b claimed) int {
+		if c := goTime(a.due).Compare(goTime(b.due)); c != 0 {
+			return c
+		}
+		if c := a.received.Compare(b.received); c != 0 {
+			return c
+		}
+		return strings.Compare(a.claim.Event.ID, b.claim.Event.ID)
+	})
+	claims := make([]*hookbox.Claim, len(got))
+	for i, c := range got {
+		claims[i] = c.claim
 	}
 	return claims, nil
 }
@@ -240,12 +261,62 @@ func forEachDelivery(rows pgx.Rows, fn func(hookbox.Delivery)) error {
 	return err
 }
 
-// completeSQL derives the aggregate state of each event of $1 from all of
-// its delivery rows, as the hookbox.Queue comment describes (no rows: no
-// destination wanted it, so it is delivered), counts its attempts, and
-// releases its lease, stamped with its completion's now ($2, in the order
-// of $1).
-const completeSQL = `UPDATE events e
+// The statements that record completions take the batch's completions as
+// arrays: $1 their index in the batch, $2 their event ids, $3 their
+// owners. The recorded CTE picks those that record: for each event, the
+// first completion (in batch order) whose owner holds the lease, as
+// successive CompleteClaim calls would. The events are locked first
+// (leasesSQL), so every statement of the batch picks the same ones, and
+// CompleteClaims tells which from the leases it read.
+const recordedCTE = `WITH recorded AS (
+	SELECT DISTINCT ON (c.id) c.idx
+	FROM unnest($1::int8[], $2::text[], $3::text[]) AS c (idx, id, owner)
+	JOIN events e ON e.id = c.id AND e.state = 'delivering' AND e.lease_owner = c.owner
+	ORDER BY c.id, c.idx
+)
+`
+
+// leasesSQL locks the events of $1 in id order (concurrent batches lock
+// in the same order) and returns their leases.
+const leasesSQL = `SELECT id, state, lease_owner FROM events WHERE id = ANY($1) ORDER BY id FOR UPDATE`
+
+// insertAttemptsSQL appends the attempts of the recorded completions ($4:
+// the completion of each attempt) in the order of the arrays, so that ids
+// (the recording order) break ties on started_at as the workers listed
+// them.
+const insertAttemptsSQL = recordedCTE + `INSERT INTO attempts (
+	event_id, destination, number, started_at, duration_us, status_code, error, response, ok
+)
+SELECT event_id, destination, number, started_at, duration_us, status_code, error, response, ok
+FROM unnest(
+	$4::int8[], $5::text[], $6::text[], $7::int8[], $8::timestamptz[], $9::int8[], $10::int8[], $11::text[], $12::bytea[], $13::bool[]
+) WITH ORDINALITY AS a (idx, event_id, destination, number, started_at, duration_us, status_code, error, response, ok, n)
+WHERE a.idx IN (SELECT idx FROM recorded)
+ORDER BY n`
+
+// upsertDeliveriesSQL stores the delivery rows of the recorded
+// completions ($4: the completion of each row); a completion lists a
+// destination once (completionArgs keeps the last), and one statement
+// cannot upsert a row twice.
+const upsertDeliveriesSQL = recordedCTE + `INSERT INTO deliveries (` + deliveryColumns + `)
+SELECT event_id, destination, state, attempts, next_attempt_at, last_error, updated_at
+FROM unnest(
+	$4::int8[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::timestamptz[], $10::text[], $11::timestamptz[]
+) AS d (idx, event_id, destination, state, attempts, next_attempt_at, last_error, updated_at)
+WHERE d.idx IN (SELECT idx FROM recorded)
+ON CONFLICT (event_id, destination) DO UPDATE SET
+	state = excluded.state,
+	attempts = excluded.attempts,
+	next_attempt_at = excluded.next_attempt_at,
+	last_error = excluded.last_error,
+	updated_at = excluded.updated_at`
+
+// completeSQL derives the aggregate state of the events of the recorded
+// completions from all of their delivery rows, as the hookbox.Queue
+// comment describes (no rows: no destination wanted the event, so it is
+// delivered), counts their attempts, and releases their leases, stamped
+// with the completion's now ($4, one per completion).
+const completeSQL = recordedCTE + `UPDATE events e
 SET state = CASE
 		WHEN agg.pending THEN 'pending'
 		WHEN agg.dead THEN 'dead'
@@ -255,48 +326,16 @@ SET state = CASE
 	attempts = (SELECT count(*) FROM attempts a WHERE a.event_id = e.id),
 	lease_owner = '',
 	lease_until = '-infinity',
-	updated_at = u.now
-FROM unnest($1::text[], $2::timestamptz[]) AS u (id, now)
+	updated_at = c.now
+FROM unnest($1::int8[], $2::text[], $4::timestamptz[]) AS c (idx, id, now)
 CROSS JOIN LATERAL (
 	SELECT bool_or(d.state = 'pending') AS pending,
 		bool_or(d.state = 'dead') AS dead,
 		min(d.next_attempt_at) FILTER (WHERE d.state = 'pending') AS next
 	FROM deliveries d
-	WHERE d.event_id = u.id
+	WHERE d.event_id = c.id
 ) agg
-WHERE e.id = u.id`
-
-// insertAttemptsSQL appends attempts in the order of the arrays, so that
-// ids (the recording order) break ties on started_at as the workers
-// listed them.
-const insertAttemptsSQL = `INSERT INTO attempts (
-	event_id, destination, number, started_at, duration_us, status_code, error, response, ok
-)
-SELECT event_id, destination, number, started_at, duration_us, status_code, error, response, ok
-FROM unnest(
-	$1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::int8[], $6::int8[], $7::text[], $8::bytea[], $9::bool[]
-) WITH ORDINALITY AS u (event_id, destination, number, started_at, duration_us, status_code, error, response, ok, n)
-ORDER BY n`
-
-// upsertDeliveriesSQL stores delivery rows; the arrays must not hold an
-// (event, destination) twice: one statement cannot upsert a row twice.
-const upsertDeliveriesSQL = `INSERT INTO deliveries (` + deliveryColumns + `)
-SELECT * FROM unnest(
-	$1::text[], $2::text[], $3::text[], $4::int8[], $5::timestamptz[], $6::text[], $7::timestamptz[]
-)
-ON CONFLICT (event_id, destination) DO UPDATE SET
-	state = excluded.state,
-	attempts = excluded.attempts,
-	next_attempt_at = excluded.next_attempt_at,
-	last_error = excluded.last_error,
-	updated_at = excluded.updated_at`
-
-// leasesSQL locks the events of $1 that are delivering, in id order, and
-// returns their lease owners.
-const leasesSQL = `SELECT id, lease_owner FROM events
-WHERE id = ANY($1) AND state = 'delivering'
-ORDER BY id
-FOR UPDATE`
+WHERE e.id = c.id AND c.idx IN (SELECT idx FROM recorded)`
 
 // CompleteClaim records c.Attempts, upserts c.Deliveries, derives the
 // event's state from all of its delivery rows (any pending: StatePending,
@@ -333,10 +372,11 @@ func (s *Store) CompleteClaim(ctx context.Context, c hookbox.Completion) error {
 }
 
 // CompleteClaims records each completion of cs as CompleteClaim does, in
-// order, all in one transaction: the leases of the batch are checked with
-// one locking read, then every attempt, every delivery and every event's
-// aggregate are written with one statement each, sent together (a
-// pgx.Batch: one round trip).
+// order, all in one transaction and one round trip: a pgx.Batch, run by
+// PostgreSQL as one implicit transaction, that locks the batch's events
+// and reads their leases, then writes every attempt, every delivery and
+// every event's aggregate with one statement each, for the completions
+// whose owner holds the lease.
 //
 // errs has one entry per completion: nil, or its own ECONFLICT or
 // EINVALID, and then nothing of it is written. Every completion is
@@ -352,19 +392,25 @@ func (s *Store) CompleteClaims(ctx context.Context, cs []hookbox.Completion) ([]
 	}
 	errs := make([]error, len(cs))
 	args := make([]completion, len(cs))
-	var ids []string
 	for i, c := range cs {
-		if args[i], errs[i] = completionArgs(c); errs[i] == nil {
-			ids = append(ids, c.EventID)
-		}
+		args[i], errs[i] = completionArgs(c)
 	}
-	return s.completeClaims(ctx, cs, args, errs, ids)
+	return s.completeClaims(ctx, cs, args, errs)
 }
 
 // completeClaims records the completions of cs whose errs entry is nil,
-// validated into args, and sets their errs entries. ids are their event
-// ids.
-func (s *Store) completeClaims(ctx context.Context, cs []hookbox.Completion, args []completion, errs []error, ids []string) ([]error, error) {
+// validated into args, and sets their errs entries.
+func (s *Store) completeClaims(ctx context.Context, cs []hookbox.Completion, args []completion, errs []error) ([]error, error) {
+	var (
+		ids   []string
+		batch completion
+	)
+	for i, c := range cs {
+		if errs[i] == nil {
+			ids = append(ids, c.EventID)
+			batch.add(int64(i), c, &args[i])
+		}
+	}
 	if len(ids) == 0 {
 		return errs, nil
 	}
@@ -372,18 +418,29 @@ func (s *Store) completeClaims(ctx context.Context, cs []hookbox.Completion, arg
 	ids = slices.Compact(ids)
 
 	var results []error
-	for _, isolate := range []bool{false, true} {
-		err := s.inTx(ctx, "complete claims", func(tx pgx.Tx) error {
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue(leasesSQL, ids)
+		batch.queue(b)
+		br := conn.SendBatch(ctx, b)
+		rows, err := br.Query()
+		if err == nil {
+			results, err = leaseResults(rows, cs, errs)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	if err != nil && isConstraint(err) {
+		// Find the completion the database rejects.
+		err = s.inTx(ctx, "complete claims", func(tx pgx.Tx) error {
 			var err error
-			results, err = completeTx(ctx, tx, cs, args, errs, ids, isolate)
+			results, err = completeIsolated(ctx, tx, cs, args, errs, ids)
 			return err
 		})
-		if err == nil {
-			break
-		}
-		if !isolate && isConstraint(err) {
-			continue // find the completion the database rejects
-		}
+	}
+	if err != nil {
 		return nil, dbError("complete claims", err)
 	}
 	for i, r := range results {
@@ -394,86 +451,97 @@ func (s *Store) completeClaims(ctx context.Context, cs []hookbox.Completion, arg
 	return errs, nil
 }
 
-// completeTx records, inside tx, the completions of cs whose errs entry is
-// nil, and returns each one's ECONFLICT or nil. ids are their event ids,
-// sorted, without repeats. With isolate, each completion is written under
-// its own savepoint, and one the database rejects with a constraint
-// violation gets EINVALID instead of failing the batch.
-func completeTx(ctx context.Context, tx pgx.Tx, cs []hookbox.Completion, args []completion, errs []error, ids []string, isolate bool) ([]error, error) {
-	rows, err := tx.Query(ctx, leasesSQL, ids)
-	if err != nil {
-		return nil, err
-	}
-	held := make(map[string]string, len(ids))
-	var id, owner string
-	if _, err := pgx.ForEachRow(rows, []any{&id, &owner}, func() error {
-		held[id] = owner
+// leaseResults reads the rows of leasesSQL and returns the outcome of each
+// completion of cs whose errs entry is nil: nil when it records (the
+// recorded CTE's choice), else ECONFLICT.
+func leaseResults(rows pgx.Rows, cs []hookbox.Completion, errs []error) ([]error, error) {
+	exists := make(map[string]bool, len(cs))
+	held := make(map[string]string, len(cs)) // delivering event -> lease owner
+	var id, state, owner string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &state, &owner}, func() error {
+		exists[id] = true
+		if hookbox.State(state) == hookbox.StateDelivering {
+			held[id] = owner
+		}
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-
 	results := make([]error, len(cs))
-	var (
-		all    completion
-		okIDs  []string
-		okNows []pgtype.Timestamptz
-	)
 	for i, c := range cs {
 		if errs[i] != nil {
 			continue
 		}
 		if owner, ok := held[c.EventID]; !ok || owner != c.Owner {
-			results[i] = hookbox.Errorf(hookbox.ECONFLICT, "event %q: not leased by %q", c.EventID, c.Owner)
+			if !exists[c.EventID] {
+				results[i] = hookbox.Errorf(hookbox.ECONFLICT, "event %q: not leased by %q (no such event)", c.EventID, c.Owner)
+			} else {
+				results[i] = hookbox.Errorf(hookbox.ECONFLICT, "event %q: not leased by %q", c.EventID, c.Owner)
+			}
 			continue
 		}
 		// This completion releases the lease: a later one of the same
 		// event in the batch conflicts, as it would after a CompleteClaim.
 		delete(held, c.EventID)
-		if isolate {
-			sp, err := tx.Begin(ctx)
-			if err != nil {
-				return nil, err
-			}
-			err = writeCompletions(ctx, sp, &args[i], []string{c.EventID}, []pgtype.Timestamptz{pgTime(c.Now)})
-			if err == nil {
-				err = sp.Commit(ctx)
-			}
-			if err != nil {
-				if !isConstraint(err) {
-					return nil, err
-				}
-				if rerr := sp.Rollback(ctx); rerr != nil {
-					return nil, rerr
-				}
-				results[i] = &hookbox.Error{Code: hookbox.EINVALID,
-					Message: fmt.Sprintf("completion of %q: rejected by the database", c.EventID), Err: err}
-			}
+	}
+	return results, nil
+}
+
+// completeIsolated records, inside tx, the completions of cs whose errs
+// entry is nil, each under its own savepoint: one that the database
+// rejects with a constraint violation gets EINVALID instead of failing
+// the batch. ids are their event ids, sorted, without repeats.
+func completeIsolated(ctx context.Context, tx pgx.Tx, cs []hookbox.Completion, args []completion, errs []error, ids []string) ([]error, error) {
+	rows, err := tx.Query(ctx, leasesSQL, ids)
+	if err != nil {
+		return nil, err
+	}
+	results, err := leaseResults(rows, cs, errs)
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range cs {
+		if errs[i] != nil || results[i] != nil {
 			continue
 		}
-		all.append(&args[i])
-		okIDs, okNows = append(okIDs, c.EventID), append(okNows, pgTime(c.Now))
-	}
-	if len(okIDs) > 0 {
-		if err := writeCompletions(ctx, tx, &all, okIDs, okNows); err != nil {
+		var one completion
+		one.add(int64(i), c, &args[i])
+		b := &pgx.Batch{}
+		one.queue(b)
+		sp, err := tx.Begin(ctx)
+		if err != nil {
 			return nil, err
+		}
+		err = sp.SendBatch(ctx, b).Close()
+		if err == nil {
+			err = sp.Commit(ctx)
+		}
+		if err != nil {
+			if !isConstraint(err) {
+				return nil, err
+			}
+			if rerr := sp.Rollback(ctx); rerr != nil {
+				return nil, rerr
+			}
+			results[i] = &hookbox.Error{Code: hookbox.EINVALID,
+				Message: fmt.Sprintf("completion of %q: rejected by the database", c.EventID), Err: err}
 		}
 	}
 	return results, nil
 }
 
-// writeCompletions sends the attempts and deliveries of c and the
-// aggregate update of the events ids (completed at nows) as one batch.
-func writeCompletions(ctx context.Context, tx pgx.Tx, c *completion, ids []string, nows []pgtype.Timestamptz) error {
-	b := &pgx.Batch{}
+// queue adds the statements that record c's completions to b.
+func (c *completion) queue(b *pgx.Batch) {
+	cs := &c.completions
 	if a := &c.attempts; len(a.ids) > 0 {
-		b.Queue(insertAttemptsSQL, a.ids, a.dests, a.numbers, a.started, a.durations, a.codes, a.errors, a.responses, a.oks)
+		b.Queue(insertAttemptsSQL, cs.idxs, cs.ids, cs.owners,
+			a.idxs, a.ids, a.dests, a.numbers, a.started, a.durations, a.codes, a.errors, a.responses, a.oks)
 	}
 	if d := &c.deliveries; len(d.ids) > 0 {
-		b.Queue(upsertDeliveriesSQL, d.ids, d.dests, d.states, d.attempts, d.next, d.errors, d.updated)
+		b.Queue(upsertDeliveriesSQL, cs.idxs, cs.ids, cs.owners,
+			d.idxs, d.ids, d.dests, d.states, d.attempts, d.next, d.errors, d.updated)
 	}
-	b.Queue(completeSQL, ids, nows)
-	return tx.SendBatch(ctx, b).Close()
+	b.Queue(completeSQL, cs.idxs, cs.ids, cs.owners, cs.nows)
 }
 
 // isConstraint reports whether err is an integrity constraint violation
@@ -483,10 +551,17 @@ func isConstraint(err error) bool {
 	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "23")
 }
 
-// completion is a validated Completion as the columns of its attempt and
-// delivery rows; completions append into one batch.
+// completion holds validated completions as the columns of the statements
+// that record them: one completion from completionArgs, or a batch of
+// them (add), each row tagged with its completion's index in the batch.
 type completion struct {
+	completions struct {
+		idxs        []int64
+		ids, owners []string
+		nows        []pgtype.Timestamptz
+	}
 	attempts struct {
+		idxs               []int64
 		ids, dests, errors []string
 		numbers, durations []int64
 		started            []pgtype.Timestamptz
@@ -495,20 +570,29 @@ type completion struct {
 		oks                []bool
 	}
 	deliveries struct {
+		idxs                       []int64
 		ids, dests, states, errors []string
 		attempts                   []int64
 		next, updated              []pgtype.Timestamptz
 	}
 }
 
-// append adds the rows of o to c.
-func (c *completion) append(o *completion) {
-	a, oa := &c.attempts, &o.attempts
+// add appends completion idx of a batch, c validated into o, to b.
+func (b *completion) add(idx int64, c hookbox.Completion, o *completion) {
+	bc := &b.completions
+	bc.idxs, bc.ids, bc.owners, bc.nows = append(bc.idxs, idx), append(bc.ids, c.EventID), append(bc.owners, c.Owner), append(bc.nows, pgTime(c.Now))
+	a, oa := &b.attempts, &o.attempts
+	for range oa.ids {
+		a.idxs = append(a.idxs, idx)
+	}
 	a.ids, a.dests, a.errors = append(a.ids, oa.ids...), append(a.dests, oa.dests...), append(a.errors, oa.errors...)
 	a.numbers, a.durations = append(a.numbers, oa.numbers...), append(a.durations, oa.durations...)
 	a.started, a.codes = append(a.started, oa.started...), append(a.codes, oa.codes...)
 	a.responses, a.oks = append(a.responses, oa.responses...), append(a.oks, oa.oks...)
-	d, od := &c.deliveries, &o.deliveries
+	d, od := &b.deliveries, &o.deliveries
+	for range od.ids {
+		d.idxs = append(d.idxs, idx)
+	}
 	d.ids, d.dests, d.states, d.errors = append(d.ids, od.ids...), append(d.dests, od.dests...), append(d.states, od.states...), append(d.errors, od.errors...)
 	d.attempts, d.next, d.updated = append(d.attempts, od.attempts...), append(d.next, od.next...), append(d.updated, od.updated...)
 }
