@@ -11,10 +11,6 @@ import (
 
 var _ hookbox.EventSearcher = (*Store)(nil)
 
-// objectIDKey is how many characters of data.object.id the object_id
-// column keeps (see migration 0005).
-const objectIDKey = 200
-
 // SearchEvents returns up to q.Limit (DefaultListLimit when <= 0) events
 // matching q, newest received first, ties broken by descending ID, without
 // their bodies: FindEvents's order and keyset cursor, further narrowed by
@@ -22,9 +18,10 @@ const objectIDKey = 200
 //
 // Every filter is an index condition the planner can use: state and an
 // exact type read events_state or events_type in listing order, the time
-// range and the cursor events_received, the object id events_object (the
-// object_id column of migration 0005: only the bodies of that object's
-// events are read), and the destination is an EXISTS on deliveries (its
+// range and the cursor events_received; an object id is found by reading
+// the bodies of the candidate events (a byte search, then
+// hookbox_object_id of migration 0005; no index, to keep ingest cheap),
+// and the destination is an EXISTS on deliveries (its
 // primary key per candidate event, or one pass over deliveries when the
 // planner finds that cheaper).
 //
@@ -177,16 +174,13 @@ func queryWhere(q hookbox.EventQuery) (w where, none bool, err error) {
 			// jsonb never yields U+0000 or invalid UTF-8.
 			none = true
 		} else {
-			key, exact := objectKey(q.ObjectID)
-			w.add("object_id = $?", key)
-			if !exact {
-				w.add("hookbox_object_id(body) = $?", q.ObjectID)
-			}
 			// The SQLite store first looks for the id's bytes in the
 			// body, so an id that the JSON spells with escapes ("\/",
-			// "\u00e9") does not match there: nor here. It reads only
-			// the bodies of events with that object id.
+			// "\u00e9") does not match there: nor here. The byte search
+			// is cheap and comes first; only bodies holding the id are
+			// parsed.
 			w.add("position(convert_to($?, 'UTF8') in body) > 0", q.ObjectID)
+			w.add("hookbox_object_id(body) = $?", q.ObjectID)
 		}
 	}
 	if q.Destination != "" {
@@ -197,19 +191,4 @@ func queryWhere(q hookbox.EventQuery) (w where, none bool, err error) {
 		}
 	}
 	return w, none, nil
-}
-
-// objectKey returns what the object_id column holds for an event whose
-// object id is id: its first objectIDKey characters. exact is false when
-// other ids have that key too (id has objectIDKey characters or more, and
-// a longer id is cut to the same key).
-func objectKey(id string) (key string, exact bool) {
-	n := 0
-	for i := range id {
-		if n == objectIDKey {
-			return id[:i], false
-		}
-		n++
-	}
-	return id, n < objectIDKey
 }
