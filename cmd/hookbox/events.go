@@ -160,7 +160,7 @@ func runEventsList(ctx context.Context, env *Env, args []string) error {
 			mode = "live"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, e.State, mode, e.Source,
-			time.Unix(e.Created, 0).UTC().Format(time.DateTime), e.ReceivedAt.UTC().Format("2006-01-02 15:04:05.000"))
+			createdText(e.Created), e.ReceivedAt.UTC().Format("2006-01-02 15:04:05.000"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -169,6 +169,14 @@ func runEventsList(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintln(env.Stderr, "no events")
 	}
 	return nil
+}
+
+// createdText shows Stripe's created time, "-" when the event had none.
+func createdText(created int64) string {
+	if created == 0 {
+		return "-"
+	}
+	return time.Unix(created, 0).UTC().Format(time.DateTime)
 }
 
 func statesList() string {
