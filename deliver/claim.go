@@ -77,15 +77,20 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			orphans = append(orphans, orphan(p, "destination not configured"))
 		}
 	}
-	if history {
-		w.numberFromHistory(hard, ev.ID, targets)
-	}
-
 	// Deliveries end before the lease, so that the claim is completed
-	// while it is still held.
+	// while it is still held. The lease runs from the time the claim was
+	// asked for (the store may have answered late, and the attempt log is
+	// read first): count from its end, not from now.
 	margin := min(w.lease/4, maxLeaseMargin)
-	dctx, cancel := context.WithTimeout(hard, w.lease-margin)
+	left := w.lease
+	if !c.LeaseUntil.IsZero() {
+		left = c.LeaseUntil.Sub(w.now())
+	}
+	dctx, cancel := context.WithTimeout(hard, left-margin)
 	defer cancel()
+	if history {
+		w.numberFromHistory(dctx, ev.ID, targets)
+	}
 	if len(targets) == 1 {
 		targets[0].att = w.attempt(dctx, ev, targets[0])
 	} else if len(targets) > 1 {
