@@ -15,6 +15,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -267,9 +268,7 @@ func (c *Committer) commit(reqs []*request, evs []*hookbox.Event) {
 	}
 
 	start := time.Now()
-	// Not any submitter's context: one caller going away must not abort the
-	// batch of the others.
-	results, err := c.insert(context.Background(), evs)
+	results, err := c.safeInsert(evs)
 	if err == nil && len(results) != len(evs) {
 		err = fmt.Errorf("group commit: %d results for %d events", len(results), len(evs))
 	} else if err != nil {
@@ -286,4 +285,21 @@ func (c *Committer) commit(reqs []*request, evs []*hookbox.Event) {
 		}
 	}
 	clear(evs)
+}
+
+// safeInsert calls the insert func, turning a panic into an EINTERNAL error
+// for the batch: the writer serves every endpoint, and one bad batch must
+// not take the process down with the submissions of others (each gets the
+// error and answers 503; Stripe retries). Whatever the panic left of the
+// batch, a retry is at worst a Duplicate.
+func (c *Committer) safeInsert(evs []*hookbox.Event) (results []hookbox.InsertResult, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			results, err = nil, &hookbox.Error{Code: hookbox.EINTERNAL, Message: "insert panicked",
+				Err: fmt.Errorf("%v\n%s", v, debug.Stack())} // logged by the ingest handler
+		}
+	}()
+	// Not any submitter's context: one caller going away must not abort the
+	// batch of the others.
+	return c.insert(context.Background(), evs)
 }

@@ -384,3 +384,36 @@ func TestClose_NoLeak(t *testing.T) {
 	}
 	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// Ensures a panic in the insert func fails its batch (every submitter gets
+// an error, none a result) instead of killing the process, and that the
+// writer goes on committing later batches.
+func TestSubmit_ErrInsertPanic(t *testing.T) {
+	store := mustOpenStore(t)
+	var stats batchStats
+	c := groupcommit.New(func(ctx context.Context, evs []*hookbox.Event) ([]hookbox.InsertResult, error) {
+		for _, ev := range evs {
+			if ev.ID == "evt_poison" {
+				panic("store bug")
+			}
+		}
+		return store.InsertEvents(ctx, evs)
+	}, groupcommit.Options{OnBatchFunc: stats.record})
+	defer mustClose(t, c)
+
+	res, err := c.Submit(context.Background(), storetest.NewEvent("evt_poison", "x", base))
+	if hookbox.ErrorCode(err) != hookbox.EINTERNAL {
+		t.Fatalf("Submit of the poison event: %+v, %v; want an EINTERNAL error", res, err)
+	}
+	if res, err := c.Submit(context.Background(), storetest.NewEvent("evt_ok", "x", base)); err != nil || res.Err != nil || res.Duplicate {
+		t.Fatalf("Submit after the panic: %+v, %v", res, err)
+	}
+	if _, err := store.FindEventByID(context.Background(), "evt_ok"); err != nil {
+		t.Fatalf("evt_ok not stored: %v", err)
+	}
+	stats.mu.Lock()
+	defer stats.mu.Unlock()
+	if stats.batches != 2 || stats.errs != 1 {
+		t.Fatalf("batches %d, errors %d; want 2, 1", stats.batches, stats.errs)
+	}
+}
