@@ -171,3 +171,46 @@ func TestServe_TrustedProxy(t *testing.T) {
 		t.Fatalf("client address not taken from the trusted proxy:\n%s", logs.String())
 	}
 }
+
+// TestServe_AdminToken ensures that with HOOKBOX_ADMIN_TOKEN set the admin
+// API and /metrics want it as a bearer token while the health checks stay
+// open, and that a non-loopback admin listener without a token is refused.
+func TestServe_AdminToken(t *testing.T) {
+	const token = "admin-token-0123456789abcdef"
+	vars, _ := e2eVars(t)
+	vars["HOOKBOX_ADMIN_TOKEN"] = token
+	m, _ := mustRunMain(t, vars)
+	get := func(path, auth string) int {
+		req, _ := http.NewRequest("GET", "http://"+m.AdminAddr()+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, p := range []string{"/metrics", "/api/events"} {
+		if s := get(p, ""); s != 401 {
+			t.Errorf("%s without token: %d", p, s)
+		}
+		if s := get(p, "Bearer wrong-token-0123456789"); s != 401 {
+			t.Errorf("%s with a wrong token: %d", p, s)
+		}
+		if s := get(p, "Bearer "+token); s != 200 {
+			t.Errorf("%s with the token: %d", p, s)
+		}
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if s := get(p, ""); s != 200 {
+			t.Errorf("%s: %d", p, s)
+		}
+	}
+	delete(vars, "HOOKBOX_ADMIN_TOKEN")
+	env, _, _ := testEnv(vars)
+	if _, err := ParseServeConfig(env, []string{"--admin-listen", "0.0.0.0:0"}); err == nil || !strings.Contains(err.Error(), "HOOKBOX_ADMIN_TOKEN") {
+		t.Fatalf("non-loopback admin without token: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -679,6 +680,26 @@ func (m *Main) serve(srv *http.Server, ln net.Listener) {
 // Err delivers a fatal serving error.
 func (m *Main) Err() <-chan error { return m.serveErrs }
 
+// requireToken protects an admin handler with HOOKBOX_ADMIN_TOKEN as a
+// bearer token (compared in constant time) when one is configured, as the
+// admin API is; Prometheus sends it with "authorization: {credentials: ...}".
+// /healthz and /readyz stay open for load balancers.
+func (m *Main) requireToken(h http.Handler) http.Handler {
+	token := m.Config.AdminToken
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hookbox"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 func (m *Main) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -698,14 +719,14 @@ func (m *Main) adminMux() *http.ServeMux {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	mux.Handle("GET /metrics", m.Metrics.Handler())
+	mux.Handle("GET /metrics", m.requireToken(m.Metrics.Handler()))
 	// The console and the admin API under /api/ (token-protected off
 	// loopback; see package console).
 	mux.Handle("/", m.Console)
 	if m.Config.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.Handle("/debug/pprof/", m.requireToken(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/profile", m.requireToken(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/trace", m.requireToken(http.HandlerFunc(pprof.Trace)))
 	}
 	return mux
 }
