@@ -18,14 +18,31 @@ import (
 // covers only the primary key: any other constraint (a CHECK) still fails
 // the statement, and SQLite then undoes that statement alone, not the
 // transaction.
+//
+// The body goes to event_bodies (0005): the row names it by body_id, the
+// next free key, and insertBodySQL stores it under that same key right
+// after the row went in. Nothing writes event_bodies in between: both run
+// in the writer's transaction, back to back.
 const insertSQL = `INSERT INTO events (
 	id, type, object, created, livemode, account, api_version,
-	body, headers, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	headers, received_at, client_addr, secret_index, source,
+	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
+	body_id
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + nextBodyID + `)
 ON CONFLICT (id) DO NOTHING`
 
-const insertArgCount = 19
+const insertArgCount = 18
+
+// insertBodySQL stores the body of the event insertSQL has just stored.
+const insertBodySQL = `INSERT INTO event_bodies (id, body) VALUES (` + nextBodyID + `, ?)`
+
+// nextBodyID is the key of the next body: one past the last (a seek to the
+// end of event_bodies, not a scan).
+const nextBodyID = `(SELECT coalesce(max(id), 0) + 1 FROM event_bodies)`
+
+// bodyColumn reads the body of the events row in scope; an event without
+// one (body_id 0) reads as empty.
+const bodyColumn = `coalesce((SELECT b.body FROM event_bodies b WHERE b.id = events.body_id), x'')`
 
 // listColumns are the columns of a listing: everything but the body.
 const listColumns = `id, type, object, created, livemode, account, api_version,
@@ -65,6 +82,8 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 
 	stmt := tx.StmtContext(ctx, s.insert)
 	defer stmt.Close()
+	bodyStmt := tx.StmtContext(ctx, s.insertBody)
+	defer bodyStmt.Close()
 
 	args := make([]any, insertArgCount)
 	for i, ev := range events {
@@ -89,6 +108,16 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 			return nil, unavailable("insert events", err)
 		}
 		results[i].Duplicate = n == 0
+		if n == 0 {
+			continue
+		}
+		body := ev.Body
+		if body == nil {
+			body = []byte{} // NOT NULL: a nil slice would bind as NULL
+		}
+		if _, err := bodyStmt.ExecContext(ctx, body); err != nil {
+			return nil, unavailable("insert events: body", err)
+		}
 	}
 
 	if err := tx.Commit(); err != nil {
@@ -122,10 +151,6 @@ func insertArgs(args []any, ev *hookbox.Event) error {
 	if state == "" {
 		state = hookbox.StatePending
 	}
-	body := ev.Body
-	if body == nil {
-		body = []byte{} // NOT NULL: a nil slice would bind as NULL
-	}
 	headers := "{}"
 	if len(ev.Headers) > 0 {
 		b, err := json.Marshal(ev.Headers)
@@ -146,18 +171,17 @@ func insertArgs(args []any, ev *hookbox.Event) error {
 	args[4] = livemode
 	args[5] = ev.Account
 	args[6] = ev.APIVersion
-	args[7] = body
-	args[8] = headers
-	args[9] = received
-	args[10] = ev.ClientAddr
-	args[11] = int64(ev.SecretIndex)
-	args[12] = string(ev.Source)
-	args[13] = string(state)
-	args[14] = int64(ev.Attempts)
-	args[15] = next
-	args[16] = updated
-	args[17] = replayed
-	args[18] = ev.Endpoint
+	args[7] = headers
+	args[8] = received
+	args[9] = ev.ClientAddr
+	args[10] = int64(ev.SecretIndex)
+	args[11] = string(ev.Source)
+	args[12] = string(state)
+	args[13] = int64(ev.Attempts)
+	args[14] = next
+	args[15] = updated
+	args[16] = replayed
+	args[17] = ev.Endpoint
 	return nil
 }
 
@@ -168,7 +192,7 @@ func (s *Store) FindEventByID(ctx context.Context, id string) (*hookbox.Event, e
 	if s.closed.Load() {
 		return nil, errClosed
 	}
-	row := s.reader.QueryRowContext(ctx, `SELECT `+listColumns+`, body FROM events WHERE id = ?`, id)
+	row := s.reader.QueryRowContext(ctx, `SELECT `+listColumns+`, `+bodyColumn+` FROM events WHERE id = ?`, id)
 	ev, err := scanEvent(row, true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, hookbox.Errorf(hookbox.ENOTFOUND, "event %q not found", id)

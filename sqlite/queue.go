@@ -40,7 +40,7 @@ LIMIT ?2`
 const claimSQL = `UPDATE events
 SET state = 'delivering', lease_owner = ?1, lease_until = ?2, next_attempt_at = ?3, updated_at = ?4
 WHERE id IN (SELECT value FROM json_each(?5))
-RETURNING ` + listColumns + `, body`
+RETURNING ` + listColumns + `, ` + bodyColumn
 
 // deliveryColumns are the columns scanDelivery reads, in order.
 const deliveryColumns = `event_id, destination, state, attempts, next_attempt_at, last_error, updated_at`
@@ -959,7 +959,9 @@ func (s *Store) FindAttempts(ctx context.Context, eventID string) ([]hookbox.Att
 // instead, which would walk every delivered event, old or new.
 const (
 	pruneRowsSQL   = `DELETE FROM events WHERE +state IN ('delivered', 'dead') AND received_at < ?`
-	pruneBodiesSQL = `UPDATE events SET body = x'' WHERE +state = 'delivered' AND received_at < ? AND length(body) > 0`
+	pruneBodiesSQL = `UPDATE event_bodies SET body = x'' WHERE id IN (
+	SELECT body_id FROM events WHERE +state = 'delivered' AND received_at < ?
+) AND length(body) > 0`
 )
 
 // PruneEvents deletes the delivered and dead events received before

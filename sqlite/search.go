@@ -225,8 +225,9 @@ func queryWhere(q hookbox.EventQuery) ([]string, []any, error) {
 		// instr on the BLOB is a plain byte search that rules out almost
 		// every row before the JSON is parsed; json_valid guards the
 		// bodies emptied by retention.
-		where = append(where, `instr(body, CAST(? AS BLOB)) > 0 AND json_valid(CAST(body AS TEXT))
-			AND json_extract(CAST(body AS TEXT), '$.data.object.id') = ?`)
+		where = append(where, `EXISTS (SELECT 1 FROM event_bodies b WHERE b.id = events.body_id
+			AND instr(b.body, CAST(? AS BLOB)) > 0 AND json_valid(CAST(b.body AS TEXT))
+			AND json_extract(CAST(b.body AS TEXT), '$.data.object.id') = ?)`)
 		args = append(args, q.ObjectID, q.ObjectID)
 	}
 	if q.Destination != "" {

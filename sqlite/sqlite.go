@@ -79,8 +79,9 @@ type Store struct {
 	writer *sql.DB // exactly one connection: SQLite has one writer at a time anyway
 	reader *sql.DB // read-only connections (query_only)
 
-	insert *sql.Stmt // prepared once on the writer connection, reused by every batch
-	now    func() time.Time
+	// Prepared once on the writer connection, reused by every batch.
+	insert, insertBody *sql.Stmt
+	now                func() time.Time
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -143,9 +144,15 @@ func (o Options) Open(path string) (*Store, error) {
 		s.writer.Close()
 		return nil, fmt.Errorf("open store: prepare insert: %w", err)
 	}
+	if s.insertBody, err = s.writer.PrepareContext(ctx, insertBodySQL); err != nil {
+		s.insert.Close()
+		s.writer.Close()
+		return nil, fmt.Errorf("open store: prepare insert: %w", err)
+	}
 
 	if s.reader, err = sql.Open("sqlite", dsn(path, busy, true)); err != nil {
 		s.insert.Close()
+		s.insertBody.Close()
 		s.writer.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -154,6 +161,7 @@ func (o Options) Open(path string) (*Store, error) {
 	if err := s.reader.PingContext(ctx); err != nil {
 		s.reader.Close()
 		s.insert.Close()
+		s.insertBody.Close()
 		s.writer.Close()
 		return nil, fmt.Errorf("open store: readers: %w", err)
 	}
@@ -217,6 +225,9 @@ func (s *Store) Close() error {
 		var errs []error
 		if s.insert != nil {
 			errs = append(errs, s.insert.Close())
+		}
+		if s.insertBody != nil {
+			errs = append(errs, s.insertBody.Close())
 		}
 		if s.reader != nil {
 			errs = append(errs, s.reader.Close())

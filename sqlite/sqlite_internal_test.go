@@ -148,14 +148,14 @@ func TestInsertEvents_StatementRollback(t *testing.T) {
 	}
 	// The schema also refuses what the Go checks refuse first.
 	for _, q := range []string{
-		`INSERT INTO events (id, type, object, created, livemode, account, api_version, body, received_at, client_addr, secret_index, source, updated_at)
-		 VALUES ('', 't', 'event', 0, 0, '', '', x'', 1, '', 0, 'webhook', 1)`,
-		`INSERT INTO events (id, type, object, created, livemode, account, api_version, body, received_at, client_addr, secret_index, source, updated_at)
-		 VALUES (NULL, 't', 'event', 0, 0, '', '', x'', 1, '', 0, 'webhook', 1)`,
-		`INSERT INTO events (id, type, object, created, livemode, account, api_version, body, headers, received_at, client_addr, secret_index, source, updated_at)
-		 VALUES ('evt_h', 't', 'event', 0, 0, '', '', x'', '[]', 1, '', 0, 'webhook', 1)`,
-		`INSERT INTO events (id, type, object, created, livemode, account, api_version, body, received_at, client_addr, secret_index, source, updated_at)
-		 VALUES ('evt_b', 't', 'event', 0, 0, '', '', 'not a blob', 1, '', 0, 'webhook', 1)`,
+		`INSERT INTO events (id, type, object, created, livemode, account, api_version, received_at, client_addr, secret_index, source, updated_at)
+		 VALUES ('', 't', 'event', 0, 0, '', '', 1, '', 0, 'webhook', 1)`,
+		`INSERT INTO events (id, type, object, created, livemode, account, api_version, received_at, client_addr, secret_index, source, updated_at)
+		 VALUES (NULL, 't', 'event', 0, 0, '', '', 1, '', 0, 'webhook', 1)`,
+		`INSERT INTO events (id, type, object, created, livemode, account, api_version, headers, received_at, client_addr, secret_index, source, updated_at)
+		 VALUES ('evt_h', 't', 'event', 0, 0, '', '', '[]', 1, '', 0, 'webhook', 1)`,
+		`INSERT INTO event_bodies (id, body) VALUES (1000000, 'not a blob')`,
+		`INSERT INTO event_bodies (id, body) VALUES (1000001, NULL)`,
 	} {
 		if _, err := s.writer.ExecContext(ctx, q); err == nil {
 			t.Errorf("schema accepted: %s", q)
@@ -282,6 +282,12 @@ func TestQueryPlans(t *testing.T) {
 		{"claim", claimDueSQL, "events_queue", []any{1, 10}},
 		{"prune rows", pruneRowsSQL, "events_received", []any{1}},
 		{"prune bodies", pruneBodiesSQL, "events_received", []any{1}},
+		// The body is one rowid seek per event (0005), never a scan of
+		// event_bodies.
+		{"prune bodies by key", pruneBodiesSQL, "SEARCH event_bodies USING INTEGER PRIMARY KEY", []any{1}},
+		{"find body", "SELECT " + bodyColumn + " FROM events WHERE id = ?", "SEARCH b USING INTEGER PRIMARY KEY", []any{"evt_1"}},
+		{"next body id", "SELECT " + nextBodyID, "SEARCH event_bodies", nil},
+		{"claim bodies", claimSQL, "SEARCH b USING INTEGER PRIMARY KEY", []any{"w", 1, 1, 1, "[]"}},
 	} {
 		p := plan(tc.q, tc.args...)
 		if !strings.Contains(p, tc.want) || strings.Contains(p, "SCAN events") && !strings.Contains(p, "USING INDEX") {
@@ -352,5 +358,68 @@ func TestMigrate_FromV1(t *testing.T) {
 	cs, err := s.ClaimEvents(ctx, "w", t0, time.Minute, 10)
 	if err != nil || len(cs) != 1 || cs[0].Event.ID != "evt_v1" || string(cs[0].Event.Body) != "{}" {
 		t.Fatalf("claim after upgrade: %v, %v", cs, err)
+	}
+}
+
+// Ensures every stored event has exactly its own body in event_bodies
+// (0005): a duplicate or a rejected row stores none, a nil body reads as
+// empty, pruning a body empties it in place, and deleting an event
+// deletes its body.
+func TestEventBodies(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	bodies := func() (n int, orphans int) {
+		t.Helper()
+		if err := s.reader.QueryRowContext(ctx, `SELECT
+			(SELECT count(*) FROM event_bodies),
+			(SELECT count(*) FROM event_bodies b WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.body_id = b.id))`).Scan(&n, &orphans); err != nil {
+			t.Fatal(err)
+		}
+		return n, orphans
+	}
+	bad := event("evt_bad")
+	bad.State = "exploded"
+	nilBody := event("evt_nil")
+	nilBody.Body = nil
+	old := event("evt_old")
+	old.State = hookbox.StateDelivered
+	res, err := s.InsertEvents(ctx, []*hookbox.Event{event("evt_a"), bad, event("evt_a"), nilBody, event("evt_b"), old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[1].Err == nil || !res[2].Duplicate {
+		t.Fatalf("results %+v", res)
+	}
+	if n, orphans := bodies(); n != 4 || orphans != 0 {
+		t.Fatalf("%d bodies, %d orphans; want 4, 0", n, orphans)
+	}
+	for id, want := range map[string]string{"evt_a": `{"id":"evt_a"}`, "evt_b": `{"id":"evt_b"}`, "evt_nil": ``} {
+		ev, err := s.FindEventByID(ctx, id)
+		if err != nil || string(ev.Body) != want || ev.Body == nil {
+			t.Fatalf("%s: body %q, %v; want %q", id, ev.Body, err, want)
+		}
+	}
+	if n, _, err := s.PruneEvents(ctx, t0.Add(time.Second), time.Time{}); err != nil || n != 1 {
+		t.Fatalf("prune bodies: %d, %v; want 1", n, err)
+	}
+	if ev, err := s.FindEventByID(ctx, "evt_old"); err != nil || len(ev.Body) != 0 {
+		t.Fatalf("pruned body: %q, %v", ev.Body, err)
+	}
+	if _, n, err := s.PruneEvents(ctx, time.Time{}, t0.Add(time.Second)); err != nil || n != 1 {
+		t.Fatalf("prune rows: %d, %v; want 1", n, err)
+	}
+	if n, orphans := bodies(); n != 3 || orphans != 0 {
+		t.Fatalf("after prune: %d bodies, %d orphans; want 3, 0", n, orphans)
+	}
+	// A body key freed by a deleted event is taken again without mixing
+	// bodies up.
+	if _, err := s.InsertEvents(ctx, []*hookbox.Event{event("evt_c")}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := s.FindEventByID(ctx, "evt_c"); err != nil || string(ev.Body) != `{"id":"evt_c"}` {
+		t.Fatalf("evt_c: %q, %v", ev.Body, err)
+	}
+	if n, orphans := bodies(); n != 4 || orphans != 0 {
+		t.Fatalf("at the end: %d bodies, %d orphans; want 4, 0", n, orphans)
 	}
 }
