@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/storetest"
 )
 
 // The queue benchmarks measure the two transactions of a drain on a fresh
@@ -29,7 +30,7 @@ func benchClaims(b *testing.B, s hookbox.Store, n int, claim func([][]hookbox.Co
 		evs := make([]*hookbox.Event, k)
 		for i := range evs {
 			id := fmt.Sprintf("evt_bench_%08d", done+i)
-			evs[i] = &hookbox.Event{ID: id, Type: "payment_intent.succeeded", Object: "event", Body: benchBody(id), ReceivedAt: now}
+			evs[i] = &hookbox.Event{ID: id, Type: "payment_intent.succeeded", Object: "event", Body: storetest.BenchBody(id), ReceivedAt: now}
 		}
 		if _, err := s.InsertEvents(ctx, evs); err != nil {
 			b.Fatal(err)

@@ -470,7 +470,7 @@ func BenchmarkSearchPostgres(b *testing.B) {
 		var args []any
 		switch {
 		case strings.HasPrefix(sql, "INSERT INTO events"):
-			args = []any{string(benchBody("EVTID")), newest, rows}
+			args = []any{string(storetest.BenchBody("EVTID")), newest, rows}
 		case strings.Contains(sql, "'billing'"):
 			args = []any{newest, rows}
 		}

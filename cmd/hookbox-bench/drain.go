@@ -23,19 +23,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -112,10 +108,8 @@ func parseDrainFlags(args []string, stderr io.Writer) (*drainConfig, error) {
 	case c.db != "sqlite" && c.db != "postgres":
 		return nil, fmt.Errorf("--db %q: want sqlite or postgres", c.db)
 	}
-	for _, kv := range c.serveEnv {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return nil, fmt.Errorf("--serve-env wants KEY=VALUE, got %q", kv)
-		}
+	if err := checkServeEnv(c.serveEnv); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -152,20 +146,11 @@ func runDrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "hookbox-bench-drain-")
+	tmp, cleanup, err := benchDir(ctx, "hookbox-bench-drain-", c.keep, &c.hookbox, stderr)
 	if err != nil {
 		return err
 	}
-	if c.keep {
-		fmt.Fprintf(stderr, "keeping %s\n", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
-	if c.hookbox == "" {
-		if c.hookbox, err = buildHookbox(ctx, tmp, stderr); err != nil {
-			return err
-		}
-	}
+	defer cleanup()
 	var (
 		results []drainResult
 		runErrs []error
@@ -189,14 +174,7 @@ func runDrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			round, res.fillRate, res.rate(c.events), res.drain.Round(time.Millisecond), res.drainCPU.Round(10*time.Millisecond),
 			percentile(res.pickup, 0.50), percentile(res.pickup, 0.99), res.missing(), res.repeated())
 	}
-	missed := drainReport(stdout, c, results)
-	if len(runErrs) > 0 {
-		return fmt.Errorf("%d round(s) could not run: %w", len(runErrs), errors.Join(runErrs...))
-	}
-	if c.strict && missed > 0 {
-		return fmt.Errorf("--strict: %d check(s) missed", missed)
-	}
-	return nil
+	return outcome(runErrs, drainReport(stdout, c, results), c.strict)
 }
 
 // startServe starts "hookbox serve" on db, forwarding to forwardTo when
@@ -211,18 +189,11 @@ func startServe(ctx context.Context, c *drainConfig, db, forwardTo, logPath stri
 	if err != nil {
 		return nil, "", "", err
 	}
-	cmd := exec.Command(c.hookbox, "serve")
-	cmd.Env = append(cleanEnv(),
-		"HOOKBOX_DB="+db,
-		"HOOKBOX_LISTEN="+listen,
-		"HOOKBOX_ADMIN_LISTEN="+admin,
-		"STRIPE_WEBHOOK_SECRET="+benchSecret,
-	)
+	var forward []string
 	if forwardTo != "" {
-		cmd.Env = append(cmd.Env, "HOOKBOX_FORWARD_TO="+forwardTo, "HOOKBOX_FORWARD_SECRET="+benchForwardSecret)
+		forward = []string{"HOOKBOX_FORWARD_TO=" + forwardTo, "HOOKBOX_FORWARD_SECRET=" + benchForwardSecret}
 	}
-	cmd.Env = append(cmd.Env, c.serveEnv...)
-	cmd.Env = append(cmd.Env, env...)
+	cmd := serveCmd(c.hookbox, db, listen, admin, forward, c.serveEnv, env)
 	p, err := startProc(cmd, logPath)
 	if err != nil {
 		return nil, "", "", err
@@ -323,21 +294,12 @@ func drainRound(ctx context.Context, c *drainConfig, round int, dir string, stde
 // sendBacklog posts c.events events with hookbox send and fails unless
 // every one was accepted.
 func sendBacklog(ctx context.Context, c *drainConfig, url string) (summary, error) {
-	var sum summary
-	send := exec.CommandContext(ctx, c.hookbox, "send",
-		"--concurrency", strconv.Itoa(c.fillConcurrency), "--count", strconv.Itoa(c.events),
-		"--json", "--quiet", "--allow-errors", url)
-	send.Env = append(cleanEnv(), "STRIPE_WEBHOOK_SECRET="+benchSecret)
-	var out, errb bytes.Buffer
-	send.Stdout, send.Stderr = &out, &errb
-	if err := send.Run(); err != nil {
-		return sum, fmt.Errorf("hookbox send: %w\n%s", err, errb.String())
-	}
-	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
-		return sum, fmt.Errorf("hookbox send printed no JSON summary: %w\n%s", err, out.String())
+	sum, sendErr, err := send(ctx, c.hookbox, c.fillConcurrency, c.events, url)
+	if err != nil {
+		return sum, err
 	}
 	if sum.Count != c.events || sum.failed() > 0 {
-		return sum, fmt.Errorf("backlog: hookbox send ran %d of %d requests, %d failed\n%s", sum.Count, c.events, sum.failed(), errb.String())
+		return sum, fmt.Errorf("backlog: hookbox send ran %d of %d requests, %d failed\n%s", sum.Count, c.events, sum.failed(), sendErr)
 	}
 	return sum, nil
 }
@@ -554,14 +516,7 @@ func drainReport(w io.Writer, c *drainConfig, results []drainResult) int {
 	tw.Flush()
 	fmt.Fprintln(w)
 
-	missed := 0
-	check := func(name string, ok bool, detail string) {
-		verdict := "PASS"
-		if !ok {
-			verdict, missed = "MISS", missed+1
-		}
-		fmt.Fprintf(w, "%-44s %s (%s)\n", name, verdict, detail)
-	}
+	check, missed := checker(w)
 	if len(rates) == 0 {
 		check(fmt.Sprintf("drain >= %.0f events/s", targetDrainRate), false, "not measured")
 	} else {
@@ -576,7 +531,7 @@ func drainReport(w io.Writer, c *drainConfig, results []drainResult) int {
 	}
 	check("every event delivered exactly once", len(results) > 0 && missing == 0 && repeated == 0 && pickupBad == 0,
 		fmt.Sprintf("%d missing, %d repeated, %d pickup events not accepted or not delivered", missing, repeated, pickupBad))
-	return missed
+	return *missed
 }
 
 // saveProfile writes a 3 s CPU profile of the hookbox serve whose admin

@@ -41,9 +41,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -162,10 +160,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if len(c.receivers) == 0 {
 		return nil, errors.New("--receivers names no receiver")
 	}
-	for _, kv := range c.serveEnv {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return nil, fmt.Errorf("--serve-env wants KEY=VALUE, got %q", kv)
-		}
+	if err := checkServeEnv(c.serveEnv); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -224,20 +220,11 @@ func bench(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 			return fmt.Errorf("find own binary for the bare receiver: %w", err)
 		}
 	}
-	tmp, err := os.MkdirTemp("", "hookbox-bench-")
+	tmp, cleanup, err := benchDir(ctx, "hookbox-bench-", c.keep, &c.hookbox, stderr)
 	if err != nil {
 		return err
 	}
-	if c.keep {
-		fmt.Fprintf(stderr, "keeping %s\n", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
-	if c.hookbox == "" {
-		if c.hookbox, err = buildHookbox(ctx, tmp, stderr); err != nil {
-			return err
-		}
-	}
+	defer cleanup()
 
 	results := map[string][]result{}
 	var runErrs []error
@@ -265,14 +252,7 @@ func bench(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 				round, recv, res.RPS, res.P50, res.P99, res.failed(), res.serverCPU.Round(time.Millisecond))
 		}
 	}
-	missed := report(stdout, c, results)
-	if len(runErrs) > 0 {
-		return fmt.Errorf("%d round(s) could not run: %w", len(runErrs), errors.Join(runErrs...))
-	}
-	if c.strict && missed > 0 {
-		return fmt.Errorf("--strict: %d check(s) missed", missed)
-	}
-	return nil
+	return outcome(runErrs, report(stdout, c, results), c.strict)
 }
 
 // runRound starts one receiver, waits until it is ready, drives it with
@@ -295,14 +275,7 @@ func runRound(ctx context.Context, c *config, recv, dir string, stderr io.Writer
 			return result{}, err
 		}
 		defer drop()
-		cmd = exec.Command(c.hookbox, "serve")
-		cmd.Env = append(cleanEnv(),
-			"HOOKBOX_DB="+db,
-			"HOOKBOX_LISTEN="+listen,
-			"HOOKBOX_ADMIN_LISTEN="+admin,
-			"STRIPE_WEBHOOK_SECRET="+benchSecret,
-		)
-		cmd.Env = append(cmd.Env, c.serveEnv...)
+		cmd = serveCmd(c.hookbox, db, listen, admin, c.serveEnv)
 		ready = "http://" + admin + "/readyz"
 	case "bare":
 		cmd = exec.Command(c.self, "bare", "--listen", listen)
@@ -318,21 +291,14 @@ func runRound(ctx context.Context, c *config, recv, dir string, stderr io.Writer
 		return result{}, err
 	}
 
-	send := exec.CommandContext(ctx, c.hookbox, "send",
-		"--concurrency", strconv.Itoa(c.concurrency), "--count", strconv.Itoa(c.requests),
-		"--json", "--quiet", "--allow-errors", "http://"+listen+"/webhooks/stripe")
-	send.Env = append(cleanEnv(), "STRIPE_WEBHOOK_SECRET="+benchSecret)
-	var out, errb bytes.Buffer
-	send.Stdout, send.Stderr = &out, &errb
-	if err := send.Run(); err != nil {
-		return result{}, fmt.Errorf("hookbox send: %w\n%s", err, errb.String())
-	}
 	var res result
-	if err := json.Unmarshal(out.Bytes(), &res.summary); err != nil {
-		return result{}, fmt.Errorf("hookbox send printed no JSON summary: %w\n%s", err, out.String())
+	var sendErr string
+	res.summary, sendErr, err = send(ctx, c.hookbox, c.concurrency, c.requests, "http://"+listen+"/webhooks/stripe")
+	if err != nil {
+		return result{}, err
 	}
 	if res.Count != c.requests {
-		return result{}, fmt.Errorf("hookbox send ran %d of %d requests\n%s", res.Count, c.requests, errb.String())
+		return result{}, fmt.Errorf("hookbox send ran %d of %d requests\n%s", res.Count, c.requests, sendErr)
 	}
 	cpu, err := p.stop()
 	if err != nil {
@@ -463,14 +429,7 @@ func report(w io.Writer, c *config, results map[string][]result) int {
 	tw.Flush()
 	fmt.Fprintln(w)
 
-	missed := 0
-	check := func(name string, ok bool, detail string) {
-		verdict := "PASS"
-		if !ok {
-			verdict, missed = "MISS", missed+1
-		}
-		fmt.Fprintf(w, "%-44s %s (%s)\n", name, verdict, detail)
-	}
+	check, missed := checker(w)
 	if okH && okB {
 		check(fmt.Sprintf("hookbox rate >= %.0f%% of bare", targetRateRatio*100), h.rps >= targetRateRatio*b.rps,
 			fmt.Sprintf("%.0f%%", 100*h.rps/b.rps))
@@ -487,5 +446,64 @@ func report(w io.Writer, c *config, results map[string][]result) int {
 	} else if slices.Contains(c.receivers, "hookbox") {
 		check(fmt.Sprintf("hookbox p99 <= %.0f ms", targetP99ms), false, "not measured")
 	}
-	return missed
+	return *missed
+}
+
+// checkServeEnv checks that every --serve-env is KEY=VALUE.
+func checkServeEnv(env []string) error {
+	for _, kv := range env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("--serve-env wants KEY=VALUE, got %q", kv)
+		}
+	}
+	return nil
+}
+
+// benchDir makes the temporary directory of a run, prefix followed by
+// random characters, and builds hookbox into it when *hookbox is empty.
+// cleanup removes the directory unless keep.
+func benchDir(ctx context.Context, prefix string, keep bool, hookbox *string, stderr io.Writer) (tmp string, cleanup func(), err error) {
+	tmp, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(tmp) }
+	if keep {
+		fmt.Fprintf(stderr, "keeping %s\n", tmp)
+		cleanup = func() {}
+	}
+	if *hookbox == "" {
+		if *hookbox, err = buildHookbox(ctx, tmp, stderr); err != nil {
+			cleanup()
+			return "", nil, err
+		}
+	}
+	return tmp, cleanup, nil
+}
+
+// outcome is a run's error: rounds that could not run, else, with strict,
+// missed checks.
+func outcome(runErrs []error, missed int, strict bool) error {
+	if len(runErrs) > 0 {
+		return fmt.Errorf("%d round(s) could not run: %w", len(runErrs), errors.Join(runErrs...))
+	}
+	if strict && missed > 0 {
+		return fmt.Errorf("--strict: %d check(s) missed", missed)
+	}
+	return nil
+}
+
+// checker returns check, which prints a target check's verdict to w, and
+// the count of checks missed so far.
+func checker(w io.Writer) (check func(name string, ok bool, detail string), missed *int) {
+	missed = new(int)
+	check = func(name string, ok bool, detail string) {
+		verdict := "PASS"
+		if !ok {
+			verdict = "MISS"
+			*missed++
+		}
+		fmt.Fprintf(w, "%-44s %s (%s)\n", name, verdict, detail)
+	}
+	return check, missed
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,4 +111,39 @@ func buildHookbox(ctx context.Context, dir string, stderr io.Writer) (string, er
 		return "", fmt.Errorf("go build hookbox (run from the module, or pass --hookbox PATH): %w", err)
 	}
 	return bin, nil
+}
+
+// serveCmd is "hookbox serve" on db, listening on listen and admin, with
+// the bench's clean environment followed by each of envs in turn.
+func serveCmd(hookbox, db, listen, admin string, envs ...[]string) *exec.Cmd {
+	cmd := exec.Command(hookbox, "serve")
+	cmd.Env = append(cleanEnv(),
+		"HOOKBOX_DB="+db,
+		"HOOKBOX_LISTEN="+listen,
+		"HOOKBOX_ADMIN_LISTEN="+admin,
+		"STRIPE_WEBHOOK_SECRET="+benchSecret,
+	)
+	for _, env := range envs {
+		cmd.Env = append(cmd.Env, env...)
+	}
+	return cmd
+}
+
+// send runs "hookbox send --json" with count requests, concurrency in
+// flight, to url, and returns its summary and what it wrote to stderr.
+func send(ctx context.Context, hookbox string, concurrency, count int, url string) (summary, string, error) {
+	var sum summary
+	cmd := exec.CommandContext(ctx, hookbox, "send",
+		"--concurrency", strconv.Itoa(concurrency), "--count", strconv.Itoa(count),
+		"--json", "--quiet", "--allow-errors", url)
+	cmd.Env = append(cleanEnv(), "STRIPE_WEBHOOK_SECRET="+benchSecret)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return sum, errb.String(), fmt.Errorf("hookbox send: %w\n%s", err, errb.String())
+	}
+	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
+		return sum, errb.String(), fmt.Errorf("hookbox send printed no JSON summary: %w\n%s", err, out.String())
+	}
+	return sum, errb.String(), nil
 }
