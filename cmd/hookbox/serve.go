@@ -172,7 +172,7 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 		}
 	}
 	if err := console.CheckListen(*admin, c.AdminToken); err != nil {
-		return nil, fmt.Errorf("--admin-listen %s is not loopback: set HOOKBOX_ADMIN_TOKEN (the admin API and console would be open to the network): %w", *admin, err)
+		return nil, fmt.Errorf("--admin-listen %s: %w", *admin, err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
