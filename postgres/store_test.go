@@ -290,40 +290,7 @@ func TestClaimEvents_SkipLocked(t *testing.T) {
 	}
 
 	now := timeBase.Add(time.Hour)
-	var (
-		mu    sync.Mutex
-		owner = map[string]string{}
-		wg    sync.WaitGroup
-		errs  = make(chan error, 4)
-	)
-	for w, s := range []*postgres.Store{a, b, a, b} {
-		name := fmt.Sprintf("w%d", w)
-		wg.Go(func() {
-			for {
-				cs, err := s.ClaimEvents(context.Background(), name, now, time.Minute, 7)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if len(cs) == 0 {
-					return
-				}
-				mu.Lock()
-				for _, c := range cs {
-					if prev, ok := owner[c.Event.ID]; ok {
-						errs <- fmt.Errorf("%s claimed by %s and %s", c.Event.ID, prev, name)
-					}
-					owner[c.Event.ID] = name
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	owner := storetest.ClaimConcurrently(t, []hookbox.Queue{a, b, a, b}, now, time.Minute, 7)
 	if len(owner) != events {
 		t.Fatalf("%d events claimed, want %d", len(owner), events)
 	}

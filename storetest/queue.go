@@ -255,30 +255,23 @@ func testClaimSkipsFuture(t *testing.T, s hookbox.Store) {
 	assertClaimIDs(t, mustClaim(t, s, "w", at.Add(time.Hour), 10), "evt_2")
 }
 
-// Ensures concurrent claimers never receive the same event: every due
-// event is claimed exactly once.
-func testClaimNoOverlap(t *testing.T, s hookbox.Store) {
-	const (
-		events   = 60
-		claimers = 6
-	)
-	var evs []*hookbox.Event
-	for i := range events {
-		evs = append(evs, queued(fmt.Sprintf("evt_%02d", i), base.Add(time.Duration(i)*time.Millisecond), qt0))
-	}
-	MustInsert(t, s, evs...)
-
+// ClaimConcurrently runs one claimer per queue (named w0, w1, ...) in
+// parallel, each claiming batches of batch until nothing is due at now, and
+// returns which claimer got each event. A second claim of the same event is
+// a test error.
+func ClaimConcurrently(tb testing.TB, queues []hookbox.Queue, now time.Time, lease time.Duration, batch int) map[string]string {
+	tb.Helper()
 	var (
 		mu    sync.Mutex
 		owner = map[string]string{}
 		wg    sync.WaitGroup
-		errs  = make(chan error, claimers)
+		errs  = make(chan error, len(queues))
 	)
-	for w := range claimers {
+	for w, q := range queues {
 		name := fmt.Sprintf("w%d", w)
 		wg.Go(func() {
 			for {
-				cs, err := s.ClaimEvents(context.Background(), name, qt0, qLease, 4)
+				cs, err := q.ClaimEvents(context.Background(), name, now, lease, batch)
 				if err != nil {
 					errs <- err
 					return
@@ -300,8 +293,29 @@ func testClaimNoOverlap(t *testing.T, s hookbox.Store) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Error(err)
+		tb.Error(err)
 	}
+	return owner
+}
+
+// Ensures concurrent claimers never receive the same event: every due
+// event is claimed exactly once.
+func testClaimNoOverlap(t *testing.T, s hookbox.Store) {
+	const (
+		events   = 60
+		claimers = 6
+	)
+	var evs []*hookbox.Event
+	for i := range events {
+		evs = append(evs, queued(fmt.Sprintf("evt_%02d", i), base.Add(time.Duration(i)*time.Millisecond), qt0))
+	}
+	MustInsert(t, s, evs...)
+
+	queues := make([]hookbox.Queue, claimers)
+	for i := range queues {
+		queues[i] = s
+	}
+	owner := ClaimConcurrently(t, queues, qt0, qLease, 4)
 	if len(owner) != events {
 		t.Fatalf("%d events claimed, want %d", len(owner), events)
 	}
