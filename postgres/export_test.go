@@ -18,3 +18,6 @@ func (s *Store) CompleteClaimsRejecting(ctx context.Context, cs []hookbox.Comple
 	args[bad].attempts.numbers[0] = 0
 	return s.completeClaims(ctx, cs, args, errs)
 }
+
+// CountEventsSQL is the statement of CountEvents, for its plan test.
+const CountEventsSQL = countEventsSQL

@@ -1026,40 +1026,50 @@ func (s *Store) PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time
 	return bodies, rows, nil
 }
 
+// countEventsSQL counts the events of each state and finds the oldest
+// pending one in one statement, so one snapshot. It runs at every metrics
+// scrape, so it must not read every row: the total is SQLite's count of
+// the table (OP_Count walks the smallest b-tree, no row is decoded), each
+// live state and dead is a range of the covering events_state_next_attempt
+// index, and delivered, the bulk of a store, is what remains. The oldest
+// pending reads the pending range only. On a store of 1M delivered and 80k
+// pending events this took 150 ms where a GROUP BY over the whole table,
+// reading received_at from every row, took 360-600 ms.
+const countEventsSQL = `SELECT
+	(SELECT count(*) FROM events),
+	(SELECT count(*) FROM events WHERE state = 'pending'),
+	(SELECT count(*) FROM events WHERE state = 'delivering'),
+	(SELECT count(*) FROM events WHERE state = 'dead'),
+	(SELECT min(received_at) FROM events WHERE state = 'pending')`
+
 // CountEvents returns the number of events in each state, with an entry
 // (maybe 0) for every state of hookbox.States, and the receive time of the
 // oldest pending event (zero if none), from one snapshot of the reader
-// pool. EUNAVAILABLE when the store is closed; an uncoded error when the
-// database fails.
+// pool (countEventsSQL). EUNAVAILABLE when the store is closed; an uncoded
+// error when the database fails.
 func (s *Store) CountEvents(ctx context.Context) (map[hookbox.State]int, time.Time, error) {
 	if s.closed.Load() {
 		return nil, time.Time{}, errClosed
 	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT state, count(*), min(received_at) FROM events GROUP BY state`)
+	var (
+		total, pending, delivering, dead int
+		oldestNS                         *int64
+	)
+	err := s.reader.QueryRowContext(ctx, countEventsSQL).Scan(&total, &pending, &delivering, &dead, &oldestNS)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("count events: %w", err)
 	}
-	defer rows.Close()
-	counts := make(map[hookbox.State]int, len(hookbox.States))
-	for _, st := range hookbox.States {
-		counts[st] = 0
+	// The schema's CHECK admits these four states only, so the rest of the
+	// table is delivered.
+	counts := map[hookbox.State]int{
+		hookbox.StatePending:    pending,
+		hookbox.StateDelivering: delivering,
+		hookbox.StateDead:       dead,
+		hookbox.StateDelivered:  total - pending - delivering - dead,
 	}
 	var oldest time.Time
-	for rows.Next() {
-		var (
-			state          string
-			n, minReceived int64
-		)
-		if err := rows.Scan(&state, &n, &minReceived); err != nil {
-			return nil, time.Time{}, fmt.Errorf("count events: %w", err)
-		}
-		counts[hookbox.State(state)] = int(n)
-		if hookbox.State(state) == hookbox.StatePending {
-			oldest = loadTime(minReceived)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, time.Time{}, fmt.Errorf("count events: %w", err)
+	if oldestNS != nil {
+		oldest = loadTime(*oldestNS)
 	}
 	return counts, oldest, nil
 }

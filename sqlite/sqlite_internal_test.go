@@ -298,6 +298,17 @@ func TestQueryPlans(t *testing.T) {
 		}
 		t.Logf("%s: %s", tc.name, p)
 	}
+
+	// The scrape-time count reads no row of a delivered event: each state
+	// it counts is an index range, and the total is the table count
+	// (OP_Count), the only SCAN.
+	p := plan(countEventsSQL)
+	if n := strings.Count(p, "SEARCH events USING COVERING INDEX events_state_next_attempt (state=?)"); n != 3 ||
+		!strings.Contains(p, "SEARCH events USING INDEX events_state_next_attempt (state=?)") ||
+		strings.Count(p, "SCAN events") != 1 || strings.Contains(p, "TEMP B-TREE") {
+		t.Errorf("count: plan %q", p)
+	}
+	t.Logf("count: %s", p)
 }
 
 // Ensures prefixEnd bounds exactly the strings with the prefix.
