@@ -71,6 +71,9 @@ func (s *Server) requireBearer(h http.HandlerFunc) http.Handler {
 		if s.token != "" {
 			scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 			if !strings.EqualFold(scheme, "Bearer") || !s.validToken(strings.TrimSpace(tok)) {
+				// The client and path only: never what was presented.
+				s.log.Warn("console: unauthorized API request", "client", r.RemoteAddr, "path", r.URL.Path)
+				s.authFailed(r)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="hookbox"`)
 				writeJSON(w, http.StatusUnauthorized, apiError{Code: "unauthorized", Message: "a valid bearer token (HOOKBOX_ADMIN_TOKEN) is required"})
 				return

@@ -35,6 +35,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.validToken(strings.TrimSpace(r.PostFormValue("token"))) {
 		s.log.Warn("console: failed login", "client", r.RemoteAddr)
+		s.authFailed(r)
 		s.render(w, r, http.StatusUnauthorized, "login", "Log in", loginPage{Next: next, Error: "That token is not the admin token."})
 		return
 	}

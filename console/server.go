@@ -52,19 +52,26 @@ type Options struct {
 	Logger *slog.Logger
 	// NowFunc is the clock; nil: time.Now.
 	NowFunc func() time.Time
+	// OnAuthFailure, if set, is called for each request refused for a
+	// missing or wrong admin token: an API request without the right
+	// bearer token, a failed login. Not for an expired session, which
+	// guesses nothing. serve counts it against the client and refuses a
+	// client that keeps failing (429).
+	OnAuthFailure func(r *http.Request)
 }
 
 // Server serves the admin API and the console. It is an http.Handler.
 type Server struct {
-	store    hookbox.Store
-	searcher hookbox.EventSearcher // nil when the store has no search
-	token    string
-	secure   bool
-	activity *Activity
-	dests    []string
-	wake     func()
-	log      *slog.Logger
-	nowFunc  func() time.Time
+	store         hookbox.Store
+	searcher      hookbox.EventSearcher // nil when the store has no search
+	token         string
+	secure        bool
+	activity      *Activity
+	dests         []string
+	wake          func()
+	log           *slog.Logger
+	nowFunc       func() time.Time
+	onAuthFailure func(*http.Request)
 
 	sessions  *sessions
 	templates map[string]*template.Template
@@ -77,14 +84,15 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("console: a store is required")
 	}
 	s := &Server{
-		store:    o.Store,
-		token:    o.Token,
-		secure:   o.Secure,
-		activity: o.Activity,
-		dests:    o.Destinations,
-		wake:     o.WakeFunc,
-		log:      o.Logger,
-		nowFunc:  o.NowFunc,
+		store:         o.Store,
+		token:         o.Token,
+		secure:        o.Secure,
+		activity:      o.Activity,
+		dests:         o.Destinations,
+		wake:          o.WakeFunc,
+		log:           o.Logger,
+		nowFunc:       o.NowFunc,
+		onAuthFailure: o.OnAuthFailure,
 	}
 	s.searcher, _ = o.Store.(hookbox.EventSearcher)
 	if s.log == nil {
@@ -187,4 +195,11 @@ func (s *Server) checkHost(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authFailed reports a request refused for a missing or wrong token.
+func (s *Server) authFailed(r *http.Request) {
+	if s.onAuthFailure != nil {
+		s.onAuthFailure(r)
+	}
 }

@@ -13,8 +13,10 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +214,89 @@ func TestServe_AdminToken(t *testing.T) {
 	env, _, _ := testEnv(vars)
 	if _, err := ParseServeConfig(env, []string{"--admin-listen", "0.0.0.0:0"}); err == nil || !strings.Contains(err.Error(), "HOOKBOX_ADMIN_TOKEN") {
 		t.Fatalf("non-loopback admin without token: %v", err)
+	}
+}
+
+// TestServe_AdminTokenFailureLimit ensures a client that keeps presenting
+// a wrong admin token (failed logins, wrong bearer tokens on the API and
+// /metrics) is refused with 429 for a while, even with the right token,
+// that the health checks still answer it, and that the failures are logged
+// with the client but never with what was presented.
+func TestServe_AdminTokenFailureLimit(t *testing.T) {
+	const (
+		token = "admin-token-0123456789abcdef"
+		wrong = "guess-0123456789abcdefghij"
+	)
+	vars, _ := e2eVars(t)
+	vars["HOOKBOX_ADMIN_TOKEN"] = token
+	m, logs := mustRunMain(t, vars)
+	base := "http://" + m.AdminAddr()
+	do := func(method, path, auth string, form url.Values) *http.Response {
+		t.Helper()
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, _ := http.NewRequest(method, base+path, body)
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", base)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	// The right token passes before any failure.
+	if resp := do("GET", "/metrics", "Bearer "+token, nil); resp.StatusCode != 200 {
+		t.Fatalf("/metrics with the token: %d", resp.StatusCode)
+	}
+	// 10 failures of three kinds: the last one starts the penalty.
+	for i := range 10 {
+		var resp *http.Response
+		switch i % 3 {
+		case 0:
+			resp = do("POST", "/login", "", url.Values{"token": {wrong}, "next": {"/"}})
+		case 1:
+			resp = do("GET", "/api/events", "Bearer "+wrong, nil)
+		default:
+			resp = do("GET", "/metrics", "Bearer "+wrong, nil)
+		}
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d, want 401", i+1, resp.StatusCode)
+		}
+	}
+	for _, p := range []string{"/metrics", "/api/events"} {
+		resp := do("GET", p, "Bearer "+token, nil)
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("%s with the right token after 10 failures: %d, want 429", p, resp.StatusCode)
+		}
+		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+			t.Fatalf("%s: Retry-After %q", p, resp.Header.Get("Retry-After"))
+		}
+	}
+	if resp := do("POST", "/login", "", url.Values{"token": {token}}); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("login with the right token during the penalty: %d, want 429", resp.StatusCode)
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if resp := do("GET", p, "", nil); resp.StatusCode != 200 {
+			t.Fatalf("%s during the penalty: %d", p, resp.StatusCode)
+		}
+	}
+	out := logs.String()
+	for _, want := range []string{`"msg":"admin: unauthorized request"`, `"msg":"console: unauthorized API request"`, `"msg":"console: failed login"`, `"client":"127.0.0.1`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs lack %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, wrong) || strings.Contains(out, token) {
+		t.Errorf("logs hold a presented or configured token:\n%s", out)
 	}
 }

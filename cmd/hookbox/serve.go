@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/json"
@@ -369,6 +370,7 @@ type Main struct {
 	allow        *edge.Allowlist
 	stopAllow    func()
 	limiter      *edge.FailureLimiter
+	adminLimiter *edge.FailureLimiter // admin token failures; nil without a token
 	certs        *edge.CertReloader
 	shuttingDown atomic.Bool
 	closeOnce    sync.Once
@@ -493,15 +495,22 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Worker != nil && c.Mode == "async" {
 		wake = m.Worker.Wake
 	}
+	if c.AdminToken != "" {
+		// The client is the direct peer: the admin listener trusts no
+		// proxy header.
+		if m.adminLimiter, err = edge.NewFailureLimiter(adminMaxFailures, adminFailureWindow, edge.LimiterOptions{NowFunc: m.NowFunc}); err != nil {
+			return fmt.Errorf("admin failure limit: %w", err)
+		}
+	}
 	m.Console, err = console.New(console.Options{
 		Store: store, Token: c.AdminToken, Activity: m.Activity, Destinations: names,
-		WakeFunc: wake, Logger: m.Logger, NowFunc: m.NowFunc,
+		WakeFunc: wake, Logger: m.Logger, NowFunc: m.NowFunc, OnAuthFailure: m.adminAuthFailed,
 	})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
 	m.adminSrv = &http.Server{
-		Handler:           m.adminMux(),
+		Handler:           m.adminHandler(),
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		ReadTimeout:       DefaultReadTimeout,
 		WriteTimeout:      DefaultWriteTimeout,
@@ -689,14 +698,56 @@ func (m *Main) requireToken(h http.Handler) http.Handler {
 	if token == "" {
 		return h
 	}
-	want := []byte("Bearer " + token)
+	// Compared as hashes, so the time taken tells nothing of the length
+	// either.
+	want := sha256.Sum256([]byte("Bearer " + token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			// The client and path only: never what was presented.
+			m.Logger.Warn("admin: unauthorized request", "client", r.RemoteAddr, "path", r.URL.Path)
+			m.adminAuthFailed(r)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hookbox"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
 			return
 		}
 		h.ServeHTTP(w, r)
+	})
+}
+
+// Admin token failures allowed per client and window before the client is
+// refused (429) for the window: a person who mistyped the token has
+// tries left, a script guessing it gets 10 a minute.
+const (
+	adminMaxFailures   = 10
+	adminFailureWindow = time.Minute
+)
+
+// adminAuthFailed counts a request refused for a missing or wrong admin
+// token against its client (the direct peer).
+func (m *Main) adminAuthFailed(r *http.Request) {
+	if m.adminLimiter != nil {
+		m.adminLimiter.Failed((*edge.Proxies)(nil).ClientAddr(r))
+	}
+}
+
+// adminHandler is the admin listener's handler: with a token, a client
+// that keeps presenting a wrong one is refused (429, Retry-After) before
+// any handler runs, except the health checks, which take no token and
+// must answer load balancers and orchestrators whatever else the same
+// address has done.
+func (m *Main) adminHandler() http.Handler {
+	mux := m.adminMux()
+	if m.adminLimiter == nil {
+		return mux
+	}
+	limited := m.adminLimiter.Middleware(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		limited.ServeHTTP(w, r)
 	})
 }
 
