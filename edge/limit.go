@@ -14,8 +14,12 @@ const (
 	// DefaultMaxFailures failed verifications from one client within
 	// DefaultFailureWindow put it in the penalty box for the same time.
 	// Stripe never fails verification with the right secret, so any
-	// failure is a forgery, a test, or a misconfiguration.
-	DefaultMaxFailures   = 10
+	// failure is a forgery, a test, or a misconfiguration. A flood reaches
+	// 100 in a fraction of a second, so 100 refuses it as soon as 10
+	// would; what it spares is a person or a test suite trying a few
+	// dozen bad requests in a minute, who would otherwise see their valid
+	// requests refused too.
+	DefaultMaxFailures   = 100
 	DefaultFailureWindow = time.Minute
 	// DefaultMaxTrackedClients bounds the limiter's memory: about 100
 	// bytes an entry.

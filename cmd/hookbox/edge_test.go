@@ -172,6 +172,47 @@ func TestServe_TrustedProxy(t *testing.T) {
 	if !strings.Contains(logs.String(), `"client":"198.51.100.9"`) {
 		t.Fatalf("client address not taken from the trusted proxy:\n%s", logs.String())
 	}
+	if strings.Contains(logs.String(), "outside --trusted-proxies") {
+		t.Fatalf("warned about a trusted proxy:\n%s", logs.String())
+	}
+}
+
+// TestServe_UntrustedForward ensures that X-Forwarded-For from a peer that
+// is not a trusted proxy is ignored (the client is the peer) and draws one
+// warning per process, however many requests carry it, and that 20 forged
+// requests in a row all get 400 under the default failure limit.
+func TestServe_UntrustedForward(t *testing.T) {
+	vars, _ := e2eVars(t)
+	m, logs := mustRunMain(t, vars)
+	url := "http://" + m.PublicAddr() + "/webhooks/stripe"
+	body := e2eEvent("evt_fwd_1", "invoice.paid")
+	post := func(secret string) int {
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		req.Header.Set("Stripe-Signature", stripesig.Sign(body, time.Now(), secret))
+		req.Header.Set("X-Forwarded-For", "198.51.100.9")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 20 {
+		if s := post("whsec_forged"); s != 400 {
+			t.Fatalf("forged request %d: %d, want 400", i+1, s)
+		}
+	}
+	if s := post(testSecret1); s != 200 {
+		t.Fatalf("genuine request after 20 forged ones: %d", s)
+	}
+	m.Close()
+	out := logs.String()
+	if n := strings.Count(out, "outside --trusted-proxies"); n != 1 || !strings.Contains(out, `"peer":"127.0.0.1"`) {
+		t.Fatalf("%d warnings about X-Forwarded-For from an untrusted peer, want 1:\n%s", n, out)
+	}
+	if strings.Contains(out, `"client":"198.51.100.9"`) {
+		t.Fatalf("X-Forwarded-For believed from an untrusted peer:\n%s", out)
+	}
 }
 
 // TestServe_AdminToken ensures that with HOOKBOX_ADMIN_TOKEN set the admin

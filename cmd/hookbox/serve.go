@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -366,16 +367,17 @@ type Main struct {
 	publicLn, adminLn, redirectLn    net.Listener
 	publicSrv, adminSrv, redirectSrv *http.Server
 
-	proxies      *edge.Proxies
-	allow        *edge.Allowlist
-	stopAllow    func()
-	limiter      *edge.FailureLimiter
-	adminLimiter *edge.FailureLimiter // admin token failures; nil without a token
-	certs        *edge.CertReloader
-	shuttingDown atomic.Bool
-	closeOnce    sync.Once
-	closeErr     error
-	serveErrs    chan error
+	proxies       *edge.Proxies
+	allow         *edge.Allowlist
+	stopAllow     func()
+	limiter       *edge.FailureLimiter
+	adminLimiter  *edge.FailureLimiter // admin token failures; nil without a token
+	forwardWarned atomic.Bool          // noticeUntrustedForward has logged
+	certs         *edge.CertReloader
+	shuttingDown  atomic.Bool
+	closeOnce     sync.Once
+	closeErr      error
+	serveErrs     chan error
 }
 
 // NewMain returns a Main for cfg logging to logw.
@@ -677,7 +679,26 @@ func (m *Main) protect(h http.Handler) http.Handler {
 	if m.Config.RequireHTTPS {
 		h = edge.RequireHTTPS(h, m.proxies)
 	}
-	return h
+	return m.noticeUntrustedForward(h)
+}
+
+// noticeUntrustedForward logs a warning, once per process, the first time
+// a request carries X-Forwarded-For from a peer outside --trusted-proxies:
+// hookbox is then behind a proxy it does not believe, so every client has
+// the proxy's address in logs and in the failed-verification limit, where
+// one forger gets everyone behind the proxy refused.
+func (m *Main) noticeUntrustedForward(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !m.forwardWarned.Load() && r.Header.Get("X-Forwarded-For") != "" {
+			if peer, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && !m.proxies.Trusts(peer.Addr()) &&
+				m.forwardWarned.CompareAndSwap(false, true) {
+				m.Logger.Warn("request with X-Forwarded-For from a peer outside --trusted-proxies: client addresses "+
+					"(logs, failed-verification limit) are the peer's; behind a proxy, set --trusted-proxies to its address",
+					"peer", peer.Addr().Unmap().String())
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (m *Main) serve(srv *http.Server, ln net.Listener) {
