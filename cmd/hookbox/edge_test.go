@@ -148,24 +148,10 @@ func TestServe_TrustedProxy(t *testing.T) {
 	m, logs := mustRunMain(t, vars, "--trusted-proxies", "127.0.0.1/32", "--require-https")
 	url := "http://" + m.PublicAddr() + "/webhooks/stripe"
 	body := e2eEvent("evt_proxy_1", "invoice.paid")
-	send := func(proto string) int {
-		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-		req.Header.Set("Stripe-Signature", stripesig.Sign(body, time.Now(), testSecret1))
-		req.Header.Set("X-Forwarded-For", "198.51.100.9")
-		if proto != "" {
-			req.Header.Set("X-Forwarded-Proto", proto)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if s := send(""); s != 403 {
+	if s := postForwarded(t, url, body, testSecret1, ""); s != 403 {
 		t.Fatalf("plain HTTP with --require-https: %d", s)
 	}
-	if s := send("https"); s != 200 {
+	if s := postForwarded(t, url, body, testSecret1, "https"); s != 200 {
 		t.Fatalf("via trusted proxy over https: %d", s)
 	}
 	m.Close()
@@ -177,6 +163,25 @@ func TestServe_TrustedProxy(t *testing.T) {
 	}
 }
 
+// postForwarded posts body signed with secret as a proxy would forward it,
+// for the client 198.51.100.9 (and X-Forwarded-Proto proto unless empty),
+// and returns the status.
+func postForwarded(t *testing.T, url string, body []byte, secret, proto string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req.Header.Set("Stripe-Signature", stripesig.Sign(body, time.Now(), secret))
+	req.Header.Set("X-Forwarded-For", "198.51.100.9")
+	if proto != "" {
+		req.Header.Set("X-Forwarded-Proto", proto)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // TestServe_UntrustedForward ensures that X-Forwarded-For from a peer that
 // is not a trusted proxy is ignored (the client is the peer) and draws one
 // warning per process, however many requests carry it, and that 20 forged
@@ -186,17 +191,7 @@ func TestServe_UntrustedForward(t *testing.T) {
 	m, logs := mustRunMain(t, vars)
 	url := "http://" + m.PublicAddr() + "/webhooks/stripe"
 	body := e2eEvent("evt_fwd_1", "invoice.paid")
-	post := func(secret string) int {
-		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-		req.Header.Set("Stripe-Signature", stripesig.Sign(body, time.Now(), secret))
-		req.Header.Set("X-Forwarded-For", "198.51.100.9")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	post := func(secret string) int { return postForwarded(t, url, body, secret, "") }
 	for i := range 20 {
 		if s := post("whsec_forged"); s != 400 {
 			t.Fatalf("forged request %d: %d, want 400", i+1, s)
