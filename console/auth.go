@@ -69,11 +69,10 @@ func (s *Server) requireBearer(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if s.token != "" {
-			scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			auth := r.Header.Get("Authorization")
+			scheme, tok, _ := strings.Cut(auth, " ")
 			if !strings.EqualFold(scheme, "Bearer") || !s.validToken(strings.TrimSpace(tok)) {
-				// The client and path only: never what was presented.
-				s.log.Warn("console: unauthorized API request", "client", r.RemoteAddr, "path", r.URL.Path)
-				s.authFailed(r)
+				s.refusedCredential(r, auth != "")
 				w.Header().Set("WWW-Authenticate", `Bearer realm="hookbox"`)
 				writeJSON(w, http.StatusUnauthorized, apiError{Code: "unauthorized", Message: "a valid bearer token (HOOKBOX_ADMIN_TOKEN) is required"})
 				return
@@ -195,4 +194,19 @@ func (ss *sessions) delete(id string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	delete(ss.expires, sha256.Sum256([]byte(id)))
+}
+
+// refusedCredential logs a request refused for its admin token (the client
+// and path only, never what was presented) and, when it presented one,
+// reports it to OnAuthFailure. A request that presents none guesses
+// nothing, and any web page can make a browser send such requests to a
+// loopback console (an <img> needs no permission): counting them would
+// let that page lock out the operator and Prometheus on the same address.
+func (s *Server) refusedCredential(r *http.Request, presented bool) {
+	if !presented {
+		s.log.Debug("console: request without the admin token", "client", r.RemoteAddr, "path", r.URL.Path)
+		return
+	}
+	s.log.Warn("console: wrong admin token", "client", r.RemoteAddr, "path", r.URL.Path)
+	s.authFailed(r)
 }

@@ -33,9 +33,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	if !s.validToken(strings.TrimSpace(r.PostFormValue("token"))) {
-		s.log.Warn("console: failed login", "client", r.RemoteAddr)
-		s.authFailed(r)
+	if tok := strings.TrimSpace(r.PostFormValue("token")); !s.validToken(tok) {
+		s.refusedCredential(r, tok != "")
 		s.render(w, r, http.StatusUnauthorized, "login", "Log in", loginPage{Next: next, Error: "That token is not the admin token."})
 		return
 	}

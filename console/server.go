@@ -53,10 +53,11 @@ type Options struct {
 	// NowFunc is the clock; nil: time.Now.
 	NowFunc func() time.Time
 	// OnAuthFailure, if set, is called for each request refused for a
-	// missing or wrong admin token: an API request without the right
-	// bearer token, a failed login. Not for an expired session, which
-	// guesses nothing. serve counts it against the client and refuses a
-	// client that keeps failing (429).
+	// wrong admin token: an API request with a bearer token that is not
+	// it, a failed login. Not for a request that presents no token, nor
+	// for an expired session: they guess nothing (see refusedCredential).
+	// serve counts it against the client and refuses a client that keeps
+	// failing (429).
 	OnAuthFailure func(r *http.Request)
 }
 
@@ -197,7 +198,7 @@ func (s *Server) checkHost(next http.Handler) http.Handler {
 	})
 }
 
-// authFailed reports a request refused for a missing or wrong token.
+// authFailed reports a request refused for a wrong token.
 func (s *Server) authFailed(r *http.Request) {
 	if s.onAuthFailure != nil {
 		s.onAuthFailure(r)

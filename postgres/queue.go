@@ -915,10 +915,13 @@ func (s *Store) PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time
 
 // countEventsSQL counts the events of each state and finds the oldest
 // pending one in one statement, so one snapshot. It runs at every metrics
-// scrape, so it reads no more than it must: each live state and dead is a
-// range of events_state (state, received_at, id), the oldest pending is
-// the first entry of its range, and delivered, the bulk of a store, is the
-// total (one count of the table) less the others.
+// scrape, so it reads no more than it must: each live state and dead is an
+// index range (events_state (state, received_at, id), or the partial
+// events_queue for the live states, as the planner prefers), the oldest
+// pending is the first entry of its range, and delivered, the bulk of a
+// store, is the total less the others: one count(*) of the table, which
+// PostgreSQL answers with a scan but without grouping or sorting. On 1M
+// events: 93-117 ms, against 207-223 ms for GROUP BY state.
 const countEventsSQL = `SELECT
 	(SELECT count(*) FROM events),
 	(SELECT count(*) FROM events WHERE state = 'pending'),

@@ -256,8 +256,9 @@ func TestServe_AdminToken(t *testing.T) {
 // TestServe_AdminTokenFailureLimit ensures a client that keeps presenting
 // a wrong admin token (failed logins, wrong bearer tokens on the API and
 // /metrics) is refused with 429 for a while, even with the right token,
-// that the health checks still answer it, and that the failures are logged
-// with the client but never with what was presented.
+// that requests presenting no token are not counted, that the health
+// checks still answer it, and that the failures are logged with the client
+// but never with what was presented.
 func TestServe_AdminTokenFailureLimit(t *testing.T) {
 	const (
 		token = "admin-token-0123456789abcdef"
@@ -294,7 +295,26 @@ func TestServe_AdminTokenFailureLimit(t *testing.T) {
 	if resp := do("GET", "/metrics", "Bearer "+token, nil); resp.StatusCode != 200 {
 		t.Fatalf("/metrics with the token: %d", resp.StatusCode)
 	}
-	// 10 failures of three kinds: the last one starts the penalty.
+	// Requests that present no token guess nothing and are not counted:
+	// any web page can make a browser send them to a loopback console.
+	for i := range 20 {
+		var resp *http.Response
+		switch i % 3 {
+		case 0:
+			resp = do("POST", "/login", "", url.Values{"token": {""}, "next": {"/"}})
+		case 1:
+			resp = do("GET", "/api/events", "", nil)
+		default:
+			resp = do("GET", "/metrics", "", nil)
+		}
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("request %d without a token: status %d, want 401", i+1, resp.StatusCode)
+		}
+	}
+	if resp := do("GET", "/metrics", "Bearer "+token, nil); resp.StatusCode != 200 {
+		t.Fatalf("/metrics with the token after 20 requests without one: %d", resp.StatusCode)
+	}
+	// 10 wrong tokens of three kinds: the last one starts the penalty.
 	for i := range 10 {
 		var resp *http.Response
 		switch i % 3 {
@@ -327,7 +347,10 @@ func TestServe_AdminTokenFailureLimit(t *testing.T) {
 		}
 	}
 	out := logs.String()
-	for _, want := range []string{`"msg":"admin: unauthorized request"`, `"msg":"console: unauthorized API request"`, `"msg":"console: failed login"`, `"client":"127.0.0.1`} {
+	if n := strings.Count(out, `"msg":"console: wrong admin token"`); n != 7 {
+		t.Errorf("%d console warnings, want 7 (4 logins, 3 API requests):\n%s", n, out)
+	}
+	for _, want := range []string{`"msg":"admin: wrong admin token"`, `"path":"/api/events"`, `"path":"/login"`, `"client":"127.0.0.1`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs lack %s:\n%s", want, out)
 		}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -723,11 +724,19 @@ func (m *Main) requireToken(h http.Handler) http.Handler {
 	// either.
 	want := sha256.Sum256([]byte("Bearer " + token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := sha256.Sum256([]byte(r.Header.Get("Authorization")))
+		auth := r.Header.Get("Authorization")
+		got := sha256.Sum256([]byte(auth))
 		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			// The client and path only: never what was presented.
-			m.Logger.Warn("admin: unauthorized request", "client", r.RemoteAddr, "path", r.URL.Path)
-			m.adminAuthFailed(r)
+			// The client and path only: never what was presented. Only a
+			// token presented counts against the client (see
+			// console's refusedCredential: any web page can send requests
+			// without one).
+			if auth == "" {
+				m.Logger.Debug("admin: request without the admin token", "client", r.RemoteAddr, "path", r.URL.Path)
+			} else {
+				m.Logger.Warn("admin: wrong admin token", "client", r.RemoteAddr, "path", r.URL.Path)
+				m.adminAuthFailed(r)
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hookbox"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
 			return
@@ -744,8 +753,8 @@ const (
 	adminFailureWindow = time.Minute
 )
 
-// adminAuthFailed counts a request refused for a missing or wrong admin
-// token against its client (the direct peer).
+// adminAuthFailed counts a request refused for a wrong admin token against
+// its client (the direct peer).
 func (m *Main) adminAuthFailed(r *http.Request) {
 	if m.adminLimiter != nil {
 		m.adminLimiter.Failed((*edge.Proxies)(nil).ClientAddr(r))
@@ -764,7 +773,7 @@ func (m *Main) adminHandler() http.Handler {
 	}
 	limited := m.adminLimiter.Middleware(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		if p := path.Clean(r.URL.Path); p == "/healthz" || p == "/readyz" {
 			mux.ServeHTTP(w, r)
 			return
 		}
