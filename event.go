@@ -23,6 +23,19 @@ const (
 // States lists every State in lifecycle order.
 var States = []State{StatePending, StateDelivering, StateDelivered, StateDead}
 
+// CountStates returns the per-state counts of a store whose total, pending,
+// delivering and dead events were counted, delivered being the rest: the
+// bulk of a store, which the stores' CountEvents never count row by row.
+// Every State is a key. A new State must be counted here and by the stores.
+func CountStates(total, pending, delivering, dead int) map[State]int {
+	return map[State]int{
+		StatePending:    pending,
+		StateDelivering: delivering,
+		StateDead:       dead,
+		StateDelivered:  total - pending - delivering - dead,
+	}
+}
+
 // Valid reports whether s is one of the known states.
 func (s State) Valid() bool {
 	for _, v := range States {

@@ -947,13 +947,7 @@ func (s *Store) CountEvents(ctx context.Context) (map[hookbox.State]int, time.Ti
 	if err != nil {
 		return nil, time.Time{}, dbError("count events", err)
 	}
-	// The schema's CHECK admits these four states only, so the rest of the
+	// The schema's CHECK admits the four states only, so the rest of the
 	// table is delivered.
-	counts := map[hookbox.State]int{
-		hookbox.StatePending:    int(pending),
-		hookbox.StateDelivering: int(delivering),
-		hookbox.StateDead:       int(dead),
-		hookbox.StateDelivered:  int(total - pending - delivering - dead),
-	}
-	return counts, goTime(first), nil
+	return hookbox.CountStates(int(total), int(pending), int(delivering), int(dead)), goTime(first), nil
 }

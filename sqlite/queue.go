@@ -1059,14 +1059,9 @@ func (s *Store) CountEvents(ctx context.Context) (map[hookbox.State]int, time.Ti
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("count events: %w", err)
 	}
-	// The schema's CHECK admits these four states only, so the rest of the
+	// The schema's CHECK admits the four states only, so the rest of the
 	// table is delivered.
-	counts := map[hookbox.State]int{
-		hookbox.StatePending:    pending,
-		hookbox.StateDelivering: delivering,
-		hookbox.StateDead:       dead,
-		hookbox.StateDelivered:  total - pending - delivering - dead,
-	}
+	counts := hookbox.CountStates(total, pending, delivering, dead)
 	var oldest time.Time
 	if oldestNS != nil {
 		oldest = loadTime(*oldestNS)
