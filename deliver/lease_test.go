@@ -33,6 +33,13 @@ func (s slowClaims) ClaimEvents(ctx context.Context, owner string, now time.Time
 // still running (a double delivery).
 func TestWorker_DeliveryEndsBeforeLease(t *testing.T) {
 	s := mustOpenStore(t)
+	// Deliveries are cut lease/4 before the lease ends. The claim comes
+	// back 1.2 s into a 3 s lease: counted from the lease, the delivery has
+	// 1.05 s (ample for the request to reach the destination on a loaded
+	// machine); counted from the claim's return, as before the fix, it
+	// would run to 3.45 s, past the lease, where the other worker takes
+	// the event.
+	const lease, delay = 3 * time.Second, 1200 * time.Millisecond
 	var inflight, overlap atomic.Int32
 	hang := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		if inflight.Add(1) > 1 {
@@ -41,18 +48,17 @@ func TestWorker_DeliveryEndsBeforeLease(t *testing.T) {
 		defer inflight.Add(-1)
 		select {
 		case <-r.Context().Done():
-		case <-time.After(3 * time.Second):
+		case <-time.After(2 * lease):
 		}
 	})
 	ev := newEvent("evt_lease_bound", "charge.succeeded", false)
 	mustInsert(t, s, ev)
 
-	const lease = time.Second // deliveries cut lease/4 before its end
 	dest := func() []deliver.Destination {
-		return []deliver.Destination{mustHTTP(t, "app", hang.URL, deliver.HTTPOptions{Timeout: 5 * time.Second})}
+		return []deliver.Destination{mustHTTP(t, "app", hang.URL, deliver.HTTPOptions{Timeout: 3 * lease})}
 	}
 	slow := startWorker(t, &deliver.Worker{
-		Queue: slowClaims{s, 500 * time.Millisecond}, Owner: "slow", Destinations: dest(),
+		Queue: slowClaims{s, delay}, Owner: "slow", Destinations: dest(),
 		Lease: lease, Retry: hookbox.RetryPolicy{Base: time.Hour, Cap: time.Hour, MaxAttempts: 5},
 	})
 	slow.Wake()
