@@ -27,6 +27,10 @@ const (
 	DefaultMaxBody = 1 << 20
 	// DefaultPath is where Stripe is pointed at.
 	DefaultPath = "/webhooks/stripe"
+
+	// preallocMax bounds the body buffer sized from Content-Length before
+	// any byte is read (most Stripe events fit).
+	preallocMax = 64 << 10
 )
 
 // Verifier checks a Stripe-Signature header over the raw body and returns the
@@ -143,8 +147,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			bufPool.Put(buf)
 		}
 	}()
+	// Pre-size from Content-Length, but only up to preallocMax: the header
+	// costs a client nothing, and trusting it up to the body limit would let
+	// idle connections that send 100 bytes of headers pin 1 MiB each. A
+	// larger body grows the buffer as its bytes actually arrive.
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		buf.Grow(int(min(r.ContentLength, preallocMax)))
 	}
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {

@@ -144,7 +144,7 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	allowlist := ef.String("ip-allowlist", "HOOKBOX_IP_ALLOWLIST", "off", "Stripe IP allowlist: off, log or enforce")
 	allowSource := ef.String("ip-allowlist-source", "HOOKBOX_IP_ALLOWLIST_SOURCE", edge.StripeWebhookIPsURL, "where the allowlist is refreshed from: a URL or a file (JSON with WEBHOOKS, or one address a line)")
 	allowRefresh := ef.Duration("ip-allowlist-refresh", "HOOKBOX_IP_ALLOWLIST_REFRESH", 24*time.Hour, "how often the allowlist is refreshed (0: never)")
-	maxFailed := ef.Int("max-failed-verifications", "HOOKBOX_MAX_FAILED_VERIFICATIONS", edge.DefaultMaxFailures, "failed signature verifications per client address and window before it gets 429s (0: no limit)")
+	maxFailed := ef.Int("max-failed-verifications", "HOOKBOX_MAX_FAILED_VERIFICATIONS", edge.DefaultMaxFailures, "failed signature verifications (or bodies over --max-body or not fully sent) per client address and window before it gets 429s (0: no limit)")
 	failedWindow := ef.Duration("failed-verification-window", "HOOKBOX_FAILED_VERIFICATION_WINDOW", edge.DefaultFailureWindow, "the window of --max-failed-verifications")
 	finishReconcile := addReconcileServeFlags(ef)
 	if err := ef.Parse(args); err != nil {
@@ -612,7 +612,11 @@ func (m *Main) endpointHandler(ep EndpointSpec) (*ingest.Handler, error) {
 		switch {
 		case r.Outcome == ingest.OutcomeAccepted && async:
 			m.Worker.Wake()
-		case r.Outcome == ingest.OutcomeRejected && m.limiter != nil:
+		case m.limiter != nil && (r.Outcome == ingest.OutcomeRejected ||
+			r.Outcome == ingest.OutcomeTooLarge || r.Outcome == ingest.OutcomeReadError):
+			// Stripe never sends a body over the limit nor stalls one: a
+			// client that keeps doing so is probing or holding
+			// connections, and is limited like one failing verification.
 			m.limiter.Failed(r.Client)
 		}
 	}
