@@ -80,3 +80,90 @@ func TestWorker_DeliveryEndsBeforeLease(t *testing.T) {
 		t.Errorf("delivery %+v, want pending after 1 attempt", d)
 	}
 }
+
+// slowFirstComplete is the real SQLite store whose first CompleteClaims
+// commits late (a lock wait, an fsync stall, a slow link to PostgreSQL).
+type slowFirstComplete struct {
+	*sqlite.Store
+	calls atomic.Int32
+	delay time.Duration
+}
+
+func (s *slowFirstComplete) CompleteClaims(ctx context.Context, cs []hookbox.Completion) ([]error, error) {
+	if s.calls.Add(1) == 1 {
+		time.Sleep(s.delay)
+	}
+	return s.Store.CompleteClaims(ctx, cs)
+}
+
+// TestWorker_NoSecondDeliveryWhileRecording ensures a worker whose
+// completion is slower than the lease does not deliver the event again
+// while that completion is pending: the store gives the expired lease back
+// to the same owner, and a second delivery launched then would overlap the
+// retry that the late completion schedules.
+func TestWorker_NoSecondDeliveryWhileRecording(t *testing.T) {
+	s := &slowFirstComplete{Store: mustOpenStore(t), delay: 1300 * time.Millisecond}
+	var inflight, overlap atomic.Int32
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if inflight.Add(1) > 1 {
+			overlap.Add(1)
+		}
+		defer inflight.Add(-1)
+		if n == 1 {
+			http.Error(w, "boom", http.StatusInternalServerError)
+			return
+		}
+		time.Sleep(600 * time.Millisecond) // slow but successful
+	})
+	ev := newEvent("evt_slow_complete", "charge.succeeded", false)
+	mustInsert(t, s.Store, ev)
+	startWorker(t, &deliver.Worker{
+		Queue: s, Owner: "w1", Lease: time.Second, Retry: fastRetry(10), PollInterval: 10 * time.Millisecond,
+		Destinations: []deliver.Destination{mustHTTP(t, "app", rc.URL, deliver.HTTPOptions{Timeout: 5 * time.Second})},
+	}).Wake()
+	waitState(t, s.Store, ev.ID, hookbox.StateDelivered)
+	if overlap.Load() > 0 || rc.count() != 2 {
+		t.Errorf("destination got %d requests, %d while another ran; want 2, one at a time", rc.count(), overlap.Load())
+	}
+}
+
+// TestWorker_ShutdownKeepsRunningClaims ensures Shutdown does not release
+// the claim of a delivery that ignores cancellation (a Go handler whose
+// work is not bound to ctx): another worker would run the event at the
+// same time. The claim is left to its lease; the event is delivered again
+// after it (at least once).
+func TestWorker_ShutdownKeepsRunningClaims(t *testing.T) {
+	s := mustOpenStore(t)
+	var calls, running, most atomic.Int32
+	handler := func(ctx context.Context, ev *deliver.Event) error {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		if calls.Add(1) == 1 {
+			time.Sleep(2500 * time.Millisecond) // ignores ctx
+		}
+		return nil
+	}
+	mux := func() *deliver.Mux {
+		m := deliver.NewMux("go")
+		m.HandleFunc("*", handler)
+		return m
+	}
+	ev := newEvent("evt_shutdown_running", "charge.succeeded", false)
+	mustInsert(t, s, ev)
+	w1 := &deliver.Worker{Queue: s, Destinations: []deliver.Destination{mux()}, Owner: "w1", Lease: 3 * time.Second, Logger: quietLogger()}
+	if err := w1.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w1.Wake()
+	waitFor(t, "the handler running", func() bool { return running.Load() == 1 })
+	startWorker(t, &deliver.Worker{Queue: s, Destinations: []deliver.Destination{mux()}, Owner: "w2", PollInterval: 10 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	w1.Shutdown(ctx) // the grace, then 2 s for cancellation to take
+	waitState(t, s, ev.ID, hookbox.StateDelivered)
+	if most.Load() != 1 || calls.Load() != 2 {
+		t.Errorf("handler ran %d times, up to %d at once; want twice (the second after the lease), one at a time", calls.Load(), most.Load())
+	}
+}

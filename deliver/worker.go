@@ -286,9 +286,10 @@ func (w *Worker) Start(ctx context.Context) error {
 }
 
 // Shutdown stops claiming, waits for in-flight deliveries until ctx is
-// done, then cancels those still running and releases their claims
-// (ReleaseClaims: back to pending, due now, no attempt counted), so nothing
-// is lost and nothing stays leased. Attempts that finished are recorded as
+// done, then cancels those still running and releases the claims of those
+// that stop (ReleaseClaims: back to pending, due now, no attempt counted),
+// so nothing is lost. A delivery that ignores cancellation keeps its claim
+// until the lease expires, so that no other worker runs it meanwhile. Attempts that finished are recorded as
 // usual. It returns nil when every delivery finished in time, ctx's error
 // when some were cut short (their claims released), or the release error.
 // Safe to call more than once and concurrently; a Worker that was never
@@ -339,12 +340,18 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	w.abandoned = true
 	ids := w.release
 	w.release = nil
-	for id := range w.inflight {
-		ids = append(ids, id) // a delivery that ignored cancellation
-	}
+	// A delivery still running ignored cancellation (a Go handler not
+	// watching ctx): its claim is not released, or another worker would
+	// deliver the event while it still runs. Its result is not recorded
+	// (the store may be closed after Shutdown); the lease, which bounds
+	// it, expires and the event is delivered again (at least once).
+	running := len(w.inflight)
 	w.mu.Unlock()
-	// Completions received are answered first; a late one (from a
-	// delivery that ignored cancellation) records itself directly.
+	if running > 0 {
+		w.log.LogAttrs(ctx, slog.LevelWarn, "deliveries still running after shutdown; their claims are left to their leases",
+			slog.String("owner", w.owner), slog.Int("events", running), slog.Duration("lease", w.lease))
+	}
+	// Completions received are answered first.
 	close(w.completeQuit)
 	<-w.completeStop
 	if len(ids) > 0 {
@@ -501,10 +508,21 @@ func (w *Worker) remember(ts []time.Time) {
 	}
 }
 
-// launch delivers one claimed event in its own goroutine.
+// launch delivers one claimed event in its own goroutine, unless this
+// worker is still busy with the same event: its earlier lease ran out while
+// the delivery was being recorded (a slow store), and the store gave the
+// event back to this owner. Leases are held by owner, so the running
+// delivery's completion records the event under the new lease; launching
+// it again would deliver the event twice at the same time.
 func (w *Worker) launch(c *hookbox.Claim) {
 	id := c.Event.ID
 	w.mu.Lock()
+	if _, busy := w.inflight[id]; busy {
+		w.mu.Unlock()
+		w.log.LogAttrs(context.Background(), slog.LevelWarn, "event claimed again while its delivery is still being recorded; not delivered twice",
+			slog.String("event_id", id), slog.String("owner", w.owner))
+		return
+	}
 	w.inflight[id] = struct{}{}
 	w.mu.Unlock()
 	w.wg.Add(1)
