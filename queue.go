@@ -131,8 +131,9 @@ type Queue interface {
 	// with a fresh retry budget (Attempts = 0) for every destination that
 	// is not delivered; a selected event that is fully delivered is sent to
 	// every destination again (an explicit replay). Leased events are
-	// skipped. Returns how many events were replayed. EINVALID for an
-	// empty filter.
+	// skipped, and so are events whose body retention emptied (nothing
+	// is left to send). Returns how many events were replayed. EINVALID
+	// for an empty filter.
 	ReplayEvents(ctx context.Context, f ReplayFilter, now time.Time) (int, error)
 
 	// FindDeliveries returns the deliveries of an event, by destination.

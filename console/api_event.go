@@ -82,8 +82,13 @@ func (s *Server) apiShowEvent(w http.ResponseWriter, r *http.Request) {
 // {"replayed": 1}, or 0 when it is being delivered right now.
 func (s *Server) apiReplayEvent(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := s.store.FindEventByID(r.Context(), id); err != nil {
+	ev, err := s.store.FindEventByID(r.Context(), id)
+	if err != nil {
 		s.apiErr(w, r, err)
+		return
+	}
+	if len(ev.Body) == 0 {
+		s.apiErr(w, r, errPruned)
 		return
 	}
 	n, err := s.replay(r.Context(), hookbox.ReplayFilter{IDs: []string{id}})

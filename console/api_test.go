@@ -187,6 +187,9 @@ func TestAPIReplay(t *testing.T) {
 		newEvent("evt_d3", "charge.failed", "ch_3", now.Add(-1*time.Minute), hookbox.StateDead, ""),
 		newEvent("evt_ok", "invoice.paid", "in_4", now.Add(-1*time.Minute), hookbox.StateDelivered, ""),
 	)
+	pruned := newEvent("evt_pruned", "invoice.paid", "in_5", now.Add(-1*time.Minute), hookbox.StateDelivered, "")
+	pruned.Body = nil // as retention leaves it
+	mustInsert(t, store, pruned)
 	woken := 0
 	ts := newConsole(t, console.Options{Store: store, Token: testToken, WakeFunc: func() { woken++ }})
 	c := client(t)
@@ -225,6 +228,9 @@ func TestAPIReplay(t *testing.T) {
 		t.Fatalf("replay one: %s", out)
 	}
 	post("/api/events/evt_nope/replay", ``, 404)
+	if out := post("/api/events/evt_pruned/replay", ``, 409); !strings.Contains(out, "retention emptied its body") {
+		t.Fatalf("replay of a pruned event: %s", out)
+	}
 	if out := post("/api/replay", `{"ids":["evt_ok"]}`, 200); !strings.Contains(out, `"replayed": 1`) || state("evt_ok") != hookbox.StatePending {
 		t.Fatalf("replay by id: %s", out)
 	}

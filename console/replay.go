@@ -12,8 +12,13 @@ import (
 // to its page, which says the result.
 func (s *Server) replayEvent(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := s.store.FindEventByID(r.Context(), id); err != nil {
+	ev, err := s.store.FindEventByID(r.Context(), id)
+	if err != nil {
 		s.renderError(w, r, err)
+		return
+	}
+	if len(ev.Body) == 0 {
+		s.renderError(w, r, errPruned)
 		return
 	}
 	n, err := s.replay(r.Context(), hookbox.ReplayFilter{IDs: []string{id}})

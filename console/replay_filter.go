@@ -58,3 +58,6 @@ func (s *Server) replayFilter(w http.ResponseWriter, r *http.Request) {
 }
 
 var errNoState = hookbox.Errorf(hookbox.EINVALID, "choose a state to replay by filter (dead, usually)")
+
+// errPruned refuses the replay of an event whose body retention emptied.
+var errPruned = hookbox.Errorf(hookbox.ECONFLICT, "this event cannot be replayed: retention emptied its body, so there is nothing to send")

@@ -77,6 +77,18 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			orphans = append(orphans, orphan(p, "destination not configured"))
 		}
 	}
+	if len(ev.Body) == 0 && len(targets) > 0 {
+		// Retention empties the bodies of delivered events and a replay
+		// skips those, so this is a store edited by hand: an empty POST
+		// would be recorded as a delivery. Dead, with the reason.
+		for _, t := range targets {
+			d := t.prev
+			d.Destination = t.dest.Name()
+			orphans = append(orphans, orphan(d, "the event has no body (emptied by retention): nothing to deliver"))
+		}
+		targets = nil
+		out.allOK = false
+	}
 	// Deliveries end before the lease, so that the claim is completed
 	// while it is still held. The lease runs from the time the claim was
 	// asked for (the store may have answered late, and the attempt log is

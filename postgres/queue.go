@@ -769,6 +769,7 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 		}
 	}
 	w.add("NOT (state = 'delivering' AND lease_until >= $2)")
+	w.add("octet_length(body) > 0") // retention emptied it: nothing to send
 	q := `WITH sel AS (
 		SELECT id, state FROM events` + w.sql() + `
 		ORDER BY id

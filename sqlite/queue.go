@@ -837,6 +837,8 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 	}
 	where = append(where, "NOT (state = 'delivering' AND lease_until >= ?)")
 	args = append(args, nowCmp)
+	// A body that retention emptied leaves nothing to send.
+	where = append(where, "(SELECT length(b.body) FROM event_bodies b WHERE b.id = events.body_id) > 0")
 	selected := strings.Join(where, " AND ")
 
 	tx, err := s.writer.BeginTx(ctx, nil)

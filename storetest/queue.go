@@ -36,6 +36,7 @@ func runQueue(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("ReplayDead", func(t *testing.T) { testReplayDead(t, open(t)) })
 	t.Run("ReplayDelivered", func(t *testing.T) { testReplayDelivered(t, open(t)) })
 	t.Run("ReplayEmptyFilter", func(t *testing.T) { testReplayEmptyFilter(t, open(t)) })
+	t.Run("ReplayPrunedBody", func(t *testing.T) { testReplayPrunedBody(t, open(t)) })
 	t.Run("Attempts", func(t *testing.T) { testAttempts(t, open(t)) })
 	t.Run("Prune", func(t *testing.T) { testPrune(t, open(t)) })
 	t.Run("Count", func(t *testing.T) { testCount(t, open(t)) })
@@ -709,6 +710,28 @@ func testReplayDelivered(t *testing.T, s hookbox.Store) {
 	if len(ds) != 1 || ds[0].State != hookbox.StatePending || ds[0].Attempts != 0 {
 		t.Fatalf("evt_2 deliveries %+v", ds)
 	}
+}
+
+// Ensures a delivered event whose body retention emptied is not replayed,
+// by id or by state: there is nothing left to send, and a claim of it
+// would send an empty body. The event stays delivered; one with its body
+// in the same filter is replayed.
+func testReplayPrunedBody(t *testing.T, s hookbox.Store) {
+	ctx := context.Background()
+	settle(t, s, queued("evt_old", base, qt0), qt0, delivered("evt_old", "a", 1, qt0))
+	settle(t, s, queued("evt_new", base.Add(2*time.Hour), qt0), qt0, delivered("evt_new", "a", 1, qt0))
+	if bodies, _, err := s.PruneEvents(ctx, base.Add(time.Hour), time.Time{}); err != nil || bodies != 1 {
+		t.Fatalf("PruneEvents = %d bodies, %v; want 1", bodies, err)
+	}
+	at := qt0.Add(time.Hour)
+	if n, err := s.ReplayEvents(ctx, hookbox.ReplayFilter{IDs: []string{"evt_old"}}, at); err != nil || n != 0 {
+		t.Fatalf("ReplayEvents(pruned id) = %d, %v; want 0", n, err)
+	}
+	if n, err := s.ReplayEvents(ctx, hookbox.ReplayFilter{State: hookbox.StateDelivered}, at); err != nil || n != 1 {
+		t.Fatalf("ReplayEvents(delivered) = %d, %v; want 1 (the event with a body)", n, err)
+	}
+	assertQueued(t, s, "evt_old", hookbox.StateDelivered, 1, time.Time{})
+	assertClaimIDs(t, mustClaim(t, s, "w1", at, 10), "evt_new")
 }
 
 // Ensures a replay filter that selects neither by ID nor by state, or

@@ -211,6 +211,21 @@ func TestDeliver_DeadThenReplay(t *testing.T) {
 		t.Fatal(err, out.String())
 	}
 	waitFor(t, "second delivery", 10*time.Second, func() bool { _, d := a.counts("evt_dead_1"); return d == 2 })
+	// Once retention emptied its body, an event cannot be replayed: the
+	// CLI says why instead of queueing an empty delivery.
+	waitFor(t, "delivered again", 10*time.Second, func() bool { return eventState(t, m, "evt_dead_1") == hookbox.StateDelivered })
+	s, err := openStoreForCLI(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := s.PruneEvents(context.Background(), time.Now().Add(time.Hour), time.Time{}); err != nil || n == 0 {
+		t.Fatalf("prune: %d, %v", n, err)
+	}
+	s.Close()
+	env, out, _ = testEnv(map[string]string{"HOOKBOX_DB": db})
+	if err := Run(context.Background(), env, []string{"events", "replay", "evt_dead_1"}); err == nil || !strings.Contains(err.Error(), "retention emptied its body") {
+		t.Fatalf("replay of a pruned event: %v, %q", err, out.String())
+	}
 	env, _, _ = testEnv(map[string]string{"HOOKBOX_DB": db})
 	if err := Run(context.Background(), env, []string{"events", "replay"}); err == nil {
 		t.Fatal("replay without ids or --state accepted")

@@ -55,10 +55,14 @@ func runEventsReplay(ctx context.Context, env *Env, args []string) error {
 	defer s.Close()
 	if len(ids) > 0 {
 		for _, id := range ids {
-			if _, err := s.FindEventByID(ctx, id); hookbox.ErrorCode(err) == hookbox.ENOTFOUND {
+			ev, err := s.FindEventByID(ctx, id)
+			switch {
+			case hookbox.ErrorCode(err) == hookbox.ENOTFOUND:
 				return fmt.Errorf("event %s not found", id)
-			} else if err != nil {
+			case err != nil:
 				return fmt.Errorf("find event: %w", err)
+			case len(ev.Body) == 0:
+				return fmt.Errorf("event %s cannot be replayed: retention emptied its body (--retention), so there is nothing to send", id)
 			}
 		}
 	}
