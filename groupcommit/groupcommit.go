@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookbox/hookbox"
@@ -24,6 +25,9 @@ import (
 
 // DefaultMaxBatch is the largest batch when Options.MaxBatch is <= 0.
 const DefaultMaxBatch = 256
+
+// DefaultTimeout bounds one insert when Options.Timeout is <= 0.
+const DefaultTimeout = 10 * time.Second
 
 // InsertFunc stores a batch, as hookbox.Store.InsertEvents does: one result
 // per event on a nil error, and on a non-nil error nothing of the batch
@@ -47,6 +51,12 @@ type Options struct {
 	// insert with the batch size, the time the insert took and its error.
 	// It must be quick: the next batch waits for it.
 	OnBatchFunc func(size int, dur time.Duration, err error)
+	// Timeout bounds one insert (its context's deadline); <= 0 means
+	// DefaultTimeout. A database that blocks instead of failing (a lock
+	// held elsewhere, a stalled disk or network) then fails the batch, and
+	// its submitters answer 503 so that Stripe retries, instead of every
+	// request hanging behind it.
+	Timeout time.Duration
 }
 
 // ErrClosed is returned by Submit once Close has been called. Its code is
@@ -66,6 +76,8 @@ type Committer struct {
 	queue  chan *request
 	done   chan struct{} // closed when the writer goroutine has returned
 	once   sync.Once
+
+	busySince atomic.Int64 // unix ns at which the running insert began; 0 when idle
 }
 
 type request struct {
@@ -90,6 +102,9 @@ func New(insert InsertFunc, opts Options) *Committer {
 	}
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = opts.MaxBatch
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
 	}
 	c := &Committer{
 		insert: insert,
@@ -301,5 +316,20 @@ func (c *Committer) safeInsert(evs []*hookbox.Event) (results []hookbox.InsertRe
 	}()
 	// Not any submitter's context: one caller going away must not abort the
 	// batch of the others.
-	return c.insert(context.Background(), evs)
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	c.busySince.Store(time.Now().UnixNano())
+	defer c.busySince.Store(0)
+	return c.insert(ctx, evs)
+}
+
+// Stalled returns how long the insert in progress has been running, 0 when
+// the writer is idle: a readiness check can tell a store that blocks (and
+// takes every request with it) from one that answers.
+func (c *Committer) Stalled() time.Duration {
+	since := c.busySince.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
 }

@@ -2,6 +2,7 @@ package groupcommit_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -415,5 +416,50 @@ func TestSubmit_ErrInsertPanic(t *testing.T) {
 	defer stats.mu.Unlock()
 	if stats.batches != 2 || stats.errs != 1 {
 		t.Fatalf("batches %d, errors %d; want 2, 1", stats.batches, stats.errs)
+	}
+}
+
+// Ensures an insert that blocks (a real SQLite store whose write lock
+// another connection holds, longer than its busy timeout would wait) fails
+// its batch at Options.Timeout with EUNAVAILABLE, so the handler answers
+// 503 instead of hanging, that Stalled reports the insert meanwhile, and
+// that the event is stored once the lock is gone.
+func TestSubmit_Timeout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookbox.db")
+	store, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	other, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	lock, err := other.Begin() // holds the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := groupcommit.New(store.InsertEvents, groupcommit.Options{Timeout: 300 * time.Millisecond})
+	defer mustClose(t, c)
+
+	ev := storetest.NewEvent("evt_blocked", "charge.succeeded", base)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := c.Submit(context.Background(), ev)
+		done <- err
+	}()
+	waitFor(t, "the insert to start", func() bool { return c.Stalled() > 0 })
+	err = <-done
+	if el := time.Since(start); hookbox.ErrorCode(err) != hookbox.EUNAVAILABLE || el > 3*time.Second {
+		t.Fatalf("Submit = %v after %v; want EUNAVAILABLE near the 300 ms timeout", err, el)
+	}
+	if d := c.Stalled(); d != 0 {
+		t.Fatalf("Stalled = %v after the insert failed, want 0", d)
+	}
+	lock.Rollback()
+	if res, err := c.Submit(context.Background(), ev); err != nil || res.Duplicate {
+		t.Fatalf("Submit after the lock = %+v, %v; want stored", res, err)
 	}
 }

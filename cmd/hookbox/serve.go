@@ -46,21 +46,22 @@ const (
 
 // Config is everything "hookbox serve" is configured with.
 type Config struct {
-	Listen      string
-	AdminListen string
-	DB          string
-	Tolerance   time.Duration
-	MaxBody     int64
-	LogFormat   string
-	LogLevel    string
-	DebugErrors bool
-	ConfigFile  string
-	Endpoints   []EndpointSpec // the default endpoint, or those of the config file
-	Warnings    []string       // logged at start (an inline secret in the config file)
-	MaxBatch    int
-	Linger      time.Duration
-	Grace       time.Duration
-	Pprof       bool
+	Listen        string
+	AdminListen   string
+	DB            string
+	Tolerance     time.Duration
+	MaxBody       int64
+	LogFormat     string
+	LogLevel      string
+	DebugErrors   bool
+	ConfigFile    string
+	Endpoints     []EndpointSpec // the default endpoint, or those of the config file
+	Warnings      []string       // logged at start (an inline secret in the config file)
+	MaxBatch      int
+	Linger        time.Duration
+	CommitTimeout time.Duration // bound of one group-commit insert
+	Grace         time.Duration
+	Pprof         bool
 
 	// Delivery.
 	Mode           string // async or sync
@@ -119,6 +120,7 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	debugErrors := ef.Bool("debug-errors", "HOOKBOX_DEBUG_ERRORS", false, "add internal error detail to error responses (local use only)")
 	maxBatch := ef.Int("max-batch", "HOOKBOX_MAX_BATCH", 256, "group commit: most events per transaction")
 	linger := ef.Duration("batch-linger", "HOOKBOX_BATCH_LINGER", 0, "group commit: how long to wait for more events before committing (0: commit what is queued)")
+	commitTimeout := ef.Duration("commit-timeout", "HOOKBOX_COMMIT_TIMEOUT", groupcommit.DefaultTimeout, "group commit: how long one insert may take before its webhooks are answered 503 (a blocked database)")
 	grace := ef.Duration("shutdown-grace", "HOOKBOX_SHUTDOWN_GRACE", DefaultShutdownGrace, "how long shutdown waits for in-flight requests")
 	configFile := ef.String("config", "HOOKBOX_CONFIG", "", "a YAML file declaring several endpoints with their secrets and destinations (see README)")
 	pprof := ef.Bool("pprof", "HOOKBOX_PPROF", false, "serve Go profiles at /debug/pprof/ on the admin listener")
@@ -222,7 +224,10 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	c.Listen, c.AdminListen, c.DB = *listen, *admin, *db
 	c.Tolerance, c.MaxBody = *tol, int64(*maxBody)
 	c.LogFormat, c.LogLevel, c.DebugErrors = *logFormat, *logLevel, *debugErrors
-	c.MaxBatch, c.Linger, c.Grace = *maxBatch, *linger, *grace
+	c.MaxBatch, c.Linger, c.Grace, c.CommitTimeout = *maxBatch, *linger, *grace, *commitTimeout
+	if c.CommitTimeout <= 0 {
+		return nil, errors.New("--commit-timeout must be positive")
+	}
 
 	if c.Tolerance <= 0 {
 		return nil, errors.New("--tolerance must be positive (a zero tolerance would accept replays forever)")
@@ -446,7 +451,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := m.setupEdge(); err != nil {
 		return err
 	}
-	m.Committer = groupcommit.New(store.InsertEvents, groupcommit.Options{MaxBatch: c.MaxBatch, Linger: c.Linger, OnBatchFunc: m.Metrics.Batch})
+	m.Committer = groupcommit.New(store.InsertEvents, groupcommit.Options{MaxBatch: c.MaxBatch, Linger: c.Linger, Timeout: c.CommitTimeout, OnBatchFunc: m.Metrics.Batch})
 	if len(dests) > 0 {
 		m.Worker = &deliver.Worker{
 			OnAttempt: func(a hookbox.Attempt) {
@@ -785,6 +790,11 @@ func (m *Main) adminHandler() http.Handler {
 	})
 }
 
+// readyStall is how long one insert of the event writer may run before
+// /readyz says the store is stalled (a batch takes milliseconds; inserts are
+// cut at --commit-timeout).
+const readyStall = 2 * time.Second
+
 func (m *Main) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -794,6 +804,16 @@ func (m *Main) adminMux() *http.ServeMux {
 		if m.shuttingDown.Load() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
 			return
+		}
+		// A store that blocks rather than fails (a lock held elsewhere, a
+		// stalled disk or link) answers Ping on another connection while
+		// every webhook waits behind the writer: the writer says.
+		if m.Committer != nil {
+			if d := m.Committer.Stalled(); d > min(readyStall, m.Config.CommitTimeout/2) {
+				m.Logger.Warn("readiness check failed: the event writer is stuck", "insert_running", d.Round(time.Millisecond))
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store stalled"})
+				return
+			}
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
