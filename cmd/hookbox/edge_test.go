@@ -365,3 +365,29 @@ func TestServe_AdminTokenFailureLimit(t *testing.T) {
 		t.Errorf("logs hold a presented or configured token:\n%s", out)
 	}
 }
+
+// TestServe_UncleanPaths ensures a webhook path that is not in clean form
+// is answered 404, as an unknown path is, and not redirected (ServeMux's
+// 307 made a client that follows redirects store the event, and Stripe
+// counts a 3xx as a failed delivery).
+func TestServe_UncleanPaths(t *testing.T) {
+	vars, _ := e2eVars(t)
+	m, _ := mustRunMain(t, vars)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	body := e2eEvent("evt_unclean", "invoice.paid")
+	for _, p := range []string{"//webhooks/stripe", "/webhooks//stripe", "/webhooks/./stripe", "/x/../webhooks/stripe", "/webhooks/stripe/"} {
+		req, _ := http.NewRequest("POST", "http://"+m.PublicAddr()+p, strings.NewReader(string(body)))
+		req.Header.Set("Stripe-Signature", stripesig.Sign(body, time.Now(), testSecret1))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("POST %s: %d, want 404", p, resp.StatusCode)
+		}
+	}
+	if _, err := m.Store.FindEventByID(t.Context(), "evt_unclean"); err == nil {
+		t.Error("an event posted to an unclean path was stored")
+	}
+}

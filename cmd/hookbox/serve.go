@@ -491,7 +491,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	errLog := slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn)
 	m.publicSrv = &http.Server{
-		Handler:           edge.HSTS(mux, 0, m.proxies),
+		Handler:           edge.HSTS(cleanPathsOnly(mux), 0, m.proxies),
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		ReadTimeout:       DefaultReadTimeout,
 		WriteTimeout:      DefaultWriteTimeout,
@@ -626,6 +626,20 @@ func (m *Main) endpointHandler(ep EndpointSpec) (*ingest.Handler, error) {
 		}
 	}
 	return h, nil
+}
+
+// cleanPathsOnly answers 404 for a path that is not in clean form
+// ("//webhooks/stripe", "/webhooks/./stripe"), where http.ServeMux would
+// redirect: Stripe counts a 3xx as a failed delivery, and a mistyped
+// endpoint URL should fail plainly, as any unknown path does.
+func cleanPathsOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "" || p != path.Clean(p) {
+			ingest.NotFound(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // setupEdge builds the public listener's protections: trusted proxies,
