@@ -391,3 +391,22 @@ func TestServe_UncleanPaths(t *testing.T) {
 		t.Error("an event posted to an unclean path was stored")
 	}
 }
+
+// TestServe_AllowlistOffStillRefreshed ensures that with the allowlist off
+// the list that exempts Stripe's addresses from the failure limit is still
+// refreshed in the background: an address added to the source stops
+// counting failures once the refresh has run.
+func TestServe_AllowlistOffStillRefreshed(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "ips.txt")
+	os.WriteFile(src, []byte("203.0.113.7\n127.0.0.1\n"), 0o600) // read only by a refresh
+	vars, _ := e2eVars(t)
+	m, _ := mustRunMain(t, vars, "--ip-allowlist-source", src, "--ip-allowlist-refresh", "50ms", "--max-failed-verifications", "2")
+	url := "http://" + m.PublicAddr() + "/webhooks/stripe"
+	body := e2eEvent("evt_off_refresh", "invoice.paid")
+	waitFor(t, "the refresh", 5*time.Second, func() bool { return m.allow.Allows("127.0.0.1") })
+	for i := range 4 {
+		if status, _ := postEvent(t, url, body, stripesig.Sign(body, time.Now(), "whsec_forged")); status != 400 {
+			t.Fatalf("forged %d from a refreshed Stripe address: %d, want 400 (exempt from the limit)", i, status)
+		}
+	}
+}

@@ -679,6 +679,12 @@ func (m *Main) setupEdge() error {
 		if c.AllowlistRefresh > 0 {
 			m.stopAllow = m.allow.Start(context.Background(), c.AllowlistRefresh)
 		}
+	} else if c.MaxFailedVerify > 0 && c.AllowlistRefresh > 0 {
+		// Off, the list still exempts Stripe's addresses from the failure
+		// limit: keep it current in a long-running process (no fetch at
+		// start, so a machine without outbound access starts quietly on
+		// the built-in list).
+		m.stopAllow = m.allow.Start(context.Background(), c.AllowlistRefresh)
 	}
 	if c.MaxFailedVerify > 0 {
 		m.limiter, err = edge.NewFailureLimiter(c.MaxFailedVerify, c.FailedVerifyWindow, edge.LimiterOptions{
