@@ -114,6 +114,7 @@ type Worker struct {
 	stopping  bool
 	abandoned bool                // Shutdown has released what was left
 	inflight  map[string]struct{} // ids of the events being delivered
+	again     map[string]bool     // in-flight ids this worker claimed again (see launch)
 	release   []string            // aborted claims to release
 	due       dueHeap             // retry times this worker scheduled
 	stop      chan struct{}       // closed by Shutdown: stop claiming
@@ -265,6 +266,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.started = true
 	w.inflight = make(map[string]struct{})
+	w.again = make(map[string]bool)
 	w.stop = make(chan struct{})
 	w.loopDone = make(chan struct{})
 	w.finished = make(chan struct{})
@@ -509,18 +511,20 @@ func (w *Worker) remember(ts []time.Time) {
 }
 
 // launch delivers one claimed event in its own goroutine, unless this
-// worker is still busy with the same event: its earlier lease ran out while
-// the delivery was being recorded (a slow store), and the store gave the
-// event back to this owner. Leases are held by owner, so the running
-// delivery's completion records the event under the new lease; launching
-// it again would deliver the event twice at the same time.
+// worker is still busy with the same event. The store gave it back to this
+// owner because the running delivery's completion committed and the retry
+// came due before the goroutine let go of it, or because its lease ran out
+// while the completion was slow. Leases are held by owner, so delivering
+// the new claim now would overlap the running one (and its completion would
+// land on the new lease); the claim's snapshot may also be older than what
+// that completion records. So the new claim is handed back (ReleaseClaims)
+// once the running delivery is done, and claimed afresh.
 func (w *Worker) launch(c *hookbox.Claim) {
 	id := c.Event.ID
 	w.mu.Lock()
 	if _, busy := w.inflight[id]; busy {
+		w.again[id] = true
 		w.mu.Unlock()
-		w.log.LogAttrs(context.Background(), slog.LevelWarn, "event claimed again while its delivery is still being recorded; not delivered twice",
-			slog.String("event_id", id), slog.String("owner", w.owner))
 		return
 	}
 	w.inflight[id] = struct{}{}
@@ -539,6 +543,7 @@ func (w *Worker) process(c *hookbox.Claim) {
 	if out.aborted && len(out.completion.Attempts) == 0 {
 		// Cut short by Shutdown with nothing to record: release it.
 		w.mu.Lock()
+		delete(w.again, id) // the same lease, released with it
 		if !w.abandoned {
 			delete(w.inflight, id)
 			w.release = append(w.release, id)
@@ -554,9 +559,42 @@ func (w *Worker) process(c *hookbox.Claim) {
 			w.remember(out.retries)
 		}
 	}
-	w.mu.Lock()
-	delete(w.inflight, id)
-	w.mu.Unlock()
+	// Hand back the claims of id made meanwhile while id is still in
+	// flight (so none of them is launched), and let go of it under the
+	// same lock as the last check (so none is missed).
+	handed := false
+	for {
+		w.mu.Lock()
+		again := w.again[id]
+		delete(w.again, id)
+		if !again || w.stopping {
+			delete(w.inflight, id)
+			if again && !w.abandoned {
+				w.release = append(w.release, id) // Shutdown releases it
+			}
+			w.mu.Unlock()
+			break
+		}
+		w.mu.Unlock()
+		handed = w.handBack(id) || handed
+	}
+	if handed {
+		signal(w.wake) // claim it afresh
+	}
+}
+
+// handBack releases a claim launch did not deliver, so that the event is
+// claimed again with what the store now holds. A claim the completion has
+// already settled is not held any more and is left alone by ReleaseClaims.
+func (w *Worker) handBack(id string) bool {
+	ctx, cancel := context.WithTimeout(w.store, storeTimeout)
+	defer cancel()
+	if _, err := w.Queue.ReleaseClaims(ctx, w.owner, []string{id}); err != nil {
+		w.log.LogAttrs(ctx, slog.LevelWarn, "release of a repeated claim failed; the event is retried when its lease expires",
+			slog.String("event_id", id), slog.String("owner", w.owner), slog.Any("error", err))
+		return false
+	}
+	return true
 }
 
 // complete records a claim's outcome, retrying a few times while the store
