@@ -59,7 +59,7 @@ func TestServe_StalledStore(t *testing.T) {
 }
 
 func testStalledStore(t *testing.T, vars map[string]string, lock func(*testing.T) (unlock func())) {
-	m, _ := mustRunMain(t, vars, "--commit-timeout", "3s")
+	m, _ := mustRunMain(t, vars, "--commit-timeout", "6s")
 	unlock := lock(t)
 	defer unlock()
 	url := "http://" + m.PublicAddr() + "/webhooks/stripe"
@@ -69,7 +69,7 @@ func testStalledStore(t *testing.T, vars map[string]string, lock func(*testing.T
 		s, _ := postEvent(t, url, body, stripesig.Sign(body, time.Now(), testSecret1))
 		status <- s
 	}()
-	deadline := time.Now().Add(2500 * time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
 	for readyz(m.AdminAddr()) != 503 {
 		if time.Now().After(deadline) {
 			t.Fatal("/readyz stayed 200 while the writer was stuck")
