@@ -102,29 +102,35 @@ func (s *Server) requireSession(h http.HandlerFunc) http.Handler {
 
 // cookieName is the session cookie's name; over TLS the __Host- prefix
 // makes the browser refuse it unless it is Secure, host-only, Path=/.
-func (s *Server) cookieName() string {
-	if s.secure {
+func (s *Server) cookieName(r *http.Request) string {
+	if s.overHTTPS(r) {
 		return "__Host-hookbox_session"
 	}
 	return "hookbox_session"
 }
 
+// overHTTPS reports whether r reached the console over HTTPS (Options
+// Secure and IsHTTPS).
+func (s *Server) overHTTPS(r *http.Request) bool {
+	return s.secure || s.isHTTPS != nil && s.isHTTPS(r)
+}
+
 func (s *Server) sessionID(r *http.Request) string {
-	c, err := r.Cookie(s.cookieName())
+	c, err := r.Cookie(s.cookieName(r))
 	if err != nil {
 		return ""
 	}
 	return c.Value
 }
 
-func (s *Server) setSessionCookie(w http.ResponseWriter, id string, maxAge int) {
+func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, id string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     s.cookieName(),
+		Name:     s.cookieName(r),
 		Value:    id,
 		Path:     "/",
 		MaxAge:   maxAge,
 		HttpOnly: true,
-		Secure:   s.secure,
+		Secure:   s.overHTTPS(r),
 		SameSite: http.SameSiteStrictMode,
 	})
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -43,15 +44,24 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	s.setSessionCookie(w, id, int(s.sessions.ttl.Seconds()))
+	s.setSessionCookie(w, r, id, int(s.sessions.ttl.Seconds()))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // localPath returns p if it is a path on this server, "/" otherwise, so
 // that ?next= cannot send a user elsewhere ("//evil", "/\evil", "https:").
 func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") ||
-		strings.ContainsAny(p, "\r\n") {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsRune(p, '\\') {
+		return "/"
+	}
+	// Browsers drop tabs and newlines from a Location ("/\t/evil" is
+	// "//evil"): no control character at all.
+	for _, c := range []byte(p) {
+		if c < 0x20 || c == 0x7f {
+			return "/"
+		}
+	}
+	if u, err := url.Parse(p); err != nil || u.Scheme != "" || u.Host != "" {
 		return "/"
 	}
 	return p

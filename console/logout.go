@@ -8,6 +8,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if id := s.sessionID(r); id != "" {
 		s.sessions.delete(id)
 	}
-	s.setSessionCookie(w, "", -1)
+	s.setSessionCookie(w, r, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -37,6 +37,11 @@ type Options struct {
 	Token string
 	// Secure marks the session cookie Secure (the admin listener is TLS).
 	Secure bool
+	// IsHTTPS, if set, tells per request whether it reached the console
+	// over HTTPS (TLS here, or a trusted proxy's X-Forwarded-Proto); the
+	// session cookie is then Secure, with the __Host- prefix, and HSTS is
+	// sent, as with Secure.
+	IsHTTPS func(*http.Request) bool
 	// Activity holds the ingest and delivery counters of the overview;
 	// nil: the overview shows only what the store knows.
 	Activity *Activity
@@ -67,6 +72,7 @@ type Server struct {
 	searcher      hookbox.EventSearcher // nil when the store has no search
 	token         string
 	secure        bool
+	isHTTPS       func(*http.Request) bool
 	activity      *Activity
 	dests         []string
 	wake          func()
@@ -88,6 +94,7 @@ func New(o Options) (*Server, error) {
 		store:         o.Store,
 		token:         o.Token,
 		secure:        o.Secure,
+		isHTTPS:       o.IsHTTPS,
 		activity:      o.Activity,
 		dests:         o.Destinations,
 		wake:          o.WakeFunc,
@@ -174,7 +181,7 @@ func (s *Server) secureHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
-		if s.secure {
+		if s.overHTTPS(r) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)

@@ -410,3 +410,77 @@ func TestServe_AllowlistOffStillRefreshed(t *testing.T) {
 		}
 	}
 }
+
+// TestServe_AdminRebinding ensures that without an admin token, /metrics
+// and /debug/pprof (like the console) answer only requests naming a
+// loopback host: a DNS-rebinding page reaches the loopback listener
+// through the operator's browser with its own name in Host. Health checks
+// stay open.
+func TestServe_AdminRebinding(t *testing.T) {
+	vars, _ := e2eVars(t)
+	m, _ := mustRunMain(t, vars, "--pprof")
+	_, port, _ := net.SplitHostPort(m.AdminAddr())
+	for _, p := range []string{"/metrics", "/debug/pprof/goroutine?debug=2", "/", "/api/events", "/healthz"} {
+		for host, want := range map[string]int{"attacker.example:" + port: 421, "localhost:" + port: 200, m.AdminAddr(): 200} {
+			if p == "/healthz" {
+				want = 200
+			}
+			req, _ := http.NewRequest("GET", "http://"+m.AdminAddr()+p, nil)
+			req.Host = host
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("GET %s with Host %s: %d, want %d", p, host, resp.StatusCode, want)
+			}
+		}
+	}
+}
+
+// TestServe_ConsoleCookieOverHTTPS ensures a console login that reached
+// hookbox over HTTPS through a trusted proxy gets a Secure, __Host- session
+// cookie that then works, and a plain-HTTP login a plain one.
+func TestServe_ConsoleCookieOverHTTPS(t *testing.T) {
+	vars, _ := e2eVars(t)
+	token := "a-long-admin-token-for-tests-0123456789"
+	vars["HOOKBOX_ADMIN_TOKEN"] = token
+	m, _ := mustRunMain(t, vars, "--trusted-proxies", "127.0.0.1/32")
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	login := func(proto string) *http.Cookie {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+m.AdminAddr()+"/login", strings.NewReader(url.Values{"token": {token}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
+			t.Fatalf("login over %q: %d, cookies %v", proto, resp.StatusCode, resp.Cookies())
+		}
+		return resp.Cookies()[0]
+	}
+	if ck := login("https"); !ck.Secure || ck.Name != "__Host-hookbox_session" {
+		t.Errorf("cookie over HTTPS: %s Secure=%v, want __Host-hookbox_session, Secure", ck.Name, ck.Secure)
+	} else {
+		req, _ := http.NewRequest("GET", "http://"+m.AdminAddr()+"/events", nil)
+		req.Header.Set("X-Forwarded-Proto", "https")
+		req.AddCookie(ck)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Strict-Transport-Security") == "" {
+			t.Errorf("page with the secure session: %d, HSTS %q", resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+		}
+	}
+	if ck := login(""); ck.Secure || ck.Name != "hookbox_session" {
+		t.Errorf("cookie over plain HTTP: %s Secure=%v", ck.Name, ck.Secure)
+	}
+}

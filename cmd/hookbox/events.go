@@ -6,11 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookbox/hookbox"
 )
@@ -152,7 +154,7 @@ func runEventsList(ctx context.Context, env *Env, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(terminalSafe{env.Stdout}, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tMODE\tSOURCE\tCREATED\tRECEIVED")
 	for _, e := range evs {
 		mode := "test"
@@ -257,7 +259,7 @@ func runEventsShow(ctx context.Context, env *Env, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(j)
 	}
-	w := env.Stdout
+	w := terminalSafe{env.Stdout}
 	fmt.Fprintf(w, "id:           %s\n", e.ID)
 	fmt.Fprintf(w, "type:         %s\n", e.Type)
 	fmt.Fprintf(w, "state:        %s\n", e.State)
@@ -325,4 +327,25 @@ func runEventsShow(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(w, "  %s\n", e.Body)
 	}
 	return nil
+}
+
+// terminalSafe writes text for a person's terminal: control characters
+// other than newline and tab (ESC, BEL, the C1 controls, DEL) and invalid
+// UTF-8 become U+FFFD. Stored strings come from outside: a destination
+// chooses its status line and response, which end up in the attempt log,
+// and could otherwise retitle or clear the terminal, or fake output.
+// (--json escapes them; --raw writes the stored body byte for byte.)
+type terminalSafe struct{ w io.Writer }
+
+func (t terminalSafe) Write(p []byte) (int, error) {
+	clean := strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r <= 0x9f || r == utf8.RuneError {
+			return '\uFFFD'
+		}
+		return r
+	}, strings.ToValidUTF8(string(p), "\uFFFD"))
+	if _, err := io.WriteString(t.w, clean); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -513,6 +513,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.Console, err = console.New(console.Options{
 		Store: store, Token: c.AdminToken, Activity: m.Activity, Destinations: names,
 		WakeFunc: wake, Logger: m.Logger, NowFunc: m.NowFunc, OnAuthFailure: m.adminAuthFailed,
+		IsHTTPS: m.proxies.IsHTTPS, // behind a TLS-terminating proxy in --trusted-proxies
 	})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
@@ -747,7 +748,17 @@ func (m *Main) Err() <-chan error { return m.serveErrs }
 func (m *Main) requireToken(h http.Handler) http.Handler {
 	token := m.Config.AdminToken
 	if token == "" {
-		return h
+		// Without a token the admin listener is on loopback; it answers
+		// only requests that name a loopback host, as the console does, so
+		// that a DNS-rebinding page cannot read metrics or profiles (or
+		// start CPU profiles) through the operator's browser.
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Host == "" || !console.IsLoopback(r.Host) {
+				http.Error(w, "without HOOKBOX_ADMIN_TOKEN this answers only requests to a loopback host", http.StatusMisdirectedRequest)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
 	}
 	// Compared as hashes, so the time taken tells nothing of the length
 	// either.
