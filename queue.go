@@ -145,7 +145,8 @@ type Queue interface {
 	// PruneEvents empties the body of delivered events received before
 	// bodyBefore (their rows, and so their ids, stay for dedupe), and
 	// deletes the rows of delivered or dead events received before
-	// rowBefore together with their deliveries and attempts. Returns both
+	// rowBefore together with their deliveries and attempts. An event
+	// replayed at or after a bound is not pruned by it. Returns both
 	// counts.
 	PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time) (bodies, rows int, err error)
 

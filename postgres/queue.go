@@ -870,8 +870,8 @@ func (s *Store) FindAttempts(ctx context.Context, eventID string) ([]hookbox.Att
 	return as, nil
 }
 
-// PruneEvents deletes the rows of delivered or dead events received before
-// rowBefore, with their deliveries and attempts (ON DELETE CASCADE), then
+// PruneEvents deletes the rows of delivered or dead events received (and
+// last replayed) before rowBefore, with their deliveries and attempts (ON DELETE CASCADE), then
 // empties the body of the remaining delivered events received before
 // bodyBefore (their rows, and so their ids, stay for dedupe), in one
 // transaction. A zero time prunes nothing of its kind. Returns how many
@@ -890,7 +890,7 @@ func (s *Store) PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time
 	err = s.inTx(ctx, "prune events", func(tx pgx.Tx) error {
 		if !rowBefore.IsZero() {
 			tag, err := tx.Exec(ctx, `DELETE FROM events
-				WHERE state IN ('delivered', 'dead') AND received_at < $1`, ceilMicro(rowBefore))
+				WHERE state IN ('delivered', 'dead') AND received_at < $1 AND replayed_at < $1`, ceilMicro(rowBefore))
 			if err != nil {
 				return err
 			}
@@ -900,7 +900,7 @@ func (s *Store) PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time
 			// octet_length reads the size from a TOAST pointer without
 			// fetching the body.
 			tag, err := tx.Exec(ctx, `UPDATE events SET body = ''::bytea
-				WHERE state = 'delivered' AND received_at < $1 AND octet_length(body) > 0`, ceilMicro(bodyBefore))
+				WHERE state = 'delivered' AND received_at < $1 AND replayed_at < $1 AND octet_length(body) > 0`, ceilMicro(bodyBefore))
 			if err != nil {
 				return err
 			}

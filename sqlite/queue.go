@@ -958,11 +958,13 @@ func (s *Store) FindAttempts(ctx context.Context, eventID string) ([]hookbox.Att
 
 // The prune statements walk events_received from the oldest event up to
 // the bound. "+state" keeps SQLite from choosing events_state_next_attempt
-// instead, which would walk every delivered event, old or new.
+// instead, which would walk every delivered event, old or new. An event
+// replayed since the bound is kept: a replay starts its life again (a dead
+// event replayed and dead again must not vanish with its new attempts).
 const (
-	pruneRowsSQL   = `DELETE FROM events WHERE +state IN ('delivered', 'dead') AND received_at < ?`
+	pruneRowsSQL   = `DELETE FROM events WHERE +state IN ('delivered', 'dead') AND received_at < ?1 AND replayed_at < ?1`
 	pruneBodiesSQL = `UPDATE event_bodies SET body = x'' WHERE id IN (
-	SELECT body_id FROM events WHERE +state = 'delivered' AND received_at < ?
+	SELECT body_id FROM events WHERE +state = 'delivered' AND received_at < ?1 AND replayed_at < ?1
 ) AND length(body) > 0`
 )
 

@@ -39,6 +39,7 @@ func runQueue(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("ReplayPrunedBody", func(t *testing.T) { testReplayPrunedBody(t, open(t)) })
 	t.Run("Attempts", func(t *testing.T) { testAttempts(t, open(t)) })
 	t.Run("Prune", func(t *testing.T) { testPrune(t, open(t)) })
+	t.Run("PruneReplayed", func(t *testing.T) { testPruneReplayed(t, open(t)) })
 	t.Run("Count", func(t *testing.T) { testCount(t, open(t)) })
 }
 
@@ -860,6 +861,41 @@ func testPrune(t *testing.T, s hookbox.Store) {
 
 	if bodies, rows, err := s.PruneEvents(ctx, bodyCut, rowCut); err != nil || bodies != 0 || rows != 0 {
 		t.Fatalf("PruneEvents again = %d, %d, %v; want 0, 0", bodies, rows, err)
+	}
+}
+
+// Ensures retention ages an event from its last replay, not only from its
+// reception: a dead event received long ago, replayed, and dead again keeps
+// its row (the only copy of an event never delivered, with the attempts
+// just made), and a replayed delivered event keeps its body, until the
+// replay itself is older than the bounds.
+func testPruneReplayed(t *testing.T, s hookbox.Store) {
+	ctx := context.Background()
+	rowCut, bodyCut := base.Add(time.Hour), base.Add(2*time.Hour)
+	settle(t, s, queued("evt_dead_again", base, qt0), qt0, dead("evt_dead_again", "a", 9, qt0, "404"))
+	settle(t, s, queued("evt_sent_again", base, qt0), qt0, delivered("evt_sent_again", "a", 1, qt0))
+	at := qt0.Add(time.Hour) // after both bounds
+	if n, err := s.ReplayEvents(ctx, hookbox.ReplayFilter{IDs: []string{"evt_dead_again", "evt_sent_again"}}, at); err != nil || n != 2 {
+		t.Fatalf("ReplayEvents = %d, %v; want 2", n, err)
+	}
+	assertClaimIDs(t, mustClaim(t, s, "w1", at, 10), "evt_dead_again", "evt_sent_again")
+	for _, d := range []hookbox.Delivery{dead("evt_dead_again", "a", 1, at, "404"), delivered("evt_sent_again", "a", 1, at)} {
+		mustComplete(t, s, hookbox.Completion{EventID: d.EventID, Owner: "w1", Now: at, Deliveries: []hookbox.Delivery{d}, Attempts: []hookbox.Attempt{tried(d, at)}})
+	}
+	if bodies, rows, err := s.PruneEvents(ctx, bodyCut, rowCut); err != nil || bodies != 0 || rows != 0 {
+		t.Fatalf("PruneEvents = %d bodies, %d rows, %v; want 0, 0 (replayed after the bounds)", bodies, rows, err)
+	}
+	for _, id := range []string{"evt_dead_again", "evt_sent_again"} {
+		if ev := MustFindByID(t, s, id); len(ev.Body) == 0 {
+			t.Fatalf("%s: body emptied", id)
+		}
+		if n := len(mustAttempts(t, s, id)); n != 2 {
+			t.Fatalf("%s: %d attempts, want 2 kept", id, n)
+		}
+	}
+	// Once the replay is older than the bounds, both go as usual.
+	if bodies, rows, err := s.PruneEvents(ctx, at.Add(2*time.Hour), at.Add(time.Hour)); err != nil || bodies != 0 || rows != 2 {
+		t.Fatalf("PruneEvents past the replay = %d bodies, %d rows, %v; want 0, 2", bodies, rows, err)
 	}
 }
 
