@@ -167,7 +167,9 @@ func (p *Periodic) RunOnce(ctx context.Context) (res RunResult) {
 	runCtx := ctx
 	if p.Locker != nil {
 		owner, ttl := p.owner(), p.lockTTL()
-		ok, err := p.Locker.TryLock(ctx, LockName, owner, p.now(), ttl)
+		lctx, lcancel := context.WithTimeout(ctx, ttl) // a stuck store must not stall the schedule
+		ok, err := p.Locker.TryLock(lctx, LockName, owner, p.now(), ttl)
+		lcancel()
 		if err != nil {
 			res.Err = fmt.Errorf("take reconcile lock: %w", err)
 			log.Warn("periodic reconcile: lock failed", slog.Any("error", err))
@@ -192,7 +194,14 @@ func (p *Periodic) RunOnce(ctx context.Context) (res RunResult) {
 		}()
 	}
 
-	opts := p.runOptions(res.Started, lastTo)
+	// The window is sized and placed from one reading of the clock, taken
+	// once the lock is held: sized from a reading before TryLock and
+	// placed by Run's own later one, a slow lock (a busy pool, a stuck
+	// transaction) shifted its start past the previous run's end, and the
+	// events created in between were listed by neither run.
+	at := p.now()
+	opts := p.runOptions(at, lastTo)
+	opts.NowFunc = func() time.Time { return at }
 	res.Summary, res.Err = p.Reconciler.Run(runCtx, opts)
 	if res.Err != nil && errors.Is(context.Cause(runCtx), ErrLockLost) {
 		res.Err = fmt.Errorf("%w: %w", ErrLockLost, res.Err)
@@ -249,7 +258,9 @@ func (p *Periodic) renew(ctx context.Context, cancel context.CancelCauseFunc, ow
 				return
 			case <-t.C:
 			}
-			ok, err := p.Locker.TryLock(ctx, LockName, owner, p.now(), ttl)
+			lctx, lcancel := context.WithTimeout(ctx, ttl) // a stuck store must not stall the schedule
+		ok, err := p.Locker.TryLock(lctx, LockName, owner, p.now(), ttl)
+		lcancel()
 			switch {
 			case err == nil && ok:
 				deadline = time.Now().Add(ttl)

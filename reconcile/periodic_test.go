@@ -250,3 +250,56 @@ func TestPeriodic_StartStop(t *testing.T) {
 	p.Stop()
 	p.Stop()
 }
+
+// slowLocker grants every TryLock, but the first TryLock of the second run
+// takes `delay` (a PostgreSQL pool that waits for a connection, a locks row
+// held by a stuck transaction): the clock moves on meanwhile.
+type slowLocker struct {
+	clk   *manualClock
+	calls int
+	delay time.Duration
+}
+
+func (l *slowLocker) TryLock(_ context.Context, _, _ string, _ time.Time, _ time.Duration) (bool, error) {
+	l.calls++
+	if l.calls == 2 {
+		l.clk.Add(l.delay)
+	}
+	return true, nil
+}
+func (l *slowLocker) Unlock(context.Context, string, string) error { return nil }
+
+// TestPeriodic_SlowLockNoGap ensures consecutive periodic runs cover
+// overlapping creation-time windows however long taking the lock took: an
+// event created just after the first run's upper bound is recovered by the
+// second, whose lock took 8 minutes.
+func TestPeriodic_SlowLockNoGap(t *testing.T) {
+	sc := newScenario(t)
+	// One event created at 11:56:xx, after run 1's settle bound (11:55).
+	gapEv := sc.fake.add(false, genEvents(9, now.Add(-4*time.Minute), 1)...)[0]
+	r, _ := newReconciler(t, sc.base, testKey, sc.store)
+	clk := &manualClock{t: now}
+	p := &reconcile.Periodic{
+		Reconciler: r,
+		Options:    reconcile.Options{Since: 72 * time.Hour, NowFunc: clk.Now},
+		Every:      15 * time.Minute,
+		Locker:     &slowLocker{clk: clk, delay: 8 * time.Minute},
+		LockTTL:    time.Hour,
+	}
+	res1 := p.RunOnce(context.Background())
+	if res1.Err != nil {
+		t.Fatal(res1.Err)
+	}
+	clk.Add(15 * time.Minute)
+	res2 := p.RunOnce(context.Background())
+	if res2.Err != nil {
+		t.Fatal(res2.Err)
+	}
+	if _, err := sc.store.FindEventByID(context.Background(), gapEv.id); err != nil {
+		t.Errorf("event %s (created %s) never recovered: %v", gapEv.id, time.Unix(gapEv.created, 0).UTC().Format(time.TimeOnly), err)
+	}
+	if res2.Summary.Window.From.After(res1.Summary.Window.To) {
+		t.Fatalf("gap: events created in (%s, %s) are listed by neither run",
+			res1.Summary.Window.To.Format(time.TimeOnly), res2.Summary.Window.From.Format(time.TimeOnly))
+	}
+}
