@@ -80,6 +80,11 @@ type Options struct {
 	// Account lists the events of this connected account (Stripe-Account
 	// header) instead of the key's own account.
 	Account string
+	// Endpoint is the webhook endpoint recovered events are stored under
+	// (hookbox.Event.Endpoint), so that they reach that endpoint's
+	// destinations; "" is the first, default one. Events of a connected
+	// account (Account) belong to the Connect endpoint: name it.
+	Endpoint string
 	// DryRun finds what is missing and changes nothing.
 	DryRun bool
 
@@ -247,6 +252,9 @@ func (r *Reconciler) Run(ctx context.Context, opts Options) (Summary, error) {
 			seen[se.ID] = struct{}{}
 			sum.Seen++
 			ev, err := toEvent(se, now)
+			if ev != nil {
+				ev.Endpoint = opts.Endpoint
+			}
 			if err != nil {
 				sum.Invalid++
 				sum.Missing++ // it cannot be stored, so it is not

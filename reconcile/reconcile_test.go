@@ -380,13 +380,28 @@ func TestRun_Filters(t *testing.T) {
 	t.Run("SettleAndAccount", func(t *testing.T) {
 		sc := newScenario(t)
 		r, _ := newReconciler(t, sc.base, testKey, sc.store)
-		sum := run(t, r, reconcile.Options{Settle: 50*time.Hour - 2*time.Minute, Account: "acct_1Connected"})
+		sum := run(t, r, reconcile.Options{Settle: 50*time.Hour - 2*time.Minute, Account: "acct_1Connected", Endpoint: "connect"})
 		rq := sc.fake.reqs()[0]
 		if rq.Query.Get("created[lte]") != strconv.FormatInt(now.Add(-50*time.Hour+2*time.Minute).Unix(), 10) || rq.Account != "acct_1Connected" {
 			t.Fatalf("request: %+v", rq)
 		}
 		if !sum.Window.To.Equal(now.Add(-50*time.Hour+2*time.Minute)) || sum.Seen >= 250 || sum.Seen == 0 {
 			t.Fatalf("summary: %+v", sum)
+		}
+		// Stored under the Connect endpoint, so its destinations get them.
+		evs, _ := sc.store.FindEvents(context.Background(), hookbox.EventFilter{Limit: 1000})
+		recovered := 0
+		for _, e := range evs {
+			if e.Source != hookbox.SourceReconcile {
+				continue
+			}
+			recovered++
+			if e.Endpoint != "connect" {
+				t.Fatalf("recovered %s under endpoint %q, want connect", e.ID, e.Endpoint)
+			}
+		}
+		if recovered == 0 {
+			t.Fatal("nothing recovered")
 		}
 	})
 }

@@ -46,6 +46,7 @@ Flags:
 	undelivered := fs.Bool("undelivered-only", false, "only events Stripe has not delivered to every endpoint (delivery_success=false)")
 	dryRun := fs.Bool("dry-run", false, "report the missing events, store nothing")
 	account := fs.String("account", "", "list the events of this connected account (acct_...) instead of the key's own")
+	endpoint := fs.String("endpoint", "", "store recovered events under this --config endpoint, so its destinations get them (default: the first endpoint); with --account, name the Connect endpoint")
 	apiBase := ef.String("stripe-api-base", "HOOKBOX_STRIPE_API_BASE", "", "Stripe API base URL (default https://api.stripe.com; for stripe-mock and tests)")
 	asJSON := fs.Bool("json", false, "print the summary (and the missing or recovered events) as JSON")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
@@ -61,6 +62,10 @@ Flags:
 		UndeliveredOnly: *undelivered,
 		DryRun:          *dryRun,
 		Account:         *account,
+		Endpoint:        *endpoint,
+	}
+	if *endpoint != "" && !endpointName.MatchString(*endpoint) {
+		return fmt.Errorf("--endpoint %q: want an endpoint name of --config (lowercase letters, digits, - and _)", *endpoint)
 	}
 	if err := checkSince(opts.Since, "--since"); err != nil {
 		return err
