@@ -259,8 +259,8 @@ func (p *Periodic) renew(ctx context.Context, cancel context.CancelCauseFunc, ow
 			case <-t.C:
 			}
 			lctx, lcancel := context.WithTimeout(ctx, ttl) // a stuck store must not stall the schedule
-		ok, err := p.Locker.TryLock(lctx, LockName, owner, p.now(), ttl)
-		lcancel()
+			ok, err := p.Locker.TryLock(lctx, LockName, owner, p.now(), ttl)
+			lcancel()
 			switch {
 			case err == nil && ok:
 				deadline = time.Now().Add(ttl)
