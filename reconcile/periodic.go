@@ -258,7 +258,9 @@ func (p *Periodic) renew(ctx context.Context, cancel context.CancelCauseFunc, ow
 				return
 			case <-t.C:
 			}
-			lctx, lcancel := context.WithTimeout(ctx, ttl) // a stuck store must not stall the schedule
+			// A renewal that hangs past its turn fails (and so, near the
+			// deadline, stops the run) rather than block this loop.
+			lctx, lcancel := context.WithTimeout(ctx, ttl/3)
 			ok, err := p.Locker.TryLock(lctx, LockName, owner, p.now(), ttl)
 			lcancel()
 			switch {
