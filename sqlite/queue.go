@@ -957,15 +957,24 @@ func (s *Store) FindAttempts(ctx context.Context, eventID string) ([]hookbox.Att
 }
 
 // The prune statements walk events_received from the oldest event up to
-// the bound. "+state" keeps SQLite from choosing events_state_next_attempt
-// instead, which would walk every delivered event, old or new. An event
-// replayed since the bound is kept: a replay starts its life again (a dead
-// event replayed and dead again must not vanish with its new attempts).
+// the bound, a batch at a time. "+state" keeps SQLite from choosing
+// events_state_next_attempt instead, which would walk every delivered
+// event, old or new. An event replayed since the bound is kept: a replay
+// starts its life again (a dead event replayed and dead again must not
+// vanish with its new attempts). Emptied bodies keep their rows, so the
+// body batches move on from the last (received_at, id) done.
+// pruneBatch is how many events one prune transaction handles (a variable
+// for the tests).
+var pruneBatch = 2000
+
 const (
-	pruneRowsSQL   = `DELETE FROM events WHERE +state IN ('delivered', 'dead') AND received_at < ?1 AND replayed_at < ?1`
-	pruneBodiesSQL = `UPDATE event_bodies SET body = x'' WHERE id IN (
-	SELECT body_id FROM events WHERE +state = 'delivered' AND received_at < ?1 AND replayed_at < ?1
-) AND length(body) > 0`
+	pruneRowsSQL = `DELETE FROM events WHERE rowid IN (
+	SELECT rowid FROM events WHERE +state IN ('delivered', 'dead') AND received_at < ?1 AND replayed_at < ?1
+	ORDER BY received_at LIMIT ?2)`
+	pruneBodyIDsSQL = `SELECT received_at, id, body_id FROM events
+WHERE +state = 'delivered' AND received_at < ?1 AND replayed_at < ?1 AND (received_at, id) > (?2, ?3)
+ORDER BY received_at, id LIMIT ?4`
+	pruneBodiesSQL = `UPDATE event_bodies SET body = x'' WHERE id IN (SELECT value FROM json_each(?)) AND length(body) > 0`
 )
 
 // PruneEvents deletes the delivered and dead events received before
@@ -974,8 +983,10 @@ const (
 // that still have one; the emptied rows stay, so their ids still dedupe.
 // A zero bound prunes nothing of its kind. Pending and delivering events
 // are never touched. Returns how many bodies were emptied and how many
-// rows deleted (disjoint counts). One transaction; EINVALID for a bound out
-// of range, EUNAVAILABLE when the store is closed or the database fails.
+// rows deleted (disjoint counts), also when a batch fails (EUNAVAILABLE:
+// what was committed stays done). Batches of pruneBatch events, each its
+// own transaction; EINVALID for a bound out of range, EUNAVAILABLE when the
+// store is closed or the database fails.
 func (s *Store) PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time) (bodies, rows int, err error) {
 	if s.closed.Load() {
 		return 0, 0, errClosed
@@ -1001,33 +1012,93 @@ func (s *Store) PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time
 	if !pruneBodies && !pruneRows {
 		return 0, 0, nil
 	}
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, 0, unavailable("prune: begin", err)
-	}
-	defer tx.Rollback()
-	exec := func(q string, arg int64) (int, error) {
-		res, err := tx.ExecContext(ctx, q, arg)
-		if err != nil {
-			return 0, err
-		}
-		n, err := res.RowsAffected()
-		return int(n), err
-	}
+	// Batches, each its own transaction, so that webhooks, which share
+	// the one writer, wait for a batch at most and never for a whole
+	// sweep (the first one on a large store, or after --keep-ids was
+	// lowered). What was done is counted even when a later batch fails.
 	if pruneRows {
-		if rows, err = exec(pruneRowsSQL, rowNS); err != nil {
-			return 0, 0, unavailable("prune: rows", err)
+		for {
+			n, err := s.pruneTx(ctx, func(tx *sql.Tx) (int, error) {
+				res, err := tx.ExecContext(ctx, pruneRowsSQL, rowNS, pruneBatch)
+				if err != nil {
+					return 0, err
+				}
+				n, err := res.RowsAffected()
+				return int(n), err
+			})
+			rows += n
+			if err != nil {
+				return bodies, rows, unavailable("prune: rows", err)
+			}
+			if n < pruneBatch {
+				break
+			}
 		}
 	}
 	if pruneBodies {
-		if bodies, err = exec(pruneBodiesSQL, bodyNS); err != nil {
-			return 0, 0, unavailable("prune: bodies", err)
+		var afterAt int64 = -1 << 63
+		afterID := ""
+		for {
+			more := false
+			n, err := s.pruneTx(ctx, func(tx *sql.Tx) (int, error) {
+				rs, err := tx.QueryContext(ctx, pruneBodyIDsSQL, bodyNS, afterAt, afterID, pruneBatch)
+				if err != nil {
+					return 0, err
+				}
+				var ids []int64
+				for rs.Next() {
+					var id int64
+					if err := rs.Scan(&afterAt, &afterID, &id); err != nil {
+						rs.Close()
+						return 0, err
+					}
+					ids = append(ids, id)
+				}
+				if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+					return 0, err
+				}
+				more = len(ids) == pruneBatch
+				if len(ids) == 0 {
+					return 0, nil
+				}
+				idsJSON, err := json.Marshal(ids)
+				if err != nil {
+					return 0, err
+				}
+				res, err := tx.ExecContext(ctx, pruneBodiesSQL, string(idsJSON))
+				if err != nil {
+					return 0, err
+				}
+				n, err := res.RowsAffected()
+				return int(n), err
+			})
+			bodies += n
+			if err != nil {
+				return bodies, rows, unavailable("prune: bodies", err)
+			}
+			if !more {
+				break
+			}
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, 0, unavailable("prune: commit", err)
-	}
 	return bodies, rows, nil
+}
+
+// pruneTx runs one prune batch in its own write transaction.
+func (s *Store) pruneTx(ctx context.Context, batch func(*sql.Tx) (int, error)) (int, error) {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	n, err := batch(tx)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // countEventsSQL counts the events of each state and finds the oldest

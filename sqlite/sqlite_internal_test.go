@@ -280,11 +280,11 @@ func TestQueryPlans(t *testing.T) {
 		{"type", list + " WHERE type = ?" + order, "events_type", []any{"invoice.paid"}},
 		{"prefix", list + " WHERE type >= ? AND type < ?" + order, "events_", []any{"invoice.", "invoice/"}},
 		{"claim", claimDueSQL, "events_queue", []any{1, 10}},
-		{"prune rows", pruneRowsSQL, "events_received", []any{1}},
-		{"prune bodies", pruneBodiesSQL, "events_received", []any{1}},
-		// The body is one rowid seek per event (0005), never a scan of
-		// event_bodies.
-		{"prune bodies by key", pruneBodiesSQL, "SEARCH event_bodies USING INTEGER PRIMARY KEY", []any{1}},
+		{"prune rows", pruneRowsSQL, "events_received", []any{1, 10}},
+		// A body batch walks on from its cursor, and empties each body
+		// with one rowid seek (0005), never a scan of event_bodies.
+		{"prune body ids", pruneBodyIDsSQL, "SEARCH events USING INDEX events_received ((received_at,id)>(?,?)", []any{1, 0, "", 10}},
+		{"prune bodies by key", pruneBodiesSQL, "SEARCH event_bodies USING INTEGER PRIMARY KEY", []any{"[1]"}},
 		{"find body", "SELECT " + bodyColumn + " FROM events WHERE id = ?", "SEARCH b USING INTEGER PRIMARY KEY", []any{"evt_1"}},
 		{"next body id", "SELECT " + nextBodyID, "SEARCH event_bodies", nil},
 		{"claim bodies", claimSQL, "SEARCH b USING INTEGER PRIMARY KEY", []any{"w", 1, 1, 1, "[]"}},
