@@ -170,6 +170,28 @@ func (w *Worker) init() error {
 	return w.initErr
 }
 
+// CheckLease reports, for a Worker.Lease set explicitly (> 0), a
+// destination whose attempt timeout is longer than what the lease leaves a
+// delivery: deliveries are cut lease/4 (at most 10 s) before the lease
+// ends, so every slow but successful attempt there would be cut and the
+// event retried until dead. A Worker only logs it; serve refuses it.
+func CheckLease(lease time.Duration, dests []Destination) error {
+	if lease <= 0 {
+		return nil
+	}
+	budget := lease - min(lease/4, maxLeaseMargin)
+	for _, d := range dests {
+		t := DefaultTimeout
+		if tt, ok := d.(Timeouter); ok && tt.AttemptTimeout() > 0 {
+			t = tt.AttemptTimeout()
+		}
+		if t > budget {
+			return hookbox.Errorf(hookbox.EINVALID, "delivery lease %v leaves %v for a delivery, less than destination %q's timeout %v", lease, budget, d.Name(), t)
+		}
+	}
+	return nil
+}
+
 func (w *Worker) setup() error {
 	if w.Queue == nil {
 		return hookbox.Errorf(hookbox.EINVALID, "deliver: Worker.Queue is nil")
@@ -196,6 +218,7 @@ func (w *Worker) setup() error {
 		}
 		timeouts += t
 	}
+
 	w.owner = w.Owner
 	if w.owner == "" {
 		w.owner = defaultOwner()
@@ -219,6 +242,9 @@ func (w *Worker) setup() error {
 	w.log = w.Logger
 	if w.log == nil {
 		w.log = slog.Default()
+	}
+	if err := CheckLease(w.Lease, w.Destinations); err != nil {
+		w.log.Warn("deliver: " + hookbox.ErrorMessage(err))
 	}
 	return nil
 }

@@ -224,7 +224,7 @@ func TestServe_Config(t *testing.T) {
 		t.Fatalf("no secret: %v", err)
 	}
 	vars["STRIPE_WEBHOOK_SECRET"] = "whsec_x"
-	for _, bad := range [][]string{{"--tolerance", "0s"}, {"--db", "mysql://root:hunter2@db/x"}, {"--log-format", "xml"}, {"--max-body", "-1"}, {"extra"}} {
+	for _, bad := range [][]string{{"--tolerance", "0s"}, {"--db", "mysql://root:hunter2@db/x"}, {"--log-format", "xml"}, {"--max-body", "-1"}, {"extra"}, {"--shutdown-grace", "0s"}, {"--shutdown-grace", "-5s"}, {"--commit-timeout", "0s"}} {
 		env, _, _ := testEnv(vars)
 		_, err := ParseServeConfig(env, bad)
 		if err == nil {
@@ -248,6 +248,23 @@ func TestServe_Config(t *testing.T) {
 	}
 	if cfg.Tolerance != 2*time.Minute || cfg.MaxBody != 512<<10 {
 		t.Fatalf("cfg: %+v", cfg)
+	}
+	// A delivery lease that leaves a destination less than its timeout
+	// (deliveries are cut lease/4 before its end) would cut every slow
+	// attempt: refused, whichever way the destination got its timeout.
+	vars["HOOKBOX_FORWARD_SECRET"] = "a-forward-secret-for-the-app-0123456789"
+	env, _, _ = testEnv(vars)
+	cfg, err = ParseServeConfig(env, []string{"--forward-to", "http://127.0.0.1:9/", "--forward-timeout", "8s", "--delivery-lease", "9s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMain(cfg, &lockedBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--delivery-lease") {
+		t.Fatalf("lease shorter than a destination's timeout: %v", err)
 	}
 }
 

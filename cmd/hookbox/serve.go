@@ -225,6 +225,9 @@ func ParseServeConfig(env *Env, args []string) (*Config, error) {
 	c.Tolerance, c.MaxBody = *tol, int64(*maxBody)
 	c.LogFormat, c.LogLevel, c.DebugErrors = *logFormat, *logLevel, *debugErrors
 	c.MaxBatch, c.Linger, c.Grace, c.CommitTimeout = *maxBatch, *linger, *grace, *commitTimeout
+	if c.Grace <= 0 {
+		return nil, errors.New("--shutdown-grace must be positive")
+	}
 	if c.CommitTimeout <= 0 {
 		return nil, errors.New("--commit-timeout must be positive")
 	}
@@ -452,6 +455,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.Committer = groupcommit.New(store.InsertEvents, groupcommit.Options{MaxBatch: c.MaxBatch, Linger: c.Linger, Timeout: c.CommitTimeout, OnBatchFunc: m.Metrics.Batch})
+	if err := deliver.CheckLease(c.Lease, dests); err != nil {
+		return fmt.Errorf("--delivery-lease: %s", hookbox.ErrorMessage(err))
+	}
 	if len(dests) > 0 {
 		m.Worker = &deliver.Worker{
 			OnAttempt: func(a hookbox.Attempt) {

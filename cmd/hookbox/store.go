@@ -21,7 +21,9 @@ type dbURL struct {
 	DSN    string // postgres: the connection string as given
 }
 
-// String is safe to log: a PostgreSQL password is redacted.
+// String is safe to log: a PostgreSQL password is redacted, whether in
+// the user info or in the query (?password=, ?sslpassword=, which libpq and
+// pgx accept too).
 func (u dbURL) String() string {
 	if u.Driver == "sqlite" {
 		return "sqlite:" + u.Path
@@ -29,6 +31,14 @@ func (u dbURL) String() string {
 	p, err := url.Parse(u.DSN)
 	if err != nil {
 		return "postgres://(unparseable)"
+	}
+	if q := p.Query(); q.Has("password") || q.Has("sslpassword") {
+		for _, k := range []string{"password", "sslpassword"} {
+			if q.Has(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		p.RawQuery = q.Encode()
 	}
 	return p.Redacted()
 }
