@@ -159,8 +159,25 @@ func parseFileConfig(b []byte, getenv func(string) string) (*FileConfig, []strin
 	return &fc, warnings, nil
 }
 
-// resolve returns the secret; warn is true for an inline value.
+// resolve returns the secret; warn is true for an inline value. A ref
+// holds exactly one secret: empty, or several (the comma-separated form of
+// STRIPE_WEBHOOK_SECRET, a file of several lines), is an error, so that a
+// rotation is written as two entries and never runs as one secret that
+// matches nothing.
 func (r SecretRef) resolve(getenv func(string) string) (secret string, warn bool, err error) {
+	secret, warn, err = r.read(getenv)
+	switch {
+	case err != nil:
+		return "", false, err
+	case secret == "":
+		return "", false, errors.New("the secret is empty")
+	case strings.ContainsAny(secret, ", \t\r\n"):
+		return "", false, errors.New("the secret holds several values (a comma, a space or a line break): give each secret its own entry")
+	}
+	return secret, warn, nil
+}
+
+func (r SecretRef) read(getenv func(string) string) (secret string, warn bool, err error) {
 	n := 0
 	for _, s := range []string{r.Env, r.File, r.Value} {
 		if s != "" {

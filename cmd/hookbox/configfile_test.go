@@ -107,8 +107,11 @@ func TestConfigFile_TwoEndpoints(t *testing.T) {
 // with a message that names the problem and never a secret.
 func TestConfigFile_Invalid(t *testing.T) {
 	getenv := func(k string) string {
-		if k == "S" {
+		switch k {
+		case "S":
 			return "whsec_from_env_secret"
+		case "TWO":
+			return "whsec_from_env_new,whsec_from_env_old" // STRIPE_WEBHOOK_SECRET's rotation form
 		}
 		return ""
 	}
@@ -120,6 +123,8 @@ func TestConfigFile_Invalid(t *testing.T) {
 		{"endpoints:\n  - name: a", "no secrets"},
 		{"endpoints:\n  - name: a\n    secrets: [{env: MISSING}]", "MISSING is empty or unset"},
 		{"endpoints:\n  - name: a\n    secrets: [{env: S, value: whsec_inline_secret}]", "exactly one of"},
+		{"endpoints:\n  - name: a\n    secrets: [{value: \"  \"}]", "the secret is empty"},
+		{"endpoints:\n  - name: a\n    secrets: [{env: TWO}]", "several values"},
 		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n  - name: a\n    secrets: [{env: S}]", "declared twice"},
 		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    tolerance: soon", "duration"},
 		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    destinations:\n      - name: d\n        url: ftp://x\n        secret: {env: S}", "destinations[0]"},
