@@ -94,6 +94,12 @@ type Worker struct {
 	// is recorded (metrics hook). It must be fast and safe for concurrent
 	// use.
 	OnAttempt func(hookbox.Attempt)
+	// OnStoreError, if set, is called when a store call of the worker
+	// fails (after its retries), with the operation: "claim", "complete"
+	// or "release". Lost leases (ECONFLICT) are not store errors. Delivery
+	// can stall on a failing store while ingest is fine; this lets it be
+	// counted and alerted on.
+	OnStoreError func(op string, err error)
 
 	chanOnce sync.Once
 	wake     chan struct{} // Wake: claim now
@@ -387,6 +393,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 		n, rerr := w.Queue.ReleaseClaims(rctx, w.owner, ids)
 		cancel()
 		if rerr != nil {
+			w.storeError("release", rerr)
 			w.log.LogAttrs(ctx, slog.LevelError, "release claims failed; they return to the queue when their lease expires",
 				slog.String("owner", w.owner), slog.Int("events", len(ids)), slog.Any("error", rerr))
 			err = errors.Join(err, fmt.Errorf("release claims: %w", rerr))
@@ -435,6 +442,7 @@ func (w *Worker) loop(ctx context.Context) {
 				return
 			}
 			backoff = min(max(2*backoff, errBackoffMin), errBackoffMax)
+			w.storeError("claim", err)
 			w.log.LogAttrs(ctx, slog.LevelError, "claim events failed",
 				slog.String("owner", w.owner), slog.Duration("retry_in", backoff), slog.Any("error", err))
 			timer.Reset(backoff)
@@ -616,6 +624,7 @@ func (w *Worker) handBack(id string) bool {
 	ctx, cancel := context.WithTimeout(w.store, storeTimeout)
 	defer cancel()
 	if _, err := w.Queue.ReleaseClaims(ctx, w.owner, []string{id}); err != nil {
+		w.storeError("release", err)
 		w.log.LogAttrs(ctx, slog.LevelWarn, "release of a repeated claim failed; the event is retried when its lease expires",
 			slog.String("event_id", id), slog.String("owner", w.owner), slog.Any("error", err))
 		return false
@@ -642,6 +651,7 @@ func (w *Worker) complete(ctx context.Context, c hookbox.Completion) error {
 		w.log.LogAttrs(ctx, slog.LevelWarn, "lease lost before completion; attempts not recorded",
 			slog.String("event_id", c.EventID), slog.String("owner", c.Owner), slog.Any("error", err))
 	} else {
+		w.storeError("complete", err)
 		w.log.LogAttrs(ctx, slog.LevelError, "complete claim failed; the event is retried when its lease expires",
 			slog.String("event_id", c.EventID), slog.String("owner", c.Owner), slog.Any("error", err))
 	}
@@ -660,4 +670,11 @@ func (h *dueHeap) Pop() any {
 	t := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return t
+}
+
+// storeError reports a failed store call to OnStoreError.
+func (w *Worker) storeError(op string, err error) {
+	if w.OnStoreError != nil {
+		w.OnStoreError(op, err)
+	}
 }

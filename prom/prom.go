@@ -42,8 +42,12 @@ const DefaultQueueTimeout = 2 * time.Second
 // Store operations counted by hookbox_store_errors_total. Callers of
 // StoreError may use others; see StoreError.
 const (
-	OpInsert = "insert" // a group-commit batch failed (Batch)
-	OpCount  = "count"  // the scrape-time CountEvents failed or timed out
+	OpInsert   = "insert"   // a group-commit batch failed (Batch)
+	OpCount    = "count"    // the scrape-time CountEvents failed or timed out
+	OpClaim    = "claim"    // a delivery worker could not claim events
+	OpComplete = "complete" // a delivery worker could not record a claim's outcome
+	OpRelease  = "release"  // a delivery worker could not release claims
+	OpPrune    = "prune"    // a retention sweep failed
 )
 
 // Outcomes of a delivery attempt (the outcome label of

@@ -472,6 +472,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			Lease:        c.Lease,
 			NowFunc:      m.NowFunc,
 			Logger:       m.Logger,
+			OnStoreError: func(op string, _ error) { m.Metrics.StoreError(op) },
 		}
 	} else {
 		m.Logger.Warn("no destination configured (--forward-to): events are stored and stay pending until one is")
@@ -995,7 +996,8 @@ func (m *Main) Prune(ctx context.Context) (bodies, rows int, err error) {
 	defer cancel()
 	bodies, rows, err = m.Store.PruneEvents(ctx, now.Add(-m.Config.Retention), now.Add(-m.Config.KeepIDs))
 	if err != nil {
-		m.Logger.Error("retention failed", "error", err)
+		m.Metrics.StoreError(prom.OpPrune)
+		m.Logger.Error("retention failed", "error", err, "bodies_pruned", bodies, "rows_deleted", rows)
 	} else if bodies > 0 || rows > 0 {
 		m.Logger.Info("retention", "bodies_pruned", bodies, "rows_deleted", rows)
 	}
