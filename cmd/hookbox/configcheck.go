@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/stripesig"
 )
 
@@ -24,12 +25,22 @@ func runConfig(ctx context.Context, env *Env, args []string) error {
 	for _, w := range warnings {
 		fmt.Fprintln(env.Stderr, "warning:", w)
 	}
+	// What the file leaves unset, serve takes from its flags; their
+	// environment forms are what a check can see.
+	defTol, err := envDuration(env.Getenv, "HOOKBOX_TOLERANCE", stripesig.DefaultTolerance)
+	if err != nil {
+		return err
+	}
+	defTimeout, err := envDuration(env.Getenv, "HOOKBOX_FORWARD_TIMEOUT", deliver.DefaultTimeout)
+	if err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s: OK, %d endpoint(s)\n", args[1], len(fc.Endpoints))
 	for _, e := range fc.Endpoints {
 		tol := time.Duration(e.Tolerance)
 		if tol == 0 {
-			tol = stripesig.DefaultTolerance
+			tol = defTol
 		}
 		fmt.Fprintf(tw, "\nendpoint %s\tPOST /webhooks/%s\n", e.Name, e.Name)
 		fmt.Fprintf(tw, "  secrets\t%d (%s)\n", len(e.Secrets), secretSources(e.Secrets))
@@ -39,7 +50,7 @@ func runConfig(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(tw, "  destinations\tnone: events are stored and stay pending\n")
 		}
 		for _, d := range e.Destinations {
-			h, err := d.destination(e.Name, 0)
+			h, err := d.destination(e.Name, defTimeout)
 			if err != nil {
 				return err
 			}
@@ -51,6 +62,20 @@ func runConfig(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// envDuration reads a duration from the environment variable name, def
+// when unset.
+func envDuration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 30s", name, v)
+	}
+	return d, nil
 }
 
 func secretSources(refs []SecretRef) string {

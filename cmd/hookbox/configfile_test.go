@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,35 @@ func TestConfigFile_Invalid(t *testing.T) {
 	_, warnings, err := parseFileConfig([]byte("endpoints:\n  - name: a\n    secrets: [{value: whsec_inline_secret}]"), getenv)
 	if err != nil || len(warnings) != 1 || strings.Contains(warnings[0], "whsec_inline") {
 		t.Fatalf("inline secret: %v %v", err, warnings)
+	}
+}
+
+// TestConfigCheck ensures "hookbox config check" prints what serve would
+// run, the values serve takes from its environment included (tolerance,
+// forward timeout), and never a secret value.
+func TestConfigCheck(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "hookbox.yaml")
+	cfg := `endpoints:
+  - name: account
+    secrets: [{env: ACCOUNT_SECRET}]
+    destinations:
+      - {name: app, url: "http://127.0.0.1:3000/hooks", secret: {env: FWD_SECRET}}
+`
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env, out, _ := testEnv(map[string]string{
+		"ACCOUNT_SECRET": "whsec_account_secret_value", "FWD_SECRET": "forward-secret-value-0123456789",
+		"HOOKBOX_TOLERANCE": "60s", "HOOKBOX_FORWARD_TIMEOUT": "3s",
+	})
+	if err := Run(context.Background(), env, []string{"config", "check", file}); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	if !regexp.MustCompile(`tolerance +1m0s`).MatchString(s) || !strings.Contains(s, "timeout 3s") || !strings.Contains(s, "env ACCOUNT_SECRET") {
+		t.Errorf("config check output:\n%s", s)
+	}
+	if strings.Contains(s, "secret_value") || strings.Contains(s, "forward-secret") {
+		t.Errorf("config check shows a secret:\n%s", s)
 	}
 }
