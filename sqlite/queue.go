@@ -1019,12 +1019,7 @@ func (s *Store) PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time
 	if pruneRows {
 		for {
 			n, err := s.pruneTx(ctx, func(tx *sql.Tx) (int, error) {
-				res, err := tx.ExecContext(ctx, pruneRowsSQL, rowNS, pruneBatch)
-				if err != nil {
-					return 0, err
-				}
-				n, err := res.RowsAffected()
-				return int(n), err
+				return affected(tx.ExecContext(ctx, pruneRowsSQL, rowNS, pruneBatch))
 			})
 			rows += n
 			if err != nil {
@@ -1065,12 +1060,7 @@ func (s *Store) PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time
 				if err != nil {
 					return 0, err
 				}
-				res, err := tx.ExecContext(ctx, pruneBodiesSQL, string(idsJSON))
-				if err != nil {
-					return 0, err
-				}
-				n, err := res.RowsAffected()
-				return int(n), err
+				return affected(tx.ExecContext(ctx, pruneBodiesSQL, string(idsJSON)))
 			})
 			bodies += n
 			if err != nil {
@@ -1082,6 +1072,15 @@ func (s *Store) PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time
 		}
 	}
 	return bodies, rows, nil
+}
+
+// affected returns the rows a statement changed.
+func affected(res sql.Result, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // pruneTx runs one prune batch in its own write transaction.
