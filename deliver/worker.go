@@ -187,15 +187,19 @@ func CheckLease(lease time.Duration, dests []Destination) error {
 	}
 	budget := lease - min(lease/4, maxLeaseMargin)
 	for _, d := range dests {
-		t := DefaultTimeout
-		if tt, ok := d.(Timeouter); ok && tt.AttemptTimeout() > 0 {
-			t = tt.AttemptTimeout()
-		}
-		if t > budget {
+		if t := attemptTimeout(d); t > budget {
 			return hookbox.Errorf(hookbox.EINVALID, "delivery lease %v leaves %v for a delivery, less than destination %q's timeout %v", lease, budget, d.Name(), t)
 		}
 	}
 	return nil
+}
+
+// attemptTimeout is how long one attempt at d may take.
+func attemptTimeout(d Destination) time.Duration {
+	if tt, ok := d.(Timeouter); ok && tt.AttemptTimeout() > 0 {
+		return tt.AttemptTimeout()
+	}
+	return DefaultTimeout
 }
 
 func (w *Worker) setup() error {
@@ -218,13 +222,8 @@ func (w *Worker) setup() error {
 			return hookbox.Errorf(hookbox.EINVALID, "deliver: destination name %q used twice", d.Name())
 		}
 		seen[d.Name()] = true
-		t := DefaultTimeout
-		if tt, ok := d.(Timeouter); ok && tt.AttemptTimeout() > 0 {
-			t = tt.AttemptTimeout()
-		}
-		timeouts += t
+		timeouts += attemptTimeout(d)
 	}
-
 	w.owner = w.Owner
 	if w.owner == "" {
 		w.owner = defaultOwner()
@@ -323,8 +322,8 @@ func (w *Worker) Start(ctx context.Context) error {
 // done, then cancels those still running and releases the claims of those
 // that stop (ReleaseClaims: back to pending, due now, no attempt counted),
 // so nothing is lost. A delivery that ignores cancellation keeps its claim
-// until the lease expires, so that no other worker runs it meanwhile. Attempts that finished are recorded as
-// usual. It returns nil when every delivery finished in time, ctx's error
+// until the lease expires, so that no other worker runs it meanwhile.
+// Attempts that finished are recorded as usual. It returns nil when every delivery finished in time, ctx's error
 // when some were cut short (their claims released), or the release error.
 // Safe to call more than once and concurrently; a Worker that was never
 // started returns nil. A Worker cannot be restarted.
