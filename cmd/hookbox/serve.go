@@ -847,7 +847,11 @@ func (m *Main) adminMux() *http.ServeMux {
 		// stalled disk or link) answers Ping on another connection while
 		// every webhook waits behind the writer: the writer says.
 		if m.Committer != nil {
-			if d := m.Committer.Stalled(); d > min(readyStall, m.Config.CommitTimeout/2) {
+			limit := readyStall
+			if t := m.Config.CommitTimeout; t > 0 {
+				limit = min(limit, t/2)
+			}
+			if d := m.Committer.Stalled(); d > limit {
 				m.Logger.Warn("readiness check failed: the event writer is stuck", "insert_running", d.Round(time.Millisecond))
 				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store stalled"})
 				return
