@@ -151,6 +151,7 @@ type Queue interface {
 	PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time) (bodies, rows int, err error)
 
 	// CountEvents returns the number of events in each state and the
-	// receive time of the oldest pending event (zero if none).
+	// receive time of the oldest event not settled yet, pending or
+	// delivering (zero if none): one stuck in delivering ages too.
 	CountEvents(ctx context.Context) (map[State]int, time.Time, error)
 }

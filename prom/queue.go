@@ -22,7 +22,7 @@ var (
 		"Events whose delivery gave up, waiting for a replay; counted at scrape time.",
 		nil, nil)
 	oldestDesc = prometheus.NewDesc("hookbox_oldest_pending_seconds",
-		"Age of the oldest pending event (by receive time, retries included); 0 when none is pending.",
+		"Age of the oldest event not delivered yet, pending or being delivered (by receive time, retries included); 0 when there is none.",
 		nil, nil)
 )
 
