@@ -470,7 +470,8 @@ type sendSummary struct {
 	UniqueEvents       int            `json:"unique_events"`
 	DuplicatesSent     int            `json:"duplicates_sent"`
 	Seconds            float64        `json:"seconds"`
-	RPS                float64        `json:"rps"`
+	RPS                float64        `json:"rps"`    // every request that ran, failures included
+	OKRPS              float64        `json:"ok_rps"` // requests answered 2xx
 	P50                float64        `json:"p50_ms"`
 	P90                float64        `json:"p90_ms"`
 	P99                float64        `json:"p99_ms"`
@@ -512,6 +513,7 @@ func (r *sendResults) summary(cfg *sendConfig, p *sendPlanned) *sendSummary {
 	}
 	if s.Seconds > 0 {
 		s.RPS = float64(s.Count) / s.Seconds
+		s.OKRPS = float64(s.DuplicatesReported+s.NewReported) / s.Seconds
 	}
 	slices.Sort(lats)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -534,7 +536,12 @@ func sendPercentile(sorted []time.Duration, p float64) time.Duration {
 
 func (s *sendSummary) writeText(w io.Writer) {
 	fmt.Fprintf(w, "requests  %d (%d distinct events, %d re-sent) in %.3fs\n", s.Count, s.UniqueEvents, s.DuplicatesSent, s.Seconds)
-	fmt.Fprintf(w, "rate      %.0f req/s\n", s.RPS)
+	if ok := s.DuplicatesReported + s.NewReported; ok != s.Count {
+		// Refused connections and errors answer fast: say what succeeded.
+		fmt.Fprintf(w, "rate      %.0f req/s, of which %.0f/s answered 2xx\n", s.RPS, s.OKRPS)
+	} else {
+		fmt.Fprintf(w, "rate      %.0f req/s\n", s.RPS)
+	}
 	fmt.Fprintf(w, "latency   p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms\n", s.P50, s.P90, s.P99, s.Max)
 	codes := make([]string, 0, len(s.Statuses))
 	for c := range s.Statuses {

@@ -157,7 +157,7 @@ func TestSendEveryRequestValid(t *testing.T) {
 		s.NewReported != 300 || s.DuplicatesReported != 0 || s.UniqueEvents != 300 || s.DuplicatesSent != 0 {
 		t.Fatalf("summary %+v", s)
 	}
-	if s.Seconds <= 0 || s.RPS <= 0 || s.P50 <= 0 || s.P50 > s.P90 || s.P90 > s.P99 || s.P99 > s.Max {
+	if s.Seconds <= 0 || s.RPS <= 0 || s.OKRPS != s.RPS || s.P50 <= 0 || s.P50 > s.P90 || s.P90 > s.P99 || s.P99 > s.Max {
 		t.Fatalf("timings %+v", s)
 	}
 }
@@ -245,11 +245,11 @@ func TestSendFailuresExitNonZero(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "10 of 10 requests failed") {
 		t.Fatalf("err = %v", err)
 	}
-	if s := sendTestSummary(t, stdout); s.Statuses["503"] != 10 || s.NewReported != 0 {
+	if s := sendTestSummary(t, stdout); s.Statuses["503"] != 10 || s.NewReported != 0 || s.RPS <= 0 || s.OKRPS != 0 {
 		t.Fatalf("summary %+v", s)
 	}
 	stdout, _, err = sendTestRun(t, sendTestVars(), "--count", "10", "--quiet", "--allow-errors", srv.URL)
-	if err != nil || !strings.Contains(stdout, "503: 10") {
+	if err != nil || !strings.Contains(stdout, "503: 10") || !strings.Contains(stdout, "of which 0/s answered 2xx") {
 		t.Fatalf("--allow-errors: err %v, stdout:\n%s", err, stdout)
 	}
 
