@@ -337,7 +337,7 @@ func newPeriodicReconcile(c reconcileServeConfig, store hookbox.Store, insert re
 	logger = logger.With(slog.String("component", "reconcile"))
 	p := &reconcile.Periodic{
 		Reconciler: &reconcile.Reconciler{Client: client, Store: store, Insert: insert, Wake: wake, Logger: logger},
-		Options:    reconcile.Options{Since: c.Since, Types: c.Types, UndeliveredOnly: c.UndeliveredOnly},
+		Options:    reconcile.Options{Since: firstReconcileSince(c.Since, store, logger), Types: c.Types, UndeliveredOnly: c.UndeliveredOnly},
 		Every:      c.Every,
 		OnRun:      onRun,
 	}
@@ -347,6 +347,28 @@ func newPeriodicReconcile(c reconcileServeConfig, store hookbox.Store, insert re
 		logger.Warn("the store has no lock: every replica on this database reconciles on its own")
 	}
 	return p, nil
+}
+
+// firstReconcileSince is the window of the first periodic run after a
+// start: --reconcile-since, or further back to an hour before the last
+// event this store received, up to Stripe's 30 days. The window of the
+// runs is kept in memory; after an outage longer than --reconcile-since
+// (Stripe stops retrying after 3 days) the first run must reach back to
+// where hookbox stopped receiving, or those events stay lost.
+func firstReconcileSince(since time.Duration, store hookbox.Store, logger *slog.Logger) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	evs, err := store.FindEvents(ctx, hookbox.EventFilter{Limit: 1}) // the newest
+	if err != nil || len(evs) == 0 {
+		return since
+	}
+	gap := time.Since(evs[0].ReceivedAt) + time.Hour
+	if gap <= since {
+		return since
+	}
+	back := min(gap, reconcile.MaxSince)
+	logger.Info("the first reconcile reaches back to the last event received", slog.Time("last_received_at", evs[0].ReceivedAt), slog.Duration("since", back))
+	return back
 }
 
 // reconcileMetricsHook adapts periodic runs to the metrics: runs by

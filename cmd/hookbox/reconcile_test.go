@@ -19,6 +19,7 @@ import (
 	"github.com/hookbox/hookbox/envelope"
 	"github.com/hookbox/hookbox/reconcile"
 	"github.com/hookbox/hookbox/sqlite"
+	"github.com/hookbox/hookbox/storetest"
 	"github.com/hookbox/hookbox/stripefixture"
 )
 
@@ -312,5 +313,37 @@ func TestReconcileServe(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), reconcileKey) {
 		t.Fatal("key logged")
+	}
+}
+
+// TestFirstReconcileSince ensures the first periodic reconcile after a
+// start reaches back to an hour before the last event the store received
+// when that is older than --reconcile-since (hookbox was down longer than
+// Stripe retries), up to Stripe's 30 days, and keeps --reconcile-since
+// otherwise.
+func TestFirstReconcileSince(t *testing.T) {
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "hookbox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	logger := slog.New(slog.DiscardHandler)
+	if got := firstReconcileSince(72*time.Hour, s, logger); got != 72*time.Hour {
+		t.Fatalf("empty store: %v", got)
+	}
+	insert := func(id string, at time.Time) {
+		ev := storetest.NewEvent(id, "invoice.paid", at)
+		ev.ReceivedAt = at
+		if _, err := s.InsertEvents(context.Background(), []*hookbox.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("evt_5_days_ago", time.Now().Add(-5*24*time.Hour))
+	if got := firstReconcileSince(72*time.Hour, s, logger); got < 5*24*time.Hour+time.Hour-time.Minute || got > 5*24*time.Hour+time.Hour+time.Minute {
+		t.Fatalf("last event 5 days ago: %v, want about 5d1h", got)
+	}
+	insert("evt_just_now", time.Now())
+	if got := firstReconcileSince(72*time.Hour, s, logger); got != 72*time.Hour {
+		t.Fatalf("last event just now: %v", got)
 	}
 }
