@@ -84,6 +84,14 @@ func LoadFileConfig(path string, getenv func(string) string) (*FileConfig, []str
 	return parseFileConfig(b, getenv)
 }
 
+// emptyDocument reports whether n holds nothing (or only null).
+func emptyDocument(n *yaml.Node) bool {
+	if n.Kind == yaml.DocumentNode {
+		return len(n.Content) == 0 || emptyDocument(n.Content[0])
+	}
+	return n.Kind == 0 || n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
 func parseFileConfig(b []byte, getenv func(string) string) (*FileConfig, []string, error) {
 	var fc FileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -93,6 +101,18 @@ func parseFileConfig(b []byte, getenv func(string) string) (*FileConfig, []strin
 			return nil, nil, errors.New("config: the file is empty")
 		}
 		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	// A second document (after "---") would be ignored without a word; an
+	// empty one (a trailing "---") is harmless.
+	for {
+		var more yaml.Node
+		err := dec.Decode(&more)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil || !emptyDocument(&more) {
+			return nil, nil, errors.New("config: the file holds more than one YAML document (---): keep one")
+		}
 	}
 	var warnings []string
 	if len(fc.Endpoints) == 0 {

@@ -126,6 +126,7 @@ func TestConfigFile_Invalid(t *testing.T) {
 		{"endpoints:\n  - name: a\n    secrets: [{env: S, value: whsec_inline_secret}]", "exactly one of"},
 		{"endpoints:\n  - name: a\n    secrets: [{value: \"  \"}]", "the secret is empty"},
 		{"endpoints:\n  - name: a\n    secrets: [{env: TWO}]", "several values"},
+		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n---\nendpoints:\n  - name: b\n    secrets: [{env: S}]", "more than one YAML document"},
 		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n  - name: a\n    secrets: [{env: S}]", "declared twice"},
 		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    tolerance: soon", "duration"},
 		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    destinations:\n      - name: d\n        url: ftp://x\n        secret: {env: S}", "destinations[0]"},
@@ -138,6 +139,9 @@ func TestConfigFile_Invalid(t *testing.T) {
 		if err != nil && (strings.Contains(err.Error(), "whsec_from_env") || strings.Contains(err.Error(), "whsec_inline")) {
 			t.Errorf("error shows a secret: %v", err)
 		}
+	}
+	if _, _, err := parseFileConfig([]byte("---\nendpoints:\n  - name: a\n    secrets: [{env: S}]\n---\n"), getenv); err != nil {
+		t.Fatalf("a trailing empty document: %v", err)
 	}
 	_, warnings, err := parseFileConfig([]byte("endpoints:\n  - name: a\n    secrets: [{value: whsec_inline_secret}]"), getenv)
 	if err != nil || len(warnings) != 1 || strings.Contains(warnings[0], "whsec_inline") {
