@@ -3,6 +3,7 @@ package deliver_test
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -165,5 +166,60 @@ func TestWorker_ShutdownKeepsRunningClaims(t *testing.T) {
 	waitState(t, s, ev.ID, hookbox.StateDelivered)
 	if most.Load() != 1 || calls.Load() != 2 {
 		t.Errorf("handler ran %d times, up to %d at once; want twice (the second after the lease), one at a time", calls.Load(), most.Load())
+	}
+}
+
+// staleClaimStore: the first completion of the event is slow (it commits
+// after the lease expired); a claim of the event made meanwhile returns
+// only after that completion committed and the running goroutine let go.
+type staleClaimStore struct {
+	*sqlite.Store
+	lease     time.Duration
+	completes atomic.Int32
+	claims    atomic.Int32
+	committed chan struct{}
+	once      sync.Once
+}
+
+func (s *staleClaimStore) CompleteClaims(ctx context.Context, cs []hookbox.Completion) ([]error, error) {
+	if s.completes.Add(1) == 1 {
+		time.Sleep(s.lease + 300*time.Millisecond) // lease expires; the loop re-claims
+		errs, err := s.Store.CompleteClaims(ctx, cs)
+		s.once.Do(func() { close(s.committed) })
+		return errs, err
+	}
+	return s.Store.CompleteClaims(ctx, cs)
+}
+
+func (s *staleClaimStore) ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*hookbox.Claim, error) {
+	cl, err := s.Store.ClaimEvents(ctx, owner, now, lease, limit)
+	if len(cl) > 0 && s.claims.Add(1) == 2 {
+		<-s.committed                      // the completion lands on this new lease
+		time.Sleep(100 * time.Millisecond) // process() ends before launch()
+	}
+	return cl, err
+}
+
+// TestWorker_StaleReclaimNotDelivered ensures a claim asked for while a
+// completion of the same event was landing late (after its lease) is not
+// delivered from its stale snapshot: the completion landed on that claim's
+// lease (leases are held by owner) and delivered the event, and the
+// running goroutine let go before the claim was launched.
+func TestWorker_StaleReclaimNotDelivered(t *testing.T) {
+	s := mustOpenStore(t)
+	const lease = 1 * time.Second
+	rc := newReceiver(t, nil)
+	mustInsert(t, s, newEvent("evt_stale", "charge.succeeded", false))
+	q := &staleClaimStore{Store: s, lease: lease, committed: make(chan struct{})}
+	startWorker(t, &deliver.Worker{
+		Queue:        q,
+		Destinations: []deliver.Destination{mustHTTP(t, "app", rc.URL, deliver.HTTPOptions{Timeout: 200 * time.Millisecond})},
+		Lease:        lease,
+		Retry:        fastRetry(5),
+	})
+	waitState(t, s, "evt_stale", hookbox.StateDelivered)
+	time.Sleep(lease + time.Second)
+	if n := rc.count(); n != 1 {
+		t.Fatalf("destination received the event %d times; want 1 (delivered once, then a stale re-claim delivered again)", n)
 	}
 }

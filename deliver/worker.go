@@ -121,6 +121,8 @@ type Worker struct {
 	abandoned bool                // Shutdown has released what was left
 	inflight  map[string]struct{} // ids of the events being delivered
 	again     map[string]bool     // in-flight ids this worker claimed again (see launch)
+	late      map[string]uint64   // ids whose completion landed after their lease: tick then
+	tick      uint64              // orders claim calls and late completions (under mu)
 	release   []string            // aborted claims to release
 	due       dueHeap             // retry times this worker scheduled
 	stop      chan struct{}       // closed by Shutdown: stop claiming
@@ -298,6 +300,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	w.started = true
 	w.inflight = make(map[string]struct{})
 	w.again = make(map[string]bool)
+	w.late = make(map[string]uint64)
 	w.stop = make(chan struct{})
 	w.loopDone = make(chan struct{})
 	w.finished = make(chan struct{})
@@ -435,6 +438,10 @@ func (w *Worker) loop(ctx context.Context) {
 			}
 		}
 		n := min(w.batch, free)
+		w.mu.Lock()
+		w.tick++
+		asked := w.tick
+		w.mu.Unlock()
 		claims, err := w.Queue.ClaimEvents(ctx, w.owner, w.now(), w.lease, n)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -454,7 +461,7 @@ func (w *Worker) loop(ctx context.Context) {
 		}
 		backoff = 0
 		for _, c := range claims {
-			w.launch(c)
+			w.launch(c, asked)
 		}
 		if len(claims) == n {
 			continue // maybe more due: claim again at once
@@ -552,13 +559,28 @@ func (w *Worker) remember(ts []time.Time) {
 // land on the new lease); the claim's snapshot may also be older than what
 // that completion records. So the new claim is handed back (ReleaseClaims)
 // once the running delivery is done, and claimed afresh.
-func (w *Worker) launch(c *hookbox.Claim) {
+//
+// The same goes for a claim asked for (tick asked) before a completion of
+// the event that landed after its lease: that completion may have landed
+// on this very claim's lease once the running delivery had let go, and the
+// claim's snapshot predates it (the event may be delivered by now).
+func (w *Worker) launch(c *hookbox.Claim, asked uint64) {
 	id := c.Event.ID
 	w.mu.Lock()
 	if _, busy := w.inflight[id]; busy {
 		w.again[id] = true
 		w.mu.Unlock()
 		return
+	}
+	if t, ok := w.late[id]; ok {
+		delete(w.late, id)
+		if t > asked {
+			w.mu.Unlock()
+			if w.handBack(id) {
+				signal(w.wake) // claim it afresh
+			}
+			return
+		}
 	}
 	w.inflight[id] = struct{}{}
 	w.mu.Unlock()
@@ -590,6 +612,17 @@ func (w *Worker) process(c *hookbox.Claim) {
 	if !abandoned {
 		if err := w.complete(w.store, out.completion); err == nil {
 			w.remember(out.retries)
+		}
+		if !c.LeaseUntil.IsZero() && !w.now().Before(c.LeaseUntil) {
+			// Landed (or failed) after the lease: a claim of the event
+			// asked for meanwhile may hold a stale snapshot (see launch).
+			w.mu.Lock()
+			if len(w.late) >= maxDue { // rare; never let it grow unbounded
+				clear(w.late)
+			}
+			w.tick++
+			w.late[id] = w.tick
+			w.mu.Unlock()
 		}
 	}
 	// Hand back the claims of id made meanwhile while id is still in
