@@ -75,8 +75,7 @@ func TestServe_TLS(t *testing.T) {
 	if _, err := old.Get("https://" + m.PublicAddr() + "/webhooks/stripe"); err == nil {
 		t.Fatal("TLS 1.1 handshake accepted")
 	}
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err = noRedirect.Post("http://"+m.redirectLn.Addr().String()+"/webhooks/stripe", "application/json", strings.NewReader("{}"))
+	resp, err = noRedirects.Post("http://"+m.redirectLn.Addr().String()+"/webhooks/stripe", "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,12 +179,7 @@ func postForwarded(t *testing.T, url string, body []byte, secret, proto string) 
 	if proto != "" {
 		req.Header.Set("X-Forwarded-Proto", proto)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return statusOf(t, http.DefaultClient, req)
 }
 
 // TestServe_UntrustedForward ensures that X-Forwarded-For from a peer that
@@ -229,12 +223,7 @@ func TestServe_AdminToken(t *testing.T) {
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return statusOf(t, http.DefaultClient, req)
 	}
 	for _, p := range []string{"/metrics", "/api/events"} {
 		if s := get(p, ""); s != 401 {
@@ -288,7 +277,7 @@ func TestServe_AdminTokenFailureLimit(t *testing.T) {
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
-		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		client := noRedirects
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -373,18 +362,13 @@ func TestServe_AdminTokenFailureLimit(t *testing.T) {
 func TestServe_UncleanPaths(t *testing.T) {
 	vars, _ := e2eVars(t)
 	m, _ := mustRunMain(t, vars)
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirects
 	body := e2eEvent("evt_unclean", "invoice.paid")
 	for _, p := range []string{"//webhooks/stripe", "/webhooks//stripe", "/webhooks/./stripe", "/x/../webhooks/stripe", "/webhooks/stripe/"} {
 		req, _ := http.NewRequest("POST", "http://"+m.PublicAddr()+p, strings.NewReader(string(body)))
 		req.Header.Set("Stripe-Signature", stripesig.Sign(body, time.Now(), testSecret1))
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("POST %s: %d, want 404", p, resp.StatusCode)
+		if s := statusOf(t, c, req); s != http.StatusNotFound {
+			t.Errorf("POST %s: %d, want 404", p, s)
 		}
 	}
 	if _, err := m.Store.FindEventByID(t.Context(), "evt_unclean"); err == nil {
@@ -427,13 +411,8 @@ func TestServe_AdminRebinding(t *testing.T) {
 			}
 			req, _ := http.NewRequest("GET", "http://"+m.AdminAddr()+p, nil)
 			req.Host = host
-			resp, err := http.DefaultTransport.RoundTrip(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != want {
-				t.Errorf("GET %s with Host %s: %d, want %d", p, host, resp.StatusCode, want)
+			if s := statusOf(t, noRedirects, req); s != want {
+				t.Errorf("GET %s with Host %s: %d, want %d", p, host, s, want)
 			}
 		}
 	}
@@ -447,7 +426,7 @@ func TestServe_ConsoleCookieOverHTTPS(t *testing.T) {
 	token := "a-long-admin-token-for-tests-0123456789"
 	vars["HOOKBOX_ADMIN_TOKEN"] = token
 	m, _ := mustRunMain(t, vars, "--trusted-proxies", "127.0.0.1/32")
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := noRedirects
 	login := func(proto string) *http.Cookie {
 		t.Helper()
 		req, _ := http.NewRequest("POST", "http://"+m.AdminAddr()+"/login", strings.NewReader(url.Values{"token": {token}}.Encode()))
@@ -483,4 +462,18 @@ func TestServe_ConsoleCookieOverHTTPS(t *testing.T) {
 	if ck := login(""); ck.Secure || ck.Name != "hookbox_session" {
 		t.Errorf("cookie over plain HTTP: %s Secure=%v", ck.Name, ck.Secure)
 	}
+}
+
+// noRedirects is a client that returns redirects instead of following them.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// statusOf sends req with c and returns the response status.
+func statusOf(t *testing.T, c *http.Client, req *http.Request) int {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
