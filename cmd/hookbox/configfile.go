@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hookbox/hookbox/deliver"
+	"github.com/hookbox/hookbox/receiver"
 )
 
 // FileConfig is the --config file: several endpoints, each with its own
@@ -70,8 +70,6 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-var endpointName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
 // LoadFileConfig reads, strictly decodes and validates a config file, and
 // resolves its secrets through getenv and the file system. Warnings (an
 // inline secret) are returned for the caller to log. Errors never contain a
@@ -122,7 +120,7 @@ func parseFileConfig(b []byte, getenv func(string) string) (*FileConfig, []strin
 	for i := range fc.Endpoints {
 		ep := &fc.Endpoints[i]
 		where := fmt.Sprintf("config: endpoints[%d]", i)
-		if !endpointName.MatchString(ep.Name) {
+		if !receiver.ValidName(ep.Name) {
 			return nil, nil, fmt.Errorf("%s: name %q: want lowercase letters, digits, - and _ (it becomes /webhooks/NAME)", where, ep.Name)
 		}
 		where = fmt.Sprintf("config: endpoint %q", ep.Name)
@@ -153,7 +151,7 @@ func parseFileConfig(b []byte, getenv func(string) string) (*FileConfig, []strin
 		for k := range ep.Destinations {
 			d := &ep.Destinations[k]
 			dwhere := fmt.Sprintf("%s: destinations[%d]", where, k)
-			if !endpointName.MatchString(d.Name) {
+			if !receiver.ValidName(d.Name) {
 				return nil, nil, fmt.Errorf("%s: name %q: want lowercase letters, digits, - and _", dwhere, d.Name)
 			}
 			if dseen[d.Name] {
@@ -171,7 +169,13 @@ func parseFileConfig(b []byte, getenv func(string) string) (*FileConfig, []strin
 			if d.Livemode == "" {
 				d.Livemode = "any"
 			}
-			if _, err := d.destination(ep.Name, time.Second); err != nil {
+			if _, err := deliver.ParseTypes(strings.Join(d.Events, ",")); err != nil {
+				return nil, nil, fmt.Errorf("%s: events: %w", dwhere, err)
+			}
+			if _, err := deliver.ParseLivemode(d.Livemode); err != nil {
+				return nil, nil, fmt.Errorf("%s: livemode: %w", dwhere, err)
+			}
+			if _, err := d.spec(ep.Name, time.Second).destination(nil); err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", dwhere, err)
 			}
 		}
@@ -229,20 +233,44 @@ func (r SecretRef) read(getenv func(string) string) (secret string, warn bool, e
 	}
 }
 
-// destination builds the HTTP destination. Its delivery-state name is
-// "ENDPOINT/NAME", unique across endpoints.
-func (d *DestinationConfig) destination(endpoint string, defTimeout time.Duration) (*deliver.HTTP, error) {
-	types, err := deliver.ParseTypes(strings.Join(d.Events, ","))
-	if err != nil {
-		return nil, fmt.Errorf("events: %w", err)
-	}
-	live, err := deliver.ParseLivemode(d.Livemode)
-	if err != nil {
-		return nil, fmt.Errorf("livemode: %w", err)
-	}
+// spec returns the destination as configured, its types and livemode
+// parsed (the file was validated: they parse). Its delivery-state name is
+// "ENDPOINT/NAME", unique across endpoints; defTimeout applies when the file
+// sets none.
+func (d *DestinationConfig) spec(endpoint string, defTimeout time.Duration) destSpec {
+	types, _ := deliver.ParseTypes(strings.Join(d.Events, ","))
+	live, _ := deliver.ParseLivemode(d.Livemode)
 	timeout := time.Duration(d.Timeout)
 	if timeout == 0 {
 		timeout = defTimeout
 	}
-	return deliver.NewHTTP(endpoint+"/"+d.Name, d.URL, d.secret, deliver.HTTPOptions{Types: types, Livemode: live, Timeout: timeout})
+	return destSpec{name: endpoint + "/" + d.Name, url: d.URL, secret: d.secret, types: types, livemode: live, timeout: timeout}
+}
+
+// loadEndpoints reads the config file at path into endpoint specs; the
+// tolerance and destination timeout the file leaves unset are defTol and
+// defTimeout (serve's flags).
+func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout time.Duration) ([]endpointSpec, []string, error) {
+	fc, warnings, err := LoadFileConfig(path, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	var eps []endpointSpec
+	for _, e := range fc.Endpoints {
+		live, _ := deliver.ParseLivemode(e.Livemode)
+		tol := time.Duration(e.Tolerance)
+		if tol == 0 {
+			tol = defTol
+		}
+		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live}, sources: secretSources(e.Secrets)}
+		for i := range e.Destinations {
+			d := e.Destinations[i].spec(e.Name, defTimeout)
+			if receiver.WeakSecret(d.secret) {
+				warnings = append(warnings, fmt.Sprintf("config: endpoint %q: destination %q: its secret has fewer than %d characters of key material", e.Name, e.Destinations[i].Name, receiver.MinSecretMaterial))
+			}
+			ep.dests = append(ep.dests, d)
+		}
+		eps = append(eps, ep)
+	}
+	return eps, warnings, nil
 }

@@ -81,7 +81,7 @@ func TestConfigFile_TwoEndpoints(t *testing.T) {
 		return a == 1 && c == 1
 	})
 	waitFor(t, "all settled", 10*time.Second, func() bool {
-		counts, _, err := m.Store.CountEvents(context.Background())
+		counts, _, err := m.Store().CountEvents(context.Background())
 		return err == nil && counts[hookbox.StateDelivered] == 3
 	})
 	if s, _ := accountApp.counts("evt_con_1"); s != 0 {
@@ -93,7 +93,7 @@ func TestConfigFile_TwoEndpoints(t *testing.T) {
 	if s, _ := accountApp.counts("evt_acc_2"); s != 0 {
 		t.Fatal("the type filter let customer.created through")
 	}
-	ev, err := m.Store.FindEventByID(context.Background(), "evt_con_1")
+	ev, err := m.Store().FindEventByID(context.Background(), "evt_con_1")
 	if err != nil || ev.Endpoint != "connect" {
 		t.Fatalf("stored endpoint: %v %q", err, ev.Endpoint)
 	}

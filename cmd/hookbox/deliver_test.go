@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/hookbox/hookbox/receiver"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -112,9 +113,9 @@ func deliverVars(t *testing.T, url string) (map[string]string, string) {
 	return vars, db
 }
 
-func eventState(t *testing.T, m *Main, id string) hookbox.State {
+func eventState(t *testing.T, m *receiver.Receiver, id string) hookbox.State {
 	t.Helper()
-	ev, err := m.Store.FindEventByID(context.Background(), id)
+	ev, err := m.Store().FindEventByID(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestDeliver_ForwardWithRetries(t *testing.T) {
 	if seen, _ := a.counts("evt_fwd_1"); seen != 3 {
 		t.Fatalf("duplicate caused a redelivery: seen %d", seen)
 	}
-	atts, err := m.Store.FindAttempts(context.Background(), "evt_fwd_1")
+	atts, err := m.Store().FindAttempts(context.Background(), "evt_fwd_1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,11 +241,7 @@ func TestDeliver_TwoDestinationsOneFailing(t *testing.T) {
 	vars, _ := deliverVars(t, healthy.srv.URL)
 	vars["HOOKBOX_EVENTS"] = "invoice.*,payment_intent.succeeded"
 	env, _, logs := testEnv(vars)
-	cfg, err := ParseServeConfig(env, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewMain(cfg, logs)
+	cfg, err := parseServeConfig(env, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,8 +249,9 @@ func TestDeliver_TwoDestinationsOneFailing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Destinations = []deliver.Destination{second}
-	if err := m.Run(context.Background()); err != nil {
+	cfg.extraDests = []deliver.Destination{second}
+	m, err := openReceiver(context.Background(), cfg, logs, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
@@ -329,18 +327,18 @@ func TestServe_DeliveryConfig(t *testing.T) {
 		{[]string{"--forward-to", "", "--mode", "fast"}, "--mode"},
 	} {
 		env, _, _ := testEnv(vars)
-		_, err := ParseServeConfig(env, tc.args)
+		_, err := parseServeConfig(env, tc.args)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("%v: %v, want %q", tc.args, err, tc.want)
 		}
 	}
 	env, _, _ := testEnv(vars)
 	vars["HOOKBOX_FORWARD_SECRET"] = forwardSecret
-	cfg, err := ParseServeConfig(env, []string{"--retention", "7d", "--retry-window", "3d"})
+	cfg, err := parseServeConfig(env, []string{"--retention", "7d", "--retry-window", "3d"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Retention != 7*24*time.Hour || cfg.Retry.Window != 72*time.Hour || cfg.KeepIDs != DefaultKeepIDs {
+	if cfg.opts.Retention != 7*24*time.Hour || cfg.opts.Retry.Window != 72*time.Hour || cfg.opts.KeepIDs != receiver.DefaultKeepIDs {
 		t.Fatalf("%+v", cfg)
 	}
 }

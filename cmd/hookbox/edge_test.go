@@ -75,7 +75,7 @@ func TestServe_TLS(t *testing.T) {
 	if _, err := old.Get("https://" + m.PublicAddr() + "/webhooks/stripe"); err == nil {
 		t.Fatal("TLS 1.1 handshake accepted")
 	}
-	resp, err = noRedirects.Post("http://"+m.redirectLn.Addr().String()+"/webhooks/stripe", "application/json", strings.NewReader("{}"))
+	resp, err = noRedirects.Post("http://"+m.RedirectAddr()+"/webhooks/stripe", "application/json", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestServe_AllowlistAndLimits(t *testing.T) {
 		t.Fatalf("outside the list: %d %s", status, resp)
 	}
 	os.WriteFile(src, []byte("203.0.113.7\n127.0.0.1\n"), 0o600)
-	if err := m.allow.Refresh(t.Context()); err != nil {
+	if err := m.Allowlist().Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if status, _ := postEvent(t, url, body, stripesig.Sign(body, time.Now(), testSecret1)); status != 200 {
@@ -243,7 +243,7 @@ func TestServe_AdminToken(t *testing.T) {
 	}
 	delete(vars, "HOOKBOX_ADMIN_TOKEN")
 	env, _, _ := testEnv(vars)
-	if _, err := ParseServeConfig(env, []string{"--admin-listen", "0.0.0.0:0"}); err == nil || !strings.Contains(err.Error(), "HOOKBOX_ADMIN_TOKEN") {
+	if _, err := parseServeConfig(env, []string{"--admin-listen", "0.0.0.0:0"}); err == nil || !strings.Contains(err.Error(), "HOOKBOX_ADMIN_TOKEN") {
 		t.Fatalf("non-loopback admin without token: %v", err)
 	}
 }
@@ -371,7 +371,7 @@ func TestServe_UncleanPaths(t *testing.T) {
 			t.Errorf("POST %s: %d, want 404", p, s)
 		}
 	}
-	if _, err := m.Store.FindEventByID(t.Context(), "evt_unclean"); err == nil {
+	if _, err := m.Store().FindEventByID(t.Context(), "evt_unclean"); err == nil {
 		t.Error("an event posted to an unclean path was stored")
 	}
 }
@@ -387,7 +387,7 @@ func TestServe_AllowlistOffStillRefreshed(t *testing.T) {
 	m, _ := mustRunMain(t, vars, "--ip-allowlist-source", src, "--ip-allowlist-refresh", "50ms", "--max-failed-verifications", "2")
 	url := "http://" + m.PublicAddr() + "/webhooks/stripe"
 	body := e2eEvent("evt_off_refresh", "invoice.paid")
-	waitFor(t, "the refresh", 5*time.Second, func() bool { return m.allow.Allows("127.0.0.1") })
+	waitFor(t, "the refresh", 5*time.Second, func() bool { return m.Allowlist().Allows("127.0.0.1") })
 	for i := range 4 {
 		if status, _ := postEvent(t, url, body, stripesig.Sign(body, time.Now(), "whsec_forged")); status != 400 {
 			t.Fatalf("forged %d from a refreshed Stripe address: %d, want 400 (exempt from the limit)", i, status)

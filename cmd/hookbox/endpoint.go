@@ -1,52 +1,87 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
-	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/deliver"
+	"github.com/hookbox/hookbox/receiver"
 )
 
-// DefaultEndpoint is the name of the single endpoint configured by flags
-// and environment, served at /webhooks/stripe.
-const DefaultEndpoint = "stripe"
-
-// EndpointSpec is one webhook endpoint as configured: by flags for the
-// single default endpoint, or by a --config file for several.
-type EndpointSpec struct {
-	Name      string
-	Secrets   []string // never logged
-	Tolerance time.Duration
-	Livemode  deliver.Livemode // deliveries of this endpoint's events only in this mode
-	// Dests build the endpoint's destinations at Run (nowFunc: the clock).
-	Dests []func(now func() time.Time) (deliver.Destination, error)
+// endpointSpec is one webhook endpoint as configured (the default one from
+// flags and environment, or one of --config), with its destinations not
+// built yet: they take the receiver's clock.
+type endpointSpec struct {
+	receiver.Endpoint // without Destinations
+	dests             []destSpec
+	sources           string // where the secrets come from, for config check
 }
 
-// Path is where Stripe posts to this endpoint.
-func (e EndpointSpec) Path() string { return "/webhooks/" + e.Name }
-
-// endpointDestination restricts a destination to the events received by
-// one endpoint (and to its livemode filter). Events with no endpoint (older
-// rows, reconciled events) belong to the first, default endpoint.
-type endpointDestination struct {
-	deliver.Destination
-	endpoint  string
-	isDefault bool
-	live      deliver.Livemode
+// destSpec is one HTTP destination as configured.
+type destSpec struct {
+	name, url, secret string // secret: never logged
+	types             deliver.Types
+	livemode          deliver.Livemode
+	timeout           time.Duration
 }
 
-func (d endpointDestination) Accepts(ev *hookbox.Event) bool {
-	if ev.Endpoint != d.endpoint && !(d.isDefault && ev.Endpoint == "") {
-		return false
+// destination builds the HTTP destination on the clock now (nil:
+// time.Now).
+func (d destSpec) destination(now func() time.Time) (*deliver.HTTP, error) {
+	return deliver.NewHTTP(d.name, d.url, d.secret, deliver.HTTPOptions{Types: d.types, Livemode: d.livemode, Timeout: d.timeout, NowFunc: now})
+}
+
+// endpoint returns the receiver's endpoint with its destinations built.
+func (e endpointSpec) endpoint(now func() time.Time) (receiver.Endpoint, error) {
+	ep := e.Endpoint
+	ep.Destinations = nil
+	for _, d := range e.dests {
+		h, err := d.destination(now)
+		if err != nil {
+			return ep, fmt.Errorf("endpoint %s: destination %s: %w", e.Name, d.name, err)
+		}
+		ep.Destinations = append(ep.Destinations, h)
 	}
-	return d.live.Match(ev.Livemode) && d.Destination.Accepts(ev)
+	return ep, nil
 }
 
-// AttemptTimeout passes the wrapped destination's timeout on to the worker,
-// which sizes its leases from it.
-func (d endpointDestination) AttemptTimeout() time.Duration {
-	if t, ok := d.Destination.(deliver.Timeouter); ok {
-		return t.AttemptTimeout()
+// readEndpoints configures the endpoints: those of --config, or the single
+// default endpoint from the environment (secrets) and --forward-to.
+func (c *serveConfig) readEndpoints(getenv func(string) string) error {
+	if c.configFile != "" {
+		if c.forward.to != "" {
+			return errors.New("--config and --forward-to: declare destinations in the config file")
+		}
+		eps, warnings, err := loadEndpoints(c.configFile, getenv, c.tolerance, c.forward.timeout)
+		c.endpoints, c.warnings = eps, warnings
+		return err
 	}
-	return deliver.DefaultTimeout
+	secrets, err := readSecrets(getenv, "STRIPE_WEBHOOK_SECRET")
+	if err != nil {
+		return err
+	}
+	if len(secrets) == 0 {
+		return errors.New("no webhook secret: set STRIPE_WEBHOOK_SECRET (whsec_..., comma-separated to rotate) or STRIPE_WEBHOOK_SECRET_FILE, or declare endpoints in --config; hookbox will not accept unverified webhooks")
+	}
+	ep := endpointSpec{Endpoint: receiver.Endpoint{Name: receiver.DefaultEndpoint, Secrets: secrets, Tolerance: c.tolerance, Livemode: deliver.LivemodeAny}}
+	if c.forward.to != "" {
+		fs, err := readSecrets(getenv, "HOOKBOX_FORWARD_SECRET")
+		if err != nil {
+			return err
+		}
+		if len(fs) != 1 {
+			return errors.New("--forward-to needs exactly one HOOKBOX_FORWARD_SECRET (or HOOKBOX_FORWARD_SECRET_FILE): the secret your app verifies hookbox's signature with")
+		}
+		d := destSpec{name: "forward", url: c.forward.to, secret: fs[0], types: c.forward.types, livemode: c.forward.livemode, timeout: c.forward.timeout}
+		if _, err := d.destination(nil); err != nil {
+			return fmt.Errorf("--forward-to: %w", err)
+		}
+		if receiver.WeakSecret(d.secret) {
+			c.warnings = append(c.warnings, fmt.Sprintf("HOOKBOX_FORWARD_SECRET has fewer than %d characters of key material (Stripe's secrets have %d): use e.g. whsec_$(openssl rand -hex 24)", receiver.MinSecretMaterial, receiver.MinSecretMaterial))
+		}
+		ep.dests = append(ep.dests, d)
+	}
+	c.endpoints = []endpointSpec{ep}
+	return nil
 }

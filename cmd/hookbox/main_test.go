@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/hookbox/hookbox/receiver"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -52,18 +53,15 @@ func testEnv(vars map[string]string) (*Env, *lockedBuffer, *lockedBuffer) {
 }
 
 // mustRunMain starts the real Main on free ports with a temp SQLite store.
-func mustRunMain(t *testing.T, vars map[string]string, args ...string) (*Main, *lockedBuffer) {
+func mustRunMain(t *testing.T, vars map[string]string, args ...string) (*receiver.Receiver, *lockedBuffer) {
 	t.Helper()
 	env, _, logs := testEnv(vars)
-	cfg, err := ParseServeConfig(env, args)
+	cfg, err := parseServeConfig(env, args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewMain(cfg, logs)
+	m, err := openReceiver(context.Background(), cfg, logs, nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
@@ -220,13 +218,13 @@ func TestServe_Config(t *testing.T) {
 	vars, _ := e2eVars(t)
 	delete(vars, "STRIPE_WEBHOOK_SECRET")
 	env, _, _ := testEnv(vars)
-	if _, err := ParseServeConfig(env, nil); err == nil || !strings.Contains(err.Error(), "STRIPE_WEBHOOK_SECRET") {
+	if _, err := parseServeConfig(env, nil); err == nil || !strings.Contains(err.Error(), "STRIPE_WEBHOOK_SECRET") {
 		t.Fatalf("no secret: %v", err)
 	}
 	vars["STRIPE_WEBHOOK_SECRET"] = "whsec_x"
 	for _, bad := range [][]string{{"--tolerance", "0s"}, {"--db", "mysql://root:hunter2@db/x"}, {"--log-format", "xml"}, {"--max-body", "-1"}, {"extra"}, {"--shutdown-grace", "0s"}, {"--shutdown-grace", "-5s"}, {"--commit-timeout", "0s"}} {
 		env, _, _ := testEnv(vars)
-		_, err := ParseServeConfig(env, bad)
+		_, err := parseServeConfig(env, bad)
 		if err == nil {
 			t.Fatalf("%v: accepted", bad)
 		}
@@ -236,17 +234,17 @@ func TestServe_Config(t *testing.T) {
 	}
 	vars["HOOKBOX_TOLERANCE"] = "bogus"
 	env, _, _ = testEnv(vars)
-	if _, err := ParseServeConfig(env, nil); err == nil || !strings.Contains(err.Error(), "HOOKBOX_TOLERANCE") {
+	if _, err := parseServeConfig(env, nil); err == nil || !strings.Contains(err.Error(), "HOOKBOX_TOLERANCE") {
 		t.Fatalf("bad env: %v", err)
 	}
 	vars["HOOKBOX_TOLERANCE"] = "60s"
 	vars["HOOKBOX_MAX_BODY"] = "512KiB"
 	env, _, _ = testEnv(vars)
-	cfg, err := ParseServeConfig(env, []string{"--tolerance", "2m"})
+	cfg, err := parseServeConfig(env, []string{"--tolerance", "2m"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Tolerance != 2*time.Minute || cfg.MaxBody != 512<<10 {
+	if cfg.tolerance != 2*time.Minute || cfg.opts.MaxBody != 512<<10 {
 		t.Fatalf("cfg: %+v", cfg)
 	}
 	// A delivery lease that leaves a destination less than its timeout
@@ -254,16 +252,8 @@ func TestServe_Config(t *testing.T) {
 	// attempt: refused, whichever way the destination got its timeout.
 	vars["HOOKBOX_FORWARD_SECRET"] = "a-forward-secret-for-the-app-0123456789"
 	env, _, _ = testEnv(vars)
-	cfg, err = ParseServeConfig(env, []string{"--forward-to", "http://127.0.0.1:9/", "--forward-timeout", "8s", "--delivery-lease", "9s"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewMain(cfg, &lockedBuffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "--delivery-lease") {
+	_, err = parseServeConfig(env, []string{"--forward-to", "http://127.0.0.1:9/", "--forward-timeout", "8s", "--delivery-lease", "9s"})
+	if err == nil || !strings.Contains(err.Error(), "--delivery-lease") {
 		t.Fatalf("lease shorter than a destination's timeout: %v", err)
 	}
 }
@@ -320,7 +310,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	// There is no flag that takes a secret.
 	env, _, _ := testEnv(vars)
-	if _, err := ParseServeConfig(env, []string{"--secret", testSecret1}); err == nil {
+	if _, err := parseServeConfig(env, []string{"--secret", testSecret1}); err == nil {
 		t.Fatal("a --secret flag was accepted")
 	}
 }

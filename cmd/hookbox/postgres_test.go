@@ -40,7 +40,7 @@ func TestMain_EndToEndPostgres(t *testing.T) {
 		}
 	}
 	waitFor(t, "deliveries", 15*time.Second, func() bool {
-		counts, _, err := m.Store.CountEvents(context.Background())
+		counts, _, err := m.Store().CountEvents(context.Background())
 		return err == nil && counts[hookbox.StateDelivered] == 20
 	})
 	a.check(t)

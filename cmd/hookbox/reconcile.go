@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
-	"github.com/hookbox/hookbox/prom"
+	"github.com/hookbox/hookbox/receiver"
 	"github.com/hookbox/hookbox/reconcile"
 )
 
@@ -64,7 +64,7 @@ Flags:
 		Account:         *account,
 		Endpoint:        *endpoint,
 	}
-	if *endpoint != "" && !endpointName.MatchString(*endpoint) {
+	if *endpoint != "" && !receiver.ValidName(*endpoint) {
 		return fmt.Errorf("--endpoint %q: want an endpoint name of --config (lowercase letters, digits, - and _)", *endpoint)
 	}
 	if err := checkSince(opts.Since, "--since"); err != nil {
@@ -276,109 +276,31 @@ func writeReconcileText(w io.Writer, s reconcile.Summary, evs []reconcileEventJS
 	}
 }
 
-// reconcileServeConfig is serve's periodic reconcile (--reconcile-every).
-type reconcileServeConfig struct {
-	Every           time.Duration // 0: off
-	Since           time.Duration // the first run's window
-	Types           []string
-	UndeliveredOnly bool
-	APIBase         string
-	Key             string // from STRIPE_API_KEY or _FILE only; never logged
-}
-
 // addReconcileServeFlags registers serve's reconcile flags on ef. Call the
-// returned function after ef.Parse: it validates them and, when periodic
-// reconcile is on, reads the API key.
-func addReconcileServeFlags(ef *envFlags) func() (reconcileServeConfig, error) {
+// returned function after ef.Parse: it returns nil when periodic reconcile
+// is off, else its options with the API key read (the receiver validates
+// them).
+func addReconcileServeFlags(ef *envFlags) func() (*receiver.ReconcileOptions, error) {
 	every := ef.Duration("reconcile-every", "HOOKBOX_RECONCILE_EVERY", 0, "reconcile with Stripe's events API this often (e.g. 15m; 0: off); needs STRIPE_API_KEY or STRIPE_API_KEY_FILE")
 	since := ef.LongDuration("reconcile-since", "HOOKBOX_RECONCILE_SINCE", reconcile.DefaultSince, "window of the first periodic reconcile after start (at most 30d); later runs cover the time since the previous one")
 	types := ef.String("reconcile-types", "HOOKBOX_RECONCILE_TYPES", "", "periodic reconcile: only these event types, comma-separated")
 	undelivered := ef.Bool("reconcile-undelivered-only", "HOOKBOX_RECONCILE_UNDELIVERED_ONLY", false, "periodic reconcile: only events Stripe has not delivered to every endpoint")
 	apiBase := ef.String("stripe-api-base", "HOOKBOX_STRIPE_API_BASE", "", "Stripe API base URL (default https://api.stripe.com; for stripe-mock and tests)")
-	return func() (reconcileServeConfig, error) {
-		c := reconcileServeConfig{Every: *every, Since: time.Duration(*since), Types: splitList(*types),
-			UndeliveredOnly: *undelivered, APIBase: *apiBase}
-		if c.Every == 0 {
-			return c, nil
+	return func() (*receiver.ReconcileOptions, error) {
+		if *every == 0 {
+			return nil, nil
 		}
-		if c.Every < 0 {
-			return c, errors.New("--reconcile-every must be positive (or 0: off)")
+		if *every < 0 {
+			return nil, errors.New("--reconcile-every must be positive (or 0: off)")
 		}
-		if err := checkSince(c.Since, "--reconcile-since"); err != nil {
-			return c, err
-		}
-		opts := reconcile.Options{Since: c.Since, Types: c.Types}
-		if err := opts.Validate(); err != nil {
-			return c, fmt.Errorf("--reconcile-types: %s", hookbox.ErrorMessage(err))
+		if err := checkSince(time.Duration(*since), "--reconcile-since"); err != nil {
+			return nil, err
 		}
 		key, err := readAPIKey(ef.getenv)
 		if err != nil {
-			return c, fmt.Errorf("--reconcile-every: %w", err)
+			return nil, fmt.Errorf("--reconcile-every: %w", err)
 		}
-		if _, err := reconcile.NewClient(key, reconcile.ClientConfig{APIBase: c.APIBase}); err != nil {
-			return c, err
-		}
-		c.Key = key
-		return c, nil
-	}
-}
-
-// newPeriodicReconcile returns serve's periodic reconciler on store, not
-// started: Start it after the worker, Stop it before closing the store.
-// Recovered events are stored through insert (nil: store.InsertEvents) and
-// wake delivery (nil: none); onRun receives each run (see
-// reconcileMetricsHook). When the store is a hookbox.Locker, replicas on
-// one database take turns; otherwise each runs on its own.
-func newPeriodicReconcile(c reconcileServeConfig, store hookbox.Store, insert reconcile.InsertFunc, wake func(), onRun func(reconcile.RunResult), logger *slog.Logger) (*reconcile.Periodic, error) {
-	client, err := reconcile.NewClient(c.Key, reconcile.ClientConfig{APIBase: c.APIBase})
-	if err != nil {
-		return nil, err
-	}
-	logger = logger.With(slog.String("component", "reconcile"))
-	p := &reconcile.Periodic{
-		Reconciler: &reconcile.Reconciler{Client: client, Store: store, Insert: insert, Wake: wake, Logger: logger},
-		Options:    reconcile.Options{Since: firstReconcileSince(c.Since, store, logger), Types: c.Types, UndeliveredOnly: c.UndeliveredOnly},
-		Every:      c.Every,
-		OnRun:      onRun,
-	}
-	if l, ok := store.(hookbox.Locker); ok {
-		p.Locker = l
-	} else {
-		logger.Warn("the store has no lock: every replica on this database reconciles on its own")
-	}
-	return p, nil
-}
-
-// firstReconcileSince is the window of the first periodic run after a
-// start: --reconcile-since, or further back to an hour before the last
-// event this store received, up to Stripe's 30 days. The window of the
-// runs is kept in memory; after an outage longer than --reconcile-since
-// (Stripe stops retrying after 3 days) the first run must reach back to
-// where hookbox stopped receiving, or those events stay lost.
-func firstReconcileSince(since time.Duration, store hookbox.Store, logger *slog.Logger) time.Duration {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	evs, err := store.FindEvents(ctx, hookbox.EventFilter{Limit: 1}) // the newest
-	if err != nil || len(evs) == 0 {
-		return since
-	}
-	gap := time.Since(evs[0].ReceivedAt) + time.Hour
-	if gap <= since {
-		return since
-	}
-	back := min(gap, reconcile.MaxSince)
-	logger.Info("the first reconcile reaches back to the last event received", slog.Time("last_received_at", evs[0].ReceivedAt), slog.Duration("since", back))
-	return back
-}
-
-// reconcileMetricsHook adapts periodic runs to the metrics: runs by
-// outcome, events recovered, last success. A skipped run (another replica
-// held the lock) is not a run of this one.
-func reconcileMetricsHook(m *prom.Metrics) func(reconcile.RunResult) {
-	return func(r reconcile.RunResult) {
-		if r.Skipped || m == nil {
-			return
-		}
-		m.ReconcileRun(r.Err == nil, r.Summary.Recovered, r.Finished)
+		return &receiver.ReconcileOptions{Key: key, APIBase: *apiBase, Every: *every, Since: time.Duration(*since),
+			Types: splitList(*types), UndeliveredOnly: *undelivered}, nil
 	}
 }

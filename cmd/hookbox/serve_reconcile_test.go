@@ -61,14 +61,14 @@ func TestServe_PeriodicReconcile(t *testing.T) {
 	})
 	seen := calls.Load()
 	waitFor(t, "reconcile runs that list the webhook's event", 15*time.Second, func() bool { return calls.Load() >= seen+3 })
-	ev, err := m.Store.FindEventByID(context.Background(), "evt_missed_1")
+	ev, err := m.Store().FindEventByID(context.Background(), "evt_missed_1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ev.Source != hookbox.SourceReconcile || string(ev.Body) != missing {
 		t.Fatalf("recovered: source %s body %s", ev.Source, ev.Body)
 	}
-	wh, err := m.Store.FindEventByID(context.Background(), "evt_webhook_1")
+	wh, err := m.Store().FindEventByID(context.Background(), "evt_webhook_1")
 	if err != nil || wh.Source != hookbox.SourceWebhook {
 		t.Fatalf("webhook event: %v %+v", err, wh)
 	}

@@ -48,7 +48,7 @@ func TestEventsShow_TerminalSafe(t *testing.T) {
 		t.Fatal(status)
 	}
 	waitFor(t, "the attempt", 10*time.Second, func() bool {
-		atts, _ := m.Store.FindAttempts(context.Background(), "evt_esc_1")
+		atts, _ := m.Store().FindAttempts(context.Background(), "evt_esc_1")
 		return len(atts) > 0
 	})
 	env, out, _ := testEnv(map[string]string{"HOOKBOX_DB": db})
