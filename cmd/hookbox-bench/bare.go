@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hookbox/hookbox/receiver"
 	"io"
 	"net"
 	"net/http"
@@ -20,7 +21,7 @@ var bareResponse = []byte(`{"received":true}` + "\n")
 // and answers 200, with no verification, parsing or storage.
 func bareHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /webhooks/stripe", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+receiver.DefaultPath, func(w http.ResponseWriter, r *http.Request) {
 		if _, err := io.ReadAll(r.Body); err != nil {
 			http.Error(w, "read body", http.StatusBadRequest)
 			return

@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/hookbox/hookbox/receiver"
 	"io"
 	"net"
 	"net/http"
@@ -201,7 +202,7 @@ func startServe(ctx context.Context, c *drainConfig, db, forwardTo, logPath stri
 	if err := p.waitReady(ctx, "http://"+admin+"/readyz"); err != nil {
 		return nil, "", "", err
 	}
-	return p, "http://" + listen + "/webhooks/stripe", admin, nil
+	return p, "http://" + listen + receiver.DefaultPath, admin, nil
 }
 
 func drainRound(ctx context.Context, c *drainConfig, round int, dir string, stderr io.Writer) (drainResult, error) {

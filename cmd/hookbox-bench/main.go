@@ -45,6 +45,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hookbox/hookbox/receiver"
 	"io"
 	"math"
 	"net"
@@ -293,7 +294,7 @@ func runRound(ctx context.Context, c *config, recv, dir string, stderr io.Writer
 
 	var res result
 	var sendErr string
-	res.summary, sendErr, err = send(ctx, c.hookbox, c.concurrency, c.requests, "http://"+listen+"/webhooks/stripe")
+	res.summary, sendErr, err = send(ctx, c.hookbox, c.concurrency, c.requests, "http://"+listen+receiver.DefaultPath)
 	if err != nil {
 		return result{}, err
 	}

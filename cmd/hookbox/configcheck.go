@@ -12,7 +12,7 @@ import (
 // serve would (the same parsing and the same rules, with serve's flags
 // taken from their HOOKBOX_* variables) and print what serve would run.
 // Secret values are never printed.
-func runConfig(ctx context.Context, env *Env, args []string) error {
+func runConfig(ctx context.Context, env *environ, args []string) error {
 	if len(args) != 2 || args[0] != "check" {
 		return errors.New("usage: hookbox config check FILE")
 	}
@@ -51,7 +51,7 @@ func runConfig(ctx context.Context, env *Env, args []string) error {
 	return tw.Flush()
 }
 
-func secretSources(refs []SecretRef) string {
+func secretSources(refs []secretRef) string {
 	var s []string
 	for i, r := range refs {
 		switch {

@@ -15,49 +15,49 @@ import (
 	"github.com/hookbox/hookbox/receiver"
 )
 
-// FileConfig is the --config file: several endpoints, each with its own
+// fileConfig is the --config file: several endpoints, each with its own
 // path, secrets, tolerance, livemode filter and destinations. Unknown keys
 // are errors. Flags and HOOKBOX_* variables still configure everything that
 // is not per endpoint (listeners, store, retries, retention).
-type FileConfig struct {
-	Endpoints []EndpointConfig `yaml:"endpoints"`
+type fileConfig struct {
+	Endpoints []endpointConfig `yaml:"endpoints"`
 }
 
-// EndpointConfig is one webhook endpoint, served at /webhooks/{name}.
-type EndpointConfig struct {
+// endpointConfig is one webhook endpoint, served at /webhooks/{name}.
+type endpointConfig struct {
 	Name         string              `yaml:"name"`
-	Secrets      []SecretRef         `yaml:"secrets"`
-	Tolerance    Duration            `yaml:"tolerance"`
+	Secrets      []secretRef         `yaml:"secrets"`
+	Tolerance    yamlDuration        `yaml:"tolerance"`
 	Livemode     string              `yaml:"livemode"` // any (default), live, test
-	Destinations []DestinationConfig `yaml:"destinations"`
+	Destinations []destinationConfig `yaml:"destinations"`
 
 	secrets []string // resolved
 }
 
-// DestinationConfig is one HTTP destination of an endpoint.
-type DestinationConfig struct {
-	Name     string    `yaml:"name"`
-	URL      string    `yaml:"url"`
-	Secret   SecretRef `yaml:"secret"`
-	Events   []string  `yaml:"events"`   // type patterns; empty: all
-	Livemode string    `yaml:"livemode"` // any (default), live, test
-	Timeout  Duration  `yaml:"timeout"`
+// destinationConfig is one HTTP destination of an endpoint.
+type destinationConfig struct {
+	Name     string       `yaml:"name"`
+	URL      string       `yaml:"url"`
+	Secret   secretRef    `yaml:"secret"`
+	Events   []string     `yaml:"events"`   // type patterns; empty: all
+	Livemode string       `yaml:"livemode"` // any (default), live, test
+	Timeout  yamlDuration `yaml:"timeout"`
 
 	secret string // resolved
 }
 
-// SecretRef names where a secret comes from: an environment variable, a
+// secretRef names where a secret comes from: an environment variable, a
 // file, or (discouraged, with a loud warning) the value inline.
-type SecretRef struct {
+type secretRef struct {
 	Env   string `yaml:"env"`
 	File  string `yaml:"file"`
 	Value string `yaml:"value"`
 }
 
-// Duration is a YAML duration ("300s", "5m").
-type Duration time.Duration
+// yamlDuration is a YAML duration ("300s", "5m").
+type yamlDuration time.Duration
 
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+func (d *yamlDuration) UnmarshalYAML(n *yaml.Node) error {
 	var s string
 	if err := n.Decode(&s); err != nil {
 		return fmt.Errorf("line %d: want a duration like 300s", n.Line)
@@ -66,15 +66,15 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if err != nil || v <= 0 {
 		return fmt.Errorf("line %d: duration %q: want a positive duration like 300s", n.Line, s)
 	}
-	*d = Duration(v)
+	*d = yamlDuration(v)
 	return nil
 }
 
-// LoadFileConfig reads, strictly decodes and validates a config file, and
+// loadFileConfig reads, strictly decodes and validates a config file, and
 // resolves its secrets through getenv and the file system. Warnings (an
 // inline secret) are returned for the caller to log. Errors never contain a
 // secret value.
-func LoadFileConfig(path string, getenv func(string) string) (*FileConfig, []string, error) {
+func loadFileConfig(path string, getenv func(string) string) (*fileConfig, []string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
@@ -90,8 +90,8 @@ func emptyDocument(n *yaml.Node) bool {
 	return n.Kind == 0 || n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
-func parseFileConfig(b []byte, getenv func(string) string) (*FileConfig, []string, error) {
-	var fc FileConfig
+func parseFileConfig(b []byte, getenv func(string) string) (*fileConfig, []string, error) {
+	var fc fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&fc); err != nil {
@@ -112,75 +112,93 @@ func parseFileConfig(b []byte, getenv func(string) string) (*FileConfig, []strin
 			return nil, nil, errors.New("config: the file holds more than one YAML document (---): keep one")
 		}
 	}
-	var warnings []string
 	if len(fc.Endpoints) == 0 {
 		return nil, nil, errors.New("config: no endpoints")
 	}
+	var warnings []string
 	seen := map[string]bool{}
 	for i := range fc.Endpoints {
 		ep := &fc.Endpoints[i]
-		where := fmt.Sprintf("config: endpoints[%d]", i)
 		if !receiver.ValidName(ep.Name) {
-			return nil, nil, fmt.Errorf("%s: name %q: want lowercase letters, digits, - and _ (it becomes /webhooks/NAME)", where, ep.Name)
+			return nil, nil, fmt.Errorf("config: endpoints[%d]: name %q: want lowercase letters, digits, - and _ (it becomes %sNAME)", i, ep.Name, receiver.PathPrefix)
 		}
-		where = fmt.Sprintf("config: endpoint %q", ep.Name)
 		if seen[ep.Name] {
-			return nil, nil, fmt.Errorf("%s: declared twice", where)
+			return nil, nil, fmt.Errorf("config: endpoint %q: declared twice", ep.Name)
 		}
 		seen[ep.Name] = true
-		if len(ep.Secrets) == 0 {
-			return nil, nil, fmt.Errorf("%s: no secrets", where)
+		w, err := ep.resolve(getenv)
+		if err != nil {
+			return nil, nil, err
 		}
-		for j, ref := range ep.Secrets {
-			s, warn, err := ref.resolve(getenv)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: secrets[%d]: %w", where, j, err)
-			}
-			if warn {
-				warnings = append(warnings, fmt.Sprintf("%s: secrets[%d] is written inline in the config file; keep secrets in the environment or a file readable only by hookbox", where, j))
-			}
-			ep.secrets = append(ep.secrets, s)
-		}
-		if ep.Livemode == "" {
-			ep.Livemode = "any"
-		}
-		if _, err := deliver.ParseLivemode(ep.Livemode); err != nil {
-			return nil, nil, fmt.Errorf("%s: livemode: %w", where, err)
-		}
-		dseen := map[string]bool{}
-		for k := range ep.Destinations {
-			d := &ep.Destinations[k]
-			dwhere := fmt.Sprintf("%s: destinations[%d]", where, k)
-			if !receiver.ValidName(d.Name) {
-				return nil, nil, fmt.Errorf("%s: name %q: want lowercase letters, digits, - and _", dwhere, d.Name)
-			}
-			if dseen[d.Name] {
-				return nil, nil, fmt.Errorf("%s: name %q used twice", dwhere, d.Name)
-			}
-			dseen[d.Name] = true
-			s, warn, err := d.Secret.resolve(getenv)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: secret: %w", dwhere, err)
-			}
-			if warn {
-				warnings = append(warnings, fmt.Sprintf("%s: its secret is written inline in the config file", dwhere))
-			}
-			d.secret = s
-			if d.Livemode == "" {
-				d.Livemode = "any"
-			}
-			if _, err := deliver.ParseTypes(strings.Join(d.Events, ",")); err != nil {
-				return nil, nil, fmt.Errorf("%s: events: %w", dwhere, err)
-			}
-			if _, err := deliver.ParseLivemode(d.Livemode); err != nil {
-				return nil, nil, fmt.Errorf("%s: livemode: %w", dwhere, err)
-			}
-			if _, err := d.spec(ep.Name, time.Second).destination(nil); err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", dwhere, err)
-			}
-		}
+		warnings = append(warnings, w...)
 	}
 	return &fc, warnings, nil
+}
+
+// resolve checks one endpoint of the file and reads its secrets and those
+// of its destinations; it returns the warnings (inline secrets).
+func (ep *endpointConfig) resolve(getenv func(string) string) (warnings []string, err error) {
+	where := fmt.Sprintf("config: endpoint %q", ep.Name)
+	if len(ep.Secrets) == 0 {
+		return nil, fmt.Errorf("%s: no secrets", where)
+	}
+	for j, ref := range ep.Secrets {
+		s, warn, err := ref.resolve(getenv)
+		if err != nil {
+			return nil, fmt.Errorf("%s: secrets[%d]: %w", where, j, err)
+		}
+		if warn {
+			warnings = append(warnings, fmt.Sprintf("%s: secrets[%d] is written inline in the config file; keep secrets in the environment or a file readable only by hookbox", where, j))
+		}
+		ep.secrets = append(ep.secrets, s)
+	}
+	if ep.Livemode == "" {
+		ep.Livemode = "any"
+	}
+	if _, err := deliver.ParseLivemode(ep.Livemode); err != nil {
+		return nil, fmt.Errorf("%s: livemode: %w", where, err)
+	}
+	seen := map[string]bool{}
+	for k := range ep.Destinations {
+		d := &ep.Destinations[k]
+		dwhere := fmt.Sprintf("%s: destinations[%d]", where, k)
+		if !receiver.ValidName(d.Name) {
+			return nil, fmt.Errorf("%s: name %q: want lowercase letters, digits, - and _", dwhere, d.Name)
+		}
+		if seen[d.Name] {
+			return nil, fmt.Errorf("%s: name %q used twice", dwhere, d.Name)
+		}
+		seen[d.Name] = true
+		warn, err := d.resolve(ep.Name, getenv)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", dwhere, err)
+		}
+		if warn {
+			warnings = append(warnings, fmt.Sprintf("%s: its secret is written inline in the config file", dwhere))
+		}
+	}
+	return warnings, nil
+}
+
+// resolve checks one destination of endpoint and reads its secret; warn is
+// true for an inline secret.
+func (d *destinationConfig) resolve(endpoint string, getenv func(string) string) (warn bool, err error) {
+	if d.secret, warn, err = d.Secret.resolve(getenv); err != nil {
+		return false, fmt.Errorf("secret: %w", err)
+	}
+	if d.Livemode == "" {
+		d.Livemode = "any"
+	}
+	if _, err := deliver.ParseTypes(strings.Join(d.Events, ",")); err != nil {
+		return false, fmt.Errorf("events: %w", err)
+	}
+	if _, err := deliver.ParseLivemode(d.Livemode); err != nil {
+		return false, fmt.Errorf("livemode: %w", err)
+	}
+	if _, err := d.spec(endpoint, time.Second).destination(nil); err != nil {
+		return false, err
+	}
+	return warn, nil
 }
 
 // resolve returns the secret; warn is true for an inline value. A ref
@@ -188,7 +206,7 @@ func parseFileConfig(b []byte, getenv func(string) string) (*FileConfig, []strin
 // STRIPE_WEBHOOK_SECRET, a file of several lines), is an error, so that a
 // rotation is written as two entries and never runs as one secret that
 // matches nothing.
-func (r SecretRef) resolve(getenv func(string) string) (secret string, warn bool, err error) {
+func (r secretRef) resolve(getenv func(string) string) (secret string, warn bool, err error) {
 	secret, warn, err = r.read(getenv)
 	switch {
 	case err != nil:
@@ -201,7 +219,7 @@ func (r SecretRef) resolve(getenv func(string) string) (secret string, warn bool
 	return secret, warn, nil
 }
 
-func (r SecretRef) read(getenv func(string) string) (secret string, warn bool, err error) {
+func (r secretRef) read(getenv func(string) string) (secret string, warn bool, err error) {
 	n := 0
 	for _, s := range []string{r.Env, r.File, r.Value} {
 		if s != "" {
@@ -237,7 +255,7 @@ func (r SecretRef) read(getenv func(string) string) (secret string, warn bool, e
 // parsed (the file was validated: they parse). Its delivery-state name is
 // "ENDPOINT/NAME", unique across endpoints; defTimeout applies when the file
 // sets none.
-func (d *DestinationConfig) spec(endpoint string, defTimeout time.Duration) destSpec {
+func (d *destinationConfig) spec(endpoint string, defTimeout time.Duration) destSpec {
 	types, _ := deliver.ParseTypes(strings.Join(d.Events, ","))
 	live, _ := deliver.ParseLivemode(d.Livemode)
 	timeout := time.Duration(d.Timeout)
@@ -251,7 +269,7 @@ func (d *DestinationConfig) spec(endpoint string, defTimeout time.Duration) dest
 // tolerance and destination timeout the file leaves unset are defTol and
 // defTimeout (serve's flags).
 func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout time.Duration) ([]endpointSpec, []string, error) {
-	fc, warnings, err := LoadFileConfig(path, getenv)
+	fc, warnings, err := loadFileConfig(path, getenv)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -167,7 +167,7 @@ func TestConfigCheck(t *testing.T) {
 		"ACCOUNT_SECRET": "whsec_account_secret_value", "FWD_SECRET": "forward-secret-value-0123456789",
 		"HOOKBOX_TOLERANCE": "60s", "HOOKBOX_FORWARD_TIMEOUT": "3s",
 	})
-	if err := Run(context.Background(), env, []string{"config", "check", file}); err != nil {
+	if err := run(context.Background(), env, []string{"config", "check", file}); err != nil {
 		t.Fatal(err)
 	}
 	s := out.String()

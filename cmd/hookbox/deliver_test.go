@@ -157,7 +157,7 @@ func TestDeliver_ForwardWithRetries(t *testing.T) {
 		t.Fatalf("attempts: %+v", atts)
 	}
 	env, out, _ := testEnv(map[string]string{"HOOKBOX_DB": db})
-	if err := Run(context.Background(), env, []string{"events", "show", "evt_fwd_1", "--json"}); err != nil {
+	if err := run(context.Background(), env, []string{"events", "show", "evt_fwd_1", "--json"}); err != nil {
 		t.Fatal(err)
 	}
 	var shown struct {
@@ -196,7 +196,7 @@ func TestDeliver_DeadThenReplay(t *testing.T) {
 	}
 	a.failAll.Store(false)
 	env, out, _ := testEnv(map[string]string{"HOOKBOX_DB": db})
-	if err := Run(context.Background(), env, []string{"events", "replay", "--state", "dead", "--type", "charge.*", "--since", "1h"}); err != nil {
+	if err := run(context.Background(), env, []string{"events", "replay", "--state", "dead", "--type", "charge.*", "--since", "1h"}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.TrimSpace(out.String()) != "replayed 2 event(s)" {
@@ -208,7 +208,7 @@ func TestDeliver_DeadThenReplay(t *testing.T) {
 	a.check(t)
 	// Replay by id of a delivered event sends it again (explicit request).
 	env, out, _ = testEnv(map[string]string{"HOOKBOX_DB": db})
-	if err := Run(context.Background(), env, []string{"events", "replay", "evt_dead_1"}); err != nil || !strings.Contains(out.String(), "replayed 1") {
+	if err := run(context.Background(), env, []string{"events", "replay", "evt_dead_1"}); err != nil || !strings.Contains(out.String(), "replayed 1") {
 		t.Fatal(err, out.String())
 	}
 	waitFor(t, "second delivery", 10*time.Second, func() bool { _, d := a.counts("evt_dead_1"); return d == 2 })
@@ -224,11 +224,11 @@ func TestDeliver_DeadThenReplay(t *testing.T) {
 	}
 	s.Close()
 	env, out, _ = testEnv(map[string]string{"HOOKBOX_DB": db})
-	if err := Run(context.Background(), env, []string{"events", "replay", "evt_dead_1"}); err == nil || !strings.Contains(err.Error(), "retention emptied its body") {
+	if err := run(context.Background(), env, []string{"events", "replay", "evt_dead_1"}); err == nil || !strings.Contains(err.Error(), "retention emptied its body") {
 		t.Fatalf("replay of a pruned event: %v, %q", err, out.String())
 	}
 	env, _, _ = testEnv(map[string]string{"HOOKBOX_DB": db})
-	if err := Run(context.Background(), env, []string{"events", "replay"}); err == nil {
+	if err := run(context.Background(), env, []string{"events", "replay"}); err == nil {
 		t.Fatal("replay without ids or --state accepted")
 	}
 }

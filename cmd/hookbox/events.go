@@ -17,7 +17,7 @@ import (
 	"github.com/hookbox/hookbox"
 )
 
-func runEvents(ctx context.Context, env *Env, args []string) error {
+func runEvents(ctx context.Context, env *environ, args []string) error {
 	if len(args) == 0 {
 		return errors.New("events: want a subcommand: list, show, replay")
 	}
@@ -114,7 +114,7 @@ func toJSON(e *hookbox.Event, full bool) eventJSON {
 	return j
 }
 
-func runEventsList(ctx context.Context, env *Env, args []string) error {
+func runEventsList(ctx context.Context, env *environ, args []string) error {
 	fset := flag.NewFlagSet("hookbox events list", flag.ContinueOnError)
 	fset.SetOutput(env.Stderr)
 	ef := &envFlags{fs: fset, getenv: env.Getenv}
@@ -189,7 +189,7 @@ func statesList() string {
 	return strings.Join(s, ", ")
 }
 
-func runEventsShow(ctx context.Context, env *Env, args []string) error {
+func runEventsShow(ctx context.Context, env *environ, args []string) error {
 	fset := flag.NewFlagSet("hookbox events show", flag.ContinueOnError)
 	fset.SetOutput(env.Stderr)
 	ef := &envFlags{fs: fset, getenv: env.Getenv}

@@ -21,8 +21,8 @@ type logWriter struct {
 	once sync.Once
 }
 
-// DefaultLogFlushInterval bounds how long a log line waits in the buffer.
-const DefaultLogFlushInterval = 100 * time.Millisecond
+// defaultLogFlushInterval bounds how long a log line waits in the buffer.
+const defaultLogFlushInterval = 100 * time.Millisecond
 
 func newLogWriter(w io.Writer, every time.Duration) *logWriter {
 	l := &logWriter{bw: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}

@@ -16,8 +16,8 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	env := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
-	if err := Run(ctx, env, os.Args[1:]); err != nil {
+	env := &environ{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	if err := run(ctx, env, os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
@@ -26,9 +26,9 @@ func main() {
 	}
 }
 
-// Env is what a command sees of the process: its streams and environment.
+// environ is what a command sees of the process: its streams and environment.
 // Tests provide their own.
-type Env struct {
+type environ struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
@@ -52,9 +52,9 @@ Usage:
 Run "hookbox COMMAND -h" for a command's flags.
 `
 
-// Run dispatches to a subcommand. It blocks until the command is done;
+// run dispatches to a subcommand. It blocks until the command is done;
 // "serve" returns when ctx is cancelled.
-func Run(ctx context.Context, env *Env, args []string) error {
+func run(ctx context.Context, env *environ, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, usage)
 		return flag.ErrHelp

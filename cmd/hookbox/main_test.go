@@ -42,9 +42,9 @@ func (l *lockedBuffer) String() string {
 }
 
 // testEnv returns an Env reading variables from vars and capturing output.
-func testEnv(vars map[string]string) (*Env, *lockedBuffer, *lockedBuffer) {
+func testEnv(vars map[string]string) (*environ, *lockedBuffer, *lockedBuffer) {
 	out, errb := &lockedBuffer{}, &lockedBuffer{}
-	return &Env{
+	return &environ{
 		Stdin:  strings.NewReader(""),
 		Stdout: out,
 		Stderr: errb,
@@ -159,7 +159,7 @@ func TestMain_EndToEnd(t *testing.T) {
 
 	// The CLI reads the same store while the server runs.
 	env, out, _ := testEnv(map[string]string{"HOOKBOX_DB": db})
-	if err := Run(context.Background(), env, []string{"events", "list", "--json"}); err != nil {
+	if err := run(context.Background(), env, []string{"events", "list", "--json"}); err != nil {
 		t.Fatal(err)
 	}
 	var list []map[string]any
@@ -179,7 +179,7 @@ func TestMain_EndToEnd(t *testing.T) {
 	}
 
 	env, out, _ = testEnv(map[string]string{})
-	if err := Run(context.Background(), env, []string{"events", "list", "--db", db, "--type", "invoice.*", "--json"}); err != nil {
+	if err := run(context.Background(), env, []string{"events", "list", "--db", db, "--type", "invoice.*", "--json"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal([]byte(out.String()), &list); err != nil || len(list) != 1 || list[0]["id"] != "evt_e2e_1" {
@@ -187,14 +187,14 @@ func TestMain_EndToEnd(t *testing.T) {
 	}
 
 	env, out, _ = testEnv(map[string]string{"HOOKBOX_DB": db})
-	if err := Run(context.Background(), env, []string{"events", "show", "evt_e2e_1", "--raw"}); err != nil {
+	if err := run(context.Background(), env, []string{"events", "show", "evt_e2e_1", "--raw"}); err != nil {
 		t.Fatal(err)
 	}
 	if out.String() != string(body) {
 		t.Fatalf("show --raw:\n%q\nwant\n%q", out.String(), body)
 	}
 	env, out, _ = testEnv(map[string]string{"HOOKBOX_DB": db})
-	if err := Run(context.Background(), env, []string{"events", "show", "--json", "evt_e2e_1"}); err != nil {
+	if err := run(context.Background(), env, []string{"events", "show", "--json", "evt_e2e_1"}); err != nil {
 		t.Fatal(err)
 	}
 	var shown map[string]any
@@ -202,7 +202,7 @@ func TestMain_EndToEnd(t *testing.T) {
 		t.Fatalf("show --json: %v %s", err, out.String())
 	}
 	env, _, _ = testEnv(map[string]string{"HOOKBOX_DB": db})
-	if err := Run(context.Background(), env, []string{"events", "show", "evt_missing"}); err == nil || !strings.Contains(err.Error(), "not found") {
+	if err := run(context.Background(), env, []string{"events", "show", "evt_missing"}); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("show missing: %v", err)
 	}
 

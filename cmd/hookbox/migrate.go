@@ -9,7 +9,7 @@ import (
 // runMigrate applies the store's embedded migrations and exits. serve does
 // the same at start (on PostgreSQL under an advisory lock, so replicas may
 // start together); this command lets a deploy run them as a separate step.
-func runMigrate(ctx context.Context, env *Env, args []string) error {
+func runMigrate(ctx context.Context, env *environ, args []string) error {
 	fset := flag.NewFlagSet("hookbox migrate", flag.ContinueOnError)
 	fset.SetOutput(env.Stderr)
 	ef := &envFlags{fs: fset, getenv: env.Getenv}

@@ -19,7 +19,7 @@ import (
 func TestMain_EndToEndPostgres(t *testing.T) {
 	dsn := pgtest.SchemaDSN(t)
 	env, out, _ := testEnv(map[string]string{"HOOKBOX_DB": dsn})
-	if err := Run(context.Background(), env, []string{"migrate"}); err != nil {
+	if err := run(context.Background(), env, []string{"migrate"}); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "password") {
@@ -45,7 +45,7 @@ func TestMain_EndToEndPostgres(t *testing.T) {
 	})
 	a.check(t)
 	env, out, _ = testEnv(map[string]string{"HOOKBOX_DB": dsn})
-	if err := Run(context.Background(), env, []string{"events", "list", "--json"}); err != nil {
+	if err := run(context.Background(), env, []string{"events", "list", "--json"}); err != nil {
 		t.Fatal(err)
 	}
 	var list []map[string]any
@@ -53,7 +53,7 @@ func TestMain_EndToEndPostgres(t *testing.T) {
 		t.Fatalf("list: %v %d", err, len(list))
 	}
 	env, out, _ = testEnv(map[string]string{"HOOKBOX_DB": dsn})
-	if err := Run(context.Background(), env, []string{"events", "show", "evt_pg_07", "--raw"}); err != nil || out.String() != string(e2eEvent("evt_pg_07", "invoice.paid")) {
+	if err := run(context.Background(), env, []string{"events", "show", "evt_pg_07", "--raw"}); err != nil || out.String() != string(e2eEvent("evt_pg_07", "invoice.paid")) {
 		t.Fatalf("show --raw: %v %q", err, out.String())
 	}
 }

@@ -17,17 +17,7 @@ import (
 	"github.com/hookbox/hookbox/reconcile"
 )
 
-// runReconcile is "hookbox reconcile": list Stripe's events of a window
-// and store those the store lacks, as if their webhooks had arrived.
-//
-// The API key comes only from STRIPE_API_KEY or STRIPE_API_KEY_FILE, never
-// from a flag, and is never printed. Progress goes to stderr, the summary
-// (and, in a dry run, each missing event) to stdout.
-func runReconcile(ctx context.Context, env *Env, args []string) error {
-	fs := flag.NewFlagSet("hookbox reconcile", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: hookbox reconcile [flags]
+const reconcileUsage = `Usage: hookbox reconcile [flags]
 
 Lists the events Stripe created in the window (GET /v1/events, which keeps
 30 days) and stores those hookbox never received, through the same dedupe
@@ -36,7 +26,19 @@ The key is read from STRIPE_API_KEY or STRIPE_API_KEY_FILE: a restricted
 key with read access to Events is enough.
 
 Flags:
-`)
+`
+
+// runReconcile is "hookbox reconcile": list Stripe's events of a window
+// and store those the store lacks, as if their webhooks had arrived.
+//
+// The API key comes only from STRIPE_API_KEY or STRIPE_API_KEY_FILE, never
+// from a flag, and is never printed. Progress goes to stderr, the summary
+// (and, in a dry run, each missing event) to stdout.
+func runReconcile(ctx context.Context, env *environ, args []string) error {
+	fs := flag.NewFlagSet("hookbox reconcile", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), reconcileUsage)
 		fs.PrintDefaults()
 	}
 	ef := &envFlags{fs: fs, getenv: env.Getenv}
@@ -95,13 +97,7 @@ Flags:
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	var listed []reconcileEventJSON
-	opts.EventFunc = func(ev *hookbox.Event, o reconcile.Outcome) {
-		if o == reconcile.OutcomeStored {
-			return
-		}
-		listed = append(listed, reconcileEventJSON{ID: ev.ID, Type: ev.Type, Created: ev.Created,
-			Livemode: ev.Livemode, Account: ev.Account, Outcome: o})
-	}
+	opts.EventFunc = listEvents(&listed)
 	progress := &progressLine{w: env.Stderr}
 	if !*quiet {
 		opts.ProgressFunc = progress.update
@@ -119,6 +115,18 @@ Flags:
 	}
 	writeReconcileText(env.Stdout, sum, listed)
 	return nil
+}
+
+// listEvents returns an EventFunc that lists the events a run did not
+// store (missing in a dry run, already stored, not storable).
+func listEvents(listed *[]reconcileEventJSON) func(*hookbox.Event, reconcile.Outcome) {
+	return func(ev *hookbox.Event, o reconcile.Outcome) {
+		if o == reconcile.OutcomeStored {
+			return
+		}
+		*listed = append(*listed, reconcileEventJSON{ID: ev.ID, Type: ev.Type, Created: ev.Created,
+			Livemode: ev.Livemode, Account: ev.Account, Outcome: o})
+	}
 }
 
 // checkSince refuses a window Stripe cannot serve.

@@ -15,7 +15,7 @@ import (
 // budget: one by id ("hookbox events replay evt_1 [evt_2 ...]"), or every
 // event matching a filter ("--state dead [--type T] [--since 24h]"). A
 // running "hookbox serve" picks them up at its next poll.
-func runEventsReplay(ctx context.Context, env *Env, args []string) error {
+func runEventsReplay(ctx context.Context, env *environ, args []string) error {
 	fset := flag.NewFlagSet("hookbox events replay", flag.ContinueOnError)
 	fset.SetOutput(env.Stderr)
 	ef := &envFlags{fs: fset, getenv: env.Getenv}

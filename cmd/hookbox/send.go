@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hookbox/hookbox/receiver"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -47,7 +48,7 @@ Flags:
 `
 
 // sendDefaultURL is where "hookbox serve" listens by default.
-const sendDefaultURL = "http://127.0.0.1:8080/webhooks/stripe"
+const sendDefaultURL = "http://127.0.0.1:8080" + receiver.DefaultPath
 
 // sendConfig is the parsed command line of "hookbox send".
 type sendConfig struct {
@@ -67,7 +68,7 @@ type sendConfig struct {
 	secrets         []string
 }
 
-func runSend(ctx context.Context, env *Env, args []string) error {
+func runSend(ctx context.Context, env *environ, args []string) error {
 	cfg, err := sendParse(env, args)
 	if err != nil {
 		return err
@@ -116,7 +117,7 @@ func runSend(ctx context.Context, env *Env, args []string) error {
 }
 
 // sendParse parses and validates the flags and reads the secrets.
-func sendParse(env *Env, args []string) (*sendConfig, error) {
+func sendParse(env *environ, args []string) (*sendConfig, error) {
 	cfg := &sendConfig{}
 	fs := flag.NewFlagSet("hookbox send", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)

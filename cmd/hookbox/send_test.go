@@ -105,7 +105,7 @@ func (r *sendTestReceiver) requests() (accepted, refused int) {
 func sendTestRun(t testing.TB, vars map[string]string, args ...string) (string, string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	env := &Env{
+	env := &environ{
 		Stdin:  strings.NewReader(""),
 		Stdout: &out,
 		Stderr: &errb,
@@ -113,7 +113,7 @@ func sendTestRun(t testing.TB, vars map[string]string, args ...string) (string, 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := Run(ctx, env, append([]string{"send"}, args...))
+	err := run(ctx, env, append([]string{"send"}, args...))
 	return out.String(), errb.String(), err
 }
 

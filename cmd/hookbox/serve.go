@@ -44,7 +44,7 @@ type serveConfig struct {
 // from the environment (STRIPE_WEBHOOK_SECRET, comma-separated for rotation,
 // or STRIPE_WEBHOOK_SECRET_FILE), never from a flag, so they stay out of
 // shell histories and process listings.
-func parseServeConfig(env *Env, args []string) (*serveConfig, error) {
+func parseServeConfig(env *environ, args []string) (*serveConfig, error) {
 	fs := flag.NewFlagSet("hookbox serve", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	ef := &envFlags{fs: fs, getenv: env.Getenv}
@@ -95,7 +95,7 @@ func (c *serveConfig) mainFlags(ef *envFlags) func() error {
 	db := ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH or postgres://...")
 	logFormat := ef.String("log-format", "HOOKBOX_LOG_FORMAT", "json", "log format: json or text")
 	logLevel := ef.String("log-level", "HOOKBOX_LOG_LEVEL", "info", "log level: debug, info, warn, error")
-	logFlush := ef.Duration("log-flush-interval", "HOOKBOX_LOG_FLUSH_INTERVAL", DefaultLogFlushInterval, "log lines are buffered this long at most (0: each line written before anything else happens, e.g. before a webhook is answered)")
+	logFlush := ef.Duration("log-flush-interval", "HOOKBOX_LOG_FLUSH_INTERVAL", defaultLogFlushInterval, "log lines are buffered this long at most (0: each line written before anything else happens, e.g. before a webhook is answered)")
 	grace := ef.Duration("shutdown-grace", "HOOKBOX_SHUTDOWN_GRACE", receiver.DefaultShutdownGrace, "how long shutdown waits for in-flight requests")
 	configFile := ef.String("config", "HOOKBOX_CONFIG", "", "a YAML file declaring several endpoints with their secrets and destinations (see README)")
 	pprof := ef.Bool("pprof", "HOOKBOX_PPROF", false, "serve Go profiles at /debug/pprof/ on the admin listener")
@@ -302,7 +302,7 @@ func openReceiver(ctx context.Context, cfg *serveConfig, logw io.Writer, now fun
 	return r, nil
 }
 
-func runServe(ctx context.Context, env *Env, args []string) error {
+func runServe(ctx context.Context, env *environ, args []string) error {
 	cfg, err := parseServeConfig(env, args)
 	if err != nil {
 		return err

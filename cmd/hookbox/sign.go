@@ -15,7 +15,7 @@ import (
 
 // runSign prints a Stripe-Signature header for a body read from a file or
 // stdin, signed with STRIPE_WEBHOOK_SECRET (or _FILE): handy with curl.
-func runSign(ctx context.Context, env *Env, args []string) error {
+func runSign(ctx context.Context, env *environ, args []string) error {
 	fs := flag.NewFlagSet("hookbox sign", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	ts := fs.Int64("timestamp", 0, "unix timestamp to sign at (default: now)")

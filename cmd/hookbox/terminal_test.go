@@ -52,7 +52,7 @@ func TestEventsShow_TerminalSafe(t *testing.T) {
 		return len(atts) > 0
 	})
 	env, out, _ := testEnv(map[string]string{"HOOKBOX_DB": db})
-	if err := Run(context.Background(), env, []string{"events", "show", "evt_esc_1"}); err != nil {
+	if err := run(context.Background(), env, []string{"events", "show", "evt_esc_1"}); err != nil {
 		t.Fatal(err)
 	}
 	if s := out.String(); strings.ContainsAny(s, "\x1b\x07") || !strings.Contains(s, "FAKE OK") {

@@ -21,7 +21,7 @@ func buildVersion() string {
 	return "(devel)"
 }
 
-func runVersion(ctx context.Context, env *Env, args []string) error {
+func runVersion(ctx context.Context, env *environ, args []string) error {
 	bi, ok := debug.ReadBuildInfo()
 	fmt.Fprintf(env.Stdout, "hookbox %s\n", buildVersion())
 	if !ok {
