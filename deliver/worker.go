@@ -674,10 +674,9 @@ func (w *Worker) complete(ctx context.Context, c hookbox.Completion) error {
 		if err == nil {
 			return nil
 		}
-		if hookbox.ErrorCode(err) != hookbox.EUNAVAILABLE {
+		if hookbox.ErrorCode(err) != hookbox.EUNAVAILABLE || !sleepCtx(ctx, time.Duration(i+1)*100*time.Millisecond) {
 			break
 		}
-		time.Sleep(time.Duration(i+1) * 100 * time.Millisecond)
 	}
 	if hookbox.ErrorCode(err) == hookbox.ECONFLICT {
 		w.log.LogAttrs(ctx, slog.LevelWarn, "lease lost before completion; attempts not recorded",
@@ -688,6 +687,19 @@ func (w *Worker) complete(ctx context.Context, c hookbox.Completion) error {
 			slog.String("event_id", c.EventID), slog.String("owner", c.Owner), slog.Any("error", err))
 	}
 	return err
+}
+
+// sleepCtx waits d, or less when ctx ends first; it reports whether the
+// whole d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // dueHeap is a min-heap of times.
