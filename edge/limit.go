@@ -122,15 +122,7 @@ func NewFailureLimiter(max int, window time.Duration, opts LimiterOptions) (*Fai
 
 // key names the client as the limiter counts it.
 func (l *FailureLimiter) key(client string) string {
-	a, ok := parseAddr(client)
-	if !ok {
-		return client
-	}
-	if a.Is6() {
-		p, _ := a.Prefix(l.v6bits)
-		return p.String()
-	}
-	return a.String()
+	return clientKey(client, l.v6bits)
 }
 
 // Failed records one failed verification from client, an address as the

@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/edge"
 	"github.com/hookbox/hookbox/envelope"
 	"github.com/hookbox/hookbox/stripesig"
 )
@@ -68,6 +70,20 @@ type Result struct {
 	Duration time.Duration
 }
 
+// CountsAsFailure reports whether the request counts toward the per-client
+// failure limit (edge.FailureLimiter.Failed): a failed signature
+// verification, a body over the limit or not fully sent, or a method other
+// than POST. Stripe does none of these with the right secret, so a client
+// that keeps doing them is probing, forging or flooding. A body that
+// verified but is not an event does not count: its sender holds the secret.
+func (r Result) CountsAsFailure() bool {
+	switch r.Outcome {
+	case OutcomeRejected, OutcomeTooLarge, OutcomeReadError, OutcomeBadMethod:
+		return true
+	}
+	return false
+}
+
 // Handler serves POST requests from Stripe. Configure the fields, then use
 // it; it is safe for concurrent use once serving.
 type Handler struct {
@@ -85,6 +101,11 @@ type Handler struct {
 	OnResult func(Result)
 	// NowFunc is the clock; nil: time.Now.
 	NowFunc func() time.Time
+	// LogSampler writes the lines of rejected requests, a few per client
+	// and reason and interval, then a count (see edge.LogSampler); share
+	// one with the rest of the public listener. nil: one of the handler's
+	// own with the default options, writing to Logger.
+	LogSampler *edge.LogSampler
 
 	// DeliverFunc, when set, makes the handler synchronous (sync mode):
 	// after the event is committed (new or duplicate) it is delivered
@@ -92,6 +113,9 @@ type Handler struct {
 	// has it, 500 otherwise so that Stripe retries. deliver.(*Worker).DeliverNow
 	// satisfies it; it never delivers an event twice to a destination.
 	DeliverFunc func(ctx context.Context, eventID string) (allOK bool, err error)
+
+	samplerOnce sync.Once
+	sampler     *edge.LogSampler
 }
 
 // Fixed response bodies: nothing internal ever reaches Stripe or an attacker.
@@ -357,8 +381,9 @@ func (h *Handler) debug(err error) string {
 }
 
 // log writes one line per request: rejections at WARN with the reason and
-// the client address, accepted events at INFO with id, type and latency.
-// Neither the body nor any header value is logged.
+// the client address, sampled (a flood writes a few lines and a count per
+// client and reason, not a line a request), accepted events at INFO with
+// id, type and latency. Neither the body nor any header value is logged.
 func (h *Handler) log(ctx context.Context, res Result) {
 	l := h.logger()
 	base := []slog.Attr{
@@ -388,10 +413,21 @@ func (h *Handler) log(ctx context.Context, res Result) {
 			slog.Float64("latency_ms", float64(res.Duration.Microseconds())/1000),
 		)...)
 	default:
-		l.LogAttrs(ctx, slog.LevelWarn, "request rejected", append(base,
-			slog.String("reason", reasonOr(res)),
+		reason := reasonOr(res)
+		h.logSampler().Log(ctx, slog.LevelWarn, "request rejected", res.Client, reason, append(base,
+			slog.String("reason", reason),
 		)...)
 	}
+}
+
+func (h *Handler) logSampler() *edge.LogSampler {
+	if h.LogSampler != nil {
+		return h.LogSampler
+	}
+	h.samplerOnce.Do(func() {
+		h.sampler, _ = edge.NewLogSampler(h.logger(), edge.LogSamplerOptions{NowFunc: h.NowFunc})
+	})
+	return h.sampler
 }
 
 func reasonOr(res Result) string {

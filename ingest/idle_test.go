@@ -38,7 +38,7 @@ func idleConns(t testing.TB) int {
 // For a measurement: HOOKBOX_IDLE_CONNS=5000 go test -run IdleConnectionsMemory -v ./ingest/
 func TestHandler_IdleConnectionsMemory(t *testing.T) {
 	f := mustFixture(t)
-	h := *f.h
+	h := f.h
 	h.MaxBody = ingest.DefaultMaxBody
 	var inside atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

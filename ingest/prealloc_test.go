@@ -31,7 +31,7 @@ func (s *stalled) Read(p []byte) (int, error) {
 // to 1.15 GB).
 func TestHandler_ContentLengthNotTrusted(t *testing.T) {
 	f := mustFixture(t)
-	h := *f.h
+	h := f.h
 	h.MaxBody = ingest.DefaultMaxBody
 	const n = 50
 	var before, after runtime.MemStats
