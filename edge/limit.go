@@ -65,7 +65,8 @@ type LimiterOptions struct {
 // not, pass untouched.
 //
 // Failures are reported by calling Failed from ingest's OnResult when the
-// outcome is "rejected". Memory is bounded by MaxClients.
+// result CountsAsFailure (a failed verification, a body too large or not
+// sent, a method other than POST). Memory is bounded by MaxClients.
 type FailureLimiter struct {
 	max      int
 	window   time.Duration
