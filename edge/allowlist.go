@@ -80,6 +80,10 @@ type AllowlistOptions struct {
 	OnRefresh func(entries int, err error)
 	// Logger; nil: slog.Default().
 	Logger *slog.Logger
+	// LogSampler writes the lines of requests from outside the list, a few
+	// per client and interval, then a count; nil: one of its own with the
+	// default options, writing to Logger.
+	LogSampler *LogSampler
 	// NowFunc is the clock of UpdatedAt; nil: time.Now.
 	NowFunc func() time.Time
 }
@@ -96,6 +100,7 @@ type Allowlist struct {
 	onOutside func(string, bool)
 	onRefresh func(int, error)
 	logger    *slog.Logger
+	sampler   *LogSampler
 	now       func() time.Time
 
 	list      atomic.Pointer[ipList]
@@ -153,6 +158,9 @@ func NewAllowlist(mode Mode, opts AllowlistOptions) (*Allowlist, error) {
 	}
 	if a.logger == nil {
 		a.logger = slog.Default()
+	}
+	if a.sampler = opts.LogSampler; a.sampler == nil {
+		a.sampler = defaultSampler(a.logger)
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -218,7 +226,8 @@ func (a *Allowlist) Allows(client string) bool {
 // ModeLog a request from outside is logged at WARN with its client
 // address, counted through OnOutside, and served; in ModeEnforce it is
 // logged, counted and answered 403 {"error":"forbidden"} without reading
-// the body. In ModeOff next is returned unchanged.
+// the body. The lines are sampled (LogSampler): a flood from one client
+// writes a few and a count, not one a request. In ModeOff next is returned unchanged.
 func (a *Allowlist) Middleware(next http.Handler) http.Handler {
 	if a.mode == ModeOff {
 		return next
@@ -237,8 +246,9 @@ func (a *Allowlist) Middleware(next http.Handler) http.Handler {
 		if a.onOutside != nil {
 			a.onOutside(client, enforced)
 		}
-		a.logger.LogAttrs(r.Context(), slog.LevelWarn, msg,
+		a.sampler.Log(r.Context(), slog.LevelWarn, msg, client, reasonOutside,
 			slog.String("client", client),
+			slog.String("reason", reasonOutside),
 			slog.String("action", action),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path))
@@ -249,6 +259,9 @@ func (a *Allowlist) Middleware(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// reasonOutside is the reason of the allowlist's log lines.
+const reasonOutside = "outside_allowlist"
 
 func (a *Allowlist) clientAddr(r *http.Request) string {
 	if a.clientFn != nil {

@@ -22,11 +22,14 @@
 //
 // Outermost first, as serve.go is expected to wire them:
 //
+//	ConnLimiter                 wraps the TCP listener, inside TLS: bounds
+//	                            connections per peer and in all
 //	HSTS(mux)                   every response that arrived over HTTPS
 //	  RequireHTTPS              403 for plain HTTP (--require-https)
 //	    Allowlist.Middleware    log or 403 outside Stripe's addresses
 //	      FailureLimiter.Middleware   429 before the body is read
 //	        ingest.Handler      OnResult calls FailureLimiter.Failed
+//	                            when Result.CountsAsFailure
 //
 // The allowlist runs before the failure limit so that, in enforce mode,
 // strangers are refused without occupying the limiter's table. Stripe's own
@@ -35,5 +38,13 @@
 // shared by every Stripe account, so anyone can point a Stripe endpoint of
 // their own at this URL and make Stripe's addresses fail verification; and
 // a wrong or rotated secret would otherwise turn into a lockout of Stripe
-// that outlasts the fix by one window.
+// that outlasts the fix by one window. For the same reason they, and trusted
+// proxies, have no per-client connection bound (ConnLimitOptions).
+//
+// # Logs under a flood
+//
+// Every per-request or per-connection rejection line of the public listener
+// goes through one LogSampler: a few lines per client, reason and interval,
+// then a count. Give the same sampler to ingest.Handler, Allowlist and
+// ConnLimiter, and Flush it when the listener stops.
 package edge

@@ -65,7 +65,8 @@ type LimiterOptions struct {
 // not, pass untouched.
 //
 // Failures are reported by calling Failed from ingest's OnResult when the
-// outcome is "rejected". Memory is bounded by MaxClients.
+// result CountsAsFailure (a failed verification, a body too large or not
+// sent, a method other than POST). Memory is bounded by MaxClients.
 type FailureLimiter struct {
 	max      int
 	window   time.Duration
@@ -122,15 +123,7 @@ func NewFailureLimiter(max int, window time.Duration, opts LimiterOptions) (*Fai
 
 // key names the client as the limiter counts it.
 func (l *FailureLimiter) key(client string) string {
-	a, ok := parseAddr(client)
-	if !ok {
-		return client
-	}
-	if a.Is6() {
-		p, _ := a.Prefix(l.v6bits)
-		return p.String()
-	}
-	return a.String()
+	return clientKey(client, l.v6bits)
 }
 
 // Failed records one failed verification from client, an address as the

@@ -197,8 +197,8 @@ func (b spyBody) Read(p []byte) (int, error) {
 func (b spyBody) Close() error { return nil }
 
 // TestFailureLimiterIngest wires the limiter to the real ingest handler as
-// serve.go should (same client function, Failed from OnResult on
-// "rejected"), behind a trusted proxy: forged requests are answered 400
+// serve.go should (same client function, Failed from OnResult when the
+// result CountsAsFailure), behind a trusted proxy: forged requests are answered 400
 // until the limit, then 429 without a byte of the body read and without
 // reaching the handler; a correctly signed event from another client is
 // accepted meanwhile, and Stripe's address is never refused.
@@ -230,7 +230,7 @@ func TestFailureLimiterIngest(t *testing.T) {
 		ClientAddrFunc: proxies.ClientAddr,
 		OnResult: func(r ingest.Result) {
 			handled.Add(1)
-			if r.Outcome == ingest.OutcomeRejected {
+			if r.CountsAsFailure() {
 				lim.Failed(r.Client)
 			}
 		},
@@ -274,5 +274,35 @@ func TestFailureLimiterIngest(t *testing.T) {
 	}
 	if submitted.Load() != 2 {
 		t.Errorf("%d events reached the store, want 2", submitted.Load())
+	}
+}
+
+// TestFailureLimiterIngest_BadMethod ensures a flood of GETs on the webhook
+// path counts toward the failure limit, as serve.go wires it, and gets 429
+// once over it; and that the flood writes a few log lines, not one each.
+func TestFailureLimiterIngest_BadMethod(t *testing.T) {
+	logger, logs := newLogger()
+	lim := mustLimiter(t, 5, time.Minute, edge.LimiterOptions{NowFunc: newClock().Now})
+	h := &ingest.Handler{
+		Endpoint: "stripe",
+		Logger:   logger,
+		OnResult: func(r ingest.Result) {
+			if r.CountsAsFailure() {
+				lim.Failed(r.Client)
+			}
+		},
+	}
+	chain := lim.Middleware(h)
+	codes := map[int]int{}
+	for range 10000 {
+		r := request("203.0.113.7:1234")
+		r.Method = http.MethodGet
+		codes[serve(chain, r).Code]++
+	}
+	if codes[http.StatusMethodNotAllowed] != 5 || codes[http.StatusTooManyRequests] != 9995 {
+		t.Errorf("statuses %v, want 5 405s then 429s", codes)
+	}
+	if n := len(lines(logs.String())); n > edge.DefaultLogBurst {
+		t.Errorf("%d log lines for 10,000 GETs, want at most %d", n, edge.DefaultLogBurst)
 	}
 }

@@ -55,6 +55,9 @@ func (p *Proxies) String() string {
 	return strings.Join(s, ",")
 }
 
+// none reports whether p trusts no proxy.
+func (p *Proxies) none() bool { return p == nil || len(p.prefixes) == 0 }
+
 // Trusts reports whether addr belongs to a trusted proxy.
 func (p *Proxies) Trusts(addr netip.Addr) bool {
 	if p == nil {

@@ -5,10 +5,10 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/edge"
 	"github.com/hookbox/hookbox/envelope"
 	"github.com/hookbox/hookbox/stripesig"
 )
@@ -28,9 +29,9 @@ const (
 	// DefaultPath is where Stripe is pointed at.
 	DefaultPath = "/webhooks/stripe"
 
-	// preallocMax bounds the body buffer sized from Content-Length before
-	// any byte is read (most Stripe events fit).
-	preallocMax = 64 << 10
+	// firstRead is the body buffer a request gets before any byte of its
+	// body has arrived: all an idle connection costs beyond net/http's own.
+	firstRead = 512
 )
 
 // Verifier checks a Stripe-Signature header over the raw body and returns the
@@ -69,6 +70,20 @@ type Result struct {
 	Duration time.Duration
 }
 
+// CountsAsFailure reports whether the request counts toward the per-client
+// failure limit (edge.FailureLimiter.Failed): a failed signature
+// verification, a body over the limit or not fully sent, or a method other
+// than POST. Stripe does none of these with the right secret, so a client
+// that keeps doing them is probing, forging or flooding. A body that
+// verified but is not an event does not count: its sender holds the secret.
+func (r Result) CountsAsFailure() bool {
+	switch r.Outcome {
+	case OutcomeRejected, OutcomeTooLarge, OutcomeReadError, OutcomeBadMethod:
+		return true
+	}
+	return false
+}
+
 // Handler serves POST requests from Stripe. Configure the fields, then use
 // it; it is safe for concurrent use once serving.
 type Handler struct {
@@ -86,6 +101,11 @@ type Handler struct {
 	OnResult func(Result)
 	// NowFunc is the clock; nil: time.Now.
 	NowFunc func() time.Time
+	// LogSampler writes the lines of rejected requests, a few per client
+	// and reason and interval, then a count (see edge.LogSampler); share
+	// one with the rest of the public listener. nil: one of the handler's
+	// own with the default options, writing to Logger.
+	LogSampler *edge.LogSampler
 
 	// DeliverFunc, when set, makes the handler synchronous (sync mode):
 	// after the event is committed (new or duplicate) it is delivered
@@ -93,9 +113,10 @@ type Handler struct {
 	// has it, 500 otherwise so that Stripe retries. deliver.(*Worker).DeliverNow
 	// satisfies it; it never delivers an event twice to a destination.
 	DeliverFunc func(ctx context.Context, eventID string) (allOK bool, err error)
-}
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	samplerOnce sync.Once
+	sampler     *edge.LogSampler
+}
 
 // Fixed response bodies: nothing internal ever reaches Stripe or an attacker.
 var (
@@ -138,23 +159,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Read the raw body exactly once, into a pooled buffer; the bytes that
-	// are verified are the bytes that are stored.
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer func() {
-		if buf.Cap() <= 4*DefaultMaxBody {
-			bufPool.Put(buf)
-		}
-	}()
-	// Pre-size from Content-Length, but only up to preallocMax: the header
-	// costs a client nothing, and trusting it up to the body limit would let
-	// idle connections that send 100 bytes of headers pin 1 MiB each. A
-	// larger body grows the buffer as its bytes actually arrive.
-	if r.ContentLength > 0 {
-		buf.Grow(int(min(r.ContentLength, preallocMax)))
-	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
+	// Read the raw body exactly once; the bytes that are verified are the
+	// bytes that are stored.
+	body, err := readBody(http.MaxBytesReader(w, r.Body, maxBody), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -166,7 +173,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, respBadReq, h.debug(err))
 		return
 	}
-	body := buf.Bytes()
 
 	// Verify before anything parses the body. Header lookup is
 	// case-insensitive (canonical keys); a request carrying the header more
@@ -209,7 +215,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Livemode:    f.Livemode,
 		Account:     f.Account,
 		APIVersion:  f.APIVersion,
-		Body:        bytes.Clone(body),
+		Body:        body,
 		Headers:     keptHeaders(r, sig),
 		Endpoint:    h.Endpoint,
 		ReceivedAt:  start.UTC(),
@@ -259,6 +265,57 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		res.Outcome = OutcomeAccepted
 		w.Write(respReceived)
+	}
+}
+
+// readBody reads r to its end into a buffer that grows with the bytes that
+// arrive, never with the length a client announces: Content-Length costs a
+// client nothing to send, and an idle connection announcing 1 MiB must cost
+// the server firstRead bytes, not 1 MiB (nor the 64 KiB once reserved up
+// front: 10,000 such connections took a server to 1.15 GB). The buffer
+// starts at firstRead and doubles when full, so it never holds more than
+// firstRead or twice what arrived, whichever is larger; announced is still used as an upper bound of each
+// step, so an honest Content-Length ends in a buffer of exactly its size.
+// The buffer is not pooled: a pooled buffer that once held 1 MiB would be
+// pinned whole by whichever idle connection took it next.
+func readBody(r io.Reader, announced int64) ([]byte, error) {
+	size := firstRead
+	if announced >= 0 && announced < firstRead {
+		size = int(announced)
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) && int64(len(buf)) == announced {
+			// All announced bytes are in: a one-byte probe, not a larger
+			// buffer, to see the end.
+			var probe [1]byte
+			n, err := r.Read(probe[:])
+			buf = append(buf, probe[:n]...)
+			if err == io.EOF {
+				return buf, nil
+			}
+			if err != nil {
+				return buf, err
+			}
+			continue
+		}
+		if len(buf) == cap(buf) {
+			grow := max(cap(buf), firstRead)
+			if rest := announced - int64(len(buf)); rest > 0 && rest < int64(grow) {
+				grow = int(rest) // up to the announced end, no spare room
+			}
+			nb := make([]byte, len(buf), len(buf)+grow)
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
 	}
 }
 
@@ -324,8 +381,9 @@ func (h *Handler) debug(err error) string {
 }
 
 // log writes one line per request: rejections at WARN with the reason and
-// the client address, accepted events at INFO with id, type and latency.
-// Neither the body nor any header value is logged.
+// the client address, sampled (a flood writes a few lines and a count per
+// client and reason, not a line a request), accepted events at INFO with
+// id, type and latency. Neither the body nor any header value is logged.
 func (h *Handler) log(ctx context.Context, res Result) {
 	l := h.logger()
 	base := []slog.Attr{
@@ -355,10 +413,21 @@ func (h *Handler) log(ctx context.Context, res Result) {
 			slog.Float64("latency_ms", float64(res.Duration.Microseconds())/1000),
 		)...)
 	default:
-		l.LogAttrs(ctx, slog.LevelWarn, "request rejected", append(base,
-			slog.String("reason", reasonOr(res)),
+		reason := reasonOr(res)
+		h.logSampler().Log(ctx, slog.LevelWarn, "request rejected", res.Client, reason, append(base,
+			slog.String("reason", reason),
 		)...)
 	}
+}
+
+func (h *Handler) logSampler() *edge.LogSampler {
+	if h.LogSampler != nil {
+		return h.LogSampler
+	}
+	h.samplerOnce.Do(func() {
+		h.sampler, _ = edge.NewLogSampler(h.logger(), edge.LogSamplerOptions{NowFunc: h.NowFunc})
+	})
+	return h.sampler
 }
 
 func reasonOr(res Result) string {

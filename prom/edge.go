@@ -3,6 +3,7 @@ package prom
 import (
 	"time"
 
+	"github.com/hookbox/hookbox/edge"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -13,6 +14,7 @@ type edgeMetrics struct {
 	refreshes *prometheus.CounterVec // outcome: success, failure
 	entries   prometheus.Gauge
 	limited   prometheus.Counter
+	connsOut  *prometheus.CounterVec // reason: per_client, total
 	certEnd   prometheus.Gauge
 }
 
@@ -34,6 +36,10 @@ func newEdgeMetrics(reg *prometheus.Registry) *edgeMetrics {
 			Name: "hookbox_failed_verification_refusals_total",
 			Help: "Requests refused with 429 because their client failed signature verification too often.",
 		}),
+		connsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookbox_connections_refused_total",
+			Help: "Connections to the public listener closed at accept, by the bound they were over (per_client, total).",
+		}, []string{"bound"}),
 		certEnd: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hookbox_tls_certificate_expiry_timestamp_seconds",
 			Help: "Unix time at which the public listener's TLS certificate expires (0 without TLS).",
@@ -45,7 +51,10 @@ func newEdgeMetrics(reg *prometheus.Registry) *edgeMetrics {
 	for _, o := range []string{"success", "failure"} {
 		e.refreshes.WithLabelValues(o)
 	}
-	reg.MustRegister(e.outside, e.refreshes, e.entries, e.limited, e.certEnd)
+	for _, b := range []string{"per_client", "total"} {
+		e.connsOut.WithLabelValues(b)
+	}
+	reg.MustRegister(e.outside, e.refreshes, e.entries, e.limited, e.connsOut, e.certEnd)
 	return e
 }
 
@@ -73,6 +82,16 @@ func (m *Metrics) AllowlistRefresh(entries int, err error) {
 // FailureLimited counts a request refused by the failed-verification limit
 // (edge.LimiterOptions.OnLimited).
 func (m *Metrics) FailureLimited(client string) { m.edge.limited.Inc() }
+
+// ConnRefused counts a connection refused by the connection limit
+// (edge.ConnLimitOptions.OnRefused).
+func (m *Metrics) ConnRefused(peer, reason string) {
+	if reason == edge.RefusedPerClient {
+		m.edge.connsOut.WithLabelValues("per_client").Inc()
+	} else {
+		m.edge.connsOut.WithLabelValues("total").Inc()
+	}
+}
 
 // CertificateExpiry sets the TLS certificate's expiry time.
 func (m *Metrics) CertificateExpiry(t time.Time) {

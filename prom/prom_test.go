@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/edge"
 	"github.com/hookbox/hookbox/ingest"
 	"github.com/hookbox/hookbox/prom"
 )
@@ -289,5 +290,24 @@ func TestNew_NoGlobalRegistry(t *testing.T) {
 				t.Errorf("b counts a's request: %v", mm)
 			}
 		}
+	}
+}
+
+// Ensures connections refused by the connection limit are counted by the
+// bound they were over, both series present from the start.
+func TestMetrics_ConnRefused(t *testing.T) {
+	m := prom.New(prom.Options{})
+	var onRefused func(peer, reason string) = m.ConnRefused
+	onRefused("203.0.113.7", edge.RefusedPerClient)
+	onRefused("203.0.113.7", edge.RefusedPerClient)
+	url := mustServe(t, m)
+	want := `
+# HELP hookbox_connections_refused_total Connections to the public listener closed at accept, by the bound they were over (per_client, total).
+# TYPE hookbox_connections_refused_total counter
+hookbox_connections_refused_total{bound="per_client"} 2
+hookbox_connections_refused_total{bound="total"} 0
+`
+	if err := testutil.ScrapeAndCompare(url, strings.NewReader(want), "hookbox_connections_refused_total"); err != nil {
+		t.Error(err)
 	}
 }
