@@ -111,6 +111,11 @@ type Options struct {
 	AllowlistRefresh   time.Duration
 	MaxFailedVerify    int           // per client and window before 429s; <0: no limit, 0: edge.DefaultMaxFailures
 	FailedVerifyWindow time.Duration // 0: edge.DefaultFailureWindow
+	// Open connections of the public listener per client (the TCP peer;
+	// Stripe's addresses and trusted proxies exempt) and in all; over a
+	// bound a new connection is closed at once. 0: edge.DefaultMaxConnsPerClient
+	// and edge.DefaultMaxConns; negative: no bound.
+	MaxConnsPerClient, MaxConns int
 
 	// Listeners. Open binds them when Listen is set; otherwise use
 	// Handler and AdminHandler with servers of your own.

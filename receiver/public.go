@@ -63,6 +63,7 @@ func (r *Receiver) endpointHandler(ep Endpoint) (*ingest.Handler, error) {
 		DebugErrors: r.opts.DebugErrors,
 		// The same client address everywhere: logs, limits, allowlist.
 		ClientAddrFunc: r.proxies.ClientAddr,
+		LogSampler:     r.logs,
 	}
 	if r.worker != nil && r.opts.Mode == ModeSync {
 		h.DeliverFunc = r.worker.DeliverNow
@@ -83,11 +84,11 @@ func (r *Receiver) onResult(res ingest.Result) {
 	switch {
 	case res.Outcome == ingest.OutcomeAccepted:
 		r.wake()
-	case r.limiter != nil && (res.Outcome == ingest.OutcomeRejected ||
-		res.Outcome == ingest.OutcomeTooLarge || res.Outcome == ingest.OutcomeReadError):
-		// Stripe never sends a body over the limit nor stalls one: a
-		// client that keeps doing so is probing or holding connections,
-		// and is limited like one failing verification.
+	case r.limiter != nil && res.CountsAsFailure():
+		// Stripe never sends a body over the limit nor stalls one, nor
+		// anything but POST: a client that keeps doing so is probing,
+		// flooding or holding connections, and is limited like one
+		// failing verification.
 		r.limiter.Failed(res.Client)
 	}
 }
@@ -121,6 +122,11 @@ func (r *Receiver) buildEdge() error {
 		}
 		r.metrics.CertificateExpiry(r.certs.NotAfter())
 	}
+	// Rejections are logged a few lines per client, reason and interval,
+	// then counted: a flood never writes a line per request.
+	if r.logs, err = edge.NewLogSampler(r.logger, edge.LogSamplerOptions{}); err != nil {
+		return fmt.Errorf("log sampler: %w", err)
+	}
 	// The allowlist exists even when off: the failure limit exempts
 	// Stripe's own addresses (see package edge).
 	r.allow, err = edge.NewAllowlist(o.Allowlist, edge.AllowlistOptions{
@@ -129,6 +135,7 @@ func (r *Receiver) buildEdge() error {
 		OnOutside:      r.metrics.AllowlistOutside,
 		OnRefresh:      r.metrics.AllowlistRefresh,
 		Logger:         r.logger,
+		LogSampler:     r.logs,
 	})
 	if err != nil {
 		return fmt.Errorf("--ip-allowlist: %w", err)

@@ -44,6 +44,7 @@ type Receiver struct {
 	limiter      *edge.FailureLimiter // nil: no limit
 	adminLimiter *edge.FailureLimiter // admin token failures; nil without a token
 	certs        *edge.CertReloader
+	logs         *edge.LogSampler // rejection lines of the public listener, sampled
 
 	public, admin http.Handler
 	paths         []string
@@ -281,6 +282,9 @@ func (r *Receiver) Close() error {
 		if err := r.listeners.shutdownRest(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown admin listener: %w", err))
 		}
+		if r.logs != nil {
+			r.logs.Flush() // the counts of suppressed lines
+		}
 		if r.store != nil {
 			if err := r.store.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close store: %w", err))
@@ -354,6 +358,11 @@ func (r *Receiver) listen() (err error) {
 	if l.public, err = net.Listen("tcp", o.Listen); err != nil {
 		return fmt.Errorf("listen %s: %w", o.Listen, err)
 	}
+	// Connections are bounded per client and in all before TLS: a refused
+	// one costs no handshake.
+	if l.public, err = r.limitConns(l.public); err != nil {
+		return err
+	}
 	if o.AdminListen != "" {
 		if l.admin, err = net.Listen("tcp", o.AdminListen); err != nil {
 			return fmt.Errorf("admin listen %s: %w", o.AdminListen, err)
@@ -372,6 +381,9 @@ func (r *Receiver) listen() (err error) {
 		if l.redirect, err = net.Listen("tcp", o.RedirectListen); err != nil {
 			return fmt.Errorf("listen %s: %w", o.RedirectListen, err)
 		}
+		if l.redirect, err = r.limitConns(l.redirect); err != nil {
+			return err
+		}
 		l.redirectSrv = NewServer(rh, r.logger)
 		go r.serve(l.redirectSrv, l.redirect)
 	}
@@ -381,6 +393,22 @@ func (r *Receiver) listen() (err error) {
 		go r.serve(l.adminSrv, l.admin)
 	}
 	return nil
+}
+
+// limitConns bounds ln's open connections per client (Stripe's addresses
+// and trusted proxies exempt) and in all; over a bound a connection is
+// closed as soon as it is accepted.
+func (r *Receiver) limitConns(ln net.Listener) (net.Listener, error) {
+	cl, err := edge.NewConnLimiter(ln, edge.ConnLimitOptions{
+		MaxPerClient: r.opts.MaxConnsPerClient, MaxTotal: r.opts.MaxConns,
+		Proxies: r.proxies, ExemptFunc: r.allow.Allows,
+		OnRefused: r.metrics.ConnRefused, LogSampler: r.logs,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("connection limit: %w", err)
+	}
+	return cl, nil
 }
 
 func (r *Receiver) serve(srv *http.Server, ln net.Listener) {

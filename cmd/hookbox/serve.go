@@ -203,6 +203,8 @@ func (c *serveConfig) edgeFlags(ef *envFlags) func() error {
 	allowRefresh := ef.Duration("ip-allowlist-refresh", "HOOKBOX_IP_ALLOWLIST_REFRESH", 24*time.Hour, "how often the allowlist is refreshed (0: never)")
 	maxFailed := ef.Int("max-failed-verifications", "HOOKBOX_MAX_FAILED_VERIFICATIONS", edge.DefaultMaxFailures, "failed signature verifications (or bodies over --max-body or not fully sent) per client address and window before it gets 429s (0: no limit)")
 	failedWindow := ef.Duration("failed-verification-window", "HOOKBOX_FAILED_VERIFICATION_WINDOW", edge.DefaultFailureWindow, "the window of --max-failed-verifications")
+	maxConnsClient := ef.Int("max-conns-per-client", "HOOKBOX_MAX_CONNS_PER_CLIENT", edge.DefaultMaxConnsPerClient, "open connections per client address on the public listener; more are closed at once (Stripe's addresses and --trusted-proxies exempt; 0: no bound)")
+	maxConns := ef.Int("max-conns", "HOOKBOX_MAX_CONNS", edge.DefaultMaxConns, "open connections in all on the public listener; more are closed at once (0: no bound)")
 	return func() (err error) {
 		o := &c.opts
 		o.TLSCert, o.TLSKey, o.RedirectListen, o.TrustedProxies = *tlsCert, *tlsKey, *redirect, *trusted
@@ -218,8 +220,20 @@ func (c *serveConfig) edgeFlags(ef *envFlags) func() error {
 		if *maxFailed == 0 {
 			o.MaxFailedVerify = -1
 		}
+		if *maxConnsClient < 0 || *maxConns < 0 {
+			return errors.New("--max-conns-per-client and --max-conns must not be negative")
+		}
+		o.MaxConnsPerClient, o.MaxConns = noBound(*maxConnsClient), noBound(*maxConns)
 		return nil
 	}
+}
+
+// noBound turns a flag's 0 (no bound) into the receiver's negative.
+func noBound(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // readAdminToken reads HOOKBOX_ADMIN_TOKEN (or _FILE): one token.
