@@ -26,8 +26,6 @@ const (
 	// DefaultMaxBody is the largest request body accepted (Stripe events
 	// are a few KB; the largest seen are well under 1 MiB).
 	DefaultMaxBody = 1 << 20
-	// DefaultPath is where Stripe is pointed at.
-	DefaultPath = "/webhooks/stripe"
 
 	// firstRead is the body buffer a request gets before any byte of its
 	// body has arrived: all an idle connection costs beyond net/http's own.

@@ -23,6 +23,9 @@ import (
 	"github.com/hookbox/hookbox/stripesig"
 )
 
+// testPath is where the tests mount the handler.
+const testPath = "/webhooks/stripe"
+
 const (
 	secretOld = "whsec_old_secret_for_tests"
 	secretNew = "whsec_new_secret_for_tests"
@@ -76,7 +79,7 @@ func mustFixture(t testing.TB) *fixture {
 		Logger:   slog.New(slog.NewJSONHandler(f.logs, nil)),
 	}
 	mux := http.NewServeMux()
-	mux.Handle(ingest.DefaultPath, f.h)
+	mux.Handle(testPath, f.h)
 	mux.HandleFunc("/", ingest.NotFound)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
@@ -93,7 +96,7 @@ func event(id, typ string) []byte {
 
 func (f *fixture) post(t testing.TB, body []byte, header map[string][]string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, f.srv.URL+ingest.DefaultPath, bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, f.srv.URL+testPath, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +218,7 @@ func countEvents(t testing.TB, s hookbox.Store) int {
 func TestHandler_MethodsAndPaths(t *testing.T) {
 	f := mustFixture(t)
 	for _, m := range []string{"GET", "PUT", "DELETE", "PATCH"} {
-		req, _ := http.NewRequest(m, f.srv.URL+ingest.DefaultPath, nil)
+		req, _ := http.NewRequest(m, f.srv.URL+testPath, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -243,7 +246,7 @@ func TestHandler_MethodsAndPaths(t *testing.T) {
 func TestHandler_TooLargeChunked(t *testing.T) {
 	f := mustFixture(t)
 	body := bytes.Repeat([]byte("x"), 65<<10+1)
-	req, _ := http.NewRequest("POST", f.srv.URL+ingest.DefaultPath, io.MultiReader(bytes.NewReader(body)))
+	req, _ := http.NewRequest("POST", f.srv.URL+testPath, io.MultiReader(bytes.NewReader(body)))
 	req.ContentLength = -1
 	req.Header.Set("Stripe-Signature", stripesig.Sign(body, time.Now(), secretOld))
 	resp, err := http.DefaultClient.Do(req)
@@ -348,10 +351,10 @@ func TestResult_CountsAsFailure(t *testing.T) {
 func TestHandler_RejectionFloodLogSampled(t *testing.T) {
 	f := mustFixture(t)
 	for range 10000 {
-		r := httptest.NewRequest(http.MethodGet, ingest.DefaultPath, nil)
+		r := httptest.NewRequest(http.MethodGet, testPath, nil)
 		r.RemoteAddr = "203.0.113.7:4000"
 		f.h.ServeHTTP(httptest.NewRecorder(), r)
-		r = httptest.NewRequest(http.MethodPost, ingest.DefaultPath, strings.NewReader(`{}`))
+		r = httptest.NewRequest(http.MethodPost, testPath, strings.NewReader(`{}`))
 		r.RemoteAddr = "203.0.113.7:4000"
 		r.Header.Set("Stripe-Signature", "t=1,v1=00")
 		f.h.ServeHTTP(httptest.NewRecorder(), r)
@@ -366,7 +369,7 @@ func TestHandler_RejectionFloodLogSampled(t *testing.T) {
 	}
 	f.h.LogSampler = s
 	for range 100 {
-		r := httptest.NewRequest(http.MethodGet, ingest.DefaultPath, nil)
+		r := httptest.NewRequest(http.MethodGet, testPath, nil)
 		r.RemoteAddr = "198.51.100.9:4000"
 		f.h.ServeHTTP(httptest.NewRecorder(), r)
 	}

@@ -58,7 +58,7 @@ func TestHandler_IdleConnectionsMemory(t *testing.T) {
 			c.Close()
 		}
 	}()
-	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: %d\r\n\r\n{", ingest.DefaultPath, ingest.DefaultMaxBody)
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: %d\r\n\r\n{", testPath, ingest.DefaultMaxBody)
 	for range n {
 		c, err := net.Dial("tcp", srv.Listener.Addr().String())
 		if err != nil {

@@ -38,7 +38,7 @@ func TestHandler_ContentLengthNotTrusted(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for range n {
-		r := httptest.NewRequest(http.MethodPost, ingest.DefaultPath, io.NopCloser(&stalled{}))
+		r := httptest.NewRequest(http.MethodPost, testPath, io.NopCloser(&stalled{}))
 		r.ContentLength = ingest.DefaultMaxBody
 		r.Header.Set("Stripe-Signature", "t=1,v1=00")
 		w := httptest.NewRecorder()
