@@ -324,3 +324,36 @@ func TestVerify_DoesNotAllocate(t *testing.T) {
 		t.Errorf("Verify allocates %v times per call, want 0", n)
 	}
 }
+
+// TestVerify_EveryByteOfTheMACCounts ensures a signature that differs from
+// the right one in a single byte, whichever byte (first, middle, last: each
+// half of the MAC), is refused: a comparison of part of the MAC fails here.
+func TestVerify_EveryByteOfTheMACCounts(t *testing.T) {
+	const secret = "whsec_mac_halves_0123456789abcdef0123456789"
+	v, err := stripesig.NewVerifier([]string{secret}, stripesig.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"id":"evt_mac","type":"invoice.paid"}`)
+	now := time.Now()
+	header := stripesig.Sign(body, now, secret)
+	if _, err := v.Verify(body, header); err != nil {
+		t.Fatalf("the right signature: %v", err)
+	}
+	i := strings.Index(header, "v1=") + len("v1=")
+	hexSig := header[i:]
+	if len(hexSig) != 64 {
+		t.Fatalf("signature %q is not 32 bytes of hex", hexSig)
+	}
+	for _, b := range []int{0, 1, 15, 16, 17, 30, 31} {
+		for _, half := range []int{0, 1} { // flip the byte's high or low nibble
+			pos := 2*b + half
+			flipped := []byte(hexSig)
+			flipped[pos] = "0123456789abcdef"[(strings.IndexByte("0123456789abcdef", flipped[pos])+1)%16]
+			bad := header[:i] + string(flipped)
+			if _, err := v.Verify(body, bad); !errors.Is(err, stripesig.ErrNoValidSignature) {
+				t.Errorf("byte %d (hex %d) flipped: err = %v, want ErrNoValidSignature", b, pos, err)
+			}
+		}
+	}
+}
