@@ -32,7 +32,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // readyz says whether the receiver can take webhooks (GET /readyz): 200
 // {"status":"ready"}, or 503 with ReadyFunc's user-safe message as the
-// status. Load balancers read both bodies, so their shape is fixed.
+// status ("not ready" for an internal error). Load balancers read both bodies, so their shape is fixed.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.ready == nil {
 		writeStatus(w, http.StatusOK, "ready")
@@ -43,11 +43,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ready")
 		return
 	}
-	var e *hookbox.Error
-	if !errors.As(err, &e) {
-		// ReadyFunc logs what it knows; an error without a code would say
-		// nothing otherwise.
+	if hookbox.ErrorCode(err) == hookbox.EINTERNAL {
+		// ReadyFunc logs what it knows; an error without a code would
+		// say nothing otherwise.
 		s.log.Warn("console: readiness check failed", "error", err)
+		writeStatus(w, http.StatusServiceUnavailable, "not ready")
+		return
 	}
 	writeStatus(w, http.StatusServiceUnavailable, hookbox.ErrorMessage(err))
 }
