@@ -35,9 +35,9 @@ type Options struct {
 	// implements hookbox.EventSearcher, the console offers the time range,
 	// destination and object id filters and bounded counts.
 	Store hookbox.Store
-	// Token is HOOKBOX_ADMIN_TOKEN. Empty: the API and the console are
-	// open, which the caller allows only on a loopback listener
-	// (CheckListen); requests must then name a loopback host.
+	// Token is HOOKBOX_ADMIN_TOKEN. Empty: the API, the console, /metrics
+	// and /debug/pprof/ are open, which the caller allows only on a
+	// loopback listener (CheckListen, ListenAddr).
 	Token string
 	// Secure marks the session cookie Secure (the admin listener is TLS).
 	Secure bool
@@ -92,12 +92,14 @@ type Options struct {
 	// GET /readyz: nil is ready (200 {"status":"ready"}); an error is 503
 	// with its user-safe message as the status ({"status":"store
 	// stalled"}), so return a *hookbox.Error with EUNAVAILABLE and a short
-	// message. It gets the request's context and bounds its own wait. Nil:
+	// message ("not ready" for an error without a code, which the console
+	// logs). It gets the request's context and bounds its own wait. Nil:
 	// always ready.
 	ReadyFunc func(ctx context.Context) error
 }
 
-// Server serves the admin API and the console. It is an http.Handler.
+// Server is the admin listener's http.Handler: the console, the API, /metrics,
+// /debug/pprof/, /healthz and /readyz.
 type Server struct {
 	store         hookbox.Store
 	searcher      hookbox.EventSearcher // nil when the store has no search
