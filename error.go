@@ -3,17 +3,56 @@ package hookbox
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
-// Error codes. The HTTP layers map each to a status in one table; an error
-// without a code is internal.
+// Error codes. HTTPStatus maps each to a status; an error without a code is
+// internal.
 const (
 	EINVALID     = "invalid"
 	ENOTFOUND    = "not_found"
 	ECONFLICT    = "conflict"
 	EUNAVAILABLE = "unavailable"
 	EINTERNAL    = "internal"
+
+	// EUNAUTHORIZED: the request lacks a valid credential (the admin
+	// token, a console session).
+	EUNAUTHORIZED = "unauthorized"
+	// EFORBIDDEN: the request is refused whatever its credential (a
+	// cross-origin request to the console).
+	EFORBIDDEN = "forbidden"
+	// EMISDIRECTED: the request names a host this server does not answer
+	// for (a DNS-rebinding page's own name reaching a loopback listener).
+	EMISDIRECTED = "misdirected"
+	// ERATELIMITED: the client failed too often and is refused for a while.
+	ERATELIMITED = "rate_limited"
 )
+
+// httpStatus is the one table from error code to HTTP status.
+var httpStatus = map[string]int{
+	EINVALID:      http.StatusBadRequest,
+	ENOTFOUND:     http.StatusNotFound,
+	ECONFLICT:     http.StatusConflict,
+	EUNAVAILABLE:  http.StatusServiceUnavailable,
+	EINTERNAL:     http.StatusInternalServerError,
+	EUNAUTHORIZED: http.StatusUnauthorized,
+	EFORBIDDEN:    http.StatusForbidden,
+	EMISDIRECTED:  http.StatusMisdirectedRequest,
+	ERATELIMITED:  http.StatusTooManyRequests,
+}
+
+// HTTPStatus returns the HTTP status of an error code: the one table every
+// HTTP layer answers with. An unknown code, like an error without one, is
+// internal (500); the empty code (no error) is 200.
+func HTTPStatus(code string) int {
+	if code == "" {
+		return http.StatusOK
+	}
+	if s, ok := httpStatus[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
 
 // Error is an error with a code and a message safe to show a user. The
 // wrapped Err carries internal detail for logs only.

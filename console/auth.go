@@ -62,19 +62,34 @@ func (s *Server) validToken(got string) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-// requireBearer lets an API request through when the console is open or
-// it carries "Authorization: Bearer <token>". The API takes no cookie, so
-// a browser never sends its credentials cross-site.
+// bearerToken returns the token of an "Authorization: Bearer <token>"
+// header, the scheme in any letter case (RFC 7235) and the token after
+// one or more spaces; presented says whether the request carried an
+// Authorization header at all.
+func bearerToken(r *http.Request) (token string, presented bool) {
+	auth := r.Header.Get("Authorization")
+	scheme, tok, _ := strings.Cut(auth, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", auth != ""
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// requireBearer lets a request through when the console is open or it
+// carries "Authorization: Bearer <token>": the API, /metrics and
+// /debug/pprof/. It takes no cookie, so a browser never sends its
+// credentials cross-site. Every refusal is the same 401 document.
 func (s *Server) requireBearer(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if s.token != "" {
-			auth := r.Header.Get("Authorization")
-			scheme, tok, _ := strings.Cut(auth, " ")
-			if !strings.EqualFold(scheme, "Bearer") || !s.validToken(strings.TrimSpace(tok)) {
-				s.refusedCredential(r, auth != "")
+			if tok, presented := bearerToken(r); !s.validToken(tok) {
+				if s.refuseOverLimit(w, r) {
+					return
+				}
+				s.refusedCredential(r, presented)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="hookbox"`)
-				writeJSON(w, http.StatusUnauthorized, apiError{Code: "unauthorized", Message: "a valid bearer token (HOOKBOX_ADMIN_TOKEN) is required"})
+				writeAPIError(w, hookbox.Errorf(hookbox.EUNAUTHORIZED, "a valid bearer token (HOOKBOX_ADMIN_TOKEN) is required"))
 				return
 			}
 		}
@@ -89,11 +104,14 @@ func (s *Server) requireSession(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if s.token != "" && !s.sessions.valid(s.sessionID(r)) {
+			if s.refuseOverLimit(w, r) {
+				return
+			}
 			if r.Method == http.MethodGet && r.URL.Query().Get("fragment") == "" {
 				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
-			s.renderError(w, r, &hookbox.Error{Code: "unauthorized", Message: "your session has expired: log in again"})
+			s.renderError(w, r, hookbox.Errorf(hookbox.EUNAUTHORIZED, "your session has expired: log in again"))
 			return
 		}
 		h(w, r)
@@ -204,7 +222,8 @@ func (ss *sessions) delete(id string) {
 
 // refusedCredential logs a request refused for its admin token (the client
 // and path only, never what was presented) and, when it presented one,
-// reports it to OnAuthFailure. A request that presents none guesses
+// counts it against the client (the failure limit) and reports it to
+// OnAuthFailure. A request that presents none guesses
 // nothing, and any web page can make a browser send such requests to a
 // loopback console (an <img> needs no permission): counting them would
 // let that page lock out the operator and Prometheus on the same address.

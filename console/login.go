@@ -35,6 +35,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if tok := strings.TrimSpace(r.PostFormValue("token")); !s.validToken(tok) {
+		if s.refuseOverLimit(w, r) {
+			return
+		}
 		s.refusedCredential(r, tok != "")
 		s.render(w, r, http.StatusUnauthorized, "login", "Log in", loginPage{Next: next, Error: "That token is not the admin token."})
 		return

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -109,34 +108,12 @@ type errorPage struct {
 	Message string
 }
 
-// statusOf maps error codes to HTTP statuses: the one table of the
-// console and the API.
-func statusOf(err error) int {
-	var e *hookbox.Error
-	if errors.As(err, &e) && e.Code == "unauthorized" {
-		return http.StatusUnauthorized
-	}
-	switch hookbox.ErrorCode(err) {
-	case hookbox.EINVALID:
-		return http.StatusBadRequest
-	case hookbox.ENOTFOUND:
-		return http.StatusNotFound
-	case hookbox.ECONFLICT:
-		return http.StatusConflict
-	case hookbox.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
-}
+// statusOf is the HTTP status of err (hookbox.HTTPStatus).
+func statusOf(err error) int { return hookbox.HTTPStatus(hookbox.ErrorCode(err)) }
 
 // userMessage is the message of err safe to show; an internal error is
 // logged and shown generically.
 func (s *Server) userMessage(r *http.Request, err error) string {
-	var e *hookbox.Error
-	if errors.As(err, &e) && e.Code == "unauthorized" {
-		return e.Message
-	}
 	if hookbox.ErrorCode(err) == hookbox.EINTERNAL {
 		s.log.Error("console: internal error", "method", r.Method, "path", r.URL.Path, "error", err)
 	}

@@ -1,13 +1,17 @@
 package console
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/edge"
 )
 
 // Defaults for Options.
@@ -31,9 +35,9 @@ type Options struct {
 	// implements hookbox.EventSearcher, the console offers the time range,
 	// destination and object id filters and bounded counts.
 	Store hookbox.Store
-	// Token is HOOKBOX_ADMIN_TOKEN. Empty: the API and the console are
-	// open, which the caller allows only on a loopback listener
-	// (CheckListen); requests must then name a loopback host.
+	// Token is HOOKBOX_ADMIN_TOKEN. Empty: the API, the console, /metrics
+	// and /debug/pprof/ are open, which the caller allows only on a
+	// loopback listener (CheckListen, ListenAddr).
 	Token string
 	// Secure marks the session cookie Secure (the admin listener is TLS).
 	Secure bool
@@ -61,12 +65,41 @@ type Options struct {
 	// wrong admin token: an API request with a bearer token that is not
 	// it, a failed login. Not for a request that presents no token, nor
 	// for an expired session: they guess nothing (see refusedCredential).
-	// serve counts it against the client and refuses a client that keeps
-	// failing (429).
+	// The console counts these failures itself (MaxAuthFailures); this is
+	// a hook, for metrics say.
 	OnAuthFailure func(r *http.Request)
+
+	// ListenAddr is the admin listener's address (--admin-listen). It
+	// decides which Host names are served, with AllowedHosts: a listener
+	// on loopback answers only requests naming a loopback host (or one of
+	// AllowedHosts), token or not, so that a DNS-rebinding page cannot
+	// reach it through a browser on this host; a listener on another
+	// address answers AllowedHosts and loopback names, or any Host when
+	// AllowedHosts is empty. Empty: loopback. New refuses a non-loopback
+	// ListenAddr without a Token (CheckListen).
+	ListenAddr string
+	// AllowedHosts are host names (or IP addresses) served besides the
+	// loopback ones, compared without letter case and without the port:
+	// the names a reverse proxy or the operator's browser uses to reach
+	// the admin listener. "*" allows any Host (Token required).
+	AllowedHosts []string
+	// Metrics, if set, is served at GET /metrics behind the token, as the
+	// API is (Prometheus sends it as a bearer token).
+	Metrics http.Handler
+	// Pprof serves Go's profiles at /debug/pprof/ behind the token.
+	Pprof bool
+	// ReadyFunc, if set, says whether the receiver can take webhooks, for
+	// GET /readyz: nil is ready (200 {"status":"ready"}); an error is 503
+	// with its user-safe message as the status ({"status":"store
+	// stalled"}), so return a *hookbox.Error with EUNAVAILABLE and a short
+	// message ("not ready" for an error without a code, which the console
+	// logs). It gets the request's context and bounds its own wait. Nil:
+	// always ready.
+	ReadyFunc func(ctx context.Context) error
 }
 
-// Server serves the admin API and the console. It is an http.Handler.
+// Server is the admin listener's http.Handler: the console, the API, /metrics,
+// /debug/pprof/, /healthz and /readyz.
 type Server struct {
 	store         hookbox.Store
 	searcher      hookbox.EventSearcher // nil when the store has no search
@@ -79,16 +112,32 @@ type Server struct {
 	log           *slog.Logger
 	nowFunc       func() time.Time
 	onAuthFailure func(*http.Request)
+	hosts         hostRule
+	metrics       http.Handler
+	pprof         bool
+	ready         func(context.Context) error
+	limiter       *edge.FailureLimiter // nil without a token
 
 	sessions  *sessions
 	templates map[string]*template.Template
 	handler   http.Handler
 }
 
-// New returns a Server for o. It fails when o.Store is nil.
+// New returns a Server for o. It fails when o.Store is nil, when
+// o.ListenAddr is not on loopback and o.Token is empty (ErrTokenRequired),
+// and when o.AllowedHosts holds an empty name, or "*" without a token.
 func New(o Options) (*Server, error) {
 	if o.Store == nil {
 		return nil, errors.New("console: a store is required")
+	}
+	if o.ListenAddr != "" {
+		if err := CheckListen(o.ListenAddr, o.Token); err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+	}
+	hosts, err := newHostRule(o.ListenAddr, o.AllowedHosts, o.Token != "")
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
 	}
 	s := &Server{
 		store:         o.Store,
@@ -101,6 +150,10 @@ func New(o Options) (*Server, error) {
 		log:           o.Logger,
 		nowFunc:       o.NowFunc,
 		onAuthFailure: o.OnAuthFailure,
+		hosts:         hosts,
+		metrics:       o.Metrics,
+		pprof:         o.Pprof,
+		ready:         o.ReadyFunc,
 	}
 	s.searcher, _ = o.Store.(hookbox.EventSearcher)
 	if s.log == nil {
@@ -114,7 +167,13 @@ func New(o Options) (*Server, error) {
 		ttl = DefaultSessionTTL
 	}
 	s.sessions = newSessions(ttl, s.now)
-	var err error
+	if s.token != "" {
+		// The client is the direct peer: the admin listener trusts no
+		// proxy header.
+		if s.limiter, err = edge.NewFailureLimiter(MaxAuthFailures, AuthFailureWindow, edge.LimiterOptions{NowFunc: s.nowFunc}); err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+	}
 	if s.templates, err = s.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -124,14 +183,20 @@ func New(o Options) (*Server, error) {
 
 func (s *Server) now() time.Time { return s.nowFunc().UTC() }
 
-// ServeHTTP serves the console and the API.
+// ServeHTTP serves the whole admin listener: the console, the API,
+// /metrics, /debug/pprof/, /healthz and /readyz.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
 
-// routes builds the handler chain: security headers, the loopback host
-// check, cross-origin protection, then the mux, whose console routes
-// require a session and API routes a bearer token.
+// routes builds the handler chain. The health checks come first, outside
+// every guard: load balancers and orchestrators probe them with whatever
+// Host they use, and they reveal and change nothing. Every other request
+// goes through security headers, the Host guard, cross-origin protection,
+// then the mux, whose console routes require a session and the API,
+// /metrics and /debug/pprof/ a bearer token; the failure limit refuses
+// those credential checks (not the login form) for a client that keeps
+// failing them.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	page := s.requireSession
@@ -156,6 +221,14 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/api/", api(func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, hookbox.Errorf(hookbox.ENOTFOUND, "no such API endpoint"))
 	}))
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", api(s.metrics.ServeHTTP))
+	}
+	if s.pprof {
+		mux.Handle("/debug/pprof/", api(pprof.Index))
+		mux.Handle("/debug/pprof/profile", api(pprof.Profile))
+		mux.Handle("/debug/pprof/trace", api(pprof.Trace))
+	}
 	mux.Handle("/", page(func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, hookbox.Errorf(hookbox.ENOTFOUND, "page not found"))
 	}))
@@ -164,9 +237,14 @@ func (s *Server) routes() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("console: cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
-		http.Error(w, "cross-origin request refused", http.StatusForbidden)
+		writeAPIError(w, hookbox.Errorf(hookbox.EFORBIDDEN, "cross-origin request refused"))
 	}))
-	return s.secureHeaders(s.checkHost(cop.Handler(mux)))
+
+	top := http.NewServeMux()
+	top.HandleFunc("GET /healthz", s.healthz)
+	top.HandleFunc("GET /readyz", s.readyz)
+	top.Handle("/", s.secureHeaders(s.checkHost(cop.Handler(mux))))
+	return top
 }
 
 // csp allows scripts, styles and images from the console itself only: no
@@ -186,28 +264,4 @@ func (s *Server) secureHeaders(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// checkHost refuses, when the console is open (no token), a request whose
-// Host is not a loopback name or address: a page on an attacker's domain
-// resolving to 127.0.0.1 (DNS rebinding) would otherwise be same-origin
-// with the console.
-func (s *Server) checkHost(next http.Handler) http.Handler {
-	if s.token != "" {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isLoopbackHost(r.Host) {
-			http.Error(w, "the console without HOOKBOX_ADMIN_TOKEN answers only requests to a loopback host", http.StatusMisdirectedRequest)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// authFailed reports a request refused for a wrong token.
-func (s *Server) authFailed(r *http.Request) {
-	if s.onAuthFailure != nil {
-		s.onAuthFailure(r)
-	}
 }

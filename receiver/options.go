@@ -102,6 +102,10 @@ type Options struct {
 	// Admin surface.
 	AdminToken string // required off loopback; never logged
 	Pprof      bool   // serve /debug/pprof/ on the admin handler
+	// AdminHosts are the Host names the admin surface answers besides
+	// loopback ones ("*": any); none: loopback names only on a loopback
+	// AdminListen, any Host on another address (where a token is required).
+	AdminHosts []string
 
 	// The public listener's protections (package edge).
 	TrustedProxies     string    // CIDRs whose X-Forwarded-For/-Proto are believed

@@ -2,9 +2,10 @@ package receiver
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
+
+	"github.com/hookbox/hookbox"
 )
 
 // readyStall is how long one insert of the event writer may run before
@@ -24,7 +25,7 @@ const readyFailHold = 5 * time.Second
 // stalled", "store failing", "store unavailable"). It is /readyz.
 func (r *Receiver) Ready(ctx context.Context) error {
 	if r.shuttingDown.Load() {
-		return errors.New("shutting down")
+		return hookbox.Errorf(hookbox.EUNAVAILABLE, "shutting down")
 	}
 	// A store that blocks rather than fails (a lock held elsewhere, a
 	// stalled disk or link) answers Ping on another connection while every
@@ -35,19 +36,19 @@ func (r *Receiver) Ready(ctx context.Context) error {
 	}
 	if d := r.committer.Stalled(); d > limit {
 		r.logger.Warn("readiness check failed: the event writer is stuck", "insert_running", d.Round(time.Millisecond))
-		return errors.New("store stalled")
+		return hookbox.Errorf(hookbox.EUNAVAILABLE, "store stalled")
 	}
 	// A store that fails every commit (a full disk) still answers Ping:
 	// the last commits say.
 	if failing, err := r.commits.failing(r.opts.NowFunc()); failing {
 		r.logger.Warn("readiness check failed: the last commits failed", "error", err)
-		return errors.New("store failing")
+		return hookbox.Errorf(hookbox.EUNAVAILABLE, "store failing")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := r.store.Ping(ctx); err != nil {
 		r.logger.Warn("readiness check failed", "error", err)
-		return errors.New("store unavailable")
+		return hookbox.Errorf(hookbox.EUNAVAILABLE, "store unavailable")
 	}
 	return nil
 }

@@ -39,12 +39,11 @@ type Receiver struct {
 	periodic  *reconcile.Periodic // nil without Options.Reconcile
 	dests     []deliver.Destination
 
-	proxies      *edge.Proxies
-	allow        *edge.Allowlist
-	limiter      *edge.FailureLimiter // nil: no limit
-	adminLimiter *edge.FailureLimiter // admin token failures; nil without a token
-	certs        *edge.CertReloader
-	logs         *edge.LogSampler // rejection lines of the public listener, sampled
+	proxies *edge.Proxies
+	allow   *edge.Allowlist
+	limiter *edge.FailureLimiter // nil: no limit
+	certs   *edge.CertReloader
+	logs    *edge.LogSampler // rejection lines of the public listener, sampled
 
 	public, admin http.Handler
 	paths         []string

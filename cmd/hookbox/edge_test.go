@@ -250,10 +250,11 @@ func TestServe_AdminToken(t *testing.T) {
 
 // TestServe_AdminTokenFailureLimit ensures a client that keeps presenting
 // a wrong admin token (failed logins, wrong bearer tokens on the API and
-// /metrics) is refused with 429 for a while, even with the right token,
-// that requests presenting no token are not counted, that the health
-// checks still answer it, and that the failures are logged with the client
-// but never with what was presented.
+// /metrics) is refused with 429 for a while, but never with the right
+// token (its address is often the operator's own), that requests
+// presenting no token are not counted, that the health checks still
+// answer it, and that the failures are logged with the client but never
+// with what was presented.
 func TestServe_AdminTokenFailureLimit(t *testing.T) {
 	const (
 		token = "admin-token-0123456789abcdef"
@@ -325,16 +326,22 @@ func TestServe_AdminTokenFailureLimit(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"/metrics", "/api/events"} {
-		resp := do("GET", p, "Bearer "+token, nil)
+		resp := do("GET", p, "Bearer "+wrong, nil)
 		if resp.StatusCode != http.StatusTooManyRequests {
-			t.Fatalf("%s with the right token after 10 failures: %d, want 429", p, resp.StatusCode)
+			t.Fatalf("%s with a wrong token after 10 failures: %d, want 429", p, resp.StatusCode)
 		}
 		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
 			t.Fatalf("%s: Retry-After %q", p, resp.Header.Get("Retry-After"))
 		}
+		if resp := do("GET", p, "Bearer "+token, nil); resp.StatusCode != 200 {
+			t.Fatalf("%s with the right token during the penalty: %d, want 200", p, resp.StatusCode)
+		}
 	}
-	if resp := do("POST", "/login", "", url.Values{"token": {token}}); resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("login with the right token during the penalty: %d, want 429", resp.StatusCode)
+	if resp := do("POST", "/login", "", url.Values{"token": {wrong}}); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("login with a wrong token during the penalty: %d, want 429", resp.StatusCode)
+	}
+	if resp := do("POST", "/login", "", url.Values{"token": {token}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login with the right token during the penalty: %d, want 303", resp.StatusCode)
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if resp := do("GET", p, "", nil); resp.StatusCode != 200 {
@@ -342,10 +349,10 @@ func TestServe_AdminTokenFailureLimit(t *testing.T) {
 		}
 	}
 	out := logs.String()
-	if n := strings.Count(out, `"msg":"console: wrong admin token"`); n != 7 {
-		t.Errorf("%d console warnings, want 7 (4 logins, 3 API requests):\n%s", n, out)
+	if n := strings.Count(out, `"msg":"console: wrong admin token"`); n != 10 {
+		t.Errorf("%d warnings, want 10 (4 logins, 3 API requests, 3 /metrics; none during the penalty):\n%s", n, out)
 	}
-	for _, want := range []string{`"msg":"admin: wrong admin token"`, `"path":"/api/events"`, `"path":"/login"`, `"client":"127.0.0.1`} {
+	for _, want := range []string{`"path":"/metrics"`, `"path":"/api/events"`, `"path":"/login"`, `"client":"127.0.0.1`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs lack %s:\n%s", want, out)
 		}
@@ -476,4 +483,23 @@ func statusOf(t *testing.T, c *http.Client, req *http.Request) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestServe_AdminHosts ensures that with an admin token the loopback admin
+// listener still answers only loopback names (a DNS-rebinding page cannot
+// spend the failure limit), plus the names given to --admin-hosts.
+func TestServe_AdminHosts(t *testing.T) {
+	const token = "admin-token-0123456789abcdef"
+	vars, _ := e2eVars(t)
+	vars["HOOKBOX_ADMIN_TOKEN"] = token
+	m, _ := mustRunMain(t, vars, "--admin-hosts", "admin.example.com")
+	_, port, _ := net.SplitHostPort(m.AdminAddr())
+	for host, want := range map[string]int{"attacker.example:" + port: 421, "admin.example.com:" + port: 200, "localhost:" + port: 200, m.AdminAddr(): 200} {
+		req, _ := http.NewRequest("GET", "http://"+m.AdminAddr()+"/metrics", nil)
+		req.Host = host
+		req.Header.Set("Authorization", "Bearer "+token)
+		if s := statusOf(t, noRedirects, req); s != want {
+			t.Errorf("GET /metrics with Host %s and the token: %d, want %d", host, s, want)
+		}
+	}
 }

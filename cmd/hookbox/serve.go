@@ -99,10 +99,12 @@ func (c *serveConfig) mainFlags(ef *envFlags) func() error {
 	grace := ef.Duration("shutdown-grace", "HOOKBOX_SHUTDOWN_GRACE", receiver.DefaultShutdownGrace, "how long shutdown waits for in-flight requests")
 	configFile := ef.String("config", "HOOKBOX_CONFIG", "", "a YAML file declaring several endpoints with their secrets and destinations (see README)")
 	pprof := ef.Bool("pprof", "HOOKBOX_PPROF", false, "serve Go profiles at /debug/pprof/ on the admin listener")
+	adminHosts := ef.String("admin-hosts", "HOOKBOX_ADMIN_HOSTS", "", "Host names the admin listener answers besides loopback ones, comma-separated (*: any); default: loopback names only on a loopback --admin-listen, any on another address")
 	retention := ef.LongDuration("retention", "HOOKBOX_RETENTION", receiver.DefaultRetention, "bodies of delivered events are pruned after this")
 	keepIDs := ef.LongDuration("keep-ids", "HOOKBOX_KEEP_IDS", receiver.DefaultKeepIDs, "rows of delivered and dead events (their ids, for dedupe) are deleted after this; at least 31d")
 	return func() (err error) {
 		c.opts.Listen, c.opts.AdminListen, c.opts.Pprof = *listen, *admin, *pprof
+		c.opts.AdminHosts = splitList(*adminHosts)
 		c.logFormat, c.logLevel, c.logFlush, c.configFile = *logFormat, *logLevel, *logFlush, *configFile
 		c.opts.Retention, c.opts.KeepIDs = time.Duration(*retention), time.Duration(*keepIDs)
 		if c.opts.Retention <= 0 {
