@@ -205,6 +205,8 @@ func startServe(ctx context.Context, c *drainConfig, db, forwardTo, logPath stri
 	return p, "http://" + listen + receiver.DefaultPath, admin, nil
 }
 
+// drainRound runs round number round in dir: the five steps described at
+// the top of this file.
 func drainRound(ctx context.Context, c *drainConfig, round int, dir string, stderr io.Writer) (drainResult, error) {
 	var res drainResult
 	db, drop, err := roundDB(ctx, c.db, c.pgDSN, dir, c.keep, stderr)
@@ -214,18 +216,9 @@ func drainRound(ctx context.Context, c *drainConfig, round int, dir string, stde
 	defer drop()
 
 	// 1. The backlog, stored by a hookbox without destination.
-	fill, url, _, err := startServe(ctx, c, db, "", filepath.Join(dir, "fill.log"))
-	if err != nil {
+	if res.fillRate, err = fillBacklog(ctx, c, db, dir); err != nil {
 		return res, err
 	}
-	sum, err := sendBacklog(ctx, c, url)
-	if _, serr := fill.stop(); serr != nil && err == nil {
-		err = fmt.Errorf("hookbox serve (fill): exit after SIGTERM: %w", serr)
-	}
-	if err != nil {
-		return res, err
-	}
-	res.fillRate = sum.RPS
 
 	// 2. The destination.
 	dest, err := startDestination()
@@ -249,28 +242,14 @@ func drainRound(ctx context.Context, c *drainConfig, round int, dir string, stde
 	}
 	defer p.stop()
 	if c.cpuProfile != "" {
-		profiled := make(chan error, 1)
-		go func() { profiled <- saveProfile(ctx, admin, fmt.Sprintf("%s.%d", c.cpuProfile, round)) }()
-		defer func() {
-			if err := <-profiled; err != nil {
-				fmt.Fprintf(stderr, "round %d: cpu profile: %v\n", round, err)
-			}
-		}()
+		waitProfile := startProfile(ctx, admin, fmt.Sprintf("%s.%d", c.cpuProfile, round), round, stderr)
+		defer waitProfile()
 	}
-	timer := time.NewTimer(c.timeout)
-	defer timer.Stop()
-	select {
-	case at := <-drained:
-		res.drain = at.Sub(start)
-	case err := <-p.exited:
-		p.stopped = true
-		return res, fmt.Errorf("hookbox serve exited during the drain (%v), %d of %d events received\n%s",
-			err, dest.distinct(), c.events, tail(p.logPath))
-	case <-timer.C:
-		return res, fmt.Errorf("%d of %d events received after %v\n%s", dest.distinct(), c.events, c.timeout, tail(p.logPath))
-	case <-ctx.Done():
-		return res, ctx.Err()
+	at, err := awaitDrain(ctx, c, p, dest, drained)
+	if err != nil {
+		return res, err
 	}
+	res.drain = at.Sub(start)
 	res.drainCPU = p.cpu()
 
 	// 4. Pickup latency, one event at a time.
@@ -290,6 +269,57 @@ func drainRound(ctx context.Context, c *drainConfig, round int, dir string, stde
 	res.received, res.requests = dest.distinct(), dest.total()
 	res.expected = c.events + accepted
 	return res, nil
+}
+
+// fillBacklog stores c.events events in db through a hookbox serve
+// without destination, stops it, and returns the ingest rate in
+// requests/s.
+func fillBacklog(ctx context.Context, c *drainConfig, db, dir string) (float64, error) {
+	fill, url, _, err := startServe(ctx, c, db, "", filepath.Join(dir, "fill.log"))
+	if err != nil {
+		return 0, err
+	}
+	sum, err := sendBacklog(ctx, c, url)
+	if _, serr := fill.stop(); serr != nil && err == nil {
+		err = fmt.Errorf("hookbox serve (fill): exit after SIGTERM: %w", serr)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return sum.RPS, nil
+}
+
+// startProfile starts saving a CPU profile of the hookbox serve whose
+// admin listener is admin to path, in the background. The returned
+// function waits for it and reports a failure on stderr.
+func startProfile(ctx context.Context, admin, path string, round int, stderr io.Writer) func() {
+	profiled := make(chan error, 1)
+	go func() { profiled <- saveProfile(ctx, admin, path) }()
+	return func() {
+		if err := <-profiled; err != nil {
+			fmt.Fprintf(stderr, "round %d: cpu profile: %v\n", round, err)
+		}
+	}
+}
+
+// awaitDrain waits for drained, which receives when the last backlog
+// event arrived at dest, and returns that time. It fails if serve (p)
+// exits, c.timeout passes or ctx ends first.
+func awaitDrain(ctx context.Context, c *drainConfig, p *proc, dest *destination, drained <-chan time.Time) (time.Time, error) {
+	timer := time.NewTimer(c.timeout)
+	defer timer.Stop()
+	select {
+	case at := <-drained:
+		return at, nil
+	case err := <-p.exited:
+		p.stopped = true
+		return time.Time{}, fmt.Errorf("hookbox serve exited during the drain (%v), %d of %d events received\n%s",
+			err, dest.distinct(), c.events, tail(p.logPath))
+	case <-timer.C:
+		return time.Time{}, fmt.Errorf("%d of %d events received after %v\n%s", dest.distinct(), c.events, c.timeout, tail(p.logPath))
+	case <-ctx.Done():
+		return time.Time{}, ctx.Err()
+	}
 }
 
 // sendBacklog posts c.events events with hookbox send and fails unless
@@ -406,17 +436,9 @@ func (d *destination) close() {
 // accepted. An event not accepted, or not delivered within 10 s of the
 // last send, has no latency.
 func pickup(ctx context.Context, c *drainConfig, round int, url string, dest *destination) ([]time.Duration, int, error) {
-	gen := stripefixture.New(int64(round)<<32 | time.Now().UnixNano()&0xffffffff)
-	gen.Start = time.Now()
-	bodies := make([][]byte, c.pickupEvents)
-	ids := make([]string, c.pickupEvents)
-	for i := range bodies {
-		bodies[i] = gen.Event(pickupType, false)
-		var env struct{ ID string }
-		if err := json.Unmarshal(bodies[i], &env); err != nil || env.ID == "" {
-			return nil, 0, fmt.Errorf("pickup: generated event without an id: %v", err)
-		}
-		ids[i] = env.ID
+	bodies, ids, err := pickupBodies(round, c.pickupEvents)
+	if err != nil {
+		return nil, 0, err
 	}
 	client := &http.Client{
 		Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1},
@@ -424,9 +446,47 @@ func pickup(ctx context.Context, c *drainConfig, round int, url string, dest *de
 	}
 	defer client.CloseIdleConnections()
 
-	committed := make([]time.Time, c.pickupEvents)
+	committed, accepted, err := postPickups(ctx, client, url, bodies, c.pickupRate)
+	if err != nil {
+		return nil, 0, err
+	}
+	// Wait for the stragglers: the backlog's events plus the accepted ones.
+	select {
+	case <-dest.expect(c.events + accepted):
+	case <-time.After(10 * time.Second):
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
+	return pickupLatencies(ids, committed, dest), accepted, nil
+}
+
+// pickupBodies generates n events of pickupType, created now, and returns
+// their bodies and ids.
+func pickupBodies(round, n int) ([][]byte, []string, error) {
+	gen := stripefixture.New(int64(round)<<32 | time.Now().UnixNano()&0xffffffff)
+	gen.Start = time.Now()
+	bodies := make([][]byte, n)
+	ids := make([]string, n)
+	for i := range bodies {
+		bodies[i] = gen.Event(pickupType, false)
+		var env struct{ ID string }
+		if err := json.Unmarshal(bodies[i], &env); err != nil || env.ID == "" {
+			return nil, nil, fmt.Errorf("pickup: generated event without an id: %v", err)
+		}
+		ids[i] = env.ID
+	}
+	return bodies, ids, nil
+}
+
+// postPickups posts bodies to url in order, body i due i/rate s after the
+// first (or at once if the previous took longer). It returns, per body,
+// when its 200 response arrived (zero if it was not accepted), and how
+// many were accepted; it fails if none was.
+func postPickups(ctx context.Context, client *http.Client, url string, bodies [][]byte, rate float64) ([]time.Time, int, error) {
+	committed := make([]time.Time, len(bodies))
+	accepted := 0
 	var firstErr error
-	interval := time.Duration(float64(time.Second) / c.pickupRate)
+	interval := time.Duration(float64(time.Second) / rate)
 	start := time.Now()
 	for i, body := range bodies {
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
@@ -442,39 +502,39 @@ func pickup(ctx context.Context, c *drainConfig, round int, url string, dest *de
 		}
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 		req.Header.Set("Stripe-Signature", stripesig.Sign(body, time.Now(), benchSecret))
-		resp, err := client.Do(req)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("status %d", resp.StatusCode)
-			}
-		}
-		if err != nil {
+		if err := postOne(client, req); err != nil {
 			if firstErr == nil {
 				firstErr = err
 			}
 			continue
 		}
 		committed[i] = time.Now()
-	}
-
-	accepted := 0
-	for _, t := range committed {
-		if !t.IsZero() {
-			accepted++
-		}
+		accepted++
 	}
 	if accepted == 0 {
 		return nil, 0, fmt.Errorf("pickup: no event accepted (first error: %v)", firstErr)
 	}
-	// Wait for the stragglers: the backlog's events plus the accepted ones.
-	select {
-	case <-dest.expect(c.events + accepted):
-	case <-time.After(10 * time.Second):
-	case <-ctx.Done():
-		return nil, 0, ctx.Err()
+	return committed, accepted, nil
+}
+
+// postOne sends req and fails unless the answer is 200, after reading the
+// body so that the connection is reused.
+func postOne(client *http.Client, req *http.Request) error {
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
 	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// pickupLatencies returns, sorted, the time from each committed event to
+// its arrival at dest; events not committed or not arrived are left out.
+func pickupLatencies(ids []string, committed []time.Time, dest *destination) []time.Duration {
 	var lat []time.Duration
 	for i, id := range ids {
 		if committed[i].IsZero() {
@@ -487,7 +547,7 @@ func pickup(ctx context.Context, c *drainConfig, round int, url string, dest *de
 		}
 	}
 	slices.Sort(lat)
-	return lat, accepted, nil
+	return lat
 }
 
 // drainReport prints the table and the target checks; it returns how many

@@ -119,8 +119,39 @@ func runSend(ctx context.Context, env *environ, args []string) error {
 // sendParse parses and validates the flags and reads the secrets.
 func sendParse(env *environ, args []string) (*sendConfig, error) {
 	cfg := &sendConfig{}
+	fs, types := sendFlagSet(cfg, env.Stderr)
+	positional, err := sendParseArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	switch len(positional) {
+	case 0:
+	case 1:
+		cfg.url = positional[0]
+	default:
+		return nil, fmt.Errorf("send: one URL expected, got %d arguments", len(positional))
+	}
+	if err := sendCheck(cfg); err != nil {
+		return nil, err
+	}
+	if cfg.types, err = sendTypes(*types); err != nil {
+		return nil, err
+	}
+	if cfg.seed == 0 {
+		cfg.seed = time.Now().UnixNano()
+	}
+	cfg.secrets, err = sendSecrets(env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// sendFlagSet declares the flags of "hookbox send" into cfg. --types is
+// returned apart, as the comma-separated list sendTypes checks.
+func sendFlagSet(cfg *sendConfig, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("hookbox send", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), sendUsage)
 		fs.PrintDefaults()
@@ -138,47 +169,54 @@ func sendParse(env *environ, args []string) (*sendConfig, error) {
 	fs.BoolVar(&cfg.json, "json", false, "print the summary as one JSON object")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "no progress on stderr")
 	fs.BoolVar(&cfg.allowErrors, "allow-errors", false, "exit 0 even if requests failed")
+	return fs, types
+}
 
-	// Accept flags after the URL too ("send URL --count 5"): the flag
-	// package stops at the first non-flag, so parse again after each one.
+// sendParseArgs parses args with fs and returns the positional arguments.
+// It accepts flags after the URL too ("send URL --count 5"): the flag
+// package stops at the first non-flag, so it parses again after each one.
+func sendParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {
-			break
+			return positional, nil
 		}
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	switch len(positional) {
-	case 0:
-	case 1:
-		cfg.url = positional[0]
-	default:
-		return nil, fmt.Errorf("send: one URL expected, got %d arguments", len(positional))
-	}
+}
 
+// sendCheck validates the URL and the numeric flags of cfg.
+func sendCheck(cfg *sendConfig) error {
 	u, err := url.Parse(cfg.url)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("send: URL must be http(s)://host[:port]/path, got %q", cfg.url)
+		return fmt.Errorf("send: URL must be http(s)://host[:port]/path, got %q", cfg.url)
 	}
 	switch {
 	case cfg.count <= 0:
-		return nil, fmt.Errorf("send: --count must be > 0, got %d", cfg.count)
+		return fmt.Errorf("send: --count must be > 0, got %d", cfg.count)
 	case cfg.concurrency <= 0:
-		return nil, fmt.Errorf("send: --concurrency must be > 0, got %d", cfg.concurrency)
+		return fmt.Errorf("send: --concurrency must be > 0, got %d", cfg.concurrency)
 	case !(cfg.duplicates >= 0 && cfg.duplicates <= 1): // also rejects NaN
-		return nil, fmt.Errorf("send: --duplicates must be a fraction in [0,1], got %v", cfg.duplicates)
+		return fmt.Errorf("send: --duplicates must be a fraction in [0,1], got %v", cfg.duplicates)
 	case !(cfg.connectFraction >= 0 && cfg.connectFraction <= 1):
-		return nil, fmt.Errorf("send: --connect-fraction must be a fraction in [0,1], got %v", cfg.connectFraction)
+		return fmt.Errorf("send: --connect-fraction must be a fraction in [0,1], got %v", cfg.connectFraction)
 	case !(cfg.rate >= 0) || math.IsInf(cfg.rate, 0):
-		return nil, fmt.Errorf("send: --rate must be >= 0 requests/s (0: unlimited), got %v", cfg.rate)
+		return fmt.Errorf("send: --rate must be >= 0 requests/s (0: unlimited), got %v", cfg.rate)
 	case cfg.timeout <= 0:
-		return nil, fmt.Errorf("send: --timeout must be > 0, got %v", cfg.timeout)
+		return fmt.Errorf("send: --timeout must be > 0, got %v", cfg.timeout)
 	}
-	for _, t := range strings.Split(*types, ",") {
+	return nil
+}
+
+// sendTypes splits the --types list, skipping empty items, and fails on an
+// unsupported type or an empty list.
+func sendTypes(list string) ([]string, error) {
+	var types []string
+	for _, t := range strings.Split(list, ",") {
 		t = strings.TrimSpace(t)
 		if t == "" {
 			continue
@@ -186,20 +224,12 @@ func sendParse(env *environ, args []string) (*sendConfig, error) {
 		if !stripefixture.Supported(t) {
 			return nil, fmt.Errorf("send: unsupported event type %q; supported: %s", t, strings.Join(stripefixture.Types(), ","))
 		}
-		cfg.types = append(cfg.types, t)
+		types = append(types, t)
 	}
-	if len(cfg.types) == 0 {
+	if len(types) == 0 {
 		return nil, errors.New("send: --types lists no event type")
 	}
-	if cfg.seed == 0 {
-		cfg.seed = time.Now().UnixNano()
-	}
-
-	cfg.secrets, err = sendSecrets(env.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return types, nil
 }
 
 // sendSecrets reads STRIPE_WEBHOOK_SECRET or STRIPE_WEBHOOK_SECRET_FILE
@@ -284,6 +314,20 @@ type sendResults struct {
 	duplicate []bool // the response said "duplicate": true
 	elapsed   time.Duration
 	firstErr  error
+	errOnce   sync.Once // guards firstErr, the one field workers share
+}
+
+// record stores the outcome of request i and reports whether it failed
+// (a transport error or a non-2xx status).
+func (r *sendResults) record(i, status int, dup bool, lat time.Duration, err error) bool {
+	r.latency[i], r.duplicate[i] = lat, dup
+	if err != nil {
+		r.status[i] = -1
+		r.errOnce.Do(func() { r.firstErr = err })
+		return true
+	}
+	r.status[i] = int16(status)
+	return status < 200 || status > 299
 }
 
 // sendRun sends the planned requests and returns what happened.
@@ -291,32 +335,13 @@ func sendRun(ctx context.Context, cfg *sendConfig, p *sendPlanned, progress io.W
 	n := len(p.jobs)
 	res := &sendResults{status: make([]int16, n), latency: make([]time.Duration, n), duplicate: make([]bool, n)}
 	workers := min(cfg.concurrency, n)
-	// One keep-alive connection per worker, all reused: a load tool that
-	// reconnects measures the kernel's handshakes, not the receiver.
-	// Redirects are not followed: Stripe counts a 3xx as a failed delivery.
-	client := &http.Client{
-		Transport: &http.Transport{
-			Proxy:               nil, // straight to the receiver, whatever HTTP_PROXY says
-			DialContext:         (&net.Dialer{Timeout: cfg.timeout, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConns:        workers,
-			MaxIdleConnsPerHost: workers,
-			IdleConnTimeout:     90 * time.Second,
-			TLSHandshakeTimeout: cfg.timeout,
-		},
-		Timeout:       cfg.timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	client := sendClient(cfg, workers)
 	defer client.CloseIdleConnections()
 
-	// Events whose delivery completed: re-sends pick from these, as Stripe
-	// retries an event after its previous attempt ended.
 	var (
-		mu        sync.Mutex
-		completed []int32
-		errOnce   sync.Once
-		next      atomic.Int64
-		done      atomic.Int64
-		failed    atomic.Int64
+		completed    sendCompleted
+		next         atomic.Int64
+		done, failed atomic.Int64
 	)
 	start := time.Now()
 	stopProgress := sendProgress(cfg, progress, &done, &failed, start)
@@ -328,52 +353,23 @@ func sendRun(ctx context.Context, cfg *sendConfig, p *sendPlanned, progress io.W
 			buf := make([]byte, 512)
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
+				if i >= n || ctx.Err() != nil || !sendPace(ctx, cfg.rate, start, i) {
 					return
-				}
-				if cfg.rate > 0 {
-					// Open-loop pacing: request i is due at start + i/rate.
-					due := start.Add(time.Duration(float64(i) / cfg.rate * float64(time.Second)))
-					if d := time.Until(due); d > 0 {
-						t := time.NewTimer(d)
-						select {
-						case <-ctx.Done():
-							t.Stop()
-							return
-						case <-t.C:
-						}
-					}
 				}
 				b := p.jobs[i]
 				if b < 0 {
-					mu.Lock()
-					if len(completed) > 0 {
-						b = completed[rng.IntN(len(completed))]
-					} else {
-						b = int32(rng.IntN(int(-b)))
-					}
-					mu.Unlock()
+					b = completed.pick(rng, -b)
 				}
 				status, dup, lat, err := sendOne(ctx, client, cfg, p.bodies[b], buf)
 				if err != nil && ctx.Err() != nil {
 					return // interrupted, not a failure of the receiver
 				}
-				res.latency[i], res.duplicate[i] = lat, dup
-				if err != nil {
-					res.status[i] = -1
-					errOnce.Do(func() { res.firstErr = err })
+				if res.record(i, status, dup, lat, err) {
 					failed.Add(1)
-				} else {
-					res.status[i] = int16(status)
-					if status < 200 || status > 299 {
-						failed.Add(1)
-					}
 				}
 				done.Add(1)
 				if p.jobs[i] >= 0 && cfg.duplicates > 0 {
-					mu.Lock()
-					completed = append(completed, b)
-					mu.Unlock()
+					completed.add(b)
 				}
 			}
 		})
@@ -382,6 +378,73 @@ func sendRun(ctx context.Context, cfg *sendConfig, p *sendPlanned, progress io.W
 	res.elapsed = time.Since(start)
 	stopProgress()
 	return res
+}
+
+// sendClient is the HTTP client of a run with the given number of
+// workers. One keep-alive connection per worker, all reused: a load tool
+// that reconnects measures the kernel's handshakes, not the receiver.
+// Redirects are not followed: Stripe counts a 3xx as a failed delivery.
+func sendClient(cfg *sendConfig, workers int) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:               nil, // straight to the receiver, whatever HTTP_PROXY says
+			DialContext:         (&net.Dialer{Timeout: cfg.timeout, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        workers,
+			MaxIdleConnsPerHost: workers,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: cfg.timeout,
+		},
+		Timeout:       cfg.timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// sendPace waits until request i is due under open-loop pacing at rate
+// requests/s, that is at start + i/rate (at once when rate is 0). It
+// returns false if ctx ends first.
+func sendPace(ctx context.Context, rate float64, start time.Time, i int) bool {
+	if rate <= 0 {
+		return true
+	}
+	due := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+	d := time.Until(due)
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// sendCompleted holds the events whose delivery completed: re-sends pick
+// from these, as Stripe retries an event after its previous attempt ended.
+// Workers share it.
+type sendCompleted struct {
+	mu     sync.Mutex
+	events []int32
+}
+
+// pick returns a completed event at random or, while none has completed,
+// one of the first dispatched events.
+func (c *sendCompleted) pick(rng *rand.Rand, dispatched int32) int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.events) > 0 {
+		return c.events[rng.IntN(len(c.events))]
+	}
+	return int32(rng.IntN(int(dispatched)))
+}
+
+// add records that the delivery of event b completed.
+func (c *sendCompleted) add(b int32) {
+	c.mu.Lock()
+	c.events = append(c.events, b)
+	c.mu.Unlock()
 }
 
 // sendOne signs body now and posts it with the headers Stripe sends. It
