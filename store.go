@@ -45,6 +45,13 @@ type Store interface {
 	Close() error
 }
 
+// InsertFunc stores a batch as Store.InsertEvents does: one result per
+// event, in order, on a nil error; on a non-nil error nothing of the batch
+// may be assumed stored. It must not keep events after it returns.
+// Store.InsertEvents is one; the group committer's Insert is another, so
+// that every writer (ingest, reconcile) shares one transaction stream.
+type InsertFunc func(ctx context.Context, events []*Event) ([]InsertResult, error)
+
 // EventFilter selects events for FindEvents. Zero values mean "any".
 type EventFilter struct {
 	Type  string // exact type, or a prefix ending in ".*" / "*"

@@ -176,9 +176,6 @@ type Progress struct {
 	Oldest time.Time
 }
 
-// InsertFunc stores a batch as hookbox.Store.InsertEvents does.
-type InsertFunc func(ctx context.Context, evs []*hookbox.Event) ([]hookbox.InsertResult, error)
-
 // Reconciler compares Stripe's list of events with a store. Set the fields,
 // then call Run; Run may be called again, but not concurrently.
 type Reconciler struct {
@@ -189,7 +186,7 @@ type Reconciler struct {
 	Store hookbox.Store
 	// Insert stores recovered events: the path verified webhooks take.
 	// nil: Store.InsertEvents.
-	Insert InsertFunc
+	Insert hookbox.InsertFunc
 	// Wake, if set, is called after a page stored new events, to wake
 	// delivery instead of waiting for its next poll.
 	Wake func()
@@ -304,7 +301,7 @@ func (r *Reconciler) Run(ctx context.Context, opts Options) (Summary, error) {
 }
 
 // store inserts one page's missing events and counts the results.
-func (r *Reconciler) store(ctx context.Context, opts *Options, insert InsertFunc, batch []*hookbox.Event, sum *Summary, log *slog.Logger) error {
+func (r *Reconciler) store(ctx context.Context, opts *Options, insert hookbox.InsertFunc, batch []*hookbox.Event, sum *Summary, log *slog.Logger) error {
 	res, err := insert(ctx, batch)
 	if err == nil && len(res) != len(batch) {
 		err = fmt.Errorf("%d results for %d events", len(res), len(batch))
