@@ -48,8 +48,9 @@ type Store interface {
 // InsertFunc stores a batch as Store.InsertEvents does: one result per
 // event, in order, on a nil error; on a non-nil error nothing of the batch
 // may be assumed stored. It must not keep events after it returns.
-// Store.InsertEvents is one; the group committer's Insert is another, so
-// that every writer (ingest, reconcile) shares one transaction stream.
+// Store.InsertEvents is one; the group committer (groupcommit.New) and the
+// reconciler (reconcile.Reconciler.Insert) take one, so a caller may wrap
+// the store's (to time it, or to fail it in a test).
 type InsertFunc func(ctx context.Context, events []*Event) ([]InsertResult, error)
 
 // EventFilter selects events for FindEvents. Zero values mean "any".
