@@ -436,41 +436,19 @@ func toEvent(se *stripe.Event, now time.Time) (*hookbox.Event, error) {
 	} else {
 		return nil, errors.New("stripe-go kept no raw JSON for the event")
 	}
-	f, err := envelope.Parse(body)
+	ev, err := envelope.ParseEvent(body)
 	if err != nil {
 		return nil, err
 	}
-	if hasControl(f.ID) || hasControl(f.Type) {
-		// As at ingest: Stripe ids and types are printable ASCII.
-		return nil, errors.New("id or type holds a control character")
+	if ev.ID != se.ID {
+		return nil, fmt.Errorf("raw id %q differs from the decoded id", ev.ID)
 	}
-	if f.ID != se.ID {
-		return nil, fmt.Errorf("raw id %q differs from the decoded id", f.ID)
-	}
-	return &hookbox.Event{
-		ID:          f.ID,
-		Type:        f.Type,
-		Object:      f.Object,
-		Created:     f.Created,
-		Livemode:    f.Livemode,
-		Account:     f.Account,
-		APIVersion:  f.APIVersion,
-		Body:        body,
-		Headers:     map[string]string{},
-		ReceivedAt:  now.UTC(),
-		SecretIndex: -1, // no signature: it came from the API, not a webhook
-		Source:      hookbox.SourceReconcile,
-		State:       hookbox.StatePending,
-	}, nil
-}
-
-func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			return true
-		}
-	}
-	return false
+	ev.Headers = map[string]string{}
+	ev.ReceivedAt = now.UTC()
+	ev.SecretIndex = -1 // no signature: it came from the API, not a webhook
+	ev.Source = hookbox.SourceReconcile
+	ev.State = hookbox.StatePending
+	return ev, nil
 }
 
 func (r *Reconciler) logger() *slog.Logger {
