@@ -85,7 +85,7 @@ func apiGet(t *testing.T, path, target string) []byte {
 func cliOut(t *testing.T, path string, args ...string) []byte {
 	t.Helper()
 	env, out, _ := testEnv(map[string]string{"HOOKBOX_DB": "sqlite:" + path})
-	if err := Run(context.Background(), env, args); err != nil {
+	if err := run(context.Background(), env, args); err != nil {
 		t.Fatal(err)
 	}
 	return []byte(out.String())
