@@ -45,6 +45,14 @@ type Store interface {
 	Close() error
 }
 
+// InsertFunc stores a batch as Store.InsertEvents does: one result per
+// event, in order, on a nil error; on a non-nil error nothing of the batch
+// may be assumed stored. It must not keep events after it returns.
+// Store.InsertEvents is one; the group committer (groupcommit.New) and the
+// reconciler (reconcile.Reconciler.Insert) take one, so a caller may wrap
+// the store's (to time it, or to fail it in a test).
+type InsertFunc func(ctx context.Context, events []*Event) ([]InsertResult, error)
+
 // EventFilter selects events for FindEvents. Zero values mean "any".
 type EventFilter struct {
 	Type  string // exact type, or a prefix ending in ".*" / "*"

@@ -32,11 +32,11 @@ func (s *Server) apiListEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Events []apiEvent `json:"events"`
-		Next   string     `json:"next,omitempty"`
-	}{Events: make([]apiEvent, 0, len(evs)), Next: next}
+		Events []EventSummary `json:"events"`
+		Next   string         `json:"next,omitempty"`
+	}{Events: make([]EventSummary, 0, len(evs)), Next: next}
 	for _, ev := range evs {
-		out.Events = append(out.Events, toAPIEvent(ev))
+		out.Events = append(out.Events, NewEventSummary(ev))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -17,7 +17,10 @@ type eventPage struct {
 	Attempts   []attemptView
 	Payload    *node  // the body as a tree; nil when not JSON or too large
 	Raw        string // the body, indented when it is JSON
+	RawAsIs    bool   // Raw is JSON not indented: indenting would make it too large
 	Replayed   int    // a replay just replayed this many (-1: none)
+
+	rawAttempts []hookbox.Attempt // as stored, for the API
 }
 
 type attemptView struct {
@@ -35,6 +38,7 @@ func (s *Server) showEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Replayed = -1
+	p.Payload, p.Raw, p.RawAsIs = parseTree(p.Event.Body)
 	if n, err := strconv.Atoi(r.URL.Query().Get("replayed")); err == nil && n >= 0 {
 		p.Replayed = n
 	}
@@ -55,7 +59,7 @@ func (s *Server) loadEvent(r *http.Request, id string) (*eventPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &eventPage{Event: ev, Deliveries: ds}
+	p := &eventPage{Event: ev, Deliveries: ds, rawAttempts: as}
 	for name, v := range ev.Headers {
 		p.Headers = append(p.Headers, [2]string{name, v})
 	}
@@ -63,7 +67,6 @@ func (s *Server) loadEvent(r *http.Request, id string) (*eventPage, error) {
 	for _, a := range as {
 		p.Attempts = append(p.Attempts, attemptView{Attempt: a, Response: printable(a.Response)})
 	}
-	p.Payload, p.Raw = parseTree(ev.Body)
 	return p, nil
 }
 

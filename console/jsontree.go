@@ -7,9 +7,14 @@ import (
 	"strconv"
 )
 
-// maxTreeNodes bounds the payload tree; a larger body is shown as
-// indented text only.
-const maxTreeNodes = 5000
+// maxTreeNodes and maxTreeDepth bound the payload tree (and so its HTML,
+// whatever the body); a larger or deeper body is shown as text only.
+// Browsers stop nesting elements a few hundred deep; Stripe's events nest
+// about ten.
+const (
+	maxTreeNodes = 5000
+	maxTreeDepth = 100
+)
 
 // node is one value of a JSON payload, in document order (a map would
 // lose the order of keys). Templates render it as nested <details>.
@@ -25,24 +30,31 @@ type node struct {
 // Open reports whether the node starts unfolded: the top levels do.
 func (n *node) Open() bool { return n.Depth < 4 }
 
-// parseTree returns the body as a tree and as indented text. The tree is
-// nil when the body is empty, not JSON, or too large.
-func parseTree(body []byte) (*node, string) {
+// parseTree returns the body as a tree and as text: indented when it is
+// JSON and its indented form is not too large (see IndentJSON), else as
+// stored with asIs set. The tree is nil when the body is empty, not JSON,
+// or too large or deep.
+func parseTree(body []byte) (tree *node, text string, asIs bool) {
 	if len(body) == 0 {
-		return nil, ""
+		return nil, "", false
+	}
+	if !json.Valid(body) {
+		return nil, printable(string(body)), false
 	}
 	var buf bytes.Buffer
-	if err := json.Indent(&buf, body, "", "  "); err != nil {
-		return nil, printable(string(body))
+	if IndentJSON(&buf, body, "", "  ") {
+		text = buf.String()
+	} else {
+		text, asIs = printable(string(body)), true
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	count := 0
 	root, err := decodeNode(dec, "", 0, &count)
 	if err != nil {
-		return nil, buf.String()
+		return nil, text, asIs
 	}
-	return root, buf.String()
+	return root, text, asIs
 }
 
 type errTooLarge struct{}
@@ -51,7 +63,7 @@ func (errTooLarge) Error() string { return "payload too large for a tree" }
 
 func decodeNode(dec *json.Decoder, key string, depth int, count *int) (*node, error) {
 	*count++
-	if *count > maxTreeNodes {
+	if *count > maxTreeNodes || depth > maxTreeDepth {
 		return nil, errTooLarge{}
 	}
 	tok, err := dec.Token()

@@ -3,7 +3,6 @@ package console
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -33,18 +32,19 @@ type layout struct {
 // parseTemplates parses one set per page, with funcs bound to s's clock.
 func (s *Server) parseTemplates() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
-		"utc":      formatUTC,
-		"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
-		"ago":      func(t time.Time) string { return relative(t, s.now()) },
-		"eventURL": eventURL,
-		"static":   staticURL,
-		"comma":    comma,
-		"dur":      formatDuration,
-		"pct":      func(n, max int) int { return percent(n, max) },
-		"add":      func(a, b int) int { return a + b },
-		"mul":      func(a, b int) int { return a * b },
-		"sub":      func(a, b int) int { return a - b },
-		"states":   func() []hookbox.State { return hookbox.States },
+		"utc":            formatUTC,
+		"iso":            func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+		"ago":            func(t time.Time) string { return relative(t, s.now()) },
+		"eventURL":       eventURL,
+		"static":         staticURL,
+		"comma":          comma,
+		"dur":            formatDuration,
+		"pct":            func(n, max int) int { return percent(n, max) },
+		"add":            func(a, b int) int { return a + b },
+		"mul":            func(a, b int) int { return a * b },
+		"sub":            func(a, b int) int { return a - b },
+		"states":         func() []hookbox.State { return hookbox.States },
+		"maxIndentRatio": func() int { return MaxIndentRatio },
 		"reasonCount": func(cs []Count, name string) int {
 			for _, c := range cs {
 				if c.Name == name {
@@ -192,14 +192,14 @@ func percent(n, max int) int {
 	return n * 100 / max
 }
 
-// writeJSON writes v as the JSON response.
+// writeJSON writes v as the JSON response, as WriteJSON does.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := marshalJSON(v)
 	if err != nil {
 		http.Error(w, `{"code":"internal","message":"internal error"}`, http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(b)
 }

@@ -29,11 +29,6 @@ const DefaultMaxBatch = 256
 // DefaultTimeout bounds one insert when Options.Timeout is <= 0.
 const DefaultTimeout = 10 * time.Second
 
-// InsertFunc stores a batch, as hookbox.Store.InsertEvents does: one result
-// per event on a nil error, and on a non-nil error nothing of the batch
-// assumed stored. It must not keep evs after it returns.
-type InsertFunc func(ctx context.Context, evs []*hookbox.Event) ([]hookbox.InsertResult, error)
-
 // Options configure a Committer. The zero value is ready to use.
 type Options struct {
 	// MaxBatch caps the events of one insert; <= 0 means DefaultMaxBatch.
@@ -66,7 +61,7 @@ var ErrClosed = hookbox.Errorf(hookbox.EUNAVAILABLE, "committer closed")
 // Committer batches concurrent Submits into one insert call. It is safe for
 // concurrent use.
 type Committer struct {
-	insert InsertFunc
+	insert hookbox.InsertFunc
 	opts   Options
 
 	// mu guards closed and the sends on queue: Submit sends under RLock,
@@ -93,7 +88,7 @@ type reply struct {
 
 // New starts a Committer whose writer goroutine calls insert. Call Close to
 // stop it.
-func New(insert InsertFunc, opts Options) *Committer {
+func New(insert hookbox.InsertFunc, opts Options) *Committer {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
 	}

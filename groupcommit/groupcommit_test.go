@@ -91,7 +91,7 @@ func newGate() *gate {
 	return &gate{entered: make(chan struct{}), release: make(chan struct{})}
 }
 
-func (g *gate) wrap(insert groupcommit.InsertFunc) groupcommit.InsertFunc {
+func (g *gate) wrap(insert hookbox.InsertFunc) hookbox.InsertFunc {
 	return func(ctx context.Context, evs []*hookbox.Event) ([]hookbox.InsertResult, error) {
 		if g.first.CompareAndSwap(false, true) {
 			close(g.entered)

@@ -193,35 +193,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	f, err := envelope.Parse(body)
-	if err == nil && (hasControl(f.ID) || hasControl(f.Type)) {
-		// Stripe ids and types are printable ASCII; a control character
-		// (NUL above all, which PostgreSQL text cannot hold) is not an event.
-		err = errors.New("id or type holds a control character")
-	}
+	ev, err := envelope.ParseEvent(body)
 	if err != nil {
 		res.Outcome, res.Reason = OutcomeInvalid, "invalid_payload"
 		writeError(w, http.StatusBadRequest, respInvalid, h.debug(err))
 		return
 	}
-
-	ev := &hookbox.Event{
-		ID:          f.ID,
-		Type:        f.Type,
-		Object:      f.Object,
-		Created:     f.Created,
-		Livemode:    f.Livemode,
-		Account:     f.Account,
-		APIVersion:  f.APIVersion,
-		Body:        body,
-		Headers:     keptHeaders(r, sig),
-		Endpoint:    h.Endpoint,
-		ReceivedAt:  start.UTC(),
-		ClientAddr:  res.Client,
-		SecretIndex: secretIndex,
-		Source:      hookbox.SourceWebhook,
-		State:       hookbox.StatePending,
-	}
+	ev.Headers = keptHeaders(r, sig)
+	ev.Endpoint = h.Endpoint
+	ev.ReceivedAt = start.UTC()
+	ev.ClientAddr = res.Client
+	ev.SecretIndex = secretIndex
+	ev.Source = hookbox.SourceWebhook
+	ev.State = hookbox.StatePending
 	res.Event = ev
 
 	ir, err := h.Submit(r.Context(), ev)
@@ -315,15 +299,6 @@ func readBody(r io.Reader, announced int64) ([]byte, error) {
 			return buf, err
 		}
 	}
-}
-
-func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			return true
-		}
-	}
-	return false
 }
 
 // keptHeaders are the request headers worth keeping with the event.

@@ -176,9 +176,6 @@ type Progress struct {
 	Oldest time.Time
 }
 
-// InsertFunc stores a batch as hookbox.Store.InsertEvents does.
-type InsertFunc func(ctx context.Context, evs []*hookbox.Event) ([]hookbox.InsertResult, error)
-
 // Reconciler compares Stripe's list of events with a store. Set the fields,
 // then call Run; Run may be called again, but not concurrently.
 type Reconciler struct {
@@ -189,7 +186,7 @@ type Reconciler struct {
 	Store hookbox.Store
 	// Insert stores recovered events: the path verified webhooks take.
 	// nil: Store.InsertEvents.
-	Insert InsertFunc
+	Insert hookbox.InsertFunc
 	// Wake, if set, is called after a page stored new events, to wake
 	// delivery instead of waiting for its next poll.
 	Wake func()
@@ -304,7 +301,7 @@ func (r *Reconciler) Run(ctx context.Context, opts Options) (Summary, error) {
 }
 
 // store inserts one page's missing events and counts the results.
-func (r *Reconciler) store(ctx context.Context, opts *Options, insert InsertFunc, batch []*hookbox.Event, sum *Summary, log *slog.Logger) error {
+func (r *Reconciler) store(ctx context.Context, opts *Options, insert hookbox.InsertFunc, batch []*hookbox.Event, sum *Summary, log *slog.Logger) error {
 	res, err := insert(ctx, batch)
 	if err == nil && len(res) != len(batch) {
 		err = fmt.Errorf("%d results for %d events", len(res), len(batch))
@@ -439,41 +436,19 @@ func toEvent(se *stripe.Event, now time.Time) (*hookbox.Event, error) {
 	} else {
 		return nil, errors.New("stripe-go kept no raw JSON for the event")
 	}
-	f, err := envelope.Parse(body)
+	ev, err := envelope.ParseEvent(body)
 	if err != nil {
 		return nil, err
 	}
-	if hasControl(f.ID) || hasControl(f.Type) {
-		// As at ingest: Stripe ids and types are printable ASCII.
-		return nil, errors.New("id or type holds a control character")
+	if ev.ID != se.ID {
+		return nil, fmt.Errorf("raw id %q differs from the decoded id", ev.ID)
 	}
-	if f.ID != se.ID {
-		return nil, fmt.Errorf("raw id %q differs from the decoded id", f.ID)
-	}
-	return &hookbox.Event{
-		ID:          f.ID,
-		Type:        f.Type,
-		Object:      f.Object,
-		Created:     f.Created,
-		Livemode:    f.Livemode,
-		Account:     f.Account,
-		APIVersion:  f.APIVersion,
-		Body:        body,
-		Headers:     map[string]string{},
-		ReceivedAt:  now.UTC(),
-		SecretIndex: -1, // no signature: it came from the API, not a webhook
-		Source:      hookbox.SourceReconcile,
-		State:       hookbox.StatePending,
-	}, nil
-}
-
-func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			return true
-		}
-	}
-	return false
+	ev.Headers = map[string]string{}
+	ev.ReceivedAt = now.UTC()
+	ev.SecretIndex = -1 // no signature: it came from the API, not a webhook
+	ev.Source = hookbox.SourceReconcile
+	ev.State = hookbox.StatePending
+	return ev, nil
 }
 
 func (r *Reconciler) logger() *slog.Logger {

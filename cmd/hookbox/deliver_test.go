@@ -18,6 +18,7 @@ import (
 	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/console"
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/stripesig"
 )
@@ -161,8 +162,8 @@ func TestDeliver_ForwardWithRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	var shown struct {
-		State      string        `json:"state"`
-		AttemptLog []attemptJSON `json:"attempt_log"`
+		State      string                    `json:"state"`
+		AttemptLog []console.AttemptDocument `json:"attempt_log"`
 	}
 	if err := json.Unmarshal([]byte(out.String()), &shown); err != nil || shown.State != "delivered" || len(shown.AttemptLog) != 3 {
 		t.Fatalf("show: %v %s", err, out.String())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/console"
 )
 
 func runEvents(ctx context.Context, env *environ, args []string) error {
@@ -45,73 +47,6 @@ func openStoreForCLI(db string) (hookbox.Store, error) {
 
 func dbFlag(ef *envFlags) *string {
 	return ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH")
-}
-
-// eventJSON is the machine-readable form of an event in list and show.
-type eventJSON struct {
-	ID          string            `json:"id"`
-	Type        string            `json:"type"`
-	State       hookbox.State     `json:"state"`
-	Created     int64             `json:"created"`
-	Livemode    bool              `json:"livemode"`
-	ReceivedAt  time.Time         `json:"received_at"`
-	Object      string            `json:"object,omitempty"`
-	Account     string            `json:"account,omitempty"`
-	APIVersion  string            `json:"api_version,omitempty"`
-	Source      hookbox.Source    `json:"source,omitempty"`
-	Attempts    int               `json:"attempts"`
-	ClientAddr  string            `json:"client_addr,omitempty"`
-	SecretIndex *int              `json:"secret_index,omitempty"`
-	Headers     map[string]string `json:"headers,omitempty"`
-	Body        json.RawMessage   `json:"body,omitempty"`
-	NextAttempt *time.Time        `json:"next_attempt_at,omitempty"`
-	Deliveries  []deliveryJSON    `json:"deliveries,omitempty"`
-	AttemptLog  []attemptJSON     `json:"attempt_log,omitempty"`
-}
-
-type deliveryJSON struct {
-	Destination   string        `json:"destination"`
-	State         hookbox.State `json:"state"`
-	Attempts      int           `json:"attempts"`
-	NextAttemptAt *time.Time    `json:"next_attempt_at,omitempty"`
-	LastError     string        `json:"last_error,omitempty"`
-}
-
-type attemptJSON struct {
-	Destination string    `json:"destination"`
-	Number      int       `json:"number"`
-	StartedAt   time.Time `json:"started_at"`
-	DurationMS  float64   `json:"duration_ms"`
-	StatusCode  int       `json:"status_code,omitempty"`
-	OK          bool      `json:"ok"`
-	Error       string    `json:"error,omitempty"`
-	Response    string    `json:"response,omitempty"`
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-func toJSON(e *hookbox.Event, full bool) eventJSON {
-	j := eventJSON{
-		ID: e.ID, Type: e.Type, State: e.State, Created: e.Created, Livemode: e.Livemode,
-		ReceivedAt: e.ReceivedAt.UTC(), Object: e.Object, Account: e.Account, APIVersion: e.APIVersion,
-		Source: e.Source, Attempts: e.Attempts,
-	}
-	if full {
-		j.ClientAddr = e.ClientAddr
-		idx := e.SecretIndex
-		j.SecretIndex = &idx
-		j.Headers = e.Headers
-		if json.Valid(e.Body) {
-			j.Body = e.Body
-		}
-	}
-	return j
 }
 
 func runEventsList(ctx context.Context, env *environ, args []string) error {
@@ -146,13 +81,11 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 		return fmt.Errorf("list events: %w", err)
 	}
 	if *asJSON {
-		out := make([]eventJSON, 0, len(evs))
+		out := make([]console.EventSummary, 0, len(evs))
 		for _, e := range evs {
-			out = append(out, toJSON(e, false))
+			out = append(out, console.NewEventSummary(e))
 		}
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return console.WriteJSON(env.Stdout, out)
 	}
 	tw := tabwriter.NewWriter(terminalSafe{env.Stdout}, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tMODE\tSOURCE\tCREATED\tRECEIVED")
@@ -245,19 +178,8 @@ func runEventsShow(ctx context.Context, env *environ, args []string) error {
 		return fmt.Errorf("find attempts: %w", err)
 	}
 	if *asJSON {
-		j := toJSON(e, true)
-		if e.State == hookbox.StatePending {
-			j.NextAttempt = timePtr(e.NextAttemptAt)
-		}
-		for _, d := range deliveries {
-			j.Deliveries = append(j.Deliveries, deliveryJSON{Destination: d.Destination, State: d.State, Attempts: d.Attempts, NextAttemptAt: timePtr(d.NextAttemptAt), LastError: d.LastError})
-		}
-		for _, a := range attempts {
-			j.AttemptLog = append(j.AttemptLog, attemptJSON{Destination: a.Destination, Number: a.Number, StartedAt: a.StartedAt.UTC(), DurationMS: float64(a.Duration.Microseconds()) / 1000, StatusCode: a.StatusCode, OK: a.OK, Error: a.Error, Response: a.Response})
-		}
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(j)
+		// The same document, byte for byte, as GET /api/events/{id}.
+		return console.WriteJSON(env.Stdout, console.NewEventDocument(e, deliveries, attempts))
 	}
 	w := terminalSafe{env.Stdout}
 	fmt.Fprintf(w, "id:           %s\n", e.ID)
@@ -319,11 +241,13 @@ func runEventsShow(ctx context.Context, env *environ, args []string) error {
 		fmt.Fprintln(w, "  (pruned by retention)")
 		return nil
 	}
-	var pretty any
-	if json.Unmarshal(e.Body, &pretty) == nil {
-		b, _ := json.MarshalIndent(pretty, "  ", "  ")
-		fmt.Fprintf(w, "  %s\n", b)
+	var b bytes.Buffer
+	if console.IndentJSON(&b, e.Body, "  ", "  ") {
+		fmt.Fprintf(w, "  %s\n", bytes.TrimRight(b.Bytes(), " \t\r\n"))
 	} else {
+		if json.Valid(e.Body) {
+			fmt.Fprintf(w, "  (as stored, not indented: indenting this body would make it more than %d times larger)\n", console.MaxIndentRatio)
+		}
 		fmt.Fprintf(w, "  %s\n", e.Body)
 	}
 	return nil

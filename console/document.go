@@ -1,0 +1,142 @@
+package console
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/hookbox/hookbox"
+)
+
+// EventSummary is an event without its body, headers, deliveries or
+// attempts: an item of GET /api/events and of `hookbox events list --json`.
+// Every field is always present. Times are UTC, to the microsecond (the
+// stores' precision), in RFC 3339 as encoding/json writes a time.Time; a
+// time that does not apply is null.
+type EventSummary struct {
+	ID         string `json:"id"`
+	Type       string `json:"type"`
+	Object     string `json:"object"` // "event", or "v2.core.event" for thin events
+	State      string `json:"state"`
+	Source     string `json:"source"` // webhook or reconcile
+	Endpoint   string `json:"endpoint"`
+	Livemode   bool   `json:"livemode"`
+	Account    string `json:"account"` // Connect: the connected account, "" otherwise
+	APIVersion string `json:"api_version"`
+	// Created is Stripe's created time, unix seconds (0 when it had none).
+	Created    int64     `json:"created"`
+	ReceivedAt time.Time `json:"received_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	Attempts   int       `json:"attempts"`
+	// NextAttemptAt is when a pending event is due (null: as soon as
+	// possible, or not pending).
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	ReplayedAt    *time.Time `json:"replayed_at"` // null: never replayed
+	// SecretIndex is the position of the webhook secret that matched; -1
+	// for a reconciled event.
+	SecretIndex int    `json:"secret_index"`
+	URL         string `json:"url"` // the event's console page
+}
+
+// EventDocument is one event with everything stored about it: the body of
+// GET /api/events/{id} and the output of `hookbox events show --json`, one
+// definition so that the two never differ. Every field is always present.
+type EventDocument struct {
+	EventSummary
+	ClientAddr string            `json:"client_addr"`
+	Headers    map[string]string `json:"headers"`
+	// Body is the stored body: the JSON value itself when it is JSON, a
+	// string when it is not, null when retention pruned it.
+	Body       any                `json:"body"`
+	Deliveries []DeliveryDocument `json:"deliveries"`
+	AttemptLog []AttemptDocument  `json:"attempt_log"`
+}
+
+// DeliveryDocument is the state of an event at one destination.
+type DeliveryDocument struct {
+	Destination   string     `json:"destination"`
+	State         string     `json:"state"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"` // null when not pending
+	LastError     string     `json:"last_error"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+// AttemptDocument is one delivery attempt.
+type AttemptDocument struct {
+	Destination string    `json:"destination"`
+	Number      int       `json:"number"`
+	StartedAt   time.Time `json:"started_at"`
+	DurationMS  float64   `json:"duration_ms"` // to the microsecond
+	StatusCode  int       `json:"status_code"` // 0: no response arrived
+	OK          bool      `json:"ok"`
+	Error       string    `json:"error"`
+	Response    string    `json:"response"` // the first 1 KiB of the response body
+}
+
+// NewEventSummary returns ev's summary.
+func NewEventSummary(ev *hookbox.Event) EventSummary {
+	s := EventSummary{
+		ID: ev.ID, Type: ev.Type, Object: ev.Object, State: string(ev.State), Source: string(ev.Source),
+		Endpoint: ev.Endpoint, Livemode: ev.Livemode, Account: ev.Account, APIVersion: ev.APIVersion,
+		Created: ev.Created, ReceivedAt: docTime(ev.ReceivedAt), UpdatedAt: docTime(ev.UpdatedAt),
+		Attempts: ev.Attempts, ReplayedAt: docTimePtr(ev.ReplayedAt), SecretIndex: ev.SecretIndex,
+		URL: eventURL(ev.ID),
+	}
+	if ev.State == hookbox.StatePending {
+		s.NextAttemptAt = docTimePtr(ev.NextAttemptAt)
+	}
+	return s
+}
+
+// NewEventDocument returns the document of ev (found with its body) and
+// its deliveries and attempts.
+func NewEventDocument(ev *hookbox.Event, ds []hookbox.Delivery, as []hookbox.Attempt) EventDocument {
+	d := EventDocument{
+		EventSummary: NewEventSummary(ev),
+		ClientAddr:   ev.ClientAddr,
+		Headers:      ev.Headers,
+		Deliveries:   make([]DeliveryDocument, 0, len(ds)),
+		AttemptLog:   make([]AttemptDocument, 0, len(as)),
+	}
+	if d.Headers == nil {
+		d.Headers = map[string]string{}
+	}
+	switch body := ev.Body; {
+	case len(body) == 0:
+		d.Body = nil
+	case json.Valid(body):
+		d.Body = json.RawMessage(body)
+	default:
+		d.Body = string(body)
+	}
+	for _, x := range ds {
+		dd := DeliveryDocument{
+			Destination: x.Destination, State: string(x.State), Attempts: x.Attempts,
+			LastError: x.LastError, UpdatedAt: docTime(x.UpdatedAt),
+		}
+		if x.State == hookbox.StatePending {
+			dd.NextAttemptAt = docTimePtr(x.NextAttemptAt)
+		}
+		d.Deliveries = append(d.Deliveries, dd)
+	}
+	for _, a := range as {
+		d.AttemptLog = append(d.AttemptLog, AttemptDocument{
+			Destination: a.Destination, Number: a.Number, StartedAt: docTime(a.StartedAt),
+			DurationMS: float64(a.Duration.Microseconds()) / 1000, StatusCode: a.StatusCode,
+			OK: a.OK, Error: a.Error, Response: a.Response,
+		})
+	}
+	return d
+}
+
+// docTime is t as every document shows it: UTC, to the microsecond.
+func docTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// docTimePtr is docTime(t), or nil when t is zero.
+func docTimePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := docTime(t)
+	return &u
+}
