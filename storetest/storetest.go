@@ -70,7 +70,7 @@ func Run(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("Close", func(t *testing.T) {
 		t.Run("Idempotent", func(t *testing.T) { testCloseIdempotent(t, open(t)) })
 	})
-	t.Run("Queue", func(t *testing.T) { runQueue(t, open); runCompleteClaims(t, open) })
+	t.Run("Queue", func(t *testing.T) { runQueue(t, open) })
 }
 
 // base is the reception time the cases count from. It has nanoseconds and
