@@ -43,7 +43,7 @@ const (
 //
 // Run it in its own goroutine: go s.Listen(ctx, worker.Wake). It fails at
 // once with EINVALID for a nil wake and EUNAVAILABLE when the store is
-// already closed.
+// already closed. It is the store's hookbox.Notifier.
 func (s *Store) Listen(ctx context.Context, wake func()) error {
 	if wake == nil {
 		return hookbox.Errorf(hookbox.EINVALID, "listen: nil wake func")

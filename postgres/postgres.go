@@ -111,8 +111,9 @@ type Store struct {
 }
 
 var (
-	_ hookbox.Store = (*Store)(nil)
-	_ hookbox.Queue = (*Store)(nil)
+	_ hookbox.Store    = (*Store)(nil)
+	_ hookbox.Queue    = (*Store)(nil)
+	_ hookbox.Notifier = (*Store)(nil) // replicas share the database: see Listen
 )
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)

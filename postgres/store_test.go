@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,67 +57,33 @@ func mustOpenOn(tb testing.TB, dsn string, opts postgres.Options) *postgres.Stor
 // each case on a fresh schema.
 func TestStore(t *testing.T) {
 	pgtest.DSN(t)
-	storetest.Run(t, func(tb testing.TB) hookbox.Store { return mustOpenStore(tb) })
+	storetest.Run(t, storetest.Harness{
+		Open:        func(tb testing.TB) hookbox.Store { return mustOpenStore(tb) },
+		NewDatabase: newDatabase,
+	})
 }
 
-// Ensures stores opened at the same moment on one new schema (replicas
-// starting together) all succeed, apply each migration once, and share
-// the data.
-func TestOpen_ConcurrentMigrate(t *testing.T) {
-	schema := pgtest.Schema(t)
-	dsn := pgtest.DSN(t)
-	const replicas = 3
-	stores := make([]*postgres.Store, replicas)
-	errs := make([]error, replicas)
-	var wg sync.WaitGroup
-	for i := range replicas {
-		wg.Go(func() {
-			stores[i], errs[i] = postgres.Open(context.Background(), dsn, postgres.Options{Schema: schema})
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("replica %d: Open: %v", i, err)
-		}
-		t.Cleanup(func() { stores[i].Close() })
-	}
-	var applied, distinct int
-	err := adminConn(t).QueryRow(context.Background(),
-		`SELECT count(*), count(DISTINCT version) FROM `+schema+`.schema_migrations`).Scan(&applied, &distinct)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if applied < 2 || applied != distinct {
-		t.Fatalf("schema_migrations: %d rows, %d versions; want each migration once", applied, distinct)
-	}
-
-	ev := storetest.NewEvent("evt_shared", "invoice.paid", timeBase)
-	storetest.MustInsert(t, stores[0], ev)
-	for i := 1; i < replicas; i++ {
-		storetest.AssertEvent(t, storetest.MustFindByID(t, stores[i], ev.ID), storetest.Stored(ev), true)
-		if res := storetest.MustInsert(t, stores[i], ev); !res[0].Duplicate {
-			t.Fatalf("replica %d: not a duplicate", i)
-		}
-	}
-}
-
-// Ensures data survives a close and reopen, and that migrating again
-// (Open, Migrate) applies nothing twice.
-func TestOpen_Reopen(t *testing.T) {
-	schema := pgtest.Schema(t)
-	s := mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
-	ev := storetest.NewEvent("evt_keep", "invoice.paid", timeBase)
-	storetest.MustInsert(t, s, ev)
-	s.Close()
-
-	s = mustOpenOn(t, pgtest.DSN(t), postgres.Options{Schema: schema})
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	storetest.AssertEvent(t, storetest.MustFindByID(t, s, ev.ID), storetest.Stored(ev), true)
-	if res := storetest.MustInsert(t, s, ev); !res[0].Duplicate {
-		t.Fatalf("reinsert after reopen: not a duplicate")
+// newDatabase names a schema of the test server that does not exist yet,
+// dropped when tb ends, for the suite to open several times as replicas
+// would.
+func newDatabase(tb testing.TB) storetest.Database {
+	schema, dsn := pgtest.Schema(tb), pgtest.DSN(tb)
+	return storetest.Database{
+		Open: func(ctx context.Context) (hookbox.Store, error) {
+			return postgres.Open(ctx, dsn, postgres.Options{Schema: schema})
+		},
+		Migrations: func(ctx context.Context) ([]int, error) {
+			conn, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				return nil, err
+			}
+			defer conn.Close(context.Background())
+			rows, err := conn.Query(ctx, `SELECT version FROM `+schema+`.schema_migrations ORDER BY version`)
+			if err != nil {
+				return nil, err
+			}
+			return pgx.CollectRows(rows, pgx.RowTo[int])
+		},
 	}
 }
 

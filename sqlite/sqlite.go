@@ -88,6 +88,10 @@ type Store struct {
 	closeErr  error
 }
 
+// The Store is not a hookbox.Notifier: it is meant for one process, which
+// commits every event it delivers and wakes its own workers in process
+// (ingest calls deliver.Worker.Wake after a commit); what another process
+// writes to the same file is found by the workers' poll.
 var (
 	_ hookbox.Store = (*Store)(nil)
 	_ hookbox.Queue = (*Store)(nil)

@@ -1,10 +1,14 @@
 // Package storetest is the conformance suite every hookbox.Store passes.
 //
-// An adapter's tests call Run with a constructor of fresh, empty stores:
+// An adapter's tests call Run with a Harness: a constructor of fresh, empty
+// stores and, optionally, of databases that several handles open:
 //
 //	func TestStore(t *testing.T) {
-//		storetest.Run(t, func(tb testing.TB) hookbox.Store {
-//			return mustOpenStore(tb) // a new database; Close registered with tb.Cleanup
+//		storetest.Run(t, storetest.Harness{
+//			Open: func(tb testing.TB) hookbox.Store {
+//				return mustOpenStore(tb) // a new database; Close registered with tb.Cleanup
+//			},
+//			NewDatabase: newDatabase, // several handles on one new database
 //		})
 //	}
 //
@@ -17,6 +21,13 @@
 // state derived from every destination, owner checks, release, replay,
 // the attempt log, pruning and counts. The queue cases run on an injected
 // clock (the now every Queue method takes) and never sleep.
+//
+// A store's optional capabilities have their cases too, run when the store
+// has the capability and skipped, saying so, when it does not (as river's
+// riverdrivertest does): hookbox.EventSearcher (search.go),
+// hookbox.Notifier (notify.go, which waits for wakes on the wall clock,
+// with a deadline) and migrations (migrate.go). The last two need
+// Harness.NewDatabase.
 //
 // IDs and types compare as bytes (SQLite's BINARY collation); a PostgreSQL
 // store needs COLLATE "C" on those columns to list in the same order.
@@ -37,11 +48,45 @@ import (
 	"github.com/hookbox/hookbox"
 )
 
-// Run runs every conformance case as a subtest of t. open must return a new,
-// empty store on each call and register its Close with tb.Cleanup; Close
-// must tolerate being called again, as some cases close the store
-// themselves.
-func Run(t *testing.T, open func(tb testing.TB) hookbox.Store) {
+// Harness tells Run how to open the stores under test.
+type Harness struct {
+	// Open returns a new, empty store on each call and registers its Close
+	// with tb.Cleanup; Close must tolerate being called again, as some
+	// cases close the store themselves. Required.
+	Open func(tb testing.TB) hookbox.Store
+
+	// NewDatabase returns a database that does not exist yet (a new file,
+	// a new PostgreSQL schema), dropped when tb ends, for the cases that
+	// open it several times as several processes would: wake-ups across
+	// handles and migrations. Optional: without it those cases are
+	// skipped, saying so.
+	NewDatabase func(tb testing.TB) Database
+}
+
+// Database is one database that several store handles open.
+type Database struct {
+	// Open opens a new handle on the database, creating and migrating it
+	// when needed, as the store's own Open does: each handle stands for
+	// another process. It is called from several goroutines at once; it
+	// must not fail the test itself (no tb.Fatal), and the suite closes
+	// the handles it opens. Required.
+	Open func(ctx context.Context) (hookbox.Store, error)
+
+	// Migrations returns the versions recorded as applied in the
+	// database's migration table, one per record, in version order.
+	// Optional: without it the suite checks the migrations by their
+	// effects only.
+	Migrations func(ctx context.Context) ([]int, error)
+}
+
+// Run runs every conformance case as a subtest of t: the Store and Queue
+// cases, then those of each optional capability (skipped, saying why, when
+// the store lacks it or h lacks what they need).
+func Run(t *testing.T, h Harness) {
+	if h.Open == nil {
+		t.Fatal("storetest.Run: Harness.Open is nil")
+	}
+	open := h.Open
 	t.Run("InsertEvents", func(t *testing.T) {
 		t.Run("OK", func(t *testing.T) { testInsertOK(t, open(t)) })
 		t.Run("Defaults", func(t *testing.T) { testInsertDefaults(t, open(t)) })
@@ -70,7 +115,17 @@ func Run(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("Close", func(t *testing.T) {
 		t.Run("Idempotent", func(t *testing.T) { testCloseIdempotent(t, open(t)) })
 	})
-	t.Run("Queue", func(t *testing.T) { runQueue(t, open); runCompleteClaims(t, open) })
+	t.Run("Queue", func(t *testing.T) { runQueue(t, open) })
+	t.Run("EventSearcher", func(t *testing.T) { runSearch(t, h) })
+	t.Run("Notifier", func(t *testing.T) { runNotifier(t, h) })
+	t.Run("Migrations", func(t *testing.T) { runMigrations(t, h) })
+}
+
+// skipf skips t loudly: a capability the suite cannot check is a gap in
+// what the run proves, and the message says which.
+func skipf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	t.Skipf("SKIPPED (not checked for this store): "+format, args...)
 }
 
 // base is the reception time the cases count from. It has nanoseconds and

@@ -1,0 +1,240 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// claimSQL leases up to $2 events due at $1 to $3 until $4, and returns
+// them with their due time and reception from before the claim (the claim
+// order), one row per delivery row of the event (its columns NULL when it
+// has none), an event's rows together. One statement, so one round trip
+// and no BEGIN nor COMMIT of its own: the claim is the drain's hot path,
+// and a delivery row's event body repeated matters less (events with
+// deliveries are retries, and most have one destination).
+//
+// The CTE repeats the predicate of the partial index events_queue
+// verbatim and reads it in claim order. A delivering event's
+// next_attempt_at is its lease_until, so the same range holds the expired
+// leases; the last term keeps the leases that end at or after now (a lease
+// held until t is still held at t). $1 is now truncated to the microsecond
+// (x <= now), $5 rounded up (x < now).
+//
+// FOR UPDATE SKIP LOCKED: rows another claimer is locking are passed over
+// instead of waited for, and a row another claimer leased and committed
+// meanwhile is re-checked against the WHERE clause when locked (READ
+// COMMITTED), so it is no longer due and left out.
+var claimSQL = `WITH due AS (
+	SELECT id, next_attempt_at, received_at FROM events
+	WHERE state IN ('pending', 'delivering')
+		AND next_attempt_at <= $1
+		AND (state = 'pending' OR lease_until < $5)
+	ORDER BY next_attempt_at, received_at, id
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED
+), claimed AS (
+	UPDATE events e
+	SET state = 'delivering', lease_owner = $3, lease_until = $4, next_attempt_at = $4, updated_at = $1
+	FROM due
+	WHERE e.id = due.id
+	RETURNING ` + returningColumns + `, due.next_attempt_at AS due_at, due.received_at AS due_received
+)
+SELECT c.*, d.destination, d.state, d.attempts, d.next_attempt_at, d.last_error, d.updated_at
+FROM claimed c LEFT JOIN deliveries d ON d.event_id = c.id
+ORDER BY c.id, d.destination`
+
+// returningColumns are eventColumns and the body, qualified for an UPDATE
+// ... FROM.
+var returningColumns = "e." + strings.ReplaceAll(strings.Join(strings.Fields(eventColumns), " "), ", ", ", e.") + ", e.body"
+
+// ClaimEvents leases up to limit due events to owner until now+lease and
+// returns them with their bodies and every delivery row (delivered ones
+// included, so that the worker skips those destinations), oldest due first
+// (by NextAttemptAt, a zero one first, then ReceivedAt, then ID). Due means
+// StatePending with NextAttemptAt <= now, or StateDelivering whose lease
+// ended before now. The lease end is now+lease truncated to the
+// microsecond; while the event is delivering its NextAttemptAt is that
+// lease end. Rows that a concurrent claimer holds locked are skipped, never
+// waited for: concurrent callers, on any replica, never receive the same
+// event while its lease holds. A limit <= 0 claims nothing.
+//
+// Committed on return. EINVALID for an empty owner, a lease <= 0, a zero
+// now or a time out of range; EUNAVAILABLE when the store is closed or the
+// database cannot answer.
+func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*hookbox.Claim, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	until, err := checkLease(owner, now, lease)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	type claimed struct {
+		claim    *hookbox.Claim
+		due      pgtype.Timestamptz // next_attempt_at before the claim
+		received time.Time
+	}
+	var (
+		got []claimed
+		d   struct {
+			destination, state, lastError *string
+			attempts                      *int64
+			next, updated                 pgtype.Timestamptz
+		}
+	)
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, claimSQL, now.Truncate(time.Microsecond), limit, owner, until, ceilMicro(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c claimed
+			ev, err := scanEvent(rows, true, &c.due, &c.received,
+				&d.destination, &d.state, &d.attempts, &d.next, &d.lastError, &d.updated)
+			if err != nil {
+				return err
+			}
+			if n := len(got); n == 0 || got[n-1].claim.Event.ID != ev.ID {
+				c.claim = &hookbox.Claim{Event: ev, Owner: owner, LeaseUntil: until}
+				got = append(got, c)
+			}
+			if d.destination != nil {
+				c := got[len(got)-1].claim
+				c.Deliveries = append(c.Deliveries, hookbox.Delivery{
+					EventID: ev.ID, Destination: *d.destination, State: hookbox.State(*d.state),
+					Attempts: int(*d.attempts), NextAttemptAt: goTime(d.next), LastError: *d.lastError, UpdatedAt: goTime(d.updated),
+				})
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, dbError("claim events", err)
+	}
+	if len(got) == 0 {
+		return nil, nil
+	}
+	// UPDATE ... RETURNING has no order: put the claims in claim order.
+	slices.SortFunc(got, func(a, b claimed) int {
+		if c := goTime(a.due).Compare(goTime(b.due)); c != 0 {
+			return c
+		}
+		if c := a.received.Compare(b.received); c != 0 {
+			return c
+		}
+		return strings.Compare(a.claim.Event.ID, b.claim.Event.ID)
+	})
+	claims := make([]*hookbox.Claim, len(got))
+	for i, c := range got {
+		claims[i] = c.claim
+	}
+	return claims, nil
+}
+
+// ClaimEvent leases the event id to owner until now+lease whatever its
+// NextAttemptAt (sync mode: Stripe's retry is the schedule), and returns it
+// as ClaimEvents does. Anyone may take an event whose lease ended before
+// now. The lease is not reentrant: a live lease conflicts even when owner
+// holds it, so two requests of one process never deliver the same event at
+// once.
+//
+// Committed on return. ENOTFOUND when the event does not exist; ECONFLICT
+// when it is delivered or dead, or delivering under a lease that ends at
+// now or later; EINVALID and EUNAVAILABLE as for ClaimEvents.
+func (s *Store) ClaimEvent(ctx context.Context, id, owner string, now time.Time, lease time.Duration) (*hookbox.Claim, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	until, err := checkLease(owner, now, lease)
+	if err != nil {
+		return nil, err
+	}
+	if !validText(id) {
+		return nil, hookbox.Errorf(hookbox.ENOTFOUND, "event %q not found", id)
+	}
+	var claim *hookbox.Claim
+	err = s.inTx(ctx, "claim event", func(tx pgx.Tx) error {
+		var (
+			state string
+			held  pgtype.Timestamptz
+		)
+		err := tx.QueryRow(ctx, `SELECT state, lease_until FROM events WHERE id = $1 FOR UPDATE`, id).
+			Scan(&state, &held)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return hookbox.Errorf(hookbox.ENOTFOUND, "event %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		switch hookbox.State(state) {
+		case hookbox.StateDelivered, hookbox.StateDead:
+			return hookbox.Errorf(hookbox.ECONFLICT, "event %q is %s", id, state)
+		case hookbox.StateDelivering:
+			if !goTime(held).Before(now) {
+				return hookbox.Errorf(hookbox.ECONFLICT, "event %q is leased", id)
+			}
+		}
+		ev, err := scanEvent(tx.QueryRow(ctx, `UPDATE events e
+			SET state = 'delivering', lease_owner = $2, lease_until = $3, next_attempt_at = $3, updated_at = $4
+			WHERE id = $1
+			RETURNING `+returningColumns, id, owner, until, now.Truncate(time.Microsecond)), true)
+		if err != nil {
+			return err
+		}
+		claim = &hookbox.Claim{Event: ev, Owner: owner, LeaseUntil: until}
+		return findDeliveries(ctx, tx, []*hookbox.Claim{claim})
+	})
+	if err != nil {
+		return nil, dbError("claim event", err)
+	}
+	return claim, nil
+}
+
+// checkLease validates the arguments of a claim and returns the lease's
+// end as stored.
+func checkLease(owner string, now time.Time, lease time.Duration) (time.Time, error) {
+	if owner == "" || !validText(owner) {
+		return time.Time{}, hookbox.Errorf(hookbox.EINVALID, "lease owner %q: want non-empty text", owner)
+	}
+	if lease <= 0 {
+		return time.Time{}, hookbox.Errorf(hookbox.EINVALID, "lease %v: want > 0", lease)
+	}
+	until := now.Add(lease)
+	if now.IsZero() || !inRange(now) || !inRange(until) {
+		return time.Time{}, hookbox.Errorf(hookbox.EINVALID, "claim time out of range")
+	}
+	return until.Truncate(time.Microsecond).UTC(), nil
+}
+
+// findDeliveries sets the Deliveries of claims.
+func findDeliveries(ctx context.Context, tx pgx.Tx, claims []*hookbox.Claim) error {
+	if len(claims) == 0 {
+		return nil
+	}
+	ids := make([]string, len(claims))
+	byID := make(map[string]*hookbox.Claim, len(claims))
+	for i, c := range claims {
+		ids[i] = c.Event.ID
+		byID[c.Event.ID] = c
+	}
+	rows, err := tx.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE event_id = ANY($1) ORDER BY event_id, destination`, ids)
+	if err != nil {
+		return err
+	}
+	return forEachDelivery(rows, func(d hookbox.Delivery) {
+		c := byID[d.EventID]
+		c.Deliveries = append(c.Deliveries, d)
+	})
+}

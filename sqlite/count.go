@@ -1,0 +1,52 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hookbox/hookbox"
+)
+
+// countEventsSQL counts the events of each state and finds the oldest
+// pending one in one statement, so one snapshot. It runs at every metrics
+// scrape, so it must not decode every row: the total is a count of the
+// table (a walk of the event-id index's entries, no row is read), each
+// live state and dead is a range of the covering events_state_next_attempt
+// index, and delivered, the bulk of a store, is what remains. The oldest
+// unsettled event (pending or delivering) reads those two ranges only. On a store of 1M delivered and 80k
+// pending events this took 55-68 ms where a GROUP BY over the whole table,
+// reading received_at from every row, took 392-625 ms (one sitting).
+const countEventsSQL = `SELECT
+	(SELECT count(*) FROM events),
+	(SELECT count(*) FROM events WHERE state = 'pending'),
+	(SELECT count(*) FROM events WHERE state = 'delivering'),
+	(SELECT count(*) FROM events WHERE state = 'dead'),
+	(SELECT min(received_at) FROM events WHERE state IN ('pending', 'delivering'))`
+
+// CountEvents returns the number of events in each state, with an entry
+// (maybe 0) for every state of hookbox.States, and the receive time of the
+// oldest pending or delivering event (zero if none), from one snapshot of the reader
+// pool (countEventsSQL). EUNAVAILABLE when the store is closed; an uncoded
+// error when the database fails.
+func (s *Store) CountEvents(ctx context.Context) (map[hookbox.State]int, time.Time, error) {
+	if s.closed.Load() {
+		return nil, time.Time{}, errClosed
+	}
+	var (
+		total, pending, delivering, dead int
+		oldestNS                         *int64
+	)
+	err := s.reader.QueryRowContext(ctx, countEventsSQL).Scan(&total, &pending, &delivering, &dead, &oldestNS)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("count events: %w", err)
+	}
+	// The schema's CHECK admits the four states only, so the rest of the
+	// table is delivered.
+	counts := hookbox.CountStates(total, pending, delivering, dead)
+	var oldest time.Time
+	if oldestNS != nil {
+		oldest = loadTime(*oldestNS)
+	}
+	return counts, oldest, nil
+}

@@ -1,0 +1,100 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hookbox/hookbox"
+)
+
+// ReplayEvents puts the events f selects back to pending, due at now, with
+// ReplayedAt = now (their retry window starts again), and returns how many.
+// Every delivery row that is not delivered gets a fresh retry budget
+// (Attempts 0, due at now); an event that was delivered gets every one of
+// its delivery rows back to pending, so that every destination receives it
+// again. Events under a live lease (delivering, lease ending at now or
+// later) are skipped; an expired lease is replayed and its worker's
+// completion then fails with ECONFLICT. Attempts already recorded stay.
+//
+// f.IDs, when set, selects exactly those events (unknown ids are ignored);
+// otherwise f.State (required), f.Type (exact or "prefix*") and f.Since
+// select. One transaction. EINVALID for a filter with neither IDs nor
+// State, an unknown State or a time out of range; EUNAVAILABLE when the
+// store is closed or the database fails.
+func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now time.Time) (int, error) {
+	if s.closed.Load() {
+		return 0, errClosed
+	}
+	nowCmp, ok1 := filterTime(now)
+	at, ok2 := storedTime(now)
+	if now.IsZero() || !ok1 || !ok2 {
+		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: now is zero or out of range")
+	}
+	var (
+		where []string
+		args  []any
+	)
+	switch {
+	case len(f.IDs) > 0:
+		idsJSON, err := json.Marshal(f.IDs)
+		if err != nil {
+			return 0, fmt.Errorf("replay: %w", err)
+		}
+		where = append(where, "id IN (SELECT value FROM json_each(?))")
+		args = append(args, string(idsJSON))
+	case f.State == "":
+		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: select events by id or by state")
+	case !f.State.Valid():
+		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: unknown state %q", f.State)
+	default:
+		where = append(where, "state = ?")
+		args = append(args, string(f.State))
+		where, args = whereType(where, args, f.Type)
+		if !f.Since.IsZero() {
+			since, ok := filterTime(f.Since)
+			if !ok {
+				return 0, hookbox.Errorf(hookbox.EINVALID, "replay: since out of range")
+			}
+			where = append(where, "received_at >= ?")
+			args = append(args, since)
+		}
+	}
+	where = append(where, "NOT (state = 'delivering' AND lease_until >= ?)")
+	args = append(args, nowCmp)
+	// A body that retention emptied leaves nothing to send.
+	where = append(where, "(SELECT length(b.body) FROM event_bodies b WHERE b.id = events.body_id) > 0")
+	selected := strings.Join(where, " AND ")
+
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, unavailable("replay: begin", err)
+	}
+	defer tx.Rollback()
+	// Deliveries first, while events.state still tells which events were
+	// delivered.
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries
+		SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
+		WHERE event_id IN (SELECT id FROM events WHERE `+selected+`)
+			AND (state <> 'delivered'
+				OR (SELECT e.state FROM events e WHERE e.id = deliveries.event_id) = 'delivered')`,
+		append([]any{at, at}, args...)...); err != nil {
+		return 0, unavailable("replay: deliveries", err)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE events
+		SET state = 'pending', next_attempt_at = ?, replayed_at = ?, updated_at = ?, lease_owner = '', lease_until = 0
+		WHERE `+selected, append([]any{at, at, at}, args...)...)
+	if err != nil {
+		return 0, unavailable("replay: events", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, unavailable("replay: events", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, unavailable("replay: commit", err)
+	}
+	return int(n), nil
+}
