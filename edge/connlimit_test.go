@@ -191,7 +191,7 @@ func TestConnLimiter_IdleFlood(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	lim, addr := limitedServer(t, h, edge.ConnLimitOptions{Logger: logger})
-	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: %d\r\n\r\n{", testPath, ingest.DefaultMaxBody)
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nStripe-Signature: t=1,v1=00\r\nContent-Length: %d\r\n\r\n{", "/webhooks/stripe", ingest.DefaultMaxBody)
 	conns := make([]net.Conn, 0, n)
 	for range n {
 		c, err := net.Dial("tcp", addr)

@@ -224,7 +224,7 @@ func (r *Receiver) Open(ctx context.Context) (err error) {
 // store that tells (hookbox.Notifier: PostgreSQL's LISTEN/NOTIFY); polling
 // covers a lost connection.
 func (r *Receiver) startNotifier() {
-	n, ok := r.store.(notifier)
+	n, ok := r.store.(hookbox.Notifier)
 	if !ok {
 		return
 	}
@@ -237,11 +237,6 @@ func (r *Receiver) startNotifier() {
 		}
 	}()
 	r.stops = append(r.stops, func() { cancel(); <-done })
-}
-
-// notifier is hookbox.Notifier's method set.
-type notifier interface {
-	Listen(ctx context.Context, wake func()) error
 }
 
 // Close stops accepting requests, waits for in-flight requests (and so
