@@ -110,6 +110,11 @@ func TestConnLimiter_PerClient(t *testing.T) {
 	if n := open(t, "127.0.0.1", addr, 20); n != 0 {
 		t.Fatalf("%d connections over the bound served", n)
 	}
+	// The client sees the close before the listener's OnRefused has
+	// returned: wait for the count.
+	for deadline := time.Now().Add(5 * time.Second); refused.Load() < 20 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if refused.Load() != 20 {
 		t.Errorf("OnRefused called %d times, want 20", refused.Load())
 	}

@@ -182,6 +182,14 @@ func runEventsShow(ctx context.Context, env *environ, args []string) error {
 		return console.WriteJSON(env.Stdout, console.NewEventDocument(e, deliveries, attempts))
 	}
 	w := terminalSafe{env.Stdout}
+	writeEventText(w, e)
+	writeDeliveriesText(w, deliveries, attempts)
+	writeBodyText(w, e.Body)
+	return nil
+}
+
+// writeEventText writes the event's fields and headers, one a line.
+func writeEventText(w io.Writer, e *hookbox.Event) {
 	fmt.Fprintf(w, "id:           %s\n", e.ID)
 	fmt.Fprintf(w, "type:         %s\n", e.Type)
 	fmt.Fprintf(w, "state:        %s\n", e.State)
@@ -205,6 +213,10 @@ func runEventsShow(ctx context.Context, env *environ, args []string) error {
 	for _, k := range keys {
 		fmt.Fprintf(w, "  %s: %s\n", k, e.Headers[k])
 	}
+}
+
+// writeDeliveriesText writes an event's deliveries and attempts.
+func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []hookbox.Attempt) {
 	if len(deliveries) > 0 {
 		fmt.Fprintln(w, "deliveries:")
 		for _, d := range deliveries {
@@ -236,21 +248,25 @@ func runEventsShow(ctx context.Context, env *environ, args []string) error {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// writeBodyText writes the body indented when that stays bounded (see
+// console.IndentJSON), as stored otherwise, with a note.
+func writeBodyText(w io.Writer, body []byte) {
 	fmt.Fprintln(w, "body:")
-	if len(e.Body) == 0 {
+	if len(body) == 0 {
 		fmt.Fprintln(w, "  (pruned by retention)")
-		return nil
+		return
 	}
 	var b bytes.Buffer
-	if console.IndentJSON(&b, e.Body, "  ", "  ") {
+	if console.IndentJSON(&b, body, "  ", "  ") {
 		fmt.Fprintf(w, "  %s\n", bytes.TrimRight(b.Bytes(), " \t\r\n"))
-	} else {
-		if json.Valid(e.Body) {
-			fmt.Fprintf(w, "  (as stored, not indented: indenting this body would make it more than %d times larger)\n", console.MaxIndentRatio)
-		}
-		fmt.Fprintf(w, "  %s\n", e.Body)
+		return
 	}
-	return nil
+	if json.Valid(body) {
+		fmt.Fprintf(w, "  (as stored, not indented: indenting this body would make it more than %d times larger)\n", console.MaxIndentRatio)
+	}
+	fmt.Fprintf(w, "  %s\n", body)
 }
 
 // terminalSafe writes text for a person's terminal: control characters

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	stripe "github.com/stripe/stripe-go/v85"
 	"io"
 	"log/slog"
 	"strings"
@@ -75,11 +76,7 @@ func runReconcile(ctx context.Context, env *environ, args []string) error {
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("reconcile: %s", hookbox.ErrorMessage(err))
 	}
-	key, err := readAPIKey(env.Getenv)
-	if err != nil {
-		return err
-	}
-	client, err := reconcile.NewClient(key, reconcile.ClientConfig{APIBase: *apiBase})
+	client, err := newReconcileClient(env.Getenv, *apiBase)
 	if err != nil {
 		return err
 	}
@@ -115,6 +112,16 @@ func runReconcile(ctx context.Context, env *environ, args []string) error {
 	}
 	writeReconcileText(env.Stdout, sum, listed)
 	return nil
+}
+
+// newReconcileClient returns a client of Stripe's events API with the key
+// of STRIPE_API_KEY or STRIPE_API_KEY_FILE.
+func newReconcileClient(getenv func(string) string, apiBase string) (*stripe.Client, error) {
+	key, err := readAPIKey(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return reconcile.NewClient(key, reconcile.ClientConfig{APIBase: apiBase})
 }
 
 // listEvents returns an EventFunc that lists the events a run did not
