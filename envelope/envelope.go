@@ -9,22 +9,37 @@
 // remembers where the top-level envelope keys' values are, skips everything
 // else without building anything, and decodes only those values at the end.
 //
-// Deliberate choices, each enforced by the tests:
+// Every field Parse returns is read exactly as stripe-go (v85) reads it with
+// encoding/json into stripe.Event (or stripe.V2CoreEventNotification for a
+// thin event), or the body is refused: hookbox stores, deduplicates and
+// routes by what Parse reads, and a consumer decodes the same body with
+// stripe-go. The choices, each enforced by the tests and by a fuzz target
+// that compares Parse with encoding/json on every body Parse accepts:
 //
-//   - Keys match exactly and case-sensitively after unescaping ("\u0069d" is
-//     id, "ID" is not). encoding/json matches struct fields
-//     case-insensitively; Stripe sends lowercase keys, and an "ID" beside an
-//     "id" must not be able to change which one counts.
-//   - Only top-level keys count: an id inside data.object is never taken.
-//   - A body that repeats an envelope key is rejected, even when both values
-//     agree. JSON parsers disagree on which duplicate wins (encoding/json
-//     takes the last, others the first) and id is the dedupe key, so an
-//     ambiguous body is refused rather than read one way here and another
-//     way by a consumer. Other top-level keys may repeat, as json.Valid
+//   - Keys match exactly after unescaping ("\u0069d" is id). A top-level key
+//     that encoding/json would match to an envelope field only
+//     case-insensitively ("ID", "Livemode", "api_ver\u017fion" with a long s)
+//     is refused as ambiguous, whether or not the exact key is also present:
+//     encoding/json matches struct fields with Unicode case folding and lets
+//     the last match win, so such a key would change what a consumer reads.
+//   - A body that repeats an envelope key is refused as ambiguous, even when
+//     both values agree or one is null. JSON parsers disagree on which
+//     duplicate wins (encoding/json takes the last, others the first) and
+//     id is the dedupe key. Other top-level keys may repeat, as json.Valid
 //     allows.
-//   - Strings decode exactly as encoding/json decodes them into a Go string:
-//     escapes, surrogate pairs, and invalid UTF-8 or lone surrogates replaced
-//     by U+FFFD.
+//   - Only top-level keys count: an id inside data.object is never taken.
+//     Parse reads nothing below the top level (data.object.id is read only
+//     by the stores' search filter, on the stored body, and decides nothing
+//     about storage or deduplication).
+//   - A string field that is not valid UTF-8 (a raw invalid byte sequence,
+//     or a \u escape of a lone surrogate) is refused: encoding/json replaces
+//     each such sequence by U+FFFD, so two different ids would read as the
+//     same event and the second would be acknowledged as a duplicate
+//     without being stored. U+FFFD itself, raw or escaped, is kept.
+//     Otherwise strings decode exactly as encoding/json decodes them into a
+//     Go string.
+//   - A created string is read as time.Time's UnmarshalJSON reads it (what
+//     stripe-go's thin events use): strict RFC 3339, escapes not decoded.
 //   - Every string value Parse reads must decode to at most MaxFieldLen
 //     bytes. Stripe's ids, types and versions are far shorter; a longer one
 //     is not a Stripe event and must not reach a database index.
@@ -38,6 +53,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -53,7 +69,34 @@ const (
 )
 
 // ErrInvalid is returned, wrapped with detail, for every body Parse rejects.
+// Some rejections also wrap a more precise error below; Reason names them.
 var ErrInvalid = errors.New("envelope: invalid event payload")
+
+var (
+	// ErrAmbiguousKey: an envelope key appears twice, or a key differs from
+	// one only in letter case (as encoding/json folds it), so JSON readers
+	// could disagree on the field's value.
+	ErrAmbiguousKey = errors.New("ambiguous key")
+	// ErrInvalidUTF8: a string field is not valid UTF-8, so encoding/json
+	// would read it with U+FFFD in place of what was sent.
+	ErrInvalidUTF8 = errors.New("string is not valid UTF-8")
+)
+
+// Reason names why Parse rejected a body, for logs and metrics:
+// "ambiguous_key", "invalid_utf8", or "invalid_payload" for any other
+// error; "" for nil.
+func Reason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrAmbiguousKey):
+		return "ambiguous_key"
+	case errors.Is(err, ErrInvalidUTF8):
+		return "invalid_utf8"
+	default:
+		return "invalid_payload"
+	}
+}
 
 // Fields are the top-level envelope fields of a Stripe event.
 type Fields struct {
@@ -66,14 +109,17 @@ type Fields struct {
 
 // Parse checks that body is a single valid JSON object (surrounding
 // whitespace allowed) whose top-level id and type are non-empty strings, and
-// returns its envelope fields. Every rejection wraps ErrInvalid.
+// returns its envelope fields. Every rejection wraps ErrInvalid; an
+// ambiguous key also wraps ErrAmbiguousKey, and a string field that is not
+// valid UTF-8 also wraps ErrInvalidUTF8 (see the package comment).
 //
 // The optional fields are read as follows; any other JSON type is rejected:
 //
 //   - object, account, api_version: a string; null or absent gives "".
 //   - created: an integer number that fits an int64, or a string that
-//     time.Parse accepts as time.RFC3339 (thin events), converted to unix
-//     seconds (rounded down). Either form is accepted whatever object says.
+//     time.Time's UnmarshalJSON accepts (thin events: strict RFC 3339, no
+//     escapes), converted to unix seconds (rounded down). Either form is
+//     accepted whatever object says.
 //     A number with a fraction or exponent (1.0, 1e9) is rejected, as
 //     encoding/json rejects it for an int64; null or absent gives 0.
 //   - livemode: true or false; null or absent gives false.
@@ -117,9 +163,12 @@ func Parse(body []byte) (Fields, error) {
 			if i, vesc, err = scanValue(b, i); err != nil {
 				return Fields{}, err
 			}
-			if k := matchKey(b[ks:ke], kesc); k >= 0 {
+			if k, exact := matchKey(b[ks:ke], kesc); k >= 0 {
+				if !exact {
+					return Fields{}, ambiguous(ks, "a key differs from "+keyNames[k]+" only in letter case")
+				}
 				if vals[k].end != 0 {
-					return Fields{}, invalid(ks, "duplicate key "+keyNames[k])
+					return Fields{}, ambiguous(ks, "duplicate key "+keyNames[k])
 				}
 				vals[k] = span{start: vs, end: i, esc: vesc}
 			}
@@ -163,23 +212,73 @@ type span struct {
 }
 
 // matchKey returns the envelope key that the string token tok names after
-// unescaping, or -1.
-func matchKey(tok []byte, esc bool) int {
+// unescaping, as encoding/json matches it to a struct field (exactly, or else
+// case-insensitively with Unicode simple folding), and whether the match is
+// exact; -1 for none.
+func matchKey(tok []byte, esc bool) (k int, exact bool) {
 	raw := tok[1 : len(tok)-1]
 	if !esc {
-		// Without escapes the decoded key equals raw for every ASCII name; a
-		// raw key holding other bytes decodes to non-ASCII and matches none.
-		return lookupKey(raw)
+		if k := lookupKey(raw); k >= 0 {
+			return k, true
+		}
+		// Only ASCII bytes and a few runes fold to an envelope key's
+		// letters; invalid UTF-8 decodes to U+FFFD and folds to none.
+		return foldKey(raw), false
 	}
-	// Each ASCII byte of a key takes at most 6 escaped bytes (\u0069).
+	// Each rune of a key that folds to ASCII takes at most 6 escaped bytes
+	// (\u0069).
 	if len(raw) > 6*len("api_version") {
-		return -1
+		return -1, false
 	}
 	var s string
 	if json.Unmarshal(tok, &s) != nil {
-		return -1 // cannot happen: tok was validated
+		return -1, false // cannot happen: tok was validated
 	}
-	return lookupKey([]byte(s))
+	if k := lookupKey([]byte(s)); k >= 0 {
+		return k, true
+	}
+	return foldKey([]byte(s)), false
+}
+
+// foldKey returns the envelope key that name equals under encoding/json's
+// case folding (ASCII letters, and each other rune mapped to the smallest
+// rune of its unicode.SimpleFold orbit, so that the long s U+017F is an s),
+// or -1.
+func foldKey(name []byte) int {
+	var buf [len("api_version")]byte
+	n := 0
+	for i := 0; i < len(name); {
+		r := rune(name[i])
+		if r < utf8.RuneSelf {
+			i++
+		} else {
+			var size int
+			r, size = utf8.DecodeRune(name[i:])
+			i += size
+			r = foldRune(r)
+		}
+		if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		if r >= utf8.RuneSelf || n == len(buf) {
+			return -1 // every envelope key is ASCII, at most len(buf) long
+		}
+		buf[n] = byte(r)
+		n++
+	}
+	return lookupKey(buf[:n])
+}
+
+// foldRune returns the smallest rune of r's case-folding orbit, as
+// encoding/json does.
+func foldRune(r rune) rune {
+	for {
+		r2 := unicode.SimpleFold(r)
+		if r2 <= r {
+			return r2
+		}
+		r = r2
+	}
 }
 
 func lookupKey(name []byte) int {
@@ -223,7 +322,11 @@ func extract(b []byte, vals *[numKeys]span) (Fields, error) {
 		if b[v.start] != '"' {
 			return Fields{}, invalid(v.start, keyNames[k]+" is not a string")
 		}
-		if raw := b[v.start+1 : v.end-1]; !v.esc && utf8.Valid(raw) {
+		raw := b[v.start+1 : v.end-1]
+		if !utf8.Valid(raw) || v.esc && !validEscapes(raw) {
+			return Fields{}, fmt.Errorf("%w: %w: %s at offset %d", ErrInvalid, ErrInvalidUTF8, keyNames[k], v.start)
+		}
+		if !v.esc {
 			if len(raw) > MaxFieldLen {
 				return Fields{}, invalid(v.start, keyNames[k]+": "+errTooLong.Error())
 			}
@@ -273,7 +376,7 @@ func extract(b []byte, vals *[numKeys]span) (Fields, error) {
 		switch c := b[v.start]; {
 		case c == 'n':
 		case c == '"':
-			f.Created, err = parseTime(b[v.start:v.end], v.esc)
+			f.Created, err = parseTime(b[v.start:v.end])
 		case c == '-' || '0' <= c && c <= '9':
 			f.Created, err = parseInt(b[v.start:v.end])
 		default:
@@ -316,22 +419,62 @@ func decodeString(tok []byte) (string, error) {
 	return s, nil
 }
 
-// parseTime converts the RFC 3339 string token tok to unix seconds.
-func parseTime(tok []byte, esc bool) (int64, error) {
-	var s string
-	if raw := tok[1 : len(tok)-1]; !esc && utf8.Valid(raw) {
-		if len(raw) > MaxFieldLen {
-			return 0, errTooLong
+// validEscapes reports whether the escapes of the validated string content
+// raw decode without replacement: encoding/json decodes a \u escape of a
+// surrogate to U+FFFD unless it is a high surrogate followed at once by a \u
+// escape of a low one, which together make one rune.
+func validEscapes(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
 		}
-		s = string(raw)
-	} else {
-		var err error
-		if s, err = decodeString(tok); err != nil {
-			return 0, err
+		if raw[i+1] != 'u' {
+			i++ // past the escaped byte, which may be a backslash
+			continue
 		}
+		r := hex4(raw[i+2:])
+		i += 5
+		if r < 0xd800 || r > 0xdfff {
+			continue
+		}
+		if r >= 0xdc00 || i+6 >= len(raw) || raw[i+1] != '\\' || raw[i+2] != 'u' {
+			return false
+		}
+		if r2 := hex4(raw[i+3:]); r2 < 0xdc00 || r2 > 0xdfff {
+			return false
+		}
+		i += 6
 	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
+	return true
+}
+
+// hex4 decodes the four validated hex digits at the start of b.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c <= 'F':
+			c -= 'A' - 10
+		default:
+			c -= 'a' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
+
+// parseTime converts the string token tok to unix seconds as stripe-go's
+// thin events read it into a time.Time: time.Time's UnmarshalJSON, which
+// takes the token's bytes as they are (an escape is not decoded, and is
+// rejected) and accepts only strict RFC 3339.
+func parseTime(tok []byte) (int64, error) {
+	if len(tok)-2 > MaxFieldLen {
+		return 0, errTooLong
+	}
+	var t time.Time
+	if err := t.UnmarshalJSON(tok); err != nil {
 		return 0, errors.New("not an RFC 3339 time")
 	}
 	return t.Unix(), nil
@@ -369,6 +512,10 @@ func parseInt(tok []byte) (int64, error) {
 
 func invalid(off int, msg string) error {
 	return fmt.Errorf("%w: %s at offset %d", ErrInvalid, msg, off)
+}
+
+func ambiguous(off int, msg string) error {
+	return fmt.Errorf("%w: %w: %s at offset %d", ErrInvalid, ErrAmbiguousKey, msg, off)
 }
 
 func unexpected(b []byte, i int, want string) error {

@@ -111,7 +111,6 @@ func TestParse_Invalid(t *testing.T) {
 		{"IDArray", `{"id":["evt_1"],"type":"t"}`},
 		{"IDTooLong", `{"id":"` + long + `","type":"t"}`},
 		{"IDTooLongEscaped", `{"id":"` + strings.Repeat(`\u0078`, envelope.MaxFieldLen+1) + `","type":"t"}`},
-		{"IDTooLongAfterReplacement", `{"id":"` + strings.Repeat("\xff", 86) + `","type":"t"}`}, // 258 bytes decoded
 		{"TypeMissing", `{"id":"evt_1"}`},
 		{"TypeNumber", `{"id":"evt_1","type":1}`},
 		{"TypeBool", `{"id":"evt_1","type":true}`},
@@ -119,14 +118,6 @@ func TestParse_Invalid(t *testing.T) {
 		{"NestedIDOnly", `{"type":"t","data":{"object":{"id":"pi_1"}}}`},
 		{"NestedInArrayOnly", `{"data":[{"id":"evt_1","type":"t"}]}`},
 		{"EmptyObject", `{}`},
-		{"UppercaseKeysOnly", `{"ID":"evt_1","Type":"t"}`},
-		{"DuplicateID", `{"id":"evt_1","type":"t","id":"evt_2"}`},
-		{"DuplicateIDSameValue", `{"id":"evt_1","type":"t","id":"evt_1"}`},
-		{"DuplicateIDEscaped", `{"id":"evt_1","type":"t","\u0069d":"evt_2"}`},
-		{"DuplicateIDNull", `{"id":"evt_1","type":"t","id":null}`},
-		{"DuplicateType", `{"type":"a","id":"evt_1","type":"b"}`},
-		{"DuplicateLivemode", `{"id":"evt_1","type":"t","livemode":false,"livemode":true}`},
-		{"DuplicateCreated", `{"id":"evt_1","type":"t","created":1,"created":2}`},
 		{"ObjectNumber", `{"id":"evt_1","type":"t","object":1}`},
 		{"ObjectTooLong", `{"id":"evt_1","type":"t","object":"` + long + `"}`},
 		{"AccountNumber", `{"id":"evt_1","type":"t","account":42}`},
@@ -145,6 +136,10 @@ func TestParse_Invalid(t *testing.T) {
 		{"CreatedEmptyString", `{"id":"evt_1","type":"t","created":""}`},
 		{"CreatedNotRFC3339", `{"id":"evt_1","type":"t","created":"2024-09-17 06:20:52"}`},
 		{"CreatedDigitsString", `{"id":"evt_1","type":"t","created":"1729267200"}`},
+		// time.Time's UnmarshalJSON, which stripe-go uses for a thin event's
+		// created, does not decode escapes.
+		{"CreatedRFC3339Escaped", `{"id":"evt_1","type":"t","created":"2024-09-17T06:20:52\u005a"}`},
+		{"CreatedRFC3339LowercaseT", `{"id":"evt_1","type":"t","created":"2024-09-17t06:20:52Z"}`},
 		{"InvalidEscape", `{"id":"evt\x1","type":"t"}`},
 		{"InvalidEscapeNested", `{"id":"evt_1","type":"t","d":{"k":"\a"}}`},
 		{"InvalidEscapeInKey", `{"\q":1,"id":"evt_1","type":"t"}`},
@@ -175,7 +170,7 @@ func TestParse_Invalid(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := envelope.Parse([]byte(tt.body))
-			if !errors.Is(err, envelope.ErrInvalid) {
+			if !errors.Is(err, envelope.ErrInvalid) || envelope.Reason(err) != "invalid_payload" {
 				t.Fatalf("Parse = %+v, %v; want ErrInvalid", got, err)
 			}
 			if got != (envelope.Fields{}) {
@@ -188,8 +183,8 @@ func TestParse_Invalid(t *testing.T) {
 	}
 }
 
-// TestParse_Valid ensures the edge cases of decoding: escaped and
-// case-differing keys, unicode, replacement of invalid UTF-8, surrogates,
+// TestParse_Valid ensures the edge cases of decoding: escaped keys, other
+// keys in any letter case, unicode, U+FFFD sent as such, surrogate pairs,
 // nulls, integer limits and the exact depth limit.
 func TestParse_Valid(t *testing.T) {
 	max := strings.Repeat("x", envelope.MaxFieldLen)
@@ -202,7 +197,9 @@ func TestParse_Valid(t *testing.T) {
 		{"EscapedKey", `{"\u0069d":"evt_1","typ\u0065":"t"}`, envelope.Fields{ID: "evt_1", Type: "t"}},
 		{"FullyEscapedKey", `{"\u0061\u0070\u0069\u005f\u0076\u0065\u0072\u0073\u0069\u006f\u006e":"v","id":"evt_1","type":"t"}`,
 			envelope.Fields{ID: "evt_1", Type: "t", APIVersion: "v"}},
-		{"CaseDifferingKeysIgnored", `{"ID":"evt_X","id":"evt_1","Type":"x","type":"t","Livemode":true}`, envelope.Fields{ID: "evt_1", Type: "t"}},
+		{"CaseDifferingOtherKeysIgnored", `{"Data":1,"id":"evt_1","DATA":2,"type":"t","Pending_Webhooks":3}`, envelope.Fields{ID: "evt_1", Type: "t"}},
+		{"KeysThatDoNotFoldIgnored", `{"\u0131d":"evt_X","\u0130D":"evt_Y","\u212Aey":1,"id":"evt_1","type":"t"}`, envelope.Fields{ID: "evt_1", Type: "t"}},
+		{"LongerKeyIgnored", `{"ids":"evt_X","api_versions":"v","id":"evt_1","type":"t"}`, envelope.Fields{ID: "evt_1", Type: "t"}},
 		{"KeyWithInvalidUTF8Ignored", "{\"i\xffd\":\"evt_X\",\"id\":\"evt_1\",\"type\":\"t\"}", envelope.Fields{ID: "evt_1", Type: "t"}},
 		{"KeyWithReplacementCharIgnored", `{"i\ufffdd":"evt_X","id":"evt_1","type":"t"}`, envelope.Fields{ID: "evt_1", Type: "t"}},
 		{"NestedIDNotTaken", `{"data":{"id":"pi_1","type":"x","object":{"id":"pi_2"}},"id":"evt_1","type":"t"}`, envelope.Fields{ID: "evt_1", Type: "t"}},
@@ -210,8 +207,12 @@ func TestParse_Valid(t *testing.T) {
 		{"Unicode", `{"id":"evt_☃","type":"café.ünïcode"}`, envelope.Fields{ID: "evt_☃", Type: "café.ünïcode"}},
 		{"EscapedValue", `{"id":"evt_\u00e9\n\t\"\\\/","type":"t"}`, envelope.Fields{ID: "evt_é\n\t\"\\/", Type: "t"}},
 		{"SurrogatePair", `{"id":"evt_\ud83d\ude00","type":"t"}`, envelope.Fields{ID: "evt_😀", Type: "t"}},
-		{"LoneSurrogate", `{"id":"evt_\ud83d","type":"t"}`, envelope.Fields{ID: "evt_\ufffd", Type: "t"}},
-		{"InvalidUTF8Replaced", "{\"id\":\"evt_\xff\xfe\",\"type\":\"t\"}", envelope.Fields{ID: "evt_\ufffd\ufffd", Type: "t"}},
+		{"SurrogatePairUppercase", `{"id":"evt_\uD83D\uDE00","type":"t"}`, envelope.Fields{ID: "evt_😀", Type: "t"}},
+		{"SurrogatePairAfterEscapedBackslash", `{"id":"evt_\\\ud83d\ude00","type":"t"}`, envelope.Fields{ID: "evt_\\😀", Type: "t"}},
+		{"EscapedBackslashThenU", `{"id":"evt_\\ud800","type":"t"}`, envelope.Fields{ID: `evt_\ud800`, Type: "t"}},
+		{"ReplacementCharSent", "{\"id\":\"evt_\ufffd\",\"type\":\"t_\xef\xbf\xbd\"}", envelope.Fields{ID: "evt_\ufffd", Type: "t_\ufffd"}},
+		{"ReplacementCharEscaped", `{"id":"evt_\uFFFD","type":"t"}`, envelope.Fields{ID: "evt_\ufffd", Type: "t"}},
+		{"InvalidUTF8InOtherFieldsIgnored", "{\"id\":\"evt_1\",\"type\":\"t\",\"data\":{\"id\":\"\xff\\ud800\"},\"\xff\":1}", envelope.Fields{ID: "evt_1", Type: "t"}},
 		{"EscapedNUL", `{"id":"evt_\u0000","type":"t"}`, envelope.Fields{ID: "evt_\x00", Type: "t"}},
 		{"RawDEL", "{\"id\":\"evt_\x7f\",\"type\":\"t\"}", envelope.Fields{ID: "evt_\x7f", Type: "t"}},
 		{"MaxLen", `{"id":"` + max + `","type":"` + max + `","object":"` + max + `","account":"` + max + `","api_version":"` + max + `"}`,
@@ -228,7 +229,6 @@ func TestParse_Valid(t *testing.T) {
 		{"CreatedMaxInt64", `{"id":"evt_1","type":"t","created":9223372036854775807}`, envelope.Fields{ID: "evt_1", Type: "t", Created: math.MaxInt64}},
 		{"CreatedMinInt64", `{"id":"evt_1","type":"t","created":-9223372036854775808}`, envelope.Fields{ID: "evt_1", Type: "t", Created: math.MinInt64}},
 		{"CreatedRFC3339Offset", `{"id":"evt_1","type":"t","created":"2024-09-17T08:20:52+02:00"}`, envelope.Fields{ID: "evt_1", Type: "t", Created: 1726554052}},
-		{"CreatedRFC3339Escaped", `{"id":"evt_1","type":"t","created":"2024-09-17T06:20:52\u005a"}`, envelope.Fields{ID: "evt_1", Type: "t", Created: 1726554052}},
 		{"CreatedRFC3339BeforeEpochRoundsDown", `{"id":"evt_1","type":"t","created":"1969-12-31T23:59:59.5Z"}`, envelope.Fields{ID: "evt_1", Type: "t", Created: -1}},
 		{"OtherNumbers", `{"id":"evt_1","type":"t","n":[0,-0,1.5,-1.25e+10,2E-3,1e0,123456789012345678901234567890]}`, envelope.Fields{ID: "evt_1", Type: "t"}},
 		{"EmptyContainers", `{"id":"evt_1","type":"t","a":[],"o":{},"n":[[],{},[{}]]}`, envelope.Fields{ID: "evt_1", Type: "t"}},
@@ -248,6 +248,83 @@ func TestParse_Valid(t *testing.T) {
 				t.Fatalf("reference disagrees: %+v, %v", want, err)
 			}
 		})
+	}
+}
+
+// TestParse_Ambiguous ensures that a body whose envelope key appears twice,
+// or in another letter case as encoding/json folds it (which stripe-go would
+// read, the last one winning), is refused with ErrAmbiguousKey, and a string
+// field that is not valid UTF-8 (which encoding/json would read with U+FFFD,
+// so that two different ids collide) with ErrInvalidUTF8.
+func TestParse_Ambiguous(t *testing.T) {
+	for _, tt := range []struct{ name, body, reason string }{
+		{"DuplicateID", `{"id":"evt_1","type":"t","id":"evt_2"}`, "ambiguous_key"},
+		{"DuplicateIDSameValue", `{"id":"evt_1","type":"t","id":"evt_1"}`, "ambiguous_key"},
+		{"DuplicateIDEscaped", `{"id":"evt_1","type":"t","\u0069d":"evt_2"}`, "ambiguous_key"},
+		{"DuplicateIDNull", `{"id":"evt_1","type":"t","id":null}`, "ambiguous_key"},
+		{"DuplicateType", `{"type":"a","id":"evt_1","type":"b"}`, "ambiguous_key"},
+		{"DuplicateLivemode", `{"id":"evt_1","type":"t","livemode":false,"livemode":true}`, "ambiguous_key"},
+		{"DuplicateCreated", `{"id":"evt_1","type":"t","created":1,"created":2}`, "ambiguous_key"},
+		{"UppercaseIDAfter", `{"id":"evt_1","type":"t","ID":"evt_2"}`, "ambiguous_key"},
+		{"UppercaseIDBefore", `{"ID":"evt_2","id":"evt_1","type":"t"}`, "ambiguous_key"},
+		{"MixedCaseID", `{"id":"evt_1","type":"t","iD":"evt_2"}`, "ambiguous_key"},
+		{"CapitalizedIDNull", `{"id":"evt_1","type":"t","Id":null}`, "ambiguous_key"},
+		{"EscapedUppercaseID", `{"id":"evt_1","type":"t","\u0049D":"evt_2"}`, "ambiguous_key"},
+		{"UppercaseType", `{"id":"evt_1","type":"t","TYPE":"u"}`, "ambiguous_key"},
+		{"UppercaseKeysOnly", `{"ID":"evt_1","Type":"t"}`, "ambiguous_key"},
+		{"CaseVariantLivemodeAlone", `{"id":"evt_1","type":"t","Livemode":true}`, "ambiguous_key"},
+		{"CaseVariantCreatedAlone", `{"id":"evt_1","type":"t","Created":5}`, "ambiguous_key"},
+		{"CaseVariantAccountAlone", `{"id":"evt_1","type":"t","ACCOUNT":"acct_1"}`, "ambiguous_key"},
+		{"CaseVariantObjectAlone", `{"id":"evt_1","type":"t","Object":"event"}`, "ambiguous_key"},
+		{"LongSInAPIVersion", "{\"id\":\"evt_1\",\"type\":\"t\",\"api_version\":\"a\",\"api_ver\u017fion\":\"b\"}", "ambiguous_key"},
+		{"LongSInAPIVersionEscaped", `{"id":"evt_1","type":"t","api_ver\u017Fion":"b"}`, "ambiguous_key"},
+		{"InvalidUTF8ID", "{\"id\":\"evt_\xff\",\"type\":\"t\"}", "invalid_utf8"},
+		{"InvalidUTF8IDEscaped", "{\"id\":\"evt_\\n\xff\",\"type\":\"t\"}", "invalid_utf8"},
+		{"TruncatedRuneID", "{\"id\":\"evt_\xe2\x82\",\"type\":\"t\"}", "invalid_utf8"},
+		{"EncodedSurrogateID", "{\"id\":\"evt_\xed\xa0\x80\",\"type\":\"t\"}", "invalid_utf8"},
+		{"OverlongID", "{\"id\":\"evt_\xc0\xaf\",\"type\":\"t\"}", "invalid_utf8"},
+		{"LoneHighSurrogateID", `{"id":"evt_\ud83d","type":"t"}`, "invalid_utf8"},
+		{"LoneHighSurrogateBeforeText", `{"id":"evt_\ud83dx\ude00","type":"t"}`, "invalid_utf8"},
+		{"LoneLowSurrogateID", `{"id":"evt_\ude00","type":"t"}`, "invalid_utf8"},
+		{"HighHighLow", `{"id":"evt_\ud83d\ud83d\ude00","type":"t"}`, "invalid_utf8"},
+		{"HighThenOtherEscape", `{"id":"evt_\ud83d\n","type":"t"}`, "invalid_utf8"},
+		{"HighAtEnd", `{"id":"evt_1\uDBFF","type":"t"}`, "invalid_utf8"},
+		{"InvalidUTF8Type", "{\"id\":\"evt_1\",\"type\":\"t\xfe\"}", "invalid_utf8"},
+		{"LoneSurrogateType", `{"id":"evt_1","type":"t\udfff"}`, "invalid_utf8"},
+		{"InvalidUTF8Object", "{\"id\":\"evt_1\",\"type\":\"t\",\"object\":\"\x80\"}", "invalid_utf8"},
+		{"InvalidUTF8Account", "{\"id\":\"evt_1\",\"type\":\"t\",\"account\":\"acct_\xff\"}", "invalid_utf8"},
+		{"LoneSurrogateAPIVersion", `{"id":"evt_1","type":"t","api_version":"\ud800"}`, "invalid_utf8"},
+		{"IDTooLongAfterReplacement", `{"id":"` + strings.Repeat("\xff", 86) + `","type":"t"}`, "invalid_utf8"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := envelope.Parse([]byte(tt.body))
+			if !errors.Is(err, envelope.ErrInvalid) {
+				t.Fatalf("Parse = %+v, %v; want ErrInvalid", got, err)
+			}
+			if r := envelope.Reason(err); r != tt.reason {
+				t.Fatalf("Reason(%v) = %q, want %q", err, r, tt.reason)
+			}
+			if got != (envelope.Fields{}) {
+				t.Fatalf("Parse returned fields %+v with an error", got)
+			}
+			if _, err := reference([]byte(tt.body)); err == nil {
+				t.Fatalf("reference accepts the body: the case is wrong")
+			}
+		})
+	}
+}
+
+// TestReason ensures that Reason names nil, a plain rejection and an error
+// that is not Parse's.
+func TestReason(t *testing.T) {
+	_, err := envelope.Parse([]byte(`{"id":1}`))
+	for _, tt := range []struct {
+		err  error
+		want string
+	}{{nil, ""}, {err, "invalid_payload"}, {errors.New("other"), "invalid_payload"}} {
+		if got := envelope.Reason(tt.err); got != tt.want {
+			t.Errorf("Reason(%v) = %q, want %q", tt.err, got, tt.want)
+		}
 	}
 }
 

@@ -62,7 +62,7 @@ const (
 type Result struct {
 	Endpoint string
 	Outcome  Outcome
-	Reason   string // for rejections: the stripesig reason (not_signed, too_old, ...)
+	Reason   string // for rejections: the stripesig reason (not_signed, too_old, ...) or envelope.Reason
 	Client   string
 	Event    *hookbox.Event // set for accepted and duplicate
 	Duration time.Duration
@@ -195,7 +195,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ev, err := envelope.ParseEvent(body)
 	if err != nil {
-		res.Outcome, res.Reason = OutcomeInvalid, "invalid_payload"
+		// ambiguous_key, invalid_utf8 or invalid_payload: the log says why,
+		// the answer stays generic.
+		res.Outcome, res.Reason = OutcomeInvalid, envelope.Reason(err)
 		writeError(w, http.StatusBadRequest, respInvalid, h.debug(err))
 		return
 	}

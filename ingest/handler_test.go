@@ -378,3 +378,64 @@ func TestHandler_RejectionFloodLogSampled(t *testing.T) {
 		t.Errorf("no count of the sampled lines in the log:\n%s", f.logs)
 	}
 }
+
+// TestHandler_ErrAmbiguous ensures that a validly signed body whose id or
+// type another JSON reader could read otherwise (a repeated or case-differing
+// key, which stripe-go resolves to the last one) or that is not valid UTF-8
+// (which encoding/json reads with U+FFFD, so that two different ids collide
+// and the second would be acknowledged as a duplicate without being stored)
+// gets 400 invalid payload, stores nothing, and is logged with its reason.
+func TestHandler_ErrAmbiguous(t *testing.T) {
+	f := mustFixture(t)
+	// Every rejection's line, not the first few per reason.
+	s, err := edge.NewLogSampler(slog.New(slog.NewJSONHandler(f.logs, nil)), edge.LogSamplerOptions{Burst: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h.LogSampler = s
+	body := func(members string) []byte {
+		return []byte(`{"object":"event","created":1764200000,"livemode":false,` + members + `,"data":{"object":{"id":"pi_1"}}}`)
+	}
+	for _, tt := range []struct {
+		name   string
+		body   []byte
+		reason string
+	}{
+		{"DuplicateID", body(`"id":"evt_amb_1","type":"invoice.paid","id":"evt_amb_2"`), "ambiguous_key"},
+		{"UppercaseIDAfter", body(`"id":"evt_amb_1","type":"invoice.paid","ID":"evt_amb_2"`), "ambiguous_key"},
+		{"UppercaseIDBefore", body(`"ID":"evt_amb_2","id":"evt_amb_1","type":"invoice.paid"`), "ambiguous_key"},
+		{"MixedCaseType", body(`"id":"evt_amb_1","type":"invoice.paid","Type":"charge.refunded"`), "ambiguous_key"},
+		{"CaseVariantLivemode", body(`"id":"evt_amb_1","type":"invoice.paid","LIVEMODE":true`), "ambiguous_key"},
+		{"InvalidUTF8ID", body("\"id\":\"evt_amb_\xff\",\"type\":\"invoice.paid\""), "invalid_utf8"},
+		{"InvalidUTF8IDOtherByte", body("\"id\":\"evt_amb_\xfe\",\"type\":\"invoice.paid\""), "invalid_utf8"},
+		{"LoneSurrogateID", body(`"id":"evt_amb_\udbff","type":"invoice.paid"`), "invalid_utf8"},
+		{"LoneSurrogateType", body(`"id":"evt_amb_1","type":"invoice.\ud800paid"`), "invalid_utf8"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, resp := f.post(t, tt.body, signed(tt.body, time.Now(), secretOld))
+			if status != http.StatusBadRequest || resp != `{"error":"invalid payload"}` {
+				t.Fatalf("got %d %s, want 400 invalid payload", status, resp)
+			}
+			if n := countEvents(t, f.store); n != 0 {
+				t.Fatalf("%d events stored, want none", n)
+			}
+			lines := strings.Split(strings.TrimSpace(f.logs.String()), "\n")
+			var l map[string]any
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &l); err != nil {
+				t.Fatal(err)
+			}
+			if l["outcome"] != "invalid" || l["reason"] != tt.reason {
+				t.Fatalf("log line %v, want outcome invalid, reason %s", l, tt.reason)
+			}
+		})
+	}
+
+	// U+FFFD sent as such is an ordinary character, stored as sent.
+	ok := body(`"id":"evt_amb_\ufffd","type":"invoice.paid"`)
+	if status, resp := f.post(t, ok, signed(ok, time.Now(), secretOld)); status != http.StatusOK {
+		t.Fatalf("got %d %s, want 200", status, resp)
+	}
+	if _, err := f.store.FindEventByID(context.Background(), "evt_amb_\ufffd"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -603,3 +603,43 @@ func (h cancelOnRetry) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h cancelOnRetry) WithAttrs([]slog.Attr) slog.Handler { return h }
+
+// Ensures a listed event that stripe-go and hookbox could read differently
+// (an id or type repeated in another letter case, which stripe-go resolves
+// to the last one) or whose id is not valid UTF-8 (read with U+FFFD, so that
+// two ids collide) is counted invalid, logged with the reason, and not
+// stored; the well-formed event beside them is.
+func TestRun_ErrAmbiguous(t *testing.T) {
+	t.Parallel()
+	fake, srv := newFakeStripe(t, testKey)
+	store := mustOpenStore(t)
+	created := now.Add(-time.Hour).Unix()
+	good := fake.add(false, genEvents(3, now.Add(-2*time.Hour), 1)...)
+	ev := func(members string) []byte {
+		return []byte(`{"object":"event","api_version":"2024-06-20","created":` + strconv.FormatInt(created, 10) +
+			`,"livemode":false,"pending_webhooks":1,"request":{"id":null},` + members + `,"data":{"object":{"id":"pi_1"}}}`)
+	}
+	fake.mu.Lock()
+	for i, raw := range [][]byte{
+		ev(`"ID":"evt_amb_other","id":"evt_amb_1","type":"invoice.paid"`),
+		ev(`"id":"evt_amb_2","type":"invoice.paid","TYPE":"charge.refunded"`),
+		ev("\"id\":\"evt_amb_\xff\",\"type\":\"invoice.paid\""),
+	} {
+		fake.events = append(fake.events, fakeEvent{id: "evt_amb_" + strconv.Itoa(i+1), typ: "invoice.paid", created: created - int64(i), raw: raw})
+	}
+	slices.SortStableFunc(fake.events, newestFirst)
+	fake.mu.Unlock()
+
+	r, logs := newReconciler(t, srv.URL, testKey, store)
+	sum := run(t, r, reconcile.Options{})
+	if sum.Seen != 4 || sum.Invalid != 3 || sum.Recovered != 1 {
+		t.Fatalf("summary %+v, want 4 seen, 3 invalid, 1 recovered", sum)
+	}
+	if n := countStored(t, store); n != 1 {
+		t.Fatalf("%d events stored, want 1", n)
+	}
+	storetest.MustFindByID(t, store, good[0].id)
+	if l := logs.String(); strings.Count(l, "ambiguous key") != 2 || strings.Count(l, "not valid UTF-8") != 1 {
+		t.Fatalf("logs do not give the reasons:\n%s", l)
+	}
+}
