@@ -364,3 +364,37 @@ func TestCrash_SIGKILLDuringDelivery(t *testing.T) {
 	mu.Unlock()
 	t.Logf("%d delivered before SIGKILL; all %d delivered after restart; %d redelivered (at least once)", before, n, dups)
 }
+
+// TestCrash_AckLogLinesSurvive ensures that with --log-flush-interval 0
+// the log line of every event answered 200 is written before the answer,
+// so none is lost when the process is SIGKILLed right after it (with the
+// default 100 ms buffer, the last lines would be).
+func TestCrash_AckLogLinesSurvive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test builds and kills the real binary")
+	}
+	bin := mustBuild(t)
+	env := []string{"HOOKBOX_DB=sqlite:" + filepath.Join(t.TempDir(), "logs.db"),
+		"STRIPE_WEBHOOK_SECRET=" + testSecret1, "HOOKBOX_LOG_FLUSH_INTERVAL=0"}
+	p := startServe(t, bin, env)
+	url := "http://" + p.public + "/webhooks/stripe"
+	var acked []string
+	for i := range 50 {
+		id := fmt.Sprintf("evt_logged_%d", i)
+		body := e2eEvent(id, "invoice.paid")
+		if status, _ := postEvent(t, url, body, stripesig.Sign(body, time.Now(), testSecret1)); status == 200 {
+			acked = append(acked, id)
+		}
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+	logs := p.stderr.String()
+	for _, id := range acked {
+		if !strings.Contains(logs, `"event_id":"`+id+`"`) && !strings.Contains(logs, `"id":"`+id+`"`) {
+			t.Fatalf("event %s answered 200 has no log line after SIGKILL", id)
+		}
+	}
+	if len(acked) != 50 {
+		t.Fatalf("%d of 50 acknowledged", len(acked))
+	}
+}
