@@ -133,7 +133,10 @@ func TestPeriodic_TwoReplicas(t *testing.T) {
 		}
 		return n
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	// A generous deadline: on a loaded 2-core machine each run of the
+	// scenario's fake API and SQLite store is slow (a 20 s deadline was
+	// missed with a 1, b 0).
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		mu.Lock()
 		done := ran(results["a"]) >= 3 && ran(results["b"]) >= 3
@@ -142,7 +145,7 @@ func TestPeriodic_TwoReplicas(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("runs after 20s: a %d, b %d", ran(results["a"]), ran(results["b"]))
+			t.Fatalf("runs after 60s: a %d, b %d", ran(results["a"]), ran(results["b"]))
 		}
 		time.Sleep(time.Millisecond) // polling a condition with a deadline
 	}
