@@ -20,6 +20,7 @@ import (
 // run serve with the environment they give it.
 const (
 	systemdUnit        = "../../deploy/systemd/hookbox.service"
+	systemdEnvFile     = "../../deploy/systemd/hookbox.env"
 	kubernetesDeploy   = "../../deploy/kubernetes/deployment.yaml"
 	deployAdminToken   = "admin-token-from-a-credential-0123456789"
 	deployStripeAPIKey = "rk_test_from_a_credential"
@@ -48,7 +49,8 @@ func credentialValue(t *testing.T, fileVar string) string {
 var unitSetting = regexp.MustCompile(`^#?(Environment|LoadCredential)=(.*)$`)
 
 // systemdEnv returns the environment hookbox.service gives serve, its
-// optional settings uncommented: each Environment= with %S (the state
+// optional settings uncommented, with its example environment file: each
+// Environment= with %S (the state
 // directory's parent) and %d (the credentials directory,
 // $CREDENTIALS_DIRECTORY) expanded, and each LoadCredential= file written
 // into credDir as systemd copies it there.
@@ -80,6 +82,16 @@ func systemdEnv(t *testing.T, stateRoot, credDir string) map[string]string {
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
+	// EnvironmentFile= settings win over Environment= ones.
+	b, err := os.ReadFile(systemdEnvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			vars[k] = v
+		}
+	}
 	for k, v := range vars {
 		name, ok := strings.CutPrefix(v, credDir+"/")
 		if !ok || !strings.HasSuffix(k, "_FILE") {
@@ -97,7 +109,7 @@ func systemdEnv(t *testing.T, stateRoot, credDir string) map[string]string {
 }
 
 // TestDeploy_SystemdCredentials ensures serve runs on the environment
-// hookbox.service gives it: the store lands in the state directory, and
+// hookbox.service and its example environment file give it: the store lands in the state directory, and
 // the secrets that LoadCredential= copies into $CREDENTIALS_DIRECTORY reach
 // hookbox through the *_FILE variables: the webhook secret verifies
 // Stripe's signature, the forward secret signs the delivery the app
