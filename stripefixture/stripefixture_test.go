@@ -79,8 +79,11 @@ var evtID = regexp.MustCompile(`^evt_[0-9A-Za-z]{24}$`)
 
 // TestFixtureEveryType ensures every listed type yields valid JSON with the
 // envelope Stripe sends, that stripe-go decodes it as a stripe.Event and
-// its data.object as the matching typed object, and that every field we
-// write exists in stripe-go's model of that object (no invented fields).
+// its data.object as the matching typed object (id with the object's
+// prefix, livemode agreeing with the event's), that previous_attributes
+// comes with *.updated only and names fields of the object, and that every
+// field we write exists in stripe-go's model of that object (no invented
+// fields).
 func TestFixtureEveryType(t *testing.T) {
 	if len(stripefixture.Types()) != len(objectOf) {
 		t.Fatalf("Types() = %v, test knows %d types", stripefixture.Types(), len(objectOf))
