@@ -54,6 +54,12 @@ func newEdgeMetrics(reg *prometheus.Registry) *edgeMetrics {
 	for _, b := range []string{"per_client", "total"} {
 		e.connsOut.WithLabelValues(b)
 	}
+	// An allowlist holds the built-in list from construction until its
+	// first successful refresh (edge.NewAllowlist without Initial, as the
+	// receiver builds it), and a refresh may never come (no source, or the
+	// allowlist off with no failure limit): report that list from the
+	// start rather than 0, which reads as "every request is outside".
+	e.entries.Set(float64(len(edge.StripeWebhookIPs())))
 	reg.MustRegister(e.outside, e.refreshes, e.entries, e.limited, e.connsOut, e.certEnd)
 	return e
 }
@@ -69,7 +75,9 @@ func (m *Metrics) AllowlistOutside(client string, enforced bool) {
 }
 
 // AllowlistRefresh records a refresh of the allowlist
-// (edge.AllowlistOptions.OnRefresh).
+// (edge.AllowlistOptions.OnRefresh) and sets hookbox_ip_allowlist_entries
+// to the entries in force; before the first call it holds the size of the
+// built-in list.
 func (m *Metrics) AllowlistRefresh(entries int, err error) {
 	if err != nil {
 		m.edge.refreshes.WithLabelValues("failure").Inc()

@@ -311,3 +311,34 @@ hookbox_connections_refused_total{bound="total"} 0
 		t.Error(err)
 	}
 }
+
+// Ensures hookbox_ip_allowlist_entries reports the built-in list from
+// construction, before any refresh (one may never come), and then follows
+// the entries each refresh reports.
+func TestMetrics_AllowlistEntriesFromStart(t *testing.T) {
+	m := prom.New(prom.Options{})
+	url := mustServe(t, m)
+	builtIn := len(edge.StripeWebhookIPs())
+	a, err := edge.NewAllowlist(edge.ModeLog, edge.AllowlistOptions{OnRefresh: m.AllowlistRefresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(a.Entries()); n != builtIn || n == 0 {
+		t.Fatalf("allowlist holds %d entries, built-in list %d", n, builtIn)
+	}
+	entries := func() float64 {
+		t.Helper()
+		mf := scrape(t, url)["hookbox_ip_allowlist_entries"]
+		if mf == nil || len(mf.Metric) != 1 {
+			t.Fatalf("hookbox_ip_allowlist_entries: %v", mf)
+		}
+		return mf.Metric[0].GetGauge().GetValue()
+	}
+	if got := entries(); got != float64(builtIn) {
+		t.Fatalf("before any refresh: %v entries, want %d", got, builtIn)
+	}
+	m.AllowlistRefresh(3, nil)
+	if got := entries(); got != 3 {
+		t.Fatalf("after a refresh to 3 entries: %v", got)
+	}
+}

@@ -135,6 +135,39 @@ func writeJSON(b *bytes.Buffer, v any, depth int) error {
 	return nil
 }
 
+// set replaces the value of key in m (m's keys are already ordered).
+func (m obj) set(key string, value any) obj {
+	for i := range m {
+		if m[i].key == key {
+			m[i].value = value
+			return m
+		}
+	}
+	panic("stripefixture: no key " + key)
+}
+
+// get returns the value of key in m; it panics if m has no such key (the
+// keys are literals of this package).
+func (m obj) get(key string) any {
+	for _, f := range m {
+		if f.key == key {
+			return f.value
+		}
+	}
+	panic("stripefixture: no key " + key)
+}
+
+// without returns m minus key (an upcoming invoice has no id).
+func (m obj) without(key string) obj {
+	out := make(obj, 0, len(m))
+	for _, f := range m {
+		if f.key != key {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // next is the depth of a nested value: one deeper, or still compact.
 func next(depth int) int {
 	if depth < 0 {

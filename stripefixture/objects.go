@@ -43,8 +43,9 @@ var (
 type scene struct {
 	g          *Generator
 	livemode   bool
-	now        int64 // the event's created
-	apiRequest bool  // caused by an API call (request.id set), else automatic
+	now        int64  // the event's created
+	apiRequest bool   // caused by an API call (request.id set), else automatic
+	account    string // the connected account of a Connect event, else ""
 
 	customer, name, email, phone string
 	addr                         int
@@ -481,17 +482,6 @@ func (s *scene) subscription(b *sub, status string) obj {
 		"trial_settings", o("end_behavior", o("missing_payment_method", "create_invoice")),
 		"trial_start", nil,
 	)
-}
-
-// set replaces the value of key in m (m's keys are already ordered).
-func (m obj) set(key string, value any) obj {
-	for i := range m {
-		if m[i].key == key {
-			m[i].value = value
-			return m
-		}
-	}
-	panic("stripefixture: no key " + key)
 }
 
 func (s *scene) subscriptionUpdated() (obj, obj) {

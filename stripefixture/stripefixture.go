@@ -33,36 +33,77 @@ const DefaultAPIVersion = "2025-10-29.clover"
 // fixed so that output depends on the seed alone.
 var DefaultStart = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 
-// The supported event types, in the order Types returns them.
-var types = []string{
-	"payment_intent.succeeded",
-	"payment_intent.payment_failed",
-	"invoice.paid",
-	"invoice.payment_failed",
-	"customer.subscription.updated",
-	"customer.subscription.deleted",
-	"checkout.session.completed",
-	"charge.refunded",
-	"charge.succeeded",
-	"customer.created",
+// The supported event types, in the order Types returns them, and for each
+// the builder of data.object and, for *.updated, data.previous_attributes.
+// New types go at the end: the golden files of the others stay put.
+var types = []struct {
+	name  string
+	build func(*scene) (object, previous obj)
+}{
+	{"payment_intent.succeeded", (*scene).paymentIntentSucceeded},
+	{"payment_intent.payment_failed", (*scene).paymentIntentFailed},
+	{"invoice.paid", (*scene).invoicePaid},
+	{"invoice.payment_failed", (*scene).invoicePaymentFailed},
+	{"customer.subscription.updated", (*scene).subscriptionUpdated},
+	{"customer.subscription.deleted", (*scene).subscriptionDeleted},
+	{"checkout.session.completed", (*scene).checkoutSessionCompleted},
+	{"charge.refunded", (*scene).chargeRefunded},
+	{"charge.succeeded", (*scene).chargeSucceeded},
+	{"customer.created", (*scene).customerCreated},
+
+	{"payment_intent.created", (*scene).paymentIntentCreated},
+	{"payment_intent.requires_action", (*scene).paymentIntentRequiresAction},
+	{"payment_intent.amount_capturable_updated", (*scene).paymentIntentAmountCapturableUpdated},
+	{"payment_intent.canceled", (*scene).paymentIntentCanceled},
+	{"charge.failed", (*scene).chargeFailed},
+	{"charge.captured", (*scene).chargeCaptured},
+	{"charge.updated", (*scene).chargeUpdated},
+	{"charge.dispute.created", (*scene).chargeDisputeCreated},
+	{"charge.dispute.closed", (*scene).chargeDisputeClosed},
+	{"refund.created", (*scene).refundCreated},
+	{"refund.updated", (*scene).refundUpdated},
+	{"setup_intent.created", (*scene).setupIntentCreated},
+	{"setup_intent.succeeded", (*scene).setupIntentSucceeded},
+	{"setup_intent.setup_failed", (*scene).setupIntentSetupFailed},
+	{"payment_method.attached", (*scene).paymentMethodAttached},
+	{"customer.updated", (*scene).customerUpdated},
+	{"customer.deleted", (*scene).customerDeleted},
+	{"customer.subscription.created", (*scene).subscriptionCreated},
+	{"customer.subscription.trial_will_end", (*scene).subscriptionTrialWillEnd},
+	{"invoice.created", (*scene).invoiceCreated},
+	{"invoice.finalized", (*scene).invoiceFinalized},
+	{"invoice.updated", (*scene).invoiceUpdated},
+	{"invoice.payment_succeeded", (*scene).invoicePaid},
+	{"invoice.upcoming", (*scene).invoiceUpcoming},
+	{"invoice.voided", (*scene).invoiceVoided},
+	{"checkout.session.expired", (*scene).checkoutSessionExpired},
+	{"product.created", (*scene).productCreated},
+	{"product.updated", (*scene).productUpdated},
+	{"price.created", (*scene).priceCreated},
+	{"price.updated", (*scene).priceUpdated},
+	{"account.updated", (*scene).accountUpdated},
+	{"payout.created", (*scene).payoutCreated},
+	{"payout.paid", (*scene).payoutPaid},
+	{"payout.failed", (*scene).payoutFailed},
 }
 
-// builders produce data.object and, for *.updated, data.previous_attributes.
-var builders = map[string]func(*scene) (object, previous obj){
-	"payment_intent.succeeded":      (*scene).paymentIntentSucceeded,
-	"payment_intent.payment_failed": (*scene).paymentIntentFailed,
-	"invoice.paid":                  (*scene).invoicePaid,
-	"invoice.payment_failed":        (*scene).invoicePaymentFailed,
-	"customer.subscription.updated": (*scene).subscriptionUpdated,
-	"customer.subscription.deleted": (*scene).subscriptionDeleted,
-	"checkout.session.completed":    (*scene).checkoutSessionCompleted,
-	"charge.refunded":               (*scene).chargeRefunded,
-	"charge.succeeded":              (*scene).chargeSucceeded,
-	"customer.created":              (*scene).customerCreated,
-}
+// builders indexes types by name.
+var builders = func() map[string]func(*scene) (obj, obj) {
+	m := make(map[string]func(*scene) (obj, obj), len(types))
+	for _, t := range types {
+		m[t.name] = t.build
+	}
+	return m
+}()
 
 // Types lists the event types Event can generate.
-func Types() []string { return slices.Clone(types) }
+func Types() []string {
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = t.name
+	}
+	return names
+}
 
 // Supported reports whether Event can generate typ.
 func Supported(typ string) bool {
@@ -118,6 +159,11 @@ func (g *Generator) Event(typ string, livemode bool) []byte {
 		g.now += int64(g.rng.IntN(3))
 	}
 	s := g.newScene(livemode)
+	// A connected account's event carries its id, and an account.updated
+	// of it describes that same account: draw it before the object.
+	if g.ConnectFraction > 0 && g.rng.Float64() < g.ConnectFraction {
+		s.account = g.accounts[g.rng.IntN(len(g.accounts))]
+	}
 	object, previous := build(s)
 	var reqID, reqKey any // null for automatic events
 	if s.apiRequest {
@@ -140,8 +186,8 @@ func (g *Generator) Event(typ string, livemode bool) []byte {
 		d = append(d, field{"previous_attributes", previous})
 	}
 	ev = append(ev, field{"data", d})
-	if g.ConnectFraction > 0 && g.rng.Float64() < g.ConnectFraction {
-		ev = append(ev, field{"account", g.accounts[g.rng.IntN(len(g.accounts))]})
+	if s.account != "" {
+		ev = append(ev, field{"account", s.account})
 	}
 	slices.SortStableFunc(ev, func(a, b field) int { return cmpKeys(a.key, b.key) })
 	// Stripe pretty-prints webhook bodies with two spaces; receivers must

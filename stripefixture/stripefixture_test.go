@@ -17,30 +17,73 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/events")
 
-// objectOf maps each event type to the object its data.object holds and the
-// stripe-go type that must decode it.
+// objectOf maps each event type to the object its data.object holds, the
+// prefix of that object's id, and the stripe-go type that must decode it.
 var objectOf = map[string]struct {
-	object string
-	typed  func() any
+	object, prefix string
+	typed          func() any
 }{
-	"payment_intent.succeeded":      {"payment_intent", func() any { return new(stripe.PaymentIntent) }},
-	"payment_intent.payment_failed": {"payment_intent", func() any { return new(stripe.PaymentIntent) }},
-	"invoice.paid":                  {"invoice", func() any { return new(stripe.Invoice) }},
-	"invoice.payment_failed":        {"invoice", func() any { return new(stripe.Invoice) }},
-	"customer.subscription.updated": {"subscription", func() any { return new(stripe.Subscription) }},
-	"customer.subscription.deleted": {"subscription", func() any { return new(stripe.Subscription) }},
-	"checkout.session.completed":    {"checkout.session", func() any { return new(stripe.CheckoutSession) }},
-	"charge.refunded":               {"charge", func() any { return new(stripe.Charge) }},
-	"charge.succeeded":              {"charge", func() any { return new(stripe.Charge) }},
-	"customer.created":              {"customer", func() any { return new(stripe.Customer) }},
+	"payment_intent.succeeded":                 {"payment_intent", "pi_", newOf[stripe.PaymentIntent]},
+	"payment_intent.payment_failed":            {"payment_intent", "pi_", newOf[stripe.PaymentIntent]},
+	"payment_intent.created":                   {"payment_intent", "pi_", newOf[stripe.PaymentIntent]},
+	"payment_intent.requires_action":           {"payment_intent", "pi_", newOf[stripe.PaymentIntent]},
+	"payment_intent.amount_capturable_updated": {"payment_intent", "pi_", newOf[stripe.PaymentIntent]},
+	"payment_intent.canceled":                  {"payment_intent", "pi_", newOf[stripe.PaymentIntent]},
+	"invoice.paid":                             {"invoice", "in_", newOf[stripe.Invoice]},
+	"invoice.payment_failed":                   {"invoice", "in_", newOf[stripe.Invoice]},
+	"invoice.created":                          {"invoice", "in_", newOf[stripe.Invoice]},
+	"invoice.finalized":                        {"invoice", "in_", newOf[stripe.Invoice]},
+	"invoice.updated":                          {"invoice", "in_", newOf[stripe.Invoice]},
+	"invoice.payment_succeeded":                {"invoice", "in_", newOf[stripe.Invoice]},
+	"invoice.upcoming":                         {"invoice", "", newOf[stripe.Invoice]}, // no id yet
+	"invoice.voided":                           {"invoice", "in_", newOf[stripe.Invoice]},
+	"customer.subscription.updated":            {"subscription", "sub_", newOf[stripe.Subscription]},
+	"customer.subscription.deleted":            {"subscription", "sub_", newOf[stripe.Subscription]},
+	"customer.subscription.created":            {"subscription", "sub_", newOf[stripe.Subscription]},
+	"customer.subscription.trial_will_end":     {"subscription", "sub_", newOf[stripe.Subscription]},
+	"checkout.session.completed":               {"checkout.session", "cs_", newOf[stripe.CheckoutSession]},
+	"checkout.session.expired":                 {"checkout.session", "cs_", newOf[stripe.CheckoutSession]},
+	"charge.refunded":                          {"charge", "ch_", newOf[stripe.Charge]},
+	"charge.succeeded":                         {"charge", "ch_", newOf[stripe.Charge]},
+	"charge.failed":                            {"charge", "ch_", newOf[stripe.Charge]},
+	"charge.captured":                          {"charge", "ch_", newOf[stripe.Charge]},
+	"charge.updated":                           {"charge", "ch_", newOf[stripe.Charge]},
+	"charge.dispute.created":                   {"dispute", "dp_", newOf[stripe.Dispute]},
+	"charge.dispute.closed":                    {"dispute", "dp_", newOf[stripe.Dispute]},
+	"refund.created":                           {"refund", "re_", newOf[stripe.Refund]},
+	"refund.updated":                           {"refund", "re_", newOf[stripe.Refund]},
+	"setup_intent.created":                     {"setup_intent", "seti_", newOf[stripe.SetupIntent]},
+	"setup_intent.succeeded":                   {"setup_intent", "seti_", newOf[stripe.SetupIntent]},
+	"setup_intent.setup_failed":                {"setup_intent", "seti_", newOf[stripe.SetupIntent]},
+	"payment_method.attached":                  {"payment_method", "pm_", newOf[stripe.PaymentMethod]},
+	"customer.created":                         {"customer", "cus_", newOf[stripe.Customer]},
+	"customer.updated":                         {"customer", "cus_", newOf[stripe.Customer]},
+	"customer.deleted":                         {"customer", "cus_", newOf[stripe.Customer]},
+	"product.created":                          {"product", "prod_", newOf[stripe.Product]},
+	"product.updated":                          {"product", "prod_", newOf[stripe.Product]},
+	"price.created":                            {"price", "price_", newOf[stripe.Price]},
+	"price.updated":                            {"price", "price_", newOf[stripe.Price]},
+	"account.updated":                          {"account", "acct_", newOf[stripe.Account]},
+	"payout.created":                           {"payout", "po_", newOf[stripe.Payout]},
+	"payout.paid":                              {"payout", "po_", newOf[stripe.Payout]},
+	"payout.failed":                            {"payout", "po_", newOf[stripe.Payout]},
 }
+
+func newOf[T any]() any { return new(T) }
+
+// idTail is the random part of an object id (cs_ ids carry a mode before
+// it: cs_test_..., cs_live_...).
+var idTail = regexp.MustCompile(`^(test_|live_)?[0-9A-Za-z]{14,}$`)
 
 var evtID = regexp.MustCompile(`^evt_[0-9A-Za-z]{24}$`)
 
 // TestFixtureEveryType ensures every listed type yields valid JSON with the
 // envelope Stripe sends, that stripe-go decodes it as a stripe.Event and
-// its data.object as the matching typed object, and that every field we
-// write exists in stripe-go's model of that object (no invented fields).
+// its data.object as the matching typed object (id with the object's
+// prefix, livemode agreeing with the event's), that previous_attributes
+// comes with *.updated only and names fields of the object, and that every
+// field we write exists in stripe-go's model of that object (no invented
+// fields).
 func TestFixtureEveryType(t *testing.T) {
 	if len(stripefixture.Types()) != len(objectOf) {
 		t.Fatalf("Types() = %v, test knows %d types", stripefixture.Types(), len(objectOf))
@@ -82,18 +125,30 @@ func checkEvent(t *testing.T, typ string, live bool, body []byte) {
 	if got := ev.Data.Object["object"]; got != want.object {
 		t.Fatalf("%s: data.object.object = %v, want %s", typ, got, want.object)
 	}
-	if live != ev.Data.Object["livemode"] {
-		t.Fatalf("%s: data.object.livemode = %v, event livemode %v", typ, ev.Data.Object["livemode"], live)
+	typed := want.typed()
+	// Objects with a livemode field (all but refunds) agree with the event.
+	if got, ok := ev.Data.Object["livemode"]; ok != hasField(typed, "livemode") || ok && got != live {
+		t.Fatalf("%s: data.object.livemode = %v, event livemode %v", typ, got, live)
+	}
+	id, _ := ev.Data.Object["id"].(string)
+	if want.prefix == "" {
+		if _, ok := ev.Data.Object["id"]; ok {
+			t.Fatalf("%s: data.object has an id: %v", typ, ev.Data.Object["id"])
+		}
+	} else if tail, ok := strings.CutPrefix(id, want.prefix); !ok || !idTail.MatchString(tail) {
+		t.Fatalf("%s: data.object.id %q, want %s...", typ, id, want.prefix)
+	}
+	if acct, ok := ev.Data.Object["id"].(string); ok && typ == "account.updated" && ev.Account != "" && acct != ev.Account {
+		t.Fatalf("%s: event of account %s describes account %s", typ, ev.Account, acct)
 	}
 	if strings.HasSuffix(typ, ".updated") != (len(ev.Data.PreviousAttributes) > 0) {
 		t.Fatalf("%s: previous_attributes = %v", typ, ev.Data.PreviousAttributes)
 	}
-	typed := want.typed()
 	if err := json.Unmarshal(ev.Data.Raw, typed); err != nil {
 		t.Fatalf("%s: data.object as %T: %v", typ, typed, err)
 	}
-	if id := reflect.ValueOf(typed).Elem().FieldByName("ID").String(); id != ev.Data.Object["id"] {
-		t.Fatalf("%s: typed id %q != %v", typ, id, ev.Data.Object["id"])
+	if got := reflect.ValueOf(typed).Elem().FieldByName("ID").String(); got != id {
+		t.Fatalf("%s: typed id %q != %q", typ, got, id)
 	}
 	var raw map[string]any
 	if err := json.Unmarshal(ev.Data.Raw, &raw); err != nil {
@@ -121,6 +176,11 @@ func checkKnownFields(t *testing.T, path string, rt reflect.Type, v any) {
 	case map[string]any:
 		if rt.Kind() != reflect.Struct {
 			return // metadata and other free-form maps
+		}
+		if object, ok := v["object"].(string); ok {
+			if pt, ok := polymorphic(rt, object); ok {
+				rt = pt
+			}
 		}
 		fields := jsonFields(rt)
 		for k, sub := range v {
@@ -152,6 +212,39 @@ func checkKnownFields(t *testing.T, path string, rt reflect.Type, v any) {
 			checkKnownFields(t, path+"[]", elem, e)
 		}
 	}
+}
+
+// hasField reports whether the stripe-go struct v points to has a JSON
+// field name.
+func hasField(v any, name string) bool {
+	_, ok := jsonFields(reflect.TypeOf(v).Elem())[name]
+	return ok
+}
+
+// polymorphic returns, for a stripe-go struct that decodes one of several
+// objects into fields tagged json:"-" (AccountExternalAccount: BankAccount
+// or Card), the type of the field for object ("bank_account").
+func polymorphic(rt reflect.Type, object string) (reflect.Type, bool) {
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		if f.Tag.Get("json") != "-" || f.Type.Kind() != reflect.Pointer || f.Type.Elem().Kind() != reflect.Struct {
+			continue
+		}
+		var snake strings.Builder
+		for j, r := range f.Type.Elem().Name() {
+			if r >= 'A' && r <= 'Z' {
+				if j > 0 {
+					snake.WriteByte('_')
+				}
+				r += 'a' - 'A'
+			}
+			snake.WriteRune(r)
+		}
+		if snake.String() == object {
+			return f.Type.Elem(), true
+		}
+	}
+	return nil, false
 }
 
 func jsonFields(rt reflect.Type) map[string]reflect.Type {

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/stripefixture"
 	"github.com/hookbox/hookbox/stripesig"
 )
@@ -155,12 +156,13 @@ func sendFlagSet(cfg *sendConfig, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), sendUsage)
 		fs.PrintDefaults()
+		sendWriteTypes(fs.Output())
 	}
 	fs.StringVar(&cfg.url, "url", sendDefaultURL, "receiver URL (a positional URL wins)")
 	fs.IntVar(&cfg.count, "count", 100, "number of requests to send")
 	fs.IntVar(&cfg.concurrency, "concurrency", 8, "requests in flight at once (one keep-alive connection each)")
 	fs.Float64Var(&cfg.duplicates, "duplicates", 0, "fraction (0..1) of requests that re-send an event already sent, freshly signed, as Stripe's retries do")
-	types := fs.String("types", strings.Join(stripefixture.Types(), ","), "comma-separated event types to draw from uniformly")
+	types := fs.String("types", "*", "comma-separated event types or prefix.* patterns (\"invoice.*,payout.paid\") to draw from uniformly; * for every supported type (listed below)")
 	fs.BoolVar(&cfg.livemode, "livemode", false, "send live-mode events (livemode: true)")
 	fs.Float64Var(&cfg.connectFraction, "connect-fraction", 0, "fraction (0..1) of events carrying a connected account (Connect)")
 	fs.Float64Var(&cfg.rate, "rate", 0, "cap on requests per second (0: unlimited)")
@@ -212,24 +214,63 @@ func sendCheck(cfg *sendConfig) error {
 	return nil
 }
 
-// sendTypes splits the --types list, skipping empty items, and fails on an
-// unsupported type or an empty list.
+// sendTypes splits the --types list, skipping empty items, into the event
+// types to draw from. An item is a supported type, a prefix pattern
+// ("invoice.*", as destinations' events filters write it) standing for
+// every supported type it matches, or "*" for all. It fails on an
+// unsupported type, a pattern matching none, or an empty list.
 func sendTypes(list string) ([]string, error) {
 	var types []string
-	for _, t := range strings.Split(list, ",") {
-		t = strings.TrimSpace(t)
-		if t == "" {
+	add := func(t string) {
+		if !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	for _, item := range strings.Split(list, ",") {
+		item = strings.TrimSpace(item)
+		switch {
+		case item == "":
 			continue
+		case item == "*" || strings.HasSuffix(item, ".*"):
+			// The very matching of destinations' events filters.
+			filter, err := deliver.ParseTypes(item)
+			if err != nil {
+				return nil, fmt.Errorf("send: --types: %w", err)
+			}
+			n := 0
+			for _, t := range stripefixture.Types() {
+				if filter.Match(t) {
+					add(t)
+					n++
+				}
+			}
+			if n == 0 {
+				return nil, fmt.Errorf("send: no supported event type matches %q; supported: %s", item, strings.Join(stripefixture.Types(), ","))
+			}
+		case stripefixture.Supported(item):
+			add(item)
+		default:
+			return nil, fmt.Errorf("send: unsupported event type %q; supported: %s", item, strings.Join(stripefixture.Types(), ","))
 		}
-		if !stripefixture.Supported(t) {
-			return nil, fmt.Errorf("send: unsupported event type %q; supported: %s", t, strings.Join(stripefixture.Types(), ","))
-		}
-		types = append(types, t)
 	}
 	if len(types) == 0 {
 		return nil, errors.New("send: --types lists no event type")
 	}
 	return types, nil
+}
+
+// sendWriteTypes lists the supported event types for --help, wrapped.
+func sendWriteTypes(w io.Writer) {
+	fmt.Fprintf(w, "\nEvent types (--types takes these, prefix.* patterns such as invoice.*, or *):\n")
+	line := " "
+	for _, t := range slices.Sorted(slices.Values(stripefixture.Types())) {
+		if len(line)+1+len(t) > 78 {
+			fmt.Fprintln(w, line)
+			line = " "
+		}
+		line += " " + t
+	}
+	fmt.Fprintln(w, line)
 }
 
 // sendSecrets reads STRIPE_WEBHOOK_SECRET or STRIPE_WEBHOOK_SECRET_FILE

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,9 @@ import (
 
 	"github.com/stripe/stripe-go/v85"
 	"github.com/stripe/stripe-go/v85/webhook"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hookbox/hookbox/stripefixture"
 )
 
 // Helpers here start with "sendTest" so they cannot collide with the other
@@ -415,5 +420,93 @@ func TestSendPercentile(t *testing.T) {
 	}
 	if sendPercentile(nil, 0.5) != 0 || sendPercentile(d[:1], 0.99) != time.Millisecond {
 		t.Error("edge cases")
+	}
+}
+
+// TestSendTypesPatterns ensures --types takes prefix.* patterns and * with
+// the matching of destinations' events filters, without repeating a type,
+// and refuses a pattern that matches no supported type.
+func TestSendTypesPatterns(t *testing.T) {
+	var invoices []string
+	for _, typ := range stripefixture.Types() {
+		if strings.HasPrefix(typ, "invoice.") {
+			invoices = append(invoices, typ)
+		}
+	}
+	for _, tc := range []struct {
+		list string
+		want []string
+	}{
+		{"*", stripefixture.Types()},
+		{"invoice.*", invoices},
+		{"invoice.paid, invoice.*", invoices}, // invoice.paid once, where first listed
+		{"payout.paid,payout.paid", []string{"payout.paid"}},
+	} {
+		got, err := sendTypes(tc.list)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("sendTypes(%q) = %v, %v; want %v", tc.list, got, err, tc.want)
+		}
+	}
+	if len(invoices) < 6 {
+		t.Fatalf("invoice types: %v", invoices)
+	}
+	for list, want := range map[string]string{
+		"nope.*":        `no supported event type matches "nope.*"`,
+		"invoice.*.x":   `unsupported event type "invoice.*.x"`,
+		"invoice.paid*": `unsupported event type "invoice.paid*"`,
+	} {
+		if _, err := sendTypes(list); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("sendTypes(%q): err = %v, want %q", list, err, want)
+		}
+	}
+}
+
+// TestSendCoversExampleConfig ensures every events filter of the shipped
+// example config (docs/hookbox.example.yaml and the README's --config
+// example) matches some type send can produce, and that send accepts the
+// filter as --types as written: a new user can try every destination.
+func TestSendCoversExampleConfig(t *testing.T) {
+	docs := map[string][]byte{}
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "hookbox.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs["docs/hookbox.example.yaml"] = b
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, block := range strings.Split(string(readme), "```yaml\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		if strings.Contains(block, "endpoints:") {
+			docs[fmt.Sprintf("README.md yaml block %d", i+1)] = []byte(block)
+		}
+	}
+	filters := 0
+	for name, doc := range docs {
+		var fc fileConfig
+		dec := yaml.NewDecoder(bytes.NewReader(doc))
+		dec.KnownFields(true)
+		if err := dec.Decode(&fc); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, ep := range fc.Endpoints {
+			for _, d := range ep.Destinations {
+				for _, pattern := range d.Events {
+					filters++
+					if _, err := sendTypes(pattern); err != nil {
+						t.Errorf("%s: endpoint %s, destination %s: events %q: %v", name, ep.Name, d.Name, pattern, err)
+					}
+				}
+				if len(d.Events) > 0 {
+					if _, err := sendTypes(strings.Join(d.Events, ",")); err != nil {
+						t.Errorf("%s: destination %s: --types %q: %v", name, d.Name, strings.Join(d.Events, ","), err)
+					}
+				}
+			}
+		}
+	}
+	if filters == 0 {
+		t.Fatal("no events filter found in the example configs")
 	}
 }
