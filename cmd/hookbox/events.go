@@ -19,6 +19,14 @@ import (
 	"github.com/hookbox/hookbox/console"
 )
 
+const eventsUsage = `Usage:
+  hookbox events list [flags]    list stored events, newest first
+  hookbox events show ID         show one stored event, its deliveries and attempts
+  hookbox events replay ID...    deliver events again (or --state dead [--type T] [--since 24h])
+
+Run "hookbox events SUBCOMMAND -h" for its flags.
+`
+
 func runEvents(ctx context.Context, env *environ, args []string) error {
 	if len(args) == 0 {
 		return errors.New("events: want a subcommand: list, show, replay")
@@ -30,6 +38,9 @@ func runEvents(ctx context.Context, env *environ, args []string) error {
 		return runEventsShow(ctx, env, args[1:])
 	case "replay":
 		return runEventsReplay(ctx, env, args[1:])
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(env.Stdout, eventsUsage)
+		return nil
 	default:
 		return fmt.Errorf("events: unknown subcommand %q (want list, show or replay)", args[0])
 	}
@@ -46,7 +57,7 @@ func openStoreForCLI(db string) (hookbox.Store, error) {
 }
 
 func dbFlag(ef *envFlags) *string {
-	return ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH")
+	return ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH or postgres://USER@HOST/DB")
 }
 
 func runEventsList(ctx context.Context, env *environ, args []string) error {
