@@ -239,7 +239,7 @@ func (r secretRef) read(getenv func(string) string) (secret string, warn bool, e
 	case r.File != "":
 		b, err := os.ReadFile(r.File)
 		if err != nil {
-			return "", false, fmt.Errorf("read secret file: %w", errors.Unwrap(err))
+			return "", false, fmt.Errorf("read secret file: %w", err) // names the path
 		}
 		s := strings.TrimSpace(string(b))
 		if s == "" {

@@ -178,3 +178,69 @@ func TestConfigCheck(t *testing.T) {
 		t.Errorf("config check shows a secret:\n%s", s)
 	}
 }
+
+// TestSecretFile_ErrorNamesPath ensures a secret file that cannot be read
+// (missing, or a directory) is reported with its variable and its path,
+// for every *_FILE variable and a config file's secret file, and that a
+// file that is read but refused never has its content in the error.
+func TestSecretFile_ErrorNamesPath(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no-such-secret")
+	twoValues := filepath.Join(dir, "two")
+	if err := os.WriteFile(twoValues, []byte("whsec_file_content_one_0123456789abcdef\nwhsec_file_content_two_0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := func(secretFile string) string {
+		p := filepath.Join(t.TempDir(), "hookbox.yaml")
+		if err := os.WriteFile(p, []byte("endpoints:\n  - name: a\n    secrets: [{file: "+secretFile+"}]\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		args []string
+		want []string // in the error
+	}{
+		{"webhook secret file missing", map[string]string{"STRIPE_WEBHOOK_SECRET_FILE": missing}, nil,
+			[]string{"STRIPE_WEBHOOK_SECRET_FILE", missing, "no such file"}},
+		{"webhook secret file a directory", map[string]string{"STRIPE_WEBHOOK_SECRET_FILE": dir}, nil,
+			[]string{"STRIPE_WEBHOOK_SECRET_FILE", dir, "is a directory"}},
+		{"admin token file missing", map[string]string{"HOOKBOX_ADMIN_TOKEN_FILE": missing}, nil,
+			[]string{"HOOKBOX_ADMIN_TOKEN_FILE", missing}},
+		{"forward secret file missing", map[string]string{"HOOKBOX_FORWARD_SECRET_FILE": missing}, []string{"--forward-to", "http://127.0.0.1:9/"},
+			[]string{"HOOKBOX_FORWARD_SECRET_FILE", missing}},
+		{"API key file missing", map[string]string{"STRIPE_API_KEY_FILE": missing}, []string{"--reconcile-every", "15m"},
+			[]string{"STRIPE_API_KEY_FILE", missing}},
+		{"config secret file missing", nil, []string{"--config", config(missing)},
+			[]string{"secrets[0]", missing, "no such file"}},
+		{"config secret file with two values", nil, []string{"--config", config(twoValues)},
+			[]string{"several values"}},
+		{"admin token file with two values", map[string]string{"HOOKBOX_ADMIN_TOKEN_FILE": twoValues}, nil,
+			[]string{"HOOKBOX_ADMIN_TOKEN"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars, _ := e2eVars(t)
+			if _, ok := tc.vars["STRIPE_WEBHOOK_SECRET_FILE"]; ok {
+				delete(vars, "STRIPE_WEBHOOK_SECRET")
+			}
+			for k, v := range tc.vars {
+				vars[k] = v
+			}
+			env, _, _ := testEnv(vars)
+			_, err := parseServeConfig(env, tc.args)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "file_content") {
+				t.Errorf("error shows the file's content: %v", err)
+			}
+		})
+	}
+}
