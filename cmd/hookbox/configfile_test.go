@@ -105,7 +105,8 @@ func TestConfigFile_TwoEndpoints(t *testing.T) {
 }
 
 // TestConfigFile_Invalid ensures unknown keys and bad values are refused
-// with a message that names the problem and never a secret.
+// with a message that names the problem (an unknown key with its line and
+// the keys known there, not a Go type) and never a secret.
 func TestConfigFile_Invalid(t *testing.T) {
 	getenv := func(k string) string {
 		switch k {
@@ -118,8 +119,14 @@ func TestConfigFile_Invalid(t *testing.T) {
 	}
 	for _, tc := range []struct{ yaml, want string }{
 		{"endpoints: []", "no endpoints"},
-		{"endpoint:\n  - name: a", "field endpoint not found"},
-		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    colour: red", "field colour not found"},
+		{"endpoint:\n  - name: a", `line 1: unknown key "endpoint" in the top level (known keys: endpoints)`},
+		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    colour: red", `line 4: unknown key "colour" in an endpoint (known keys: name, secrets, tolerance, livemode, destinations)`},
+		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    destinations:\n      - {name: d, url: http://x, secret: {env: S}, event: [a.b]}", `line 5: unknown key "event" in a destination (known keys: name, url, secret, events, livemode, timeout)`},
+		{"endpoints:\n  - name: a\n    secrets: [{envv: S}]", `line 3: unknown key "envv" in a secret`},
+		{"endpoints:\n  - name: a\n    secrets: whsec_inline_secret", "line 3: want a list of secrets ({env: NAME}, {file: PATH} or {value: ...}), not a string"},
+		{"endpoints:\n  - name: a\n    secrets: [whsec_inline_secret]", "line 3: want a secret ({env: NAME}, {file: PATH} or {value: ...}), not a string"},
+		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    destinations: {name: d}", "line 4: want a list of destinations, not a map"},
+		{"endpoints: {name: a}", "line 1: want a list of endpoints, not a map"},
 		{"endpoints:\n  - name: A\n    secrets: [{env: S}]", "name \"A\""},
 		{"endpoints:\n  - name: a", "no secrets"},
 		{"endpoints:\n  - name: a\n    secrets: [{env: MISSING}]", "MISSING is empty or unset"},
@@ -135,6 +142,9 @@ func TestConfigFile_Invalid(t *testing.T) {
 		_, _, err := parseFileConfig([]byte(tc.yaml), getenv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "main.") {
+			t.Errorf("error names a Go type: %v", err)
 		}
 		if err != nil && (strings.Contains(err.Error(), "whsec_from_env") || strings.Contains(err.Error(), "whsec_inline")) {
 			t.Errorf("error shows a secret: %v", err)
