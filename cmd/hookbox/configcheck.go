@@ -61,7 +61,8 @@ func runConfig(ctx context.Context, env *environ, args []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(tw, "  destination %s\t%s  events %s  livemode %s  timeout %s\n", h.Name(), h.URL(), d.types, d.livemode, h.AttemptTimeout())
+			fmt.Fprintf(tw, "  destination %s\t%s  timeout %s\n", h.Name(), h.URL(), h.AttemptTimeout())
+			fmt.Fprintf(tw, "    receives\t%s\n", e.filterText(d))
 		}
 	}
 	return tw.Flush()

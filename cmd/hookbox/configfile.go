@@ -288,6 +288,9 @@ func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout t
 			if receiver.WeakSecret(d.secret) {
 				warnings = append(warnings, fmt.Sprintf("config: endpoint %q: destination %q: its secret has fewer than %d characters of key material", e.Name, e.Destinations[i].Name, receiver.MinSecretMaterial))
 			}
+			if _, ok := effectiveLivemode(live, d.livemode); !ok {
+				warnings = append(warnings, fmt.Sprintf("config: endpoint %q: destination %q can never receive an event: the endpoint takes only %s events and the destination only %s ones", e.Name, e.Destinations[i].Name, live, d.livemode))
+			}
 			ep.dests = append(ep.dests, d)
 		}
 		eps = append(eps, ep)

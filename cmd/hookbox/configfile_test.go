@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/stripesig"
 )
 
@@ -250,6 +251,121 @@ func TestSecretFile_ErrorNamesPath(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "file_content") {
 				t.Errorf("error shows the file's content: %v", err)
+			}
+		})
+	}
+}
+
+// TestEffectiveLivemode ensures an endpoint's livemode filter and its
+// destination's combine as receiver.Route applies them, and that live
+// against test is reported as never matching.
+func TestEffectiveLivemode(t *testing.T) {
+	for _, tc := range []struct {
+		endpoint, dest, want deliver.Livemode
+		ok                   bool
+	}{
+		{"", "", deliver.LivemodeAny, true},
+		{deliver.LivemodeAny, deliver.LivemodeAny, deliver.LivemodeAny, true},
+		{deliver.LivemodeAny, deliver.LivemodeTest, deliver.LivemodeTest, true},
+		{deliver.LivemodeLive, deliver.LivemodeAny, deliver.LivemodeLive, true},
+		{deliver.LivemodeLive, "", deliver.LivemodeLive, true},
+		{deliver.LivemodeLive, deliver.LivemodeLive, deliver.LivemodeLive, true},
+		{deliver.LivemodeLive, deliver.LivemodeTest, "", false},
+		{deliver.LivemodeTest, deliver.LivemodeLive, "", false},
+	} {
+		got, ok := effectiveLivemode(tc.endpoint, tc.dest)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("endpoint %q, destination %q: %q %t, want %q %t", tc.endpoint, tc.dest, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestConfigCheck_Livemode ensures config check (and serve, through the
+// same warnings) warns about a destination whose livemode filter excludes
+// its endpoint's, and prints each destination's effective filter.
+func TestConfigCheck_Livemode(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "hookbox.yaml")
+	cfg := `endpoints:
+  - name: live
+    livemode: live
+    secrets: [{env: S}]
+    destinations:
+      - {name: never, url: "http://127.0.0.1:3000/a", secret: {env: F}, livemode: test}
+      - {name: invoices, url: "http://127.0.0.1:3000/b", secret: {env: F}, events: ["invoice.*"]}
+`
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env, out, errb := testEnv(map[string]string{"S": testSecret1, "F": forwardSecret})
+	if err := run(context.Background(), env, []string{"config", "check", file}); err != nil {
+		t.Fatal(err)
+	}
+	warn := `warning: config: endpoint "live": destination "never" can never receive an event: the endpoint takes only live events and the destination only test ones`
+	if !strings.Contains(errb.String(), warn) || strings.Count(errb.String(), "can never receive") != 1 {
+		t.Errorf("config check warnings:\n%s", errb)
+	}
+	for _, re := range []string{
+		`receives +nothing, ever: the endpoint takes only live events, the destination only test ones`,
+		`receives +events invoice\.\*, livemode live \(endpoint live, destination any\)`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out.String()) {
+			t.Errorf("config check output lacks %s:\n%s", re, out)
+		}
+	}
+	vars, _ := e2eVars(t)
+	vars["S"], vars["F"] = testSecret1, forwardSecret
+	env, _, _ = testEnv(vars)
+	c, err := parseServeConfig(env, []string{"--config", file})
+	if err != nil || !strings.Contains(strings.Join(c.warnings, "\n"), "can never receive") {
+		t.Errorf("serve's warnings: %v %v", c, err)
+	}
+}
+
+// TestConfig_IgnoredSecretWarning ensures serve (and config check) warn
+// when STRIPE_WEBHOOK_SECRET or HOOKBOX_FORWARD_SECRET is set but --config
+// declares the endpoints, naming the paths that are served instead, and
+// stay quiet when neither is set.
+func TestConfig_IgnoredSecretWarning(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "hookbox.yaml")
+	if err := os.WriteFile(file, []byte("endpoints:\n  - name: account\n    secrets: [{env: S}]\n  - name: connect\n    secrets: [{env: S}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		want []string
+	}{
+		{"none", nil, nil},
+		{"webhook secret", map[string]string{"STRIPE_WEBHOOK_SECRET": testSecret1},
+			[]string{"STRIPE_WEBHOOK_SECRET is set but --config declares the endpoints: it is not used", "/webhooks/account, /webhooks/connect (/webhooks/stripe is not served)"}},
+		{"webhook secret file", map[string]string{"STRIPE_WEBHOOK_SECRET_FILE": "/nonexistent"},
+			[]string{"STRIPE_WEBHOOK_SECRET_FILE is set"}},
+		{"forward secret", map[string]string{"HOOKBOX_FORWARD_SECRET": forwardSecret},
+			[]string{"HOOKBOX_FORWARD_SECRET is set but --config declares the destinations"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars, _ := e2eVars(t)
+			delete(vars, "STRIPE_WEBHOOK_SECRET")
+			vars["S"] = testSecret2
+			for k, v := range tc.vars {
+				vars[k] = v
+			}
+			env, _, _ := testEnv(vars)
+			c, err := parseServeConfig(env, []string{"--config", file})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(c.warnings, "\n")
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("warnings lack %q:\n%s", w, got)
+				}
+			}
+			if tc.want == nil && got != "" {
+				t.Errorf("warnings: %s", got)
+			}
+			if strings.Contains(got, testSecret1) || strings.Contains(got, forwardSecret) {
+				t.Errorf("a warning shows a secret: %s", got)
 			}
 		})
 	}
