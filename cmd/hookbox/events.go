@@ -60,6 +60,10 @@ func dbFlag(ef *envFlags) *string {
 	return ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH or postgres://USER@HOST/DB")
 }
 
+// runEventsList is "hookbox events list": the newest events of a filter,
+// a page at a time. When more events match than it printed, it says so on
+// stderr (stdout stays a table, or a JSON array) with the command that
+// prints the next page: the same flags and --before CURSOR.
 func runEventsList(ctx context.Context, env *environ, args []string) error {
 	fset := flag.NewFlagSet("hookbox events list", flag.ContinueOnError)
 	fset.SetOutput(env.Stderr)
@@ -67,7 +71,10 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 	db := dbFlag(ef)
 	typ := fset.String("type", "", "only this type (exact, or a prefix like invoice.*)")
 	state := fset.String("state", "", "only this state: "+statesList())
+	var since longDuration
+	fset.Var(&since, "since", "only events received within this duration (e.g. 24h, 7d)")
 	limit := fset.Int("limit", hookbox.DefaultListLimit, "at most this many events, newest first")
+	before := fset.String("before", "", "the next page: only events older than this cursor (printed after a page that did not show every event; the API's \"next\")")
 	asJSON := fset.Bool("json", false, "print a JSON array")
 	if err := ef.Parse(args); err != nil {
 		return err
@@ -78,9 +85,17 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 	if *limit <= 0 {
 		return errors.New("--limit must be positive")
 	}
-	f := hookbox.EventFilter{Type: *typ, State: hookbox.State(*state), Limit: *limit}
+	// One event more than shown tells whether there is a next page.
+	f := hookbox.EventFilter{Type: *typ, State: hookbox.State(*state), Limit: *limit + 1}
 	if *state != "" && !f.State.Valid() {
 		return fmt.Errorf("--state %q: want one of %s", *state, statesList())
+	}
+	var err error
+	if f.BeforeReceivedAt, f.BeforeID, err = console.ParseCursor(*before); err != nil {
+		return fmt.Errorf("--before %q: not a cursor (give the one a previous page printed)", *before)
+	}
+	if since > 0 {
+		f.Since = time.Now().Add(-time.Duration(since))
 	}
 	s, err := openStoreForCLI(*db)
 	if err != nil {
@@ -91,14 +106,33 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return fmt.Errorf("list events: %w", err)
 	}
-	if *asJSON {
+	more := len(evs) > *limit
+	if more {
+		evs = evs[:*limit]
+	}
+	if err := writeEventList(env.Stdout, evs, *asJSON); err != nil {
+		return err
+	}
+	switch {
+	case more:
+		fmt.Fprintln(env.Stderr, nextPageNote(fset, len(evs), console.Cursor(evs[len(evs)-1])))
+	case len(evs) == 0:
+		fmt.Fprintln(env.Stderr, "no events")
+	}
+	return nil
+}
+
+// writeEventList writes evs as a table, or as a JSON array of the API's
+// summaries.
+func writeEventList(w io.Writer, evs []*hookbox.Event, asJSON bool) error {
+	if asJSON {
 		out := make([]console.EventSummary, 0, len(evs))
 		for _, e := range evs {
 			out = append(out, console.NewEventSummary(e))
 		}
-		return console.WriteJSON(env.Stdout, out)
+		return console.WriteJSON(w, out)
 	}
-	tw := tabwriter.NewWriter(terminalSafe{env.Stdout}, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(terminalSafe{w}, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tMODE\tSOURCE\tCREATED\tRECEIVED")
 	for _, e := range evs {
 		mode := "test"
@@ -108,13 +142,45 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, e.State, mode, e.Source,
 			createdText(e.Created), e.ReceivedAt.UTC().Format("2006-01-02 15:04:05.000"))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	return tw.Flush()
+}
+
+// nextPageNote says that more events match than the n printed, with the
+// command printing the next page: the flags given (bar --before, and --db
+// with any password redacted) and --before cursor.
+func nextPageNote(fset *flag.FlagSet, n int, cursor string) string {
+	cmd := []string{"hookbox events list"}
+	fset.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			if v != "true" {
+				v = "--" + f.Name + "=" + v
+			} else {
+				v = "--" + f.Name
+			}
+			cmd = append(cmd, v)
+			return
+		}
+		switch f.Name {
+		case "before":
+			return
+		case "db":
+			if u, err := parseDB(v); err == nil {
+				v = u.String()
+			}
+		}
+		cmd = append(cmd, "--"+f.Name+" "+shellQuote(v))
+	})
+	cmd = append(cmd, "--before "+cursor)
+	return fmt.Sprintf("more events match than the %d shown (newest first); next page: %s", n, strings.Join(cmd, " "))
+}
+
+// shellQuote quotes s for a POSIX shell unless it is plainly safe.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@%+,=") == "" {
+		return s
 	}
-	if len(evs) == 0 {
-		fmt.Fprintln(env.Stderr, "no events")
-	}
-	return nil
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // createdText shows Stripe's created time, "-" when the event had none.
