@@ -259,17 +259,27 @@ func runEventsShow(ctx context.Context, env *environ, args []string) error {
 		return console.WriteJSON(env.Stdout, console.NewEventDocument(e, deliveries, attempts))
 	}
 	w := terminalSafe{env.Stdout}
-	writeEventText(w, e)
+	writeEventText(w, e, console.DeliveredToNone(e, deliveries))
 	writeDeliveriesText(w, deliveries, attempts)
 	writeBodyText(w, e.Body)
 	return nil
 }
 
 // writeEventText writes the event's fields and headers, one a line.
-func writeEventText(w io.Writer, e *hookbox.Event) {
+// noDestination marks an event delivered to no destination.
+func writeEventText(w io.Writer, e *hookbox.Event, noDestination bool) {
 	fmt.Fprintf(w, "id:           %s\n", e.ID)
 	fmt.Fprintf(w, "type:         %s\n", e.Type)
-	fmt.Fprintf(w, "state:        %s\n", e.State)
+	if noDestination {
+		fmt.Fprintf(w, "state:        %s, to no destination (none accepts this event: their type and livemode filters, and their endpoint's)\n", e.State)
+	} else {
+		fmt.Fprintf(w, "state:        %s\n", e.State)
+	}
+	if e.Endpoint != "" {
+		fmt.Fprintf(w, "endpoint:     %s\n", e.Endpoint)
+	} else {
+		fmt.Fprintln(w, "endpoint:     - (none recorded: the first endpoint's destinations get it)")
+	}
 	fmt.Fprintf(w, "livemode:     %t\n", e.Livemode)
 	if e.Account != "" {
 		fmt.Fprintf(w, "account:      %s\n", e.Account)
@@ -277,10 +287,13 @@ func writeEventText(w io.Writer, e *hookbox.Event) {
 	fmt.Fprintf(w, "api_version:  %s\n", e.APIVersion)
 	fmt.Fprintf(w, "created:      %s (%d)\n", time.Unix(e.Created, 0).UTC().Format(time.RFC3339), e.Created)
 	fmt.Fprintf(w, "received_at:  %s\n", e.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	if !e.ReplayedAt.IsZero() {
+		fmt.Fprintf(w, "replayed_at:  %s\n", e.ReplayedAt.UTC().Format(time.RFC3339Nano))
+	}
 	fmt.Fprintf(w, "source:       %s\n", e.Source)
 	fmt.Fprintf(w, "client:       %s\n", e.ClientAddr)
 	fmt.Fprintf(w, "secret_index: %s\n", strconv.Itoa(e.SecretIndex))
-	fmt.Fprintf(w, "attempts:     %d\n", e.Attempts)
+	fmt.Fprintf(w, "attempts:     %d (all destinations, all replays)\n", e.Attempts)
 	keys := make([]string, 0, len(e.Headers))
 	for k := range e.Headers {
 		keys = append(keys, k)
@@ -292,12 +305,23 @@ func writeEventText(w io.Writer, e *hookbox.Event) {
 	}
 }
 
-// writeDeliveriesText writes an event's deliveries and attempts.
+// writeDeliveriesText writes an event's deliveries and attempts. An
+// attempt's number is the Hookbox-Attempt header it sent, counted per
+// destination across replays; a delivery's attempts are the retry budget
+// spent since the event was received or last replayed. The two differ
+// after a replay, and the text says which is which.
 func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []hookbox.Attempt) {
+	last := map[string]int{} // destination: its last Hookbox-Attempt
+	for _, a := range attempts {
+		last[a.Destination] = max(last[a.Destination], a.Number)
+	}
 	if len(deliveries) > 0 {
 		fmt.Fprintln(w, "deliveries:")
 		for _, d := range deliveries {
 			line := fmt.Sprintf("  %-12s %-10s attempts %d", d.Destination, d.State, d.Attempts)
+			if n := last[d.Destination]; n > d.Attempts {
+				line += fmt.Sprintf(" since the last replay, %d in all (the last Hookbox-Attempt)", n)
+			}
 			if d.State == hookbox.StatePending && !d.NextAttemptAt.IsZero() {
 				line += "  next " + d.NextAttemptAt.UTC().Format(time.RFC3339)
 			}
@@ -308,22 +332,41 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 		}
 	}
 	if len(attempts) > 0 {
-		fmt.Fprintln(w, "attempts:")
+		fmt.Fprintln(w, "attempts (#N: the Hookbox-Attempt header sent, counted per destination across replays):")
 		for _, a := range attempts {
-			outcome := "ok"
-			if !a.OK {
-				outcome = "failed"
-			}
-			status := "-"
-			if a.StatusCode != 0 {
-				status = strconv.Itoa(a.StatusCode)
-			}
-			fmt.Fprintf(w, "  #%d %s %s %s %s %s", a.Number, a.Destination, a.StartedAt.UTC().Format("2006-01-02 15:04:05.000"), a.Duration.Round(time.Microsecond), status, outcome)
-			if a.Error != "" {
-				fmt.Fprintf(w, " (%s)", a.Error)
-			}
-			fmt.Fprintln(w)
+			writeAttemptText(w, a)
 		}
+	}
+}
+
+// writeAttemptText writes one attempt and, indented below, the start of
+// the response body the destination answered (its best clue, e.g. why
+// it refused a signature).
+func writeAttemptText(w io.Writer, a hookbox.Attempt) {
+	outcome := "ok"
+	if !a.OK {
+		outcome = "failed"
+	}
+	status := "-"
+	if a.StatusCode != 0 {
+		status = strconv.Itoa(a.StatusCode)
+	}
+	fmt.Fprintf(w, "  #%d %s %s %s %s %s", a.Number, a.Destination, a.StartedAt.UTC().Format("2006-01-02 15:04:05.000"), a.Duration.Round(time.Microsecond), status, outcome)
+	if a.Error != "" {
+		fmt.Fprintf(w, " (%s)", a.Error)
+	}
+	fmt.Fprintln(w)
+	resp := strings.TrimRight(strings.ReplaceAll(a.Response, "\r\n", "\n"), " \t\r\n")
+	if resp == "" {
+		return
+	}
+	note := ""
+	if len(a.Response) >= hookbox.MaxResponseSnippet {
+		note = fmt.Sprintf(" (its first %d bytes)", hookbox.MaxResponseSnippet)
+	}
+	fmt.Fprintf(w, "     response%s:\n", note)
+	for _, l := range strings.Split(resp, "\n") {
+		fmt.Fprintf(w, "       %s\n", l)
 	}
 }
 
