@@ -133,13 +133,17 @@ func writeEventList(w io.Writer, evs []*hookbox.Event, asJSON bool) error {
 		return console.WriteJSON(w, out)
 	}
 	tw := tabwriter.NewWriter(terminalSafe{w}, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tMODE\tSOURCE\tCREATED\tRECEIVED")
+	fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tMODE\tSOURCE\tENDPOINT\tCREATED\tRECEIVED")
 	for _, e := range evs {
 		mode := "test"
 		if e.Livemode {
 			mode = "live"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, e.State, mode, e.Source,
+		endpoint := e.Endpoint
+		if endpoint == "" {
+			endpoint = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, e.State, mode, e.Source, endpoint,
 			createdText(e.Created), e.ReceivedAt.UTC().Format("2006-01-02 15:04:05.000"))
 	}
 	return tw.Flush()

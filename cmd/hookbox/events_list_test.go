@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +15,8 @@ import (
 	"github.com/hookbox/hookbox/sqlite"
 )
 
-// TestEventsList_Paging ensures `events list` says on stderr when more
-// events match than it printed, with a command for the next page that,
+// TestEventsList_Paging ensures `events list` shows each event's endpoint
+// and says on stderr when more events match than it printed, with a command for the next page that,
 // followed page after page, lists every matching event once; that --json
 // stays one JSON array; and that the last page says nothing.
 func TestEventsList_Paging(t *testing.T) {
@@ -30,7 +31,7 @@ func TestEventsList_Paging(t *testing.T) {
 		evs = append(evs, &hookbox.Event{ID: fmt.Sprintf("evt_page_%d", i), Type: "invoice.paid",
 			Body: []byte(`{}`), ReceivedAt: at.Add(time.Duration(i) * time.Second), Source: hookbox.SourceWebhook})
 	}
-	evs = append(evs, &hookbox.Event{ID: "evt_page_other", Type: "charge.succeeded", Body: []byte(`{}`), ReceivedAt: at, Source: hookbox.SourceWebhook})
+	evs = append(evs, &hookbox.Event{ID: "evt_page_other", Type: "charge.succeeded", Body: []byte(`{}`), ReceivedAt: at, Source: hookbox.SourceWebhook, Endpoint: "connect"})
 	if _, err := s.InsertEvents(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +75,9 @@ func TestEventsList_Paging(t *testing.T) {
 	out, note := list("--limit", "6")
 	if note != "" || strings.Count(out, "evt_page_") != 6 {
 		t.Errorf("everything on one page: stderr %q\n%s", note, out)
+	}
+	if !regexp.MustCompile(`(?m)^ID +TYPE +STATE +MODE +SOURCE +ENDPOINT .*\nevt_page_4 .* webhook +- +.*\n(.*\n)*evt_page_other +charge.succeeded +pending +test +webhook +connect `).MatchString(out) {
+		t.Errorf("the table lacks the endpoint:\n%s", out)
 	}
 	out, note = list("--limit", "5")
 	if !strings.Contains(note, "more events match than the 5 shown") || strings.Count(out, "evt_page_") != 5 {
