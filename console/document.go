@@ -13,11 +13,14 @@ import (
 // stores' precision), in RFC 3339 as encoding/json writes a time.Time; a
 // time that does not apply is null.
 type EventSummary struct {
-	ID         string `json:"id"`
-	Type       string `json:"type"`
-	Object     string `json:"object"` // "event", or "v2.core.event" for thin events
-	State      string `json:"state"`
-	Source     string `json:"source"` // webhook or reconcile
+	ID     string `json:"id"`
+	Type   string `json:"type"`
+	Object string `json:"object"` // "event", or "v2.core.event" for thin events
+	State  string `json:"state"`
+	Source string `json:"source"` // webhook or reconcile
+	// Endpoint is the webhook endpoint the event arrived on ("stripe"
+	// for /webhooks/stripe); "" for older rows and reconciled events,
+	// which go to the first endpoint's destinations.
 	Endpoint   string `json:"endpoint"`
 	Livemode   bool   `json:"livemode"`
 	Account    string `json:"account"` // Connect: the connected account, "" otherwise
@@ -26,7 +29,9 @@ type EventSummary struct {
 	Created    int64     `json:"created"`
 	ReceivedAt time.Time `json:"received_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
-	Attempts   int       `json:"attempts"`
+	// Attempts counts every attempt logged: all destinations, all
+	// replays.
+	Attempts int `json:"attempts"`
 	// NextAttemptAt is when a pending event is due (null: as soon as
 	// possible, or not pending).
 	NextAttemptAt *time.Time `json:"next_attempt_at"`
@@ -46,15 +51,26 @@ type EventDocument struct {
 	Headers    map[string]string `json:"headers"`
 	// Body is the stored body: the JSON value itself when it is JSON, a
 	// string when it is not, null when retention pruned it.
-	Body       any                `json:"body"`
-	Deliveries []DeliveryDocument `json:"deliveries"`
-	AttemptLog []AttemptDocument  `json:"attempt_log"`
+	Body any `json:"body"`
+	// NoDestination is true for an event delivered to no destination:
+	// none accepted it (their type and livemode filters, and their
+	// endpoint's), so it ended delivered with no delivery and no attempt.
+	NoDestination bool               `json:"no_destination"`
+	Deliveries    []DeliveryDocument `json:"deliveries"`
+	// AttemptLog is every attempt, oldest first. An attempt's number is
+	// the Hookbox-Attempt header it sent: counted per destination across
+	// replays, while a delivery's attempts restart at 0 with each replay
+	// (the retry budget).
+	AttemptLog []AttemptDocument `json:"attempt_log"`
 }
 
 // DeliveryDocument is the state of an event at one destination.
 type DeliveryDocument struct {
-	Destination   string     `json:"destination"`
-	State         string     `json:"state"`
+	Destination string `json:"destination"`
+	State       string `json:"state"`
+	// Attempts is the retry budget spent: attempts since the event was
+	// received or last replayed (the attempt log's numbers go on across
+	// replays).
 	Attempts      int        `json:"attempts"`
 	NextAttemptAt *time.Time `json:"next_attempt_at"` // null when not pending
 	LastError     string     `json:"last_error"`
@@ -63,14 +79,16 @@ type DeliveryDocument struct {
 
 // AttemptDocument is one delivery attempt.
 type AttemptDocument struct {
-	Destination string    `json:"destination"`
-	Number      int       `json:"number"`
-	StartedAt   time.Time `json:"started_at"`
-	DurationMS  float64   `json:"duration_ms"` // to the microsecond
-	StatusCode  int       `json:"status_code"` // 0: no response arrived
-	OK          bool      `json:"ok"`
-	Error       string    `json:"error"`
-	Response    string    `json:"response"` // the first 1 KiB of the response body
+	Destination string `json:"destination"`
+	// Number is the Hookbox-Attempt header sent: 1-based, per destination,
+	// across replays.
+	Number     int       `json:"number"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMS float64   `json:"duration_ms"` // to the microsecond
+	StatusCode int       `json:"status_code"` // 0: no response arrived
+	OK         bool      `json:"ok"`
+	Error      string    `json:"error"`
+	Response   string    `json:"response"` // the first 1 KiB of the response body
 }
 
 // NewEventSummary returns ev's summary.
@@ -97,6 +115,8 @@ func NewEventDocument(ev *hookbox.Event, ds []hookbox.Delivery, as []hookbox.Att
 		Headers:      ev.Headers,
 		Deliveries:   make([]DeliveryDocument, 0, len(ds)),
 		AttemptLog:   make([]AttemptDocument, 0, len(as)),
+
+		NoDestination: DeliveredToNone(ev, ds),
 	}
 	if d.Headers == nil {
 		d.Headers = map[string]string{}
@@ -127,6 +147,14 @@ func NewEventDocument(ev *hookbox.Event, ds []hookbox.Delivery, as []hookbox.Att
 		})
 	}
 	return d
+}
+
+// DeliveredToNone reports whether ev, with its deliveries ds, was
+// delivered to no destination: the worker completes an event that no
+// destination accepts as delivered, without a delivery (see
+// deliver.Destination's Accepts).
+func DeliveredToNone(ev *hookbox.Event, ds []hookbox.Delivery) bool {
+	return ev.State == hookbox.StateDelivered && len(ds) == 0
 }
 
 // docTime is t as every document shows it: UTC, to the microsecond.

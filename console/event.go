@@ -19,6 +19,10 @@ type eventPage struct {
 	Raw        string // the body, indented when it is JSON
 	RawAsIs    bool   // Raw is JSON not indented: indenting would make it too large
 	Replayed   int    // a replay just replayed this many (-1: none)
+	// NoDestination: delivered, but to no destination (none accepted it).
+	NoDestination bool
+	// NoneConfigured: this process has no destination at all.
+	NoneConfigured bool
 
 	rawAttempts []hookbox.Attempt // as stored, for the API
 }
@@ -59,7 +63,8 @@ func (s *Server) loadEvent(r *http.Request, id string) (*eventPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &eventPage{Event: ev, Deliveries: ds, rawAttempts: as}
+	p := &eventPage{Event: ev, Deliveries: ds, rawAttempts: as,
+		NoDestination: DeliveredToNone(ev, ds), NoneConfigured: len(s.dests) == 0}
 	for name, v := range ev.Headers {
 		p.Headers = append(p.Headers, [2]string{name, v})
 	}

@@ -132,13 +132,17 @@ func (f filter) Link(path string, kv ...string) template.URL {
 	return template.URL(path + "?" + v.Encode())
 }
 
-// A cursor is the keyset position after the last event of a page: its
-// receive time and id, opaque to clients.
-func encodeCursor(ev *hookbox.Event) string {
+// Cursor returns the keyset position after ev in the newest-first listing
+// (its receive time and id, opaque to clients): the "next" of GET
+// /api/events, its before= parameter, and `hookbox events list --before`.
+func Cursor(ev *hookbox.Event) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(ev.ReceivedAt.UnixNano(), 10) + ":" + ev.ID))
 }
 
-func decodeCursor(s string) (time.Time, string, error) {
+// ParseCursor returns the position a Cursor holds, for
+// EventFilter.BeforeReceivedAt and BeforeID (zero for ""); an EINVALID
+// error for a string that is not a cursor.
+func ParseCursor(s string) (time.Time, string, error) {
 	if s == "" {
 		return time.Time{}, "", nil
 	}

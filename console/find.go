@@ -14,7 +14,7 @@ import (
 // A q that looks like an event id is looked up directly; anything else in
 // q is an object id (data.object.id).
 func (s *Server) findEvents(ctx context.Context, f filter, before string, limit int) ([]*hookbox.Event, string, error) {
-	at, id, err := decodeCursor(before)
+	at, id, err := ParseCursor(before)
 	if err != nil {
 		return nil, "", err
 	}
@@ -49,7 +49,7 @@ func (s *Server) findEvents(ctx context.Context, f filter, before string, limit 
 	next := ""
 	if len(evs) > limit {
 		evs = evs[:limit]
-		next = encodeCursor(evs[limit-1])
+		next = Cursor(evs[limit-1])
 	}
 	return evs, next, nil
 }

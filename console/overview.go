@@ -18,6 +18,9 @@ type overviewPage struct {
 	DeadHour, DeadDay         counted
 	OldestPending             time.Time
 	Chart                     chart
+	// NoneConfigured: this process has no destination, so events stay
+	// pending.
+	NoneConfigured bool
 }
 
 // counted is a count that may have stopped at CountCap.
@@ -42,7 +45,7 @@ func (c counted) String() string {
 func (s *Server) showOverview(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
-	p := overviewPage{Now: now, HasActivity: s.activity != nil}
+	p := overviewPage{Now: now, HasActivity: s.activity != nil, NoneConfigured: len(s.dests) == 0}
 	p.Hour = s.activity.Totals(now.Add(-time.Hour), now)
 	p.Day = s.activity.Totals(now.Add(-24*time.Hour), now)
 	p.Chart = newChart(s.activity.Series(now, 60))

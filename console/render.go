@@ -34,6 +34,7 @@ func (s *Server) parseTemplates() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"utc":            formatUTC,
 		"iso":            func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+		"unix":           unixTime,
 		"ago":            func(t time.Time) string { return relative(t, s.now()) },
 		"eventURL":       eventURL,
 		"static":         staticURL,
@@ -123,6 +124,15 @@ func (s *Server) userMessage(r *http.Request, err error) string {
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	s.render(w, r, status, "error", http.StatusText(status), errorPage{Status: status, Message: s.userMessage(r, err)})
+}
+
+// unixTime is Stripe's created time (unix seconds) as a time, zero for 0
+// (an event without one), so that pages show it like every other time.
+func unixTime(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
 }
 
 func formatUTC(t time.Time) string {

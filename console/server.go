@@ -50,7 +50,8 @@ type Options struct {
 	// nil: the overview shows only what the store knows.
 	Activity *Activity
 	// Destinations are the configured destination names, offered by the
-	// events filter.
+	// events filter. Empty: the overview and pending events' pages say
+	// that no destination is configured (events stay pending).
 	Destinations []string
 	// WakeFunc, if set, is called after a replay so that delivery starts
 	// at once (deliver.(*Worker).Wake).

@@ -131,7 +131,9 @@ func readSecrets(getenv func(string) string, name string) ([]string, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("read %s_FILE: %w", name, errors.Unwrap(err))
+			// The *PathError names the path and the cause, never
+			// the file's content.
+			return nil, fmt.Errorf("read %s_FILE: %w", name, err)
 		}
 		val = string(b)
 	}

@@ -8,11 +8,27 @@ import (
 	"text/tabwriter"
 )
 
+const configUsage = `Usage: hookbox config check FILE
+
+Validates a --config file as "hookbox serve --config FILE" would (serve's
+other settings taken from their HOOKBOX_* variables), prints its warnings
+on stderr and what serve would run on stdout: each endpoint's path,
+secrets (where they come from, never their values), tolerance and
+destinations with their effective filters. Exits 1 when the file is not
+valid.
+`
+
 // runConfig is "hookbox config check FILE": validate a config file as
 // serve would (the same parsing and the same rules, with serve's flags
 // taken from their HOOKBOX_* variables) and print what serve would run.
 // Secret values are never printed.
 func runConfig(ctx context.Context, env *environ, args []string) error {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" || a == "help" {
+			fmt.Fprint(env.Stdout, configUsage)
+			return nil
+		}
+	}
 	if len(args) != 2 || args[0] != "check" {
 		return errors.New("usage: hookbox config check FILE")
 	}
@@ -45,7 +61,8 @@ func runConfig(ctx context.Context, env *environ, args []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(tw, "  destination %s\t%s  events %s  livemode %s  timeout %s\n", h.Name(), h.URL(), d.types, d.livemode, h.AttemptTimeout())
+			fmt.Fprintf(tw, "  destination %s\t%s  timeout %s\n", h.Name(), h.URL(), h.AttemptTimeout())
+			fmt.Fprintf(tw, "    receives\t%s\n", e.filterText(d))
 		}
 	}
 	return tw.Flush()

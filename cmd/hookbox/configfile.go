@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -98,7 +100,7 @@ func parseFileConfig(b []byte, getenv func(string) string) (*fileConfig, []strin
 		if errors.Is(err, io.EOF) {
 			return nil, nil, errors.New("config: the file is empty")
 		}
-		return nil, nil, fmt.Errorf("config: %w", err)
+		return nil, nil, fmt.Errorf("config: %w", yamlError(err))
 	}
 	// A second document (after "---") would be ignored without a word; an
 	// empty one (a trailing "---") is harmless.
@@ -239,7 +241,7 @@ func (r secretRef) read(getenv func(string) string) (secret string, warn bool, e
 	case r.File != "":
 		b, err := os.ReadFile(r.File)
 		if err != nil {
-			return "", false, fmt.Errorf("read secret file: %w", errors.Unwrap(err))
+			return "", false, fmt.Errorf("read secret file: %w", err) // names the path
 		}
 		s := strings.TrimSpace(string(b))
 		if s == "" {
@@ -286,9 +288,98 @@ func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout t
 			if receiver.WeakSecret(d.secret) {
 				warnings = append(warnings, fmt.Sprintf("config: endpoint %q: destination %q: its secret has fewer than %d characters of key material", e.Name, e.Destinations[i].Name, receiver.MinSecretMaterial))
 			}
+			if _, ok := effectiveLivemode(live, d.livemode); !ok {
+				warnings = append(warnings, fmt.Sprintf("config: endpoint %q: destination %q can never receive an event: the endpoint takes only %s events and the destination only %s ones", e.Name, e.Destinations[i].Name, live, d.livemode))
+			}
 			ep.dests = append(ep.dests, d)
 		}
 		eps = append(eps, ep)
 	}
 	return eps, warnings, nil
+}
+
+// yamlSections are the parts of the config file as its reader knows them,
+// by the Go type that decodes them, for decoding errors.
+var yamlSections = []struct {
+	t         reflect.Type
+	one, many string
+}{
+	{reflect.TypeOf(fileConfig{}), "the top level", ""},
+	{reflect.TypeOf(endpointConfig{}), "an endpoint", "endpoints"},
+	{reflect.TypeOf(destinationConfig{}), "a destination", "destinations"},
+	{reflect.TypeOf(secretRef{}), "a secret ({env: NAME}, {file: PATH} or {value: ...})", "secrets ({env: NAME}, {file: PATH} or {value: ...})"},
+}
+
+var (
+	yamlUnknownKey = regexp.MustCompile(`^line (\d+): field (.+) not found in type (\S+)$`)
+	yamlWrongKind  = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `.*`)? into (\\S+)$")
+	yamlKinds      = map[string]string{"str": "a string", "seq": "a list", "map": "a map", "int": "a number", "float": "a number", "bool": "a boolean", "null": "nothing"}
+)
+
+// yamlError rewrites the decoder's type errors in the file's own terms:
+// an unknown key is named with its line, where it is and the keys known
+// there, not as a Go type; a value of the wrong kind says what was wanted,
+// without quoting the value (it may be a secret). Other errors (syntax)
+// are returned as they are.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, 0, len(te.Errors))
+	for _, m := range te.Errors {
+		if g := yamlUnknownKey.FindStringSubmatch(m); g != nil {
+			one, keys := yamlSection(g[3])
+			m = fmt.Sprintf("line %s: unknown key %q in %s (known keys: %s)", g[1], g[2], one, strings.Join(keys, ", "))
+		} else if g := yamlWrongKind.FindStringSubmatch(m); g != nil {
+			kind := yamlKinds[g[2]]
+			if kind == "" {
+				kind = g[2]
+			}
+			m = fmt.Sprintf("line %s: want %s, not %s", g[1], yamlTypeName(g[3]), kind)
+		}
+		msgs = append(msgs, m)
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// yamlSection returns how the section decoded by the Go type named goType
+// is called, and its keys.
+func yamlSection(goType string) (one string, keys []string) {
+	for _, s := range yamlSections {
+		if s.t.String() != goType {
+			continue
+		}
+		for i := range s.t.NumField() {
+			if k, _, _ := strings.Cut(s.t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+				keys = append(keys, k)
+			}
+		}
+		return s.one, keys
+	}
+	return strings.TrimPrefix(goType, "main."), nil
+}
+
+// yamlTypeName names the Go type goType as the file's reader knows it.
+func yamlTypeName(goType string) string {
+	elem, list := strings.CutPrefix(goType, "[]")
+	for _, s := range yamlSections {
+		switch {
+		case s.t.String() != elem:
+		case list:
+			return "a list of " + s.many
+		default:
+			return s.one
+		}
+	}
+	switch elem {
+	case "string":
+		if list {
+			return "a list of strings"
+		}
+		return "a string"
+	case "map[string]interface {}", "map[string]any":
+		return "a map"
+	}
+	return strings.TrimPrefix(goType, "main.")
 }

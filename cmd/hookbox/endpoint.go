@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hookbox/hookbox/deliver"
@@ -46,6 +47,74 @@ func (e endpointSpec) endpoint(now func() time.Time) (receiver.Endpoint, error) 
 	return ep, nil
 }
 
+// effectiveLivemode is the livemode filter a destination of an endpoint
+// applies in effect: the endpoint's and its own, both (receiver.Route). ok
+// is false when they exclude each other (live and test): the destination
+// never receives an event.
+func effectiveLivemode(endpoint, dest deliver.Livemode) (l deliver.Livemode, ok bool) {
+	switch {
+	case endpoint == "" || endpoint == deliver.LivemodeAny:
+		if dest == "" {
+			return deliver.LivemodeAny, true
+		}
+		return dest, true
+	case dest == "" || dest == deliver.LivemodeAny || dest == endpoint:
+		return endpoint, true
+	default:
+		return "", false
+	}
+}
+
+// filterText describes what destination d of endpoint e receives, its
+// filters and its endpoint's combined.
+func (e endpointSpec) filterText(d destSpec) string {
+	live, ok := effectiveLivemode(e.Livemode, d.livemode)
+	if !ok {
+		return fmt.Sprintf("nothing, ever: the endpoint takes only %s events, the destination only %s ones", e.Livemode, d.livemode)
+	}
+	return fmt.Sprintf("events %s, livemode %s (endpoint %s, destination %s)", d.types, live, orAny(e.Livemode), orAny(d.livemode))
+}
+
+func orAny(l deliver.Livemode) deliver.Livemode {
+	if l == "" {
+		return deliver.LivemodeAny
+	}
+	return l
+}
+
+// ignoredWithConfig returns warnings for the variables that --config makes
+// serve ignore: STRIPE_WEBHOOK_SECRET (the file's endpoints name their own
+// secrets, and are served at their own paths) and HOOKBOX_FORWARD_SECRET.
+func ignoredWithConfig(getenv func(string) string, eps []endpointSpec) []string {
+	var ws []string
+	if v := firstSet(getenv, "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_FILE"); v != "" {
+		var paths []string
+		notServed := " (" + receiver.DefaultPath + " is not served)"
+		for _, ep := range eps {
+			paths = append(paths, ep.Path())
+			if ep.Path() == receiver.DefaultPath {
+				notServed = ""
+			}
+		}
+		ws = append(ws, fmt.Sprintf("%s is set but --config declares the endpoints: it is not used; each endpoint verifies with the secrets the file names, at its own path: %s%s; point Stripe (or stripe listen --forward-to) there",
+			v, strings.Join(paths, ", "), notServed))
+	}
+	if v := firstSet(getenv, "HOOKBOX_FORWARD_SECRET", "HOOKBOX_FORWARD_SECRET_FILE"); v != "" {
+		ws = append(ws, v+" is set but --config declares the destinations: it is not used; each destination signs with the secret the file names")
+	}
+	return ws
+}
+
+// firstSet returns the first of names that getenv finds set, "" if none.
+func firstSet(getenv func(string) string, names ...string) string {
+	for _, n := range names {
+		if getenv(n) != "" {
+			return n
+		}
+	}
+	return ""
+}
+
 // readEndpoints configures the endpoints: those of --config, or the single
 // default endpoint from the environment (secrets) and --forward-to.
 func (c *serveConfig) readEndpoints(getenv func(string) string) error {
@@ -54,8 +123,11 @@ func (c *serveConfig) readEndpoints(getenv func(string) string) error {
 			return errors.New("--config and --forward-to: declare destinations in the config file")
 		}
 		eps, warnings, err := loadEndpoints(c.configFile, getenv, c.tolerance, c.forward.timeout)
-		c.endpoints, c.warnings = eps, warnings
-		return err
+		if err != nil {
+			return err
+		}
+		c.endpoints, c.warnings = eps, append(warnings, ignoredWithConfig(getenv, eps)...)
+		return nil
 	}
 	secrets, err := readSecrets(getenv, "STRIPE_WEBHOOK_SECRET")
 	if err != nil {

@@ -19,6 +19,14 @@ import (
 	"github.com/hookbox/hookbox/console"
 )
 
+const eventsUsage = `Usage:
+  hookbox events list [flags]    list stored events, newest first
+  hookbox events show ID         show one stored event, its deliveries and attempts
+  hookbox events replay ID...    deliver events again (or --state dead [--type T] [--since 24h])
+
+Run "hookbox events SUBCOMMAND -h" for its flags.
+`
+
 func runEvents(ctx context.Context, env *environ, args []string) error {
 	if len(args) == 0 {
 		return errors.New("events: want a subcommand: list, show, replay")
@@ -30,6 +38,9 @@ func runEvents(ctx context.Context, env *environ, args []string) error {
 		return runEventsShow(ctx, env, args[1:])
 	case "replay":
 		return runEventsReplay(ctx, env, args[1:])
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(env.Stdout, eventsUsage)
+		return nil
 	default:
 		return fmt.Errorf("events: unknown subcommand %q (want list, show or replay)", args[0])
 	}
@@ -46,9 +57,13 @@ func openStoreForCLI(db string) (hookbox.Store, error) {
 }
 
 func dbFlag(ef *envFlags) *string {
-	return ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH")
+	return ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH or postgres://USER@HOST/DB")
 }
 
+// runEventsList is "hookbox events list": the newest events of a filter,
+// a page at a time. When more events match than it printed, it says so on
+// stderr (stdout stays a table, or a JSON array) with the command that
+// prints the next page: the same flags and --before CURSOR.
 func runEventsList(ctx context.Context, env *environ, args []string) error {
 	fset := flag.NewFlagSet("hookbox events list", flag.ContinueOnError)
 	fset.SetOutput(env.Stderr)
@@ -56,7 +71,10 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 	db := dbFlag(ef)
 	typ := fset.String("type", "", "only this type (exact, or a prefix like invoice.*)")
 	state := fset.String("state", "", "only this state: "+statesList())
+	var since longDuration
+	fset.Var(&since, "since", "only events received within this duration (e.g. 24h, 7d)")
 	limit := fset.Int("limit", hookbox.DefaultListLimit, "at most this many events, newest first")
+	before := fset.String("before", "", "the next page: only events older than this cursor (printed after a page that did not show every event; the API's \"next\")")
 	asJSON := fset.Bool("json", false, "print a JSON array")
 	if err := ef.Parse(args); err != nil {
 		return err
@@ -67,9 +85,17 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 	if *limit <= 0 {
 		return errors.New("--limit must be positive")
 	}
-	f := hookbox.EventFilter{Type: *typ, State: hookbox.State(*state), Limit: *limit}
+	// One event more than shown tells whether there is a next page.
+	f := hookbox.EventFilter{Type: *typ, State: hookbox.State(*state), Limit: *limit + 1}
 	if *state != "" && !f.State.Valid() {
 		return fmt.Errorf("--state %q: want one of %s", *state, statesList())
+	}
+	var err error
+	if f.BeforeReceivedAt, f.BeforeID, err = console.ParseCursor(*before); err != nil {
+		return fmt.Errorf("--before %q: not a cursor (give the one a previous page printed)", *before)
+	}
+	if since > 0 {
+		f.Since = time.Now().Add(-time.Duration(since))
 	}
 	s, err := openStoreForCLI(*db)
 	if err != nil {
@@ -80,30 +106,85 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 	if err != nil {
 		return fmt.Errorf("list events: %w", err)
 	}
-	if *asJSON {
+	more := len(evs) > *limit
+	if more {
+		evs = evs[:*limit]
+	}
+	if err := writeEventList(env.Stdout, evs, *asJSON); err != nil {
+		return err
+	}
+	switch {
+	case more:
+		fmt.Fprintln(env.Stderr, nextPageNote(fset, len(evs), console.Cursor(evs[len(evs)-1])))
+	case len(evs) == 0:
+		fmt.Fprintln(env.Stderr, "no events")
+	}
+	return nil
+}
+
+// writeEventList writes evs as a table, or as a JSON array of the API's
+// summaries.
+func writeEventList(w io.Writer, evs []*hookbox.Event, asJSON bool) error {
+	if asJSON {
 		out := make([]console.EventSummary, 0, len(evs))
 		for _, e := range evs {
 			out = append(out, console.NewEventSummary(e))
 		}
-		return console.WriteJSON(env.Stdout, out)
+		return console.WriteJSON(w, out)
 	}
-	tw := tabwriter.NewWriter(terminalSafe{env.Stdout}, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tMODE\tSOURCE\tCREATED\tRECEIVED")
+	tw := tabwriter.NewWriter(terminalSafe{w}, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTYPE\tSTATE\tMODE\tSOURCE\tENDPOINT\tCREATED\tRECEIVED")
 	for _, e := range evs {
 		mode := "test"
 		if e.Livemode {
 			mode = "live"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, e.State, mode, e.Source,
+		endpoint := e.Endpoint
+		if endpoint == "" {
+			endpoint = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, e.State, mode, e.Source, endpoint,
 			createdText(e.Created), e.ReceivedAt.UTC().Format("2006-01-02 15:04:05.000"))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	return tw.Flush()
+}
+
+// nextPageNote says that more events match than the n printed, with the
+// command printing the next page: the flags given (bar --before, and --db
+// with any password redacted) and --before cursor.
+func nextPageNote(fset *flag.FlagSet, n int, cursor string) string {
+	cmd := []string{"hookbox events list"}
+	fset.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			if v != "true" {
+				v = "--" + f.Name + "=" + v
+			} else {
+				v = "--" + f.Name
+			}
+			cmd = append(cmd, v)
+			return
+		}
+		switch f.Name {
+		case "before":
+			return
+		case "db":
+			if u, err := parseDB(v); err == nil {
+				v = u.String()
+			}
+		}
+		cmd = append(cmd, "--"+f.Name+" "+shellQuote(v))
+	})
+	cmd = append(cmd, "--before "+cursor)
+	return fmt.Sprintf("more events match than the %d shown (newest first); next page: %s", n, strings.Join(cmd, " "))
+}
+
+// shellQuote quotes s for a POSIX shell unless it is plainly safe.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@%+,=") == "" {
+		return s
 	}
-	if len(evs) == 0 {
-		fmt.Fprintln(env.Stderr, "no events")
-	}
-	return nil
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // createdText shows Stripe's created time, "-" when the event had none.
@@ -182,17 +263,27 @@ func runEventsShow(ctx context.Context, env *environ, args []string) error {
 		return console.WriteJSON(env.Stdout, console.NewEventDocument(e, deliveries, attempts))
 	}
 	w := terminalSafe{env.Stdout}
-	writeEventText(w, e)
+	writeEventText(w, e, console.DeliveredToNone(e, deliveries))
 	writeDeliveriesText(w, deliveries, attempts)
 	writeBodyText(w, e.Body)
 	return nil
 }
 
 // writeEventText writes the event's fields and headers, one a line.
-func writeEventText(w io.Writer, e *hookbox.Event) {
+// noDestination marks an event delivered to no destination.
+func writeEventText(w io.Writer, e *hookbox.Event, noDestination bool) {
 	fmt.Fprintf(w, "id:           %s\n", e.ID)
 	fmt.Fprintf(w, "type:         %s\n", e.Type)
-	fmt.Fprintf(w, "state:        %s\n", e.State)
+	if noDestination {
+		fmt.Fprintf(w, "state:        %s, to no destination (none accepts this event: their type and livemode filters, and their endpoint's)\n", e.State)
+	} else {
+		fmt.Fprintf(w, "state:        %s\n", e.State)
+	}
+	if e.Endpoint != "" {
+		fmt.Fprintf(w, "endpoint:     %s\n", e.Endpoint)
+	} else {
+		fmt.Fprintln(w, "endpoint:     - (none recorded: the first endpoint's destinations get it)")
+	}
 	fmt.Fprintf(w, "livemode:     %t\n", e.Livemode)
 	if e.Account != "" {
 		fmt.Fprintf(w, "account:      %s\n", e.Account)
@@ -200,10 +291,13 @@ func writeEventText(w io.Writer, e *hookbox.Event) {
 	fmt.Fprintf(w, "api_version:  %s\n", e.APIVersion)
 	fmt.Fprintf(w, "created:      %s (%d)\n", time.Unix(e.Created, 0).UTC().Format(time.RFC3339), e.Created)
 	fmt.Fprintf(w, "received_at:  %s\n", e.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	if !e.ReplayedAt.IsZero() {
+		fmt.Fprintf(w, "replayed_at:  %s\n", e.ReplayedAt.UTC().Format(time.RFC3339Nano))
+	}
 	fmt.Fprintf(w, "source:       %s\n", e.Source)
 	fmt.Fprintf(w, "client:       %s\n", e.ClientAddr)
 	fmt.Fprintf(w, "secret_index: %s\n", strconv.Itoa(e.SecretIndex))
-	fmt.Fprintf(w, "attempts:     %d\n", e.Attempts)
+	fmt.Fprintf(w, "attempts:     %d (all destinations, all replays)\n", e.Attempts)
 	keys := make([]string, 0, len(e.Headers))
 	for k := range e.Headers {
 		keys = append(keys, k)
@@ -215,12 +309,23 @@ func writeEventText(w io.Writer, e *hookbox.Event) {
 	}
 }
 
-// writeDeliveriesText writes an event's deliveries and attempts.
+// writeDeliveriesText writes an event's deliveries and attempts. An
+// attempt's number is the Hookbox-Attempt header it sent, counted per
+// destination across replays; a delivery's attempts are the retry budget
+// spent since the event was received or last replayed. The two differ
+// after a replay, and the text says which is which.
 func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []hookbox.Attempt) {
+	last := map[string]int{} // destination: its last Hookbox-Attempt
+	for _, a := range attempts {
+		last[a.Destination] = max(last[a.Destination], a.Number)
+	}
 	if len(deliveries) > 0 {
 		fmt.Fprintln(w, "deliveries:")
 		for _, d := range deliveries {
 			line := fmt.Sprintf("  %-12s %-10s attempts %d", d.Destination, d.State, d.Attempts)
+			if n := last[d.Destination]; n > d.Attempts {
+				line += fmt.Sprintf(" since the last replay, %d in all (the last Hookbox-Attempt)", n)
+			}
 			if d.State == hookbox.StatePending && !d.NextAttemptAt.IsZero() {
 				line += "  next " + d.NextAttemptAt.UTC().Format(time.RFC3339)
 			}
@@ -231,22 +336,41 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 		}
 	}
 	if len(attempts) > 0 {
-		fmt.Fprintln(w, "attempts:")
+		fmt.Fprintln(w, "attempts (#N: the Hookbox-Attempt header sent, counted per destination across replays):")
 		for _, a := range attempts {
-			outcome := "ok"
-			if !a.OK {
-				outcome = "failed"
-			}
-			status := "-"
-			if a.StatusCode != 0 {
-				status = strconv.Itoa(a.StatusCode)
-			}
-			fmt.Fprintf(w, "  #%d %s %s %s %s %s", a.Number, a.Destination, a.StartedAt.UTC().Format("2006-01-02 15:04:05.000"), a.Duration.Round(time.Microsecond), status, outcome)
-			if a.Error != "" {
-				fmt.Fprintf(w, " (%s)", a.Error)
-			}
-			fmt.Fprintln(w)
+			writeAttemptText(w, a)
 		}
+	}
+}
+
+// writeAttemptText writes one attempt and, indented below, the start of
+// the response body the destination answered (its best clue, e.g. why
+// it refused a signature).
+func writeAttemptText(w io.Writer, a hookbox.Attempt) {
+	outcome := "ok"
+	if !a.OK {
+		outcome = "failed"
+	}
+	status := "-"
+	if a.StatusCode != 0 {
+		status = strconv.Itoa(a.StatusCode)
+	}
+	fmt.Fprintf(w, "  #%d %s %s %s %s %s", a.Number, a.Destination, a.StartedAt.UTC().Format("2006-01-02 15:04:05.000"), a.Duration.Round(time.Microsecond), status, outcome)
+	if a.Error != "" {
+		fmt.Fprintf(w, " (%s)", a.Error)
+	}
+	fmt.Fprintln(w)
+	resp := strings.TrimRight(strings.ReplaceAll(a.Response, "\r\n", "\n"), " \t\r\n")
+	if resp == "" {
+		return
+	}
+	note := ""
+	if len(a.Response) >= hookbox.MaxResponseSnippet {
+		note = fmt.Sprintf(" (its first %d bytes)", hookbox.MaxResponseSnippet)
+	}
+	fmt.Fprintf(w, "     response%s:\n", note)
+	for _, l := range strings.Split(resp, "\n") {
+		fmt.Fprintf(w, "       %s\n", l)
 	}
 }
 

@@ -17,12 +17,30 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &environ{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
-	if err := run(ctx, env, os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
+	err := run(ctx, env, os.Args[1:])
+	code := exitCode(err)
+	if code == 1 {
 		fmt.Fprintln(os.Stderr, "hookbox:", err)
-		os.Exit(1)
+	}
+	stop()
+	os.Exit(code)
+}
+
+// errUsage is run's error for a command line without a command: the usage
+// went to stderr, and the exit code is 2.
+var errUsage = errors.New("no command given")
+
+// exitCode maps run's error to the process's exit code: 0 for success and
+// for a help request ("hookbox COMMAND -h" or --help: flag.ErrHelp, the
+// help was printed), 2 for a missing command, 1 for any other error.
+func exitCode(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		return 1
 	}
 }
 
@@ -49,7 +67,7 @@ Usage:
   hookbox migrate [--db URL]     apply the store's migrations
   hookbox version                print version and dependency versions
 
-Run "hookbox COMMAND -h" for a command's flags.
+Run "hookbox COMMAND -h" (or --help) for a command's flags.
 `
 
 // run dispatches to a subcommand. It blocks until the command is done;
@@ -57,7 +75,7 @@ Run "hookbox COMMAND -h" for a command's flags.
 func run(ctx context.Context, env *environ, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, usage)
-		return flag.ErrHelp
+		return errUsage
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {

@@ -40,6 +40,35 @@ type serveConfig struct {
 	extraDests []deliver.Destination
 }
 
+const serveUsage = `Usage: hookbox serve [flags]
+
+Runs the webhook receiver. Stripe posts to the public listener (--listen)
+at /webhooks/stripe (or /webhooks/NAME for each endpoint of --config);
+every request is verified against the endpoint's signing secrets, stored
+exactly once, answered 200, then delivered to the destinations
+(--forward-to, or those of --config) with retries. The admin listener
+(--admin-listen) serves the web console, the API (/api/), Prometheus
+metrics (/metrics), /healthz and /readyz, and Go profiles with --pprof.
+
+Secrets come from the environment only (or a file named by NAME_FILE),
+never from a flag:
+  STRIPE_WEBHOOK_SECRET, STRIPE_WEBHOOK_SECRET_FILE
+        the endpoint's signing secret (whsec_...; comma-separated to rotate).
+        "stripe listen --forward-to" prints its own whsec_ to use here.
+        Ignored with --config, whose endpoints name their own secrets.
+  HOOKBOX_FORWARD_SECRET, HOOKBOX_FORWARD_SECRET_FILE
+        the secret --forward-to signs with (your app verifies with it)
+  HOOKBOX_ADMIN_TOKEN, HOOKBOX_ADMIN_TOKEN_FILE
+        the admin token (console login, API and /metrics bearer token);
+        required when --admin-listen is not on loopback
+  STRIPE_API_KEY, STRIPE_API_KEY_FILE
+        a restricted key with read access to Events, for --reconcile-every
+
+Every flag also reads the HOOKBOX_* variable named in its help.
+
+Flags:
+`
+
 // parseServeConfig reads flags and HOOKBOX_* variables. Secrets come only
 // from the environment (STRIPE_WEBHOOK_SECRET, comma-separated for rotation,
 // or STRIPE_WEBHOOK_SECRET_FILE), never from a flag, so they stay out of
@@ -47,6 +76,10 @@ type serveConfig struct {
 func parseServeConfig(env *environ, args []string) (*serveConfig, error) {
 	fs := flag.NewFlagSet("hookbox serve", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), serveUsage)
+		fs.PrintDefaults()
+	}
 	ef := &envFlags{fs: fs, getenv: env.Getenv}
 	c := &serveConfig{}
 	apply := []func() error{
@@ -91,8 +124,8 @@ func parseServeConfig(env *environ, args []string) (*serveConfig, error) {
 // mainFlags registers the listeners, store, logging and config file flags.
 func (c *serveConfig) mainFlags(ef *envFlags) func() error {
 	listen := ef.String("listen", "HOOKBOX_LISTEN", "127.0.0.1:8080", "public webhook listener address")
-	admin := ef.String("admin-listen", "HOOKBOX_ADMIN_LISTEN", "127.0.0.1:8081", "admin listener (/healthz, /readyz); keep it on loopback")
-	db := ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH or postgres://...")
+	admin := ef.String("admin-listen", "HOOKBOX_ADMIN_LISTEN", "127.0.0.1:8081", "admin listener: the web console, the API (/api/), /metrics, /healthz, /readyz and, with --pprof, /debug/pprof/; keep it on loopback, or set HOOKBOX_ADMIN_TOKEN")
+	db := ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH (a file, created if missing) or postgres://USER@HOST/DB (a PostgreSQL URL; postgresql:// too)")
 	logFormat := ef.String("log-format", "HOOKBOX_LOG_FORMAT", "json", "log format: json or text")
 	logLevel := ef.String("log-level", "HOOKBOX_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	logFlush := ef.Duration("log-flush-interval", "HOOKBOX_LOG_FLUSH_INTERVAL", defaultLogFlushInterval, "log lines are buffered this long at most (0: each line written before anything else happens, e.g. before a webhook is answered)")
