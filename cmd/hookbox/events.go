@@ -21,7 +21,7 @@ import (
 
 func runEvents(ctx context.Context, env *environ, args []string) error {
 	if len(args) == 0 {
-		return errors.New("events: want a subcommand: list, show, replay")
+		return errors.New("events: want a subcommand: list, show, replay, export")
 	}
 	switch args[0] {
 	case "list":
@@ -30,8 +30,10 @@ func runEvents(ctx context.Context, env *environ, args []string) error {
 		return runEventsShow(ctx, env, args[1:])
 	case "replay":
 		return runEventsReplay(ctx, env, args[1:])
+	case "export":
+		return runEventsExport(ctx, env, args[1:])
 	default:
-		return fmt.Errorf("events: unknown subcommand %q (want list, show or replay)", args[0])
+		return fmt.Errorf("events: unknown subcommand %q (want list, show, replay or export)", args[0])
 	}
 }
 
