@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hookbox/hookbox"
 )
 
 // errBackupPostgres is the answer to a backup of a PostgreSQL store, which
@@ -73,7 +75,9 @@ For PostgreSQL use pg_dump and pg_restore.
 		return fmt.Errorf("backup: the %s store cannot copy itself", u.Driver)
 	}
 	start := time.Now()
-	if err := b.Backup(ctx, file); err != nil {
+	if err := b.Backup(ctx, file); hookbox.ErrorCode(err) == hookbox.EINVALID {
+		return errors.New(hookbox.ErrorMessage(err))
+	} else if err != nil {
 		return err
 	}
 	if err := s.Close(); err != nil {
