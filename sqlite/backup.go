@@ -30,8 +30,10 @@ import (
 // when it exists (another backup to the same path is running, or one was
 // interrupted: remove it). It is synced to disk, then linked to path, so a
 // file created at path meanwhile is never replaced, and the directory is
-// synced. On a nil error the copy at path is complete and durable; on an
-// error nothing is left at path and the .tmp file is removed.
+// synced. On a nil error the copy at path is complete and durable. On an
+// error the .tmp file is removed, and path is left absent unless the error
+// came after the copy was linked there (removing the .tmp name or syncing
+// the directory failed).
 //
 // It fails with EINVALID when path or path.tmp exists, EUNAVAILABLE when
 // the store is closed, and an uncoded error when SQLite or the file system
