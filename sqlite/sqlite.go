@@ -76,6 +76,7 @@ type Options struct {
 // concurrent use.
 type Store struct {
 	path   string
+	busy   time.Duration
 	writer *sql.DB // exactly one connection: SQLite has one writer at a time anyway
 	reader *sql.DB // read-only connections (query_only)
 
@@ -124,7 +125,7 @@ func (o Options) Open(path string) (*Store, error) {
 		readers = max(DefaultMaxReaders, runtime.NumCPU())
 	}
 
-	s := &Store{path: path, now: o.NowFunc}
+	s := &Store{path: path, busy: busy, now: o.NowFunc}
 	if s.now == nil {
 		s.now = time.Now
 	}

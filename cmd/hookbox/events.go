@@ -23,13 +23,14 @@ const eventsUsage = `Usage:
   hookbox events list [flags]    list stored events, newest first
   hookbox events show ID         show one stored event, its deliveries and attempts
   hookbox events replay ID...    deliver events again (or --state dead [--type T] [--since 24h])
+  hookbox events export [flags]  stream events as JSON Lines (metadata and the exact body)
 
 Run "hookbox events SUBCOMMAND -h" for its flags.
 `
 
 func runEvents(ctx context.Context, env *environ, args []string) error {
 	if len(args) == 0 {
-		return errors.New("events: want a subcommand: list, show, replay")
+		return errors.New("events: want a subcommand: list, show, replay, export")
 	}
 	switch args[0] {
 	case "list":
@@ -38,11 +39,13 @@ func runEvents(ctx context.Context, env *environ, args []string) error {
 		return runEventsShow(ctx, env, args[1:])
 	case "replay":
 		return runEventsReplay(ctx, env, args[1:])
+	case "export":
+		return runEventsExport(ctx, env, args[1:])
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(env.Stdout, eventsUsage)
 		return nil
 	default:
-		return fmt.Errorf("events: unknown subcommand %q (want list, show or replay)", args[0])
+		return fmt.Errorf("events: unknown subcommand %q (want list, show, replay or export)", args[0])
 	}
 }
 

@@ -62,6 +62,8 @@ Usage:
   hookbox events list [flags]    list stored events
   hookbox events show ID         show one stored event, its deliveries and attempts
   hookbox events replay ID...    deliver events again (or --state dead [--type T] [--since 24h])
+  hookbox events export [flags]  write events as JSON Lines, exact bodies included
+  hookbox backup FILE            copy the SQLite store consistently while serve runs
   hookbox reconcile [flags]      recover events Stripe never delivered, from its events API
   hookbox config check FILE      validate a --config file and print what serve would run
   hookbox migrate [--db URL]     apply the store's migrations
@@ -93,6 +95,8 @@ func run(ctx context.Context, env *environ, args []string) error {
 		return runConfig(ctx, env, rest)
 	case "migrate":
 		return runMigrate(ctx, env, rest)
+	case "backup":
+		return runBackup(ctx, env, rest)
 	case "version", "--version", "-version":
 		return runVersion(ctx, env, rest)
 	case "help", "-h", "--help", "-help":
