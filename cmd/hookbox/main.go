@@ -67,6 +67,7 @@ Usage:
   hookbox reconcile [flags]      recover events Stripe never delivered, from its events API
   hookbox config check FILE      validate a --config file and print what serve would run
   hookbox migrate [--db URL]     apply the store's migrations
+  hookbox healthcheck [--url U]  exit 0 when serve's /readyz answers 200 (container HEALTHCHECK)
   hookbox version                print version and dependency versions
 
 Run "hookbox COMMAND -h" (or --help) for a command's flags.
@@ -97,6 +98,8 @@ func run(ctx context.Context, env *environ, args []string) error {
 		return runMigrate(ctx, env, rest)
 	case "backup":
 		return runBackup(ctx, env, rest)
+	case "healthcheck":
+		return runHealthcheck(ctx, env, rest)
 	case "version", "--version", "-version":
 		return runVersion(ctx, env, rest)
 	case "help", "-h", "--help", "-help":
