@@ -32,7 +32,9 @@ var (
 	buildErr  error
 )
 
-// mustBuild builds the hookbox binary once per test run.
+// mustBuild builds the hookbox binary once per test run, the way a release
+// is built (releaseBuild): the crash tests kill the binary that ships, and
+// the image test packs it.
 func mustBuild(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -42,7 +44,7 @@ func mustBuild(t *testing.T) string {
 			return
 		}
 		builtBin = filepath.Join(dir, "hookbox")
-		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
+		out, err := releaseBuild(builtBin).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
