@@ -1,6 +1,7 @@
 // Package deploy_test checks the deployment files shipped in deploy/: the
-// systemd unit (systemd/) and the Kubernetes manifests (kubernetes/). The
-// Prometheus rules and the Grafana dashboard are checked in prom/.
+// systemd unit (systemd/), the Kubernetes manifests (kubernetes/) and the
+// compose file (compose.yaml). The Prometheus rules and the Grafana
+// dashboard are checked in prom/; the Dockerfile in cmd/hookbox (TestImage).
 package deploy_test
 
 import (

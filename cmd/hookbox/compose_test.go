@@ -1,189 +1,99 @@
 package main
 
 import (
-	"net/url"
+	"context"
+	"net"
 	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/hookbox/hookbox/receiver"
+	"github.com/hookbox/hookbox/internal/pgtest"
+	"github.com/hookbox/hookbox/stripesig"
 )
 
-// composePath is the shipped compose file.
-const composePath = "../../deploy/compose.yaml"
+// composeFile is the shipped compose file; deploy/ checks its shape.
+const composeFile = "../../deploy/compose.yaml"
 
-// composeFile is what the test reads of a compose file.
-type composeFile struct {
-	Services map[string]composeService
-	Secrets  map[string]struct{ File string }
-}
+// composeSecretMount is where compose mounts a service's secrets.
+const composeSecretMount = "/run/secrets/"
 
-type composeService struct {
-	Image           string
-	PullPolicy      string `yaml:"pull_policy"`
-	Environment     map[string]string
-	Secrets         []string
-	Ports           []string
-	StopGracePeriod string                                `yaml:"stop_grace_period"`
-	DependsOn       map[string]struct{ Condition string } `yaml:"depends_on"`
-	Healthcheck     struct{ Test []string }
-}
-
-// secretMount is where compose mounts a service's secrets.
-const secretMount = "/run/secrets/"
-
-// TestCompose ensures deploy/compose.yaml runs two hookbox replicas on one
-// PostgreSQL service, waits for it, health-checks them with "hookbox
-// healthcheck", hands them every secret as a file, publishes distinct host
-// ports on loopback, and gives each an environment serve accepts.
-func TestCompose(t *testing.T) {
-	b, err := os.ReadFile(composePath)
+// TestDeploy_ComposeReplicas ensures serve runs on the environment
+// deploy/compose.yaml gives each hookbox replica, the secrets it mounts
+// standing in a directory of files and its database a fresh schema on the
+// test server: both replicas start (the admin listener on every interface
+// with the token), "hookbox healthcheck" passes on each from the
+// replica's own HOOKBOX_ADMIN_LISTEN, as the container runs it, and they
+// share one store: an event sent to one is a duplicate on the other.
+func TestDeploy_ComposeReplicas(t *testing.T) {
+	b, err := os.ReadFile(composeFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c composeFile
+	var c struct {
+		Services map[string]struct {
+			Image       string
+			Environment map[string]string
+		}
+	}
 	if err := yaml.Unmarshal(b, &c); err != nil {
-		t.Fatalf("%s: %v", composePath, err)
+		t.Fatal(err)
 	}
-	var replicas []string
-	for name, s := range c.Services {
-		if s.Image == "hookbox" {
-			replicas = append(replicas, name)
+	dsn := pgtest.SchemaDSN(t) // stands for the postgres service
+	secrets := t.TempDir()     // stands for /run/secrets
+	var publics []string
+	for _, name := range []string{"hookbox-1", "hookbox-2"} {
+		s, ok := c.Services[name]
+		if !ok || s.Image != "hookbox" {
+			t.Fatalf("no hookbox service %s in %s", name, composeFile)
 		}
-	}
-	slices.Sort(replicas)
-	if len(replicas) != 2 {
-		t.Fatalf("hookbox services %q, want 2 replicas", replicas)
-	}
-
-	db := c.Services[replicas[0]].Environment["HOOKBOX_DB"]
-	checkComposeDB(t, c, db)
-	hostPorts := map[string]string{}
-	for _, name := range replicas {
-		s := c.Services[name]
-		if got := s.Environment["HOOKBOX_DB"]; got != db {
-			t.Errorf("%s: HOOKBOX_DB %q, want the same database as %s (%q)", name, got, replicas[0], db)
-		}
-		if !slices.Equal(s.Healthcheck.Test, []string{"CMD", "/hookbox", "healthcheck"}) {
-			t.Errorf("%s: healthcheck %q, want [CMD /hookbox healthcheck] (the image has no shell)", name, s.Healthcheck.Test)
-		}
-		if s.PullPolicy != "never" {
-			t.Errorf("%s: pull_policy %q, want never (the image is built locally)", name, s.PullPolicy)
-		}
-		if s.DependsOn["postgres"].Condition != "service_healthy" {
-			t.Errorf("%s: depends_on %v, want postgres: service_healthy", name, s.DependsOn)
-		}
-		if d, err := time.ParseDuration(s.StopGracePeriod); err != nil || d <= receiver.DefaultShutdownGrace {
-			t.Errorf("%s: stop_grace_period %q, want more than serve's shutdown grace (%v)", name, s.StopGracePeriod, receiver.DefaultShutdownGrace)
-		}
-		for _, p := range s.Ports {
-			host, _, _ := strings.Cut(p, ":") // "127.0.0.1:8080:8080"
-			if host != "127.0.0.1" {
-				t.Errorf("%s: port %q published off the host's loopback", name, p)
+		vars := map[string]string{}
+		for k, v := range s.Environment {
+			switch {
+			case k == "HOOKBOX_DB":
+				v = dsn
+			case k == "PGPASSFILE":
+				// The test server trusts local connections: the file is
+				// read, its password not needed.
+				v = filepath.Join(secrets, strings.TrimPrefix(v, composeSecretMount))
+				if err := os.WriteFile(v, []byte("*:*:*:*:unused\n"), 0o444); err != nil {
+					t.Fatal(err)
+				}
+			case strings.HasSuffix(k, "_FILE"):
+				v = filepath.Join(secrets, strings.TrimPrefix(v, composeSecretMount))
+				if err := os.WriteFile(v, []byte(credentialValue(t, k)), 0o444); err != nil {
+					t.Fatal(err)
+				}
+			case strings.HasSuffix(k, "LISTEN"):
+				host, _, err := net.SplitHostPort(v)
+				if err != nil {
+					t.Fatalf("%s: %s=%q: %v", name, k, v, err)
+				}
+				v = net.JoinHostPort(host, "0")
 			}
-			if other, ok := hostPorts[p[:strings.LastIndex(p, ":")]]; ok {
-				t.Errorf("%s: host port of %q taken by %s too", name, p, other)
-			}
-			hostPorts[p[:strings.LastIndex(p, ":")]] = name
+			vars[k] = v
 		}
-		checkComposeSecrets(t, c, name)
-		checkComposeServe(t, s)
-	}
-	for _, name := range replicas {
-		if !slices.ContainsFunc(c.Services[name].Ports, func(p string) bool { return strings.HasSuffix(p, ":8080") }) {
-			t.Errorf("%s: the webhook port 8080 is not published", name)
+		if _, ok := vars["HOOKBOX_LISTEN"]; !ok {
+			vars["HOOKBOX_LISTEN"] = "127.0.0.1:0" // the image's is 0.0.0.0:8080
 		}
-	}
-}
+		m, _ := mustRunMain(t, vars)
+		publics = append(publics, "http://"+m.PublicAddr()+"/webhooks/stripe")
 
-// checkComposeDB ensures db names the compose file's PostgreSQL service,
-// its user and database, and holds no password.
-func checkComposeDB(t *testing.T, c composeFile, db string) {
-	t.Helper()
-	u, err := url.Parse(db)
-	if err != nil || u.Scheme != "postgres" {
-		t.Fatalf("HOOKBOX_DB %q: want a postgres:// URL (%v)", db, err)
+		_, port, _ := net.SplitHostPort(m.AdminAddr())
+		host, _, _ := net.SplitHostPort(vars["HOOKBOX_ADMIN_LISTEN"])
+		env, out, errb := testEnv(map[string]string{"HOOKBOX_ADMIN_LISTEN": net.JoinHostPort(host, port)})
+		if err := run(context.Background(), env, []string{"healthcheck"}); err != nil {
+			t.Errorf("%s: hookbox healthcheck: %v\n%s%s", name, err, out, errb)
+		}
 	}
-	if _, ok := u.User.Password(); ok {
-		t.Errorf("HOOKBOX_DB holds a password: give it as a file (PGPASSFILE)")
-	}
-	pg, ok := c.Services[u.Hostname()]
-	if !ok || !strings.Contains(pg.Image, "postgres") {
-		t.Fatalf("HOOKBOX_DB host %q is not a postgres service of the compose file", u.Hostname())
-	}
-	if u.User.Username() != pg.Environment["POSTGRES_USER"] || strings.TrimPrefix(u.Path, "/") != pg.Environment["POSTGRES_DB"] {
-		t.Errorf("HOOKBOX_DB %q: user or database differs from the postgres service's %v", db, pg.Environment)
-	}
-	if pg.Environment["POSTGRES_PASSWORD"] != "" || !strings.HasPrefix(pg.Environment["POSTGRES_PASSWORD_FILE"], secretMount) {
-		t.Errorf("postgres: the password must come from a secret file (POSTGRES_PASSWORD_FILE)")
-	}
-	checkComposeSecrets(t, c, u.Hostname())
-}
 
-// secretName matches an environment variable that would hold a secret
-// inline.
-var secretName = regexp.MustCompile(`(SECRET|TOKEN|PASSWORD|KEY)$`)
-
-// checkComposeSecrets ensures service gets secrets only as files, each one
-// of the compose file's secrets, read from a file beside it.
-func checkComposeSecrets(t *testing.T, c composeFile, service string) {
-	t.Helper()
-	s := c.Services[service]
-	for k, v := range s.Environment {
-		if secretName.MatchString(k) {
-			t.Errorf("%s: %s holds a secret inline; use %s_FILE", service, k, k)
+	body := e2eEvent("evt_compose_1", "invoice.paid")
+	for i, want := range []string{`{"received":true}`, `{"received":true,"duplicate":true}`} {
+		if status, resp := postEvent(t, publics[i], body, stripesig.Sign(body, time.Now(), testSecret1)); status != 200 || resp != want {
+			t.Errorf("hookbox-%d: %d %s, want 200 %s", i+1, status, resp, want)
 		}
-		if !strings.HasSuffix(k, "_FILE") && k != "PGPASSFILE" {
-			continue
-		}
-		name, ok := strings.CutPrefix(v, secretMount)
-		if !ok || !slices.Contains(s.Secrets, name) {
-			t.Errorf("%s: %s=%q is not one of the service's secrets %q", service, k, v, s.Secrets)
-		}
-	}
-	for _, name := range s.Secrets {
-		f := c.Secrets[name].File
-		if !strings.HasPrefix(f, "./secrets/") {
-			t.Errorf("%s: secret %q: file %q, want one under ./secrets/", service, name, f)
-		}
-	}
-}
-
-// checkComposeServe ensures serve accepts the service's environment, its
-// secret files standing in temp files, and that healthcheck then asks
-// /readyz on loopback.
-func checkComposeServe(t *testing.T, s composeService) {
-	t.Helper()
-	dir := t.TempDir()
-	content := map[string]string{
-		"stripe_webhook_secret": "whsec_" + strings.Repeat("a", 32),
-		"admin_token":           strings.Repeat("t", 24),
-		"pgpass":                "postgres:5432:hookbox:hookbox:" + strings.Repeat("p", 24),
-	}
-	for _, name := range s.Secrets {
-		v, ok := content[name]
-		if !ok {
-			t.Fatalf("secret %q: the test has no stand-in for it", name)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	vars := map[string]string{}
-	for k, v := range s.Environment {
-		vars[k] = strings.Replace(v, secretMount, dir+"/", 1)
-	}
-	env, _, _ := testEnv(vars)
-	if _, err := parseServeConfig(env, nil); err != nil {
-		t.Errorf("serve refuses the environment: %v", err)
-	}
-	if u, err := readyzURL(vars["HOOKBOX_ADMIN_LISTEN"]); err != nil || !strings.HasPrefix(u, "http://127.0.0.1:") {
-		t.Errorf("healthcheck asks %q (%v), want loopback", u, err)
 	}
 }
