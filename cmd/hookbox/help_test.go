@@ -27,6 +27,7 @@ func TestHelp_ExitsZero(t *testing.T) {
 		{[]string{"config"}, "Usage: hookbox config check FILE"},
 		{[]string{"config", "check"}, "Usage: hookbox config check FILE"},
 		{[]string{"migrate"}, "-db"},
+		{[]string{"healthcheck"}, "Usage: hookbox healthcheck"},
 		{[]string{"version"}, "hookbox"},
 		{[]string{"help"}, "Usage:"},
 	} {
