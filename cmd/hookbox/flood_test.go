@@ -41,7 +41,10 @@ func TestServe_ConnectionBound(t *testing.T) {
 		held = append(held, c)
 	}
 	waitFor(t, "the fourth connection refused", 5*time.Second, func() bool {
-		c := dial()
+		c, err := net.Dial("tcp", m.PublicAddr())
+		if err != nil {
+			return true // reset before the dial returned: refused too
+		}
 		defer c.Close()
 		return closed(c)
 	})
