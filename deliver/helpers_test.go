@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,6 +135,18 @@ func fastRetry(maxAttempts int) hookbox.RetryPolicy {
 		RandFunc:    func() float64 { return 0 },
 	}
 }
+
+// clock is a clock the test drives: real time plus an offset that only
+// the test moves. Leases expire when the test says so, not when a loaded
+// machine happens to get there, while retries due a millisecond later
+// still come due by themselves. Give its Now to every worker of the test
+// (Worker.NowFunc): the store compares leases with the now it is given.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Advance moves the clock forward by d.
+func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // quietLogger discards log output.
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

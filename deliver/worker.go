@@ -120,7 +120,7 @@ type Worker struct {
 	stopping  bool
 	abandoned bool                // Shutdown has released what was left
 	inflight  map[string]struct{} // ids of the events being delivered
-	again     map[string]bool     // in-flight ids this worker claimed again (see launch)
+	again     map[string]reclaim  // in-flight ids this worker claimed again (see launch)
 	late      map[string]uint64   // ids whose completion landed after their lease: tick then
 	tick      uint64              // orders claim calls and late completions (under mu)
 	release   []string            // aborted claims to release
@@ -299,7 +299,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.started = true
 	w.inflight = make(map[string]struct{})
-	w.again = make(map[string]bool)
+	w.again = make(map[string]reclaim)
 	w.late = make(map[string]uint64)
 	w.stop = make(chan struct{})
 	w.loopDone = make(chan struct{})
@@ -558,7 +558,9 @@ func (w *Worker) remember(ts []time.Time) {
 // the new claim now would overlap the running one (and its completion would
 // land on the new lease); the claim's snapshot may also be older than what
 // that completion records. So the new claim is handed back (ReleaseClaims)
-// once the running delivery is done, and claimed afresh.
+// once the running delivery is done, and claimed afresh; or, when it was
+// asked for after that delivery's outcome was recorded (its snapshot is
+// current), delivered next by the same goroutine (see processOnce).
 //
 // The same goes for a claim asked for (tick asked) before a completion of
 // the event that landed after its lease: that completion may have landed
@@ -568,7 +570,7 @@ func (w *Worker) launch(c *hookbox.Claim, asked uint64) {
 	id := c.Event.ID
 	w.mu.Lock()
 	if _, busy := w.inflight[id]; busy {
-		w.again[id] = true
+		w.again[id] = reclaim{c, asked}
 		w.mu.Unlock()
 		return
 	}
@@ -592,7 +594,26 @@ func (w *Worker) launch(c *hookbox.Claim, asked uint64) {
 	}()
 }
 
+// reclaim is a claim of an event that launch found in flight, and the tick
+// at which it was asked for.
+type reclaim struct {
+	c     *hookbox.Claim
+	asked uint64
+}
+
+// process delivers c and records the outcome; then, while the event is
+// still in flight, it deals with the claims of it made meanwhile (see
+// launch): those asked for before the outcome was recorded are handed back,
+// and one asked for after is delivered here, in turn.
 func (w *Worker) process(c *hookbox.Claim) {
+	for c != nil {
+		c = w.processOnce(c)
+	}
+}
+
+// processOnce delivers c and records the outcome. It returns a claim of the
+// same event to deliver next, or nil when it let go of the event.
+func (w *Worker) processOnce(c *hookbox.Claim) *hookbox.Claim {
 	id := c.Event.ID
 	out := w.deliverClaim(w.hard, c)
 	if out.aborted && len(out.completion.Attempts) == 0 {
@@ -604,7 +625,7 @@ func (w *Worker) process(c *hookbox.Claim) {
 			w.release = append(w.release, id)
 		}
 		w.mu.Unlock()
-		return
+		return nil
 	}
 	w.mu.Lock()
 	abandoned := w.abandoned
@@ -625,13 +646,23 @@ func (w *Worker) process(c *hookbox.Claim) {
 			w.mu.Unlock()
 		}
 	}
-	// Hand back the claims of id made meanwhile while id is still in
+	// The outcome is recorded (or never will be): a claim asked for from
+	// now on holds what the store has now.
+	w.mu.Lock()
+	w.tick++
+	done := w.tick
+	w.mu.Unlock()
+	// Hand back the claims of id made before that while id is still in
 	// flight (so none of them is launched), and let go of it under the
-	// same lock as the last check (so none is missed).
+	// same lock as the last check (so none is missed). A claim asked for
+	// after is delivered next instead: handing it back too would let the
+	// loop claim the event again during each release, and the two could
+	// trade it (two write transactions a round) for as long as claims come
+	// faster than releases.
 	handed := false
 	for {
 		w.mu.Lock()
-		again := w.again[id]
+		r, again := w.again[id]
 		delete(w.again, id)
 		if !again || w.stopping {
 			delete(w.inflight, id)
@@ -641,12 +672,18 @@ func (w *Worker) process(c *hookbox.Claim) {
 			w.mu.Unlock()
 			break
 		}
+		if r.asked > done {
+			delete(w.late, id) // it landed before this claim was asked for
+			w.mu.Unlock()
+			return r.c
+		}
 		w.mu.Unlock()
 		handed = w.handBack(id) || handed
 	}
 	if handed {
 		signal(w.wake) // claim it afresh
 	}
+	return nil
 }
 
 // handBack releases a claim launch did not deliver, so that the event is

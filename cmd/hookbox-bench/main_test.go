@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookbox/hookbox/internal/pgtest"
 )
 
 // TestMain lets the test binary stand in for hookbox-bench in "bare" mode,
@@ -261,10 +263,11 @@ func TestDrainReport(t *testing.T) {
 	}
 }
 
-// TestDrainEndToEnd runs a small drain benchmark for real on SQLite, and
-// on PostgreSQL when a server answers at the default address: it builds
-// hookbox, fills a backlog, drains it to the in-process destination,
-// measures pickups and prints the table.
+// TestDrainEndToEnd runs a small drain benchmark for real on SQLite and on
+// the shared PostgreSQL test server (internal/pgtest: skipped loudly when
+// none answers, a failure under CI): it builds hookbox, fills a backlog,
+// drains it to the in-process destination, measures pickups and prints the
+// table.
 func TestDrainEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs hookbox; skipped with -short")
@@ -276,19 +279,17 @@ func TestDrainEndToEnd(t *testing.T) {
 	}
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
+			args := []string{"--events", "300", "--rounds", "1", "--pickup-events", "20", "--pickup-rate", "100",
+				"--db", db, "--hookbox", bin}
 			if db == "postgres" {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				err := pgExec(ctx, defaultPostgresDSN, "SELECT 1")
-				cancel()
-				if err != nil {
-					t.Skipf("no PostgreSQL at the default address: %v", err)
-				}
+				// The shared test server: skipped loudly when none answers,
+				// a failure under CI.
+				args = append(args, "--pg-dsn", pgtest.DSN(t))
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			var out, errb bytes.Buffer
-			err := runDrain(ctx, []string{"--events", "300", "--rounds", "1", "--pickup-events", "20", "--pickup-rate", "100",
-				"--db", db, "--hookbox", bin}, &out, &errb)
+			err := runDrain(ctx, args, &out, &errb)
 			if err != nil {
 				t.Fatalf("drain: %v\nstderr:\n%s", err, errb.String())
 			}

@@ -67,7 +67,13 @@ type proc struct {
 // waits until it is ready.
 func startServe(t *testing.T, bin string, env []string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve")
+	return startServeCmd(t, exec.Command(bin, "serve"), env)
+}
+
+// startServeCmd is startServe of a command that runs "hookbox serve" (for
+// example under strace), its stderr being hookbox's.
+func startServeCmd(t *testing.T, cmd *exec.Cmd, env []string) *proc {
+	t.Helper()
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Env = append(cmd.Env, "HOOKBOX_LISTEN=127.0.0.1:0", "HOOKBOX_ADMIN_LISTEN=127.0.0.1:0")
 	pr, pw := io.Pipe()

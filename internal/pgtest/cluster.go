@@ -22,9 +22,9 @@ type Cluster struct {
 }
 
 // StartCluster initializes and starts a cluster on a free port, and stops
-// and removes it when tb ends. Without initdb it skips tb, loudly, or fails
-// it under CI; running as root without a postgres user to run the cluster
-// as, it skips tb, loudly.
+// and removes it when tb ends. Without initdb, or running as root without a
+// postgres user to run the cluster as, it skips tb, loudly, or fails it
+// under CI.
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
@@ -51,6 +51,9 @@ func StartCluster(tb testing.TB) *Cluster {
 	if os.Geteuid() == 0 { // initdb and postgres refuse to run as root
 		u, err := user.Lookup("postgres")
 		if err != nil {
+			if os.Getenv("CI") != "" {
+				tb.Fatal("running as root, no postgres user to run the cluster as, and CI is set")
+			}
 			tb.Skipf("\n!!! SKIPPING %s: running as root and no postgres user to run the cluster as !!!", tb.Name())
 		}
 		uid, _ := strconv.Atoi(u.Uid)
