@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -266,6 +267,17 @@ func (r *Receiver) Close() error {
 			// nothing stays stuck in delivering.
 			if err := r.worker.Shutdown(ctx); err != nil {
 				r.logger.Warn("deliveries cut short at shutdown; their events are pending again", "error", err)
+			}
+		}
+		// Destinations holding connections (brokers) close once nothing
+		// delivers any more.
+		for _, ep := range r.opts.Endpoints {
+			for _, d := range ep.Destinations {
+				if c, ok := d.(io.Closer); ok {
+					if err := c.Close(); err != nil {
+						r.logger.Warn("close destination", "destination", d.Name(), "error", err)
+					}
+				}
 			}
 		}
 		r.mu.Lock()

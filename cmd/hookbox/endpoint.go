@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -27,10 +28,46 @@ type destSpec struct {
 	timeout           time.Duration
 }
 
-// destination builds the HTTP destination on the clock now (nil:
-// time.Now).
-func (d destSpec) destination(now func() time.Time) (*deliver.HTTP, error) {
-	return deliver.NewHTTP(d.name, d.url, d.secret, deliver.HTTPOptions{Types: d.types, Livemode: d.livemode, Timeout: d.timeout, NowFunc: now})
+// destination builds the destination its URL's scheme names (http(s),
+// or a broker of brokerKinds) on the clock now (nil: time.Now). Nothing
+// connects yet: brokers connect on the first attempt.
+func (d destSpec) destination(now func() time.Time) (urlDestination, error) {
+	scheme, _, _ := strings.Cut(d.url, "://")
+	switch scheme = strings.ToLower(scheme); scheme {
+	case "http", "https":
+		h, err := deliver.NewHTTP(d.name, d.url, d.secret, deliver.HTTPOptions{Types: d.types, Livemode: d.livemode, Timeout: d.timeout, NowFunc: now})
+		if err != nil {
+			return nil, err
+		}
+		return h, nil
+	}
+	if mk, ok := brokerKinds[scheme]; ok {
+		return mk(d.name, d.url, d.secret, deliver.BrokerOptions{Types: d.types, Livemode: d.livemode, Timeout: d.timeout, NowFunc: now})
+	}
+	return nil, fmt.Errorf("destination URL: unknown scheme %q (want http, https%s)", scheme, brokerSchemes())
+}
+
+// urlDestination is a destination with a URL (its password redacted) and a
+// timeout, as every kind serve builds has.
+type urlDestination interface {
+	deliver.Destination
+	URL() string
+	AttemptTimeout() time.Duration
+}
+
+// brokerKinds builds broker destinations by URL scheme.
+var brokerKinds = map[string]func(name, url, secret string, o deliver.BrokerOptions) (urlDestination, error){}
+
+func brokerSchemes() string {
+	var s []string
+	for k := range brokerKinds {
+		s = append(s, k)
+	}
+	sort.Strings(s)
+	if len(s) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(s, ", ")
 }
 
 // endpoint returns the receiver's endpoint with its destinations built.
