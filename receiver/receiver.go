@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -402,15 +401,13 @@ func (r *Receiver) listen() (err error) {
 	return nil
 }
 
-// limitConns bounds ln's open connections per client (Stripe's addresses,
-// trusted proxies and loopback peers exempt) and in all; over a bound a
-// connection is closed as soon as it is accepted. A loopback peer is a
-// process of this host (a local proxy, a load test): the per-client bound
-// is against remote clients, and loopback still counts toward the total.
+// limitConns bounds ln's open connections per client (Stripe's addresses
+// and trusted proxies exempt) and in all; over a bound a connection is
+// closed as soon as it is accepted.
 func (r *Receiver) limitConns(ln net.Listener) (net.Listener, error) {
 	cl, err := edge.NewConnLimiter(ln, edge.ConnLimitOptions{
 		MaxPerClient: r.opts.MaxConnsPerClient, MaxTotal: r.opts.MaxConns,
-		Proxies: r.proxies, ExemptFunc: func(peer string) bool { return loopback(peer) || r.allow.Allows(peer) },
+		Proxies: r.proxies, ExemptFunc: r.allow.Allows,
 		OnRefused: r.metrics.ConnRefused, LogSampler: r.logs,
 	})
 	if err != nil {
@@ -418,12 +415,6 @@ func (r *Receiver) limitConns(ln net.Listener) (net.Listener, error) {
 		return nil, fmt.Errorf("connection limit: %w", err)
 	}
 	return cl, nil
-}
-
-// loopback reports whether peer is a loopback address.
-func loopback(peer string) bool {
-	a, err := netip.ParseAddr(peer)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 func (r *Receiver) serve(srv *http.Server, ln net.Listener) {

@@ -114,7 +114,9 @@ func buildHookbox(ctx context.Context, dir string, stderr io.Writer) (string, er
 }
 
 // serveCmd is "hookbox serve" on db, listening on listen and admin, with
-// the bench's clean environment followed by each of envs in turn.
+// the bench's clean environment followed by each of envs in turn. The
+// per-client connection bound is off: every load connection comes from
+// this host's one address (the total bound stays).
 func serveCmd(hookbox, db, listen, admin string, envs ...[]string) *exec.Cmd {
 	cmd := exec.Command(hookbox, "serve")
 	cmd.Env = append(cleanEnv(),
@@ -122,6 +124,7 @@ func serveCmd(hookbox, db, listen, admin string, envs ...[]string) *exec.Cmd {
 		"HOOKBOX_LISTEN="+listen,
 		"HOOKBOX_ADMIN_LISTEN="+admin,
 		"STRIPE_WEBHOOK_SECRET="+benchSecret,
+		"HOOKBOX_MAX_CONNS_PER_CLIENT=0",
 	)
 	for _, env := range envs {
 		cmd.Env = append(cmd.Env, env...)

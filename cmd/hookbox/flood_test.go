@@ -10,9 +10,8 @@ import (
 
 // TestServe_ConnectionBound ensures serve bounds the public listener's
 // connections: past --max-conns, a new connection is closed at once, and
-// one is accepted again when an earlier one closes. (The per-client bound
-// exempts loopback peers, which every test connection is; package edge
-// tests it from other addresses.)
+// one is accepted again when an earlier one closes. (Package edge tests
+// the per-client bound, from several addresses.)
 func TestServe_ConnectionBound(t *testing.T) {
 	vars, _ := e2eVars(t)
 	m, _ := mustRunMain(t, vars, "--max-conns", "3")
