@@ -33,7 +33,8 @@ type endpointConfig struct {
 	Livemode     string              `yaml:"livemode"` // any (default), live, test
 	Destinations []destinationConfig `yaml:"destinations"`
 
-	secrets []string // resolved
+	secrets  []string         // resolved
+	livemode deliver.Livemode // parsed Livemode
 }
 
 // destinationConfig is one HTTP destination of an endpoint.
@@ -45,7 +46,9 @@ type destinationConfig struct {
 	Livemode string       `yaml:"livemode"` // any (default), live, test
 	Timeout  yamlDuration `yaml:"timeout"`
 
-	secret string // resolved
+	secret   string           // resolved
+	types    deliver.Types    // parsed Events
+	livemode deliver.Livemode // parsed Livemode
 }
 
 // secretRef names where a secret comes from: an environment variable, a
@@ -157,7 +160,7 @@ func (ep *endpointConfig) resolve(getenv func(string) string) (warnings []string
 	if ep.Livemode == "" {
 		ep.Livemode = "any"
 	}
-	if _, err := deliver.ParseLivemode(ep.Livemode); err != nil {
+	if ep.livemode, err = deliver.ParseLivemode(ep.Livemode); err != nil {
 		return nil, fmt.Errorf("%s: livemode: %w", where, err)
 	}
 	seen := map[string]bool{}
@@ -191,10 +194,10 @@ func (d *destinationConfig) resolve(endpoint string, getenv func(string) string)
 	if d.Livemode == "" {
 		d.Livemode = "any"
 	}
-	if _, err := deliver.ParseTypes(strings.Join(d.Events, ",")); err != nil {
+	if d.types, err = deliver.ParseTypes(strings.Join(d.Events, ",")); err != nil {
 		return false, fmt.Errorf("events: %w", err)
 	}
-	if _, err := deliver.ParseLivemode(d.Livemode); err != nil {
+	if d.livemode, err = deliver.ParseLivemode(d.Livemode); err != nil {
 		return false, fmt.Errorf("livemode: %w", err)
 	}
 	if _, err := d.spec(endpoint, time.Second).destination(nil); err != nil {
@@ -253,18 +256,15 @@ func (r secretRef) read(getenv func(string) string) (secret string, warn bool, e
 	}
 }
 
-// spec returns the destination as configured, its types and livemode
-// parsed (the file was validated: they parse). Its delivery-state name is
-// "ENDPOINT/NAME", unique across endpoints; defTimeout applies when the file
-// sets none.
+// spec returns the destination as configured (resolved: its types and
+// livemode as parsed once). Its delivery-state name is "ENDPOINT/NAME",
+// unique across endpoints; defTimeout applies when the file sets none.
 func (d *destinationConfig) spec(endpoint string, defTimeout time.Duration) destSpec {
-	types, _ := deliver.ParseTypes(strings.Join(d.Events, ","))
-	live, _ := deliver.ParseLivemode(d.Livemode)
 	timeout := time.Duration(d.Timeout)
 	if timeout == 0 {
 		timeout = defTimeout
 	}
-	return destSpec{name: endpoint + "/" + d.Name, url: d.URL, secret: d.secret, types: types, livemode: live, timeout: timeout}
+	return destSpec{name: endpoint + "/" + d.Name, url: d.URL, secret: d.secret, types: d.types, livemode: d.livemode, timeout: timeout}
 }
 
 // loadEndpoints reads the config file at path into endpoint specs; the
@@ -277,12 +277,18 @@ func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout t
 	}
 	var eps []endpointSpec
 	for _, e := range fc.Endpoints {
-		live, _ := deliver.ParseLivemode(e.Livemode)
+		live := e.livemode
 		tol := time.Duration(e.Tolerance)
 		if tol == 0 {
 			tol = defTol
 		}
 		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live}, sources: secretSources(e.Secrets)}
+		for _, r := range e.Secrets {
+			ep.envRefs = append(ep.envRefs, r.Env)
+		}
+		for _, d := range e.Destinations {
+			ep.envRefs = append(ep.envRefs, d.Secret.Env)
+		}
 		for i := range e.Destinations {
 			d := e.Destinations[i].spec(e.Name, defTimeout)
 			if receiver.WeakSecret(d.secret) {

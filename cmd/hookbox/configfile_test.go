@@ -369,4 +369,21 @@ func TestConfig_IgnoredSecretWarning(t *testing.T) {
 			}
 		})
 	}
+	// A variable the file itself takes a secret from is used: no warning
+	// (the README's example config names both).
+	used := filepath.Join(t.TempDir(), "used.yaml")
+	if err := os.WriteFile(used, []byte("endpoints:\n  - name: stripe\n    secrets: [{env: STRIPE_WEBHOOK_SECRET}]\n    destinations:\n      - name: app\n        url: http://127.0.0.1:9/\n        secret: {env: HOOKBOX_FORWARD_SECRET}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars, _ := e2eVars(t)
+	vars["STRIPE_WEBHOOK_SECRET"] = testSecret1 // one secret: the file takes one a ref
+	vars["HOOKBOX_FORWARD_SECRET"] = forwardSecret
+	env, _, _ := testEnv(vars)
+	c, err := parseServeConfig(env, []string{"--config", used})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.warnings, "\n"); strings.Contains(got, "not used") {
+		t.Errorf("a variable the file uses is called unused:\n%s", got)
+	}
 }

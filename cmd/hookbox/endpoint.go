@@ -17,7 +17,8 @@ import (
 type endpointSpec struct {
 	receiver.Endpoint // without Destinations
 	dests             []destSpec
-	sources           string // where the secrets come from, for config check
+	sources           string   // where the secrets come from, for config check
+	envRefs           []string // environment variables the file takes secrets from
 }
 
 // destSpec is one HTTP destination as configured.
@@ -124,7 +125,14 @@ func orAny(l deliver.Livemode) deliver.Livemode {
 // secrets, and are served at their own paths) and HOOKBOX_FORWARD_SECRET.
 func ignoredWithConfig(getenv func(string) string, eps []endpointSpec) []string {
 	var ws []string
-	if v := firstSet(getenv, "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_FILE"); v != "" {
+	used := map[string]bool{}
+	for _, ep := range eps {
+		for _, v := range ep.envRefs {
+			used[v] = true
+		}
+	}
+	// A variable the file names ({env: STRIPE_WEBHOOK_SECRET}) is used.
+	if v := firstSet(getenv, "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_FILE"); v != "" && !used[v] {
 		var paths []string
 		notServed := " (" + receiver.DefaultPath + " is not served)"
 		for _, ep := range eps {
@@ -136,7 +144,7 @@ func ignoredWithConfig(getenv func(string) string, eps []endpointSpec) []string 
 		ws = append(ws, fmt.Sprintf("%s is set but --config declares the endpoints: it is not used; each endpoint verifies with the secrets the file names, at its own path: %s%s; point Stripe (or stripe listen --forward-to) there",
 			v, strings.Join(paths, ", "), notServed))
 	}
-	if v := firstSet(getenv, "HOOKBOX_FORWARD_SECRET", "HOOKBOX_FORWARD_SECRET_FILE"); v != "" {
+	if v := firstSet(getenv, "HOOKBOX_FORWARD_SECRET", "HOOKBOX_FORWARD_SECRET_FILE"); v != "" && !used[v] {
 		ws = append(ws, v+" is set but --config declares the destinations: it is not used; each destination signs with the secret the file names")
 	}
 	return ws
