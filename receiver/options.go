@@ -92,8 +92,10 @@ type Options struct {
 
 	// Retention: bodies of delivered events are emptied after Retention
 	// (0: DefaultRetention), rows (ids, for dedupe) deleted after KeepIDs
-	// (0: DefaultKeepIDs; at least MinKeepIDs).
+	// (0: DefaultKeepIDs; at least MinKeepIDs), by a sweep at Open and then
+	// every RetentionEvery (0: RetentionInterval).
 	Retention, KeepIDs time.Duration
+	RetentionEvery     time.Duration
 
 	// Reconcile, when set, reconciles with Stripe's events API
 	// periodically.
@@ -175,6 +177,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Retention == 0 {
 		o.Retention = DefaultRetention
+	}
+	if o.RetentionEvery == 0 {
+		o.RetentionEvery = RetentionInterval
 	}
 	if o.KeepIDs == 0 {
 		o.KeepIDs = max(DefaultKeepIDs, o.Retention)
@@ -269,6 +274,8 @@ func (o Options) validateTimes() error {
 		return errors.New("--delivery-lease must be positive")
 	case o.Retention < 0:
 		return errors.New("--retention must be positive")
+	case o.RetentionEvery < 0:
+		return errors.New("the retention interval must be positive")
 	case o.KeepIDs < MinKeepIDs || o.KeepIDs < o.Retention:
 		return errors.New("--keep-ids must be at least 31d (Stripe resends and its events API reach back 30 days) and at least --retention")
 	case o.FailedVerifyWindow < 0 || o.AllowlistRefresh < 0:

@@ -321,3 +321,32 @@ func TestRetention(t *testing.T) {
 		}
 	})
 }
+
+// TestRetention_Loop ensures Open starts the retention loop itself: with
+// the clock past Retention, a delivered event's body is emptied without
+// anyone calling Prune (a receiver that never started the loop would
+// keep it forever).
+func TestRetention_Loop(t *testing.T) {
+	clk := &clock{}
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
+	defer app.Close()
+	d, _ := deliver.NewHTTP("app", app.URL, testSecret, deliver.HTTPOptions{NowFunc: clk.now})
+	r := mustOpen(t, receiver.Options{Store: mustOpenSQLite(t), NowFunc: clk.now, RetentionEvery: 20 * time.Millisecond,
+		Endpoints: []receiver.Endpoint{{Name: "stripe", Secrets: []string{testSecret}, Destinations: []deliver.Destination{d}}}})
+	if code, _ := post(t, r.Handler(), receiver.DefaultPath, event("evt_swept")); code != 200 {
+		t.Fatal(code)
+	}
+	waitState(t, r.Store(), "evt_swept", hookbox.StateDelivered)
+	clk.advance(31 * 24 * time.Hour)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ev, err := r.Store().FindEventByID(context.Background(), "evt_swept")
+		if err == nil && len(ev.Body) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("body still there 10 s after it passed retention (%v): the loop does not run", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -7,13 +7,13 @@ import (
 	"github.com/hookbox/hookbox/prom"
 )
 
-// startRetention prunes now and then every RetentionInterval; the returned
+// startRetention prunes now and then every RetentionEvery; the returned
 // function stops it.
 func (r *Receiver) startRetention() (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(RetentionInterval)
+		t := time.NewTicker(r.opts.RetentionEvery)
 		defer t.Stop()
 		for {
 			r.Prune(context.Background())

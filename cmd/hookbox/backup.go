@@ -45,7 +45,7 @@ For PostgreSQL use pg_dump and pg_restore.
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		file, args = args[0], args[1:]
 	}
-	if err := ef.Parse(args); err != nil {
+	if err := ef.parse(args); err != nil {
 		return err
 	}
 	rest := fset.Args()

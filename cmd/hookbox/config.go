@@ -27,14 +27,14 @@ func (e *envFlags) lookup(env string) (string, bool) {
 	return v, v != ""
 }
 
-func (e *envFlags) String(name, env, def, usage string) *string {
+func (e *envFlags) str(name, env, def, usage string) *string {
 	if v, ok := e.lookup(env); ok {
 		def = v
 	}
 	return e.fs.String(name, def, withEnv(usage, env))
 }
 
-func (e *envFlags) Bool(name, env string, def bool, usage string) *bool {
+func (e *envFlags) boolean(name, env string, def bool, usage string) *bool {
 	if v, ok := e.lookup(env); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -46,7 +46,7 @@ func (e *envFlags) Bool(name, env string, def bool, usage string) *bool {
 	return e.fs.Bool(name, def, withEnv(usage, env))
 }
 
-func (e *envFlags) Int(name, env string, def int, usage string) *int {
+func (e *envFlags) integer(name, env string, def int, usage string) *int {
 	if v, ok := e.lookup(env); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -58,7 +58,7 @@ func (e *envFlags) Int(name, env string, def int, usage string) *int {
 	return e.fs.Int(name, def, withEnv(usage, env))
 }
 
-func (e *envFlags) Duration(name, env string, def time.Duration, usage string) *time.Duration {
+func (e *envFlags) duration(name, env string, def time.Duration, usage string) *time.Duration {
 	if v, ok := e.lookup(env); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -70,7 +70,7 @@ func (e *envFlags) Duration(name, env string, def time.Duration, usage string) *
 	return e.fs.Duration(name, def, withEnv(usage, env))
 }
 
-func (e *envFlags) Size(name, env string, def int64, usage string) *byteSize {
+func (e *envFlags) size(name, env string, def int64, usage string) *byteSize {
 	s := byteSize(def)
 	if v, ok := e.lookup(env); ok {
 		if err := s.Set(v); err != nil {
@@ -81,7 +81,7 @@ func (e *envFlags) Size(name, env string, def int64, usage string) *byteSize {
 	return &s
 }
 
-func (e *envFlags) Parse(args []string) error {
+func (e *envFlags) parse(args []string) error {
 	if err := e.fs.Parse(args); err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func formatLong(d time.Duration) string {
 	return d.String()
 }
 
-func (e *envFlags) LongDuration(name, env string, def time.Duration, usage string) *longDuration {
+func (e *envFlags) longDur(name, env string, def time.Duration, usage string) *longDuration {
 	d := longDuration(def)
 	if v, ok := e.lookup(env); ok {
 		if err := d.Set(v); err != nil {

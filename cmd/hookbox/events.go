@@ -60,7 +60,7 @@ func openStoreForCLI(db string) (hookbox.Store, error) {
 }
 
 func dbFlag(ef *envFlags) *string {
-	return ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH or postgres://USER@HOST/DB")
+	return ef.str("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH or postgres://USER@HOST/DB")
 }
 
 // runEventsList is "hookbox events list": the newest events of a filter,
@@ -79,7 +79,7 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 	limit := fset.Int("limit", hookbox.DefaultListLimit, "at most this many events, newest first")
 	before := fset.String("before", "", "the next page: only events older than this cursor (printed after a page that did not show every event; the API's \"next\")")
 	asJSON := fset.Bool("json", false, "print a JSON array")
-	if err := ef.Parse(args); err != nil {
+	if err := ef.parse(args); err != nil {
 		return err
 	}
 	if fset.NArg() > 0 {
@@ -218,7 +218,7 @@ func runEventsShow(ctx context.Context, env *environ, args []string) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
 	}
-	if err := ef.Parse(args); err != nil {
+	if err := ef.parse(args); err != nil {
 		return err
 	}
 	if id == "" && fset.NArg() > 0 {

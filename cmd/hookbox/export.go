@@ -93,7 +93,7 @@ serve may keep running: events received after the export began are left out.
 	typ := fset.String("type", "", "only this type (exact, or a prefix like invoice.*)")
 	state := fset.String("state", "", "only this state: "+statesList())
 	endpoint := fset.String("endpoint", "", "only events received on this endpoint (e.g. "+receiver.DefaultEndpoint+")")
-	if err := ef.Parse(args); err != nil {
+	if err := ef.parse(args); err != nil {
 		return err
 	}
 	if fset.NArg() > 0 {

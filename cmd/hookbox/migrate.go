@@ -14,7 +14,7 @@ func runMigrate(ctx context.Context, env *environ, args []string) error {
 	fset.SetOutput(env.Stderr)
 	ef := &envFlags{fs: fset, getenv: env.Getenv}
 	db := dbFlag(ef)
-	if err := ef.Parse(args); err != nil {
+	if err := ef.parse(args); err != nil {
 		return err
 	}
 	if fset.NArg() > 0 {

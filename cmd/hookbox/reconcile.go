@@ -44,16 +44,16 @@ func runReconcile(ctx context.Context, env *environ, args []string) error {
 	}
 	ef := &envFlags{fs: fs, getenv: env.Getenv}
 	db := dbFlag(ef)
-	since := ef.LongDuration("since", "", reconcile.DefaultSince, "window: events created this long ago or later (e.g. 72h, 7d; at most 30d)")
+	since := ef.longDur("since", "", reconcile.DefaultSince, "window: events created this long ago or later (e.g. 72h, 7d; at most 30d)")
 	types := fs.String("types", "", "only these event types, comma-separated (at most 20); a single type may end in * (invoice.*)")
 	undelivered := fs.Bool("undelivered-only", false, "only events Stripe has not delivered to every endpoint (delivery_success=false)")
 	dryRun := fs.Bool("dry-run", false, "report the missing events, store nothing")
 	account := fs.String("account", "", "list the events of this connected account (acct_...) instead of the key's own")
 	endpoint := fs.String("endpoint", "", "store recovered events under this --config endpoint, so its destinations get them (default: the first endpoint); with --account, name the Connect endpoint")
-	apiBase := ef.String("stripe-api-base", "HOOKBOX_STRIPE_API_BASE", "", "Stripe API base URL (default https://api.stripe.com; for stripe-mock and tests)")
+	apiBase := ef.str("stripe-api-base", "HOOKBOX_STRIPE_API_BASE", "", "Stripe API base URL (default https://api.stripe.com; for stripe-mock and tests)")
 	asJSON := fs.Bool("json", false, "print the summary (and the missing or recovered events) as JSON")
 	quiet := fs.Bool("quiet", false, "no progress line on stderr")
-	if err := ef.Parse(args); err != nil {
+	if err := ef.parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -296,11 +296,11 @@ func writeReconcileText(w io.Writer, s reconcile.Summary, evs []reconcileEventJS
 // is off, else its options with the API key read (the receiver validates
 // them).
 func addReconcileServeFlags(ef *envFlags) func() (*receiver.ReconcileOptions, error) {
-	every := ef.Duration("reconcile-every", "HOOKBOX_RECONCILE_EVERY", 0, "reconcile with Stripe's events API this often (e.g. 15m; 0: off); needs STRIPE_API_KEY or STRIPE_API_KEY_FILE")
-	since := ef.LongDuration("reconcile-since", "HOOKBOX_RECONCILE_SINCE", reconcile.DefaultSince, "window of the first periodic reconcile after start (at most 30d); later runs cover the time since the previous one")
-	types := ef.String("reconcile-types", "HOOKBOX_RECONCILE_TYPES", "", "periodic reconcile: only these event types, comma-separated")
-	undelivered := ef.Bool("reconcile-undelivered-only", "HOOKBOX_RECONCILE_UNDELIVERED_ONLY", false, "periodic reconcile: only events Stripe has not delivered to every endpoint")
-	apiBase := ef.String("stripe-api-base", "HOOKBOX_STRIPE_API_BASE", "", "Stripe API base URL (default https://api.stripe.com; for stripe-mock and tests)")
+	every := ef.duration("reconcile-every", "HOOKBOX_RECONCILE_EVERY", 0, "reconcile with Stripe's events API this often (e.g. 15m; 0: off); needs STRIPE_API_KEY or STRIPE_API_KEY_FILE")
+	since := ef.longDur("reconcile-since", "HOOKBOX_RECONCILE_SINCE", reconcile.DefaultSince, "window of the first periodic reconcile after start (at most 30d); later runs cover the time since the previous one")
+	types := ef.str("reconcile-types", "HOOKBOX_RECONCILE_TYPES", "", "periodic reconcile: only these event types, comma-separated")
+	undelivered := ef.boolean("reconcile-undelivered-only", "HOOKBOX_RECONCILE_UNDELIVERED_ONLY", false, "periodic reconcile: only events Stripe has not delivered to every endpoint")
+	apiBase := ef.str("stripe-api-base", "HOOKBOX_STRIPE_API_BASE", "", "Stripe API base URL (default https://api.stripe.com; for stripe-mock and tests)")
 	return func() (*receiver.ReconcileOptions, error) {
 		if *every == 0 {
 			return nil, nil

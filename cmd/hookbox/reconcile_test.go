@@ -263,7 +263,7 @@ func TestReconcileServe(t *testing.T) {
 		fs.SetOutput(env.Stderr)
 		ef := &envFlags{fs: fs, getenv: env.Getenv}
 		finish := addReconcileServeFlags(ef)
-		if err := ef.Parse(args); err != nil {
+		if err := ef.parse(args); err != nil {
 			return nil, err
 		}
 		return finish()

@@ -29,7 +29,7 @@ func runEventsReplay(ctx context.Context, env *environ, args []string) error {
 	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		ids, args = append(ids, args[0]), args[1:]
 	}
-	if err := ef.Parse(args); err != nil {
+	if err := ef.parse(args); err != nil {
 		return err
 	}
 	ids = append(ids, fset.Args()...)

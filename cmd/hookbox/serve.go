@@ -86,7 +86,7 @@ func parseServeConfig(env *environ, args []string) (*serveConfig, error) {
 		c.mainFlags(ef), c.ingestFlags(ef), c.deliveryFlags(ef), c.edgeFlags(ef),
 	}
 	finishReconcile := addReconcileServeFlags(ef)
-	if err := ef.Parse(args); err != nil {
+	if err := ef.parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -123,18 +123,18 @@ func parseServeConfig(env *environ, args []string) (*serveConfig, error) {
 
 // mainFlags registers the listeners, store, logging and config file flags.
 func (c *serveConfig) mainFlags(ef *envFlags) func() error {
-	listen := ef.String("listen", "HOOKBOX_LISTEN", "127.0.0.1:8080", "public webhook listener address")
-	admin := ef.String("admin-listen", "HOOKBOX_ADMIN_LISTEN", "127.0.0.1:8081", "admin listener: the web console, the API (/api/), /metrics, /healthz, /readyz and, with --pprof, /debug/pprof/; keep it on loopback, or set HOOKBOX_ADMIN_TOKEN")
-	db := ef.String("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH (a file, created if missing) or postgres://USER@HOST/DB (a PostgreSQL URL; postgresql:// too)")
-	logFormat := ef.String("log-format", "HOOKBOX_LOG_FORMAT", "json", "log format: json or text")
-	logLevel := ef.String("log-level", "HOOKBOX_LOG_LEVEL", "info", "log level: debug, info, warn, error")
-	logFlush := ef.Duration("log-flush-interval", "HOOKBOX_LOG_FLUSH_INTERVAL", defaultLogFlushInterval, "log lines are buffered this long at most (0: each line written before anything else happens, e.g. before a webhook is answered)")
-	grace := ef.Duration("shutdown-grace", "HOOKBOX_SHUTDOWN_GRACE", receiver.DefaultShutdownGrace, "how long shutdown waits for in-flight requests")
-	configFile := ef.String("config", "HOOKBOX_CONFIG", "", "a YAML file declaring several endpoints with their secrets and destinations (see README)")
-	pprof := ef.Bool("pprof", "HOOKBOX_PPROF", false, "serve Go profiles at /debug/pprof/ on the admin listener")
-	adminHosts := ef.String("admin-hosts", "HOOKBOX_ADMIN_HOSTS", "", "Host names the admin listener answers besides loopback ones, comma-separated (*: any); default: loopback names only on a loopback --admin-listen, any on another address")
-	retention := ef.LongDuration("retention", "HOOKBOX_RETENTION", receiver.DefaultRetention, "bodies of delivered events are pruned after this")
-	keepIDs := ef.LongDuration("keep-ids", "HOOKBOX_KEEP_IDS", receiver.DefaultKeepIDs, "rows of delivered and dead events (their ids, for dedupe) are deleted after this; at least 31d")
+	listen := ef.str("listen", "HOOKBOX_LISTEN", "127.0.0.1:8080", "public webhook listener address")
+	admin := ef.str("admin-listen", "HOOKBOX_ADMIN_LISTEN", "127.0.0.1:8081", "admin listener: the web console, the API (/api/), /metrics, /healthz, /readyz and, with --pprof, /debug/pprof/; keep it on loopback, or set HOOKBOX_ADMIN_TOKEN")
+	db := ef.str("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH (a file, created if missing) or postgres://USER@HOST/DB (a PostgreSQL URL; postgresql:// too)")
+	logFormat := ef.str("log-format", "HOOKBOX_LOG_FORMAT", "json", "log format: json or text")
+	logLevel := ef.str("log-level", "HOOKBOX_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	logFlush := ef.duration("log-flush-interval", "HOOKBOX_LOG_FLUSH_INTERVAL", defaultLogFlushInterval, "log lines are buffered this long at most (0: each line written before anything else happens, e.g. before a webhook is answered)")
+	grace := ef.duration("shutdown-grace", "HOOKBOX_SHUTDOWN_GRACE", receiver.DefaultShutdownGrace, "how long shutdown waits for in-flight requests")
+	configFile := ef.str("config", "HOOKBOX_CONFIG", "", "a YAML file declaring several endpoints with their secrets and destinations (see README)")
+	pprof := ef.boolean("pprof", "HOOKBOX_PPROF", false, "serve Go profiles at /debug/pprof/ on the admin listener")
+	adminHosts := ef.str("admin-hosts", "HOOKBOX_ADMIN_HOSTS", "", "Host names the admin listener answers besides loopback ones, comma-separated (*: any); default: loopback names only on a loopback --admin-listen, any on another address")
+	retention := ef.longDur("retention", "HOOKBOX_RETENTION", receiver.DefaultRetention, "bodies of delivered events are pruned after this")
+	keepIDs := ef.longDur("keep-ids", "HOOKBOX_KEEP_IDS", receiver.DefaultKeepIDs, "rows of delivered and dead events (their ids, for dedupe) are deleted after this; at least 31d")
 	return func() (err error) {
 		c.opts.Listen, c.opts.AdminListen, c.opts.Pprof = *listen, *admin, *pprof
 		c.opts.AdminHosts = splitList(*adminHosts)
@@ -156,12 +156,12 @@ func (c *serveConfig) mainFlags(ef *envFlags) func() error {
 
 // ingestFlags registers what shapes ingest: tolerance, body size, batching.
 func (c *serveConfig) ingestFlags(ef *envFlags) func() error {
-	tol := ef.Duration("tolerance", "HOOKBOX_TOLERANCE", stripesig.DefaultTolerance, "signature timestamp tolerance, applied to past and future")
-	maxBody := ef.Size("max-body", "HOOKBOX_MAX_BODY", ingest.DefaultMaxBody, "largest accepted request body (bytes, or 1MiB, 512KiB)")
-	debugErrors := ef.Bool("debug-errors", "HOOKBOX_DEBUG_ERRORS", false, "add internal error detail to error responses (local use only)")
-	maxBatch := ef.Int("max-batch", "HOOKBOX_MAX_BATCH", 256, "group commit: most events per transaction")
-	linger := ef.Duration("batch-linger", "HOOKBOX_BATCH_LINGER", 0, "group commit: how long to wait for more events before committing (0: commit what is queued)")
-	commitTimeout := ef.Duration("commit-timeout", "HOOKBOX_COMMIT_TIMEOUT", groupcommit.DefaultTimeout, "group commit: how long one insert may take before its webhooks are answered 503 (a blocked database)")
+	tol := ef.duration("tolerance", "HOOKBOX_TOLERANCE", stripesig.DefaultTolerance, "signature timestamp tolerance, applied to past and future")
+	maxBody := ef.size("max-body", "HOOKBOX_MAX_BODY", ingest.DefaultMaxBody, "largest accepted request body (bytes, or 1MiB, 512KiB)")
+	debugErrors := ef.boolean("debug-errors", "HOOKBOX_DEBUG_ERRORS", false, "add internal error detail to error responses (local use only)")
+	maxBatch := ef.integer("max-batch", "HOOKBOX_MAX_BATCH", 256, "group commit: most events per transaction")
+	linger := ef.duration("batch-linger", "HOOKBOX_BATCH_LINGER", 0, "group commit: how long to wait for more events before committing (0: commit what is queued)")
+	commitTimeout := ef.duration("commit-timeout", "HOOKBOX_COMMIT_TIMEOUT", groupcommit.DefaultTimeout, "group commit: how long one insert may take before its webhooks are answered 503 (a blocked database)")
 	return func() error {
 		o := &c.opts
 		o.MaxBody, o.DebugErrors, o.Linger = int64(*maxBody), *debugErrors, *linger
@@ -190,18 +190,18 @@ type forwardFlags struct {
 // deliveryFlags registers the delivery flags: mode, --forward-to and its
 // filters, retries, concurrency, leases.
 func (c *serveConfig) deliveryFlags(ef *envFlags) func() error {
-	mode := ef.String("mode", "HOOKBOX_MODE", "async", "async: answer Stripe once stored, deliver in the background; sync: answer 200 only once every destination has the event, 500 otherwise")
-	forwardTo := ef.String("forward-to", "HOOKBOX_FORWARD_TO", "", "forward every event to this URL, signed with HOOKBOX_FORWARD_SECRET")
-	forwardTimeout := ef.Duration("forward-timeout", "HOOKBOX_FORWARD_TIMEOUT", deliver.DefaultTimeout, "timeout of one forward attempt")
-	events := ef.String("events", "HOOKBOX_EVENTS", "*", "forward only these event types, e.g. payment_intent.succeeded,invoice.*")
-	livemode := ef.String("livemode", "HOOKBOX_LIVEMODE", "any", "forward only live, only test, or any events")
-	retryBase := ef.Duration("retry-base", "HOOKBOX_RETRY_BASE", hookbox.DefaultRetryBase, "first retry backoff (doubles, with jitter)")
-	retryCap := ef.Duration("retry-cap", "HOOKBOX_RETRY_CAP", hookbox.DefaultRetryCap, "largest retry backoff")
-	maxAttempts := ef.Int("max-attempts", "HOOKBOX_MAX_ATTEMPTS", hookbox.DefaultMaxAttempts, "attempts per destination before an event is dead")
-	retryWindow := ef.LongDuration("retry-window", "HOOKBOX_RETRY_WINDOW", hookbox.DefaultRetryWindow, "time after receipt (or replay) after which a failing event is dead")
-	concurrency := ef.Int("delivery-concurrency", "HOOKBOX_DELIVERY_CONCURRENCY", deliver.DefaultConcurrency, "events delivered at once")
-	poll := ef.Duration("poll-interval", "HOOKBOX_POLL_INTERVAL", deliver.DefaultPollInterval, "how often the queue is polled for due events (new events wake delivery at once; replays from the CLI wait for the poll)")
-	lease := ef.Duration("delivery-lease", "HOOKBOX_DELIVERY_LEASE", 0, "how long a claimed event is held before another worker may take it over after a crash (0: 60s, or more when destination timeouts add up)")
+	mode := ef.str("mode", "HOOKBOX_MODE", "async", "async: answer Stripe once stored, deliver in the background; sync: answer 200 only once every destination has the event, 500 otherwise")
+	forwardTo := ef.str("forward-to", "HOOKBOX_FORWARD_TO", "", "forward every event to this URL, signed with HOOKBOX_FORWARD_SECRET")
+	forwardTimeout := ef.duration("forward-timeout", "HOOKBOX_FORWARD_TIMEOUT", deliver.DefaultTimeout, "timeout of one forward attempt")
+	events := ef.str("events", "HOOKBOX_EVENTS", "*", "forward only these event types, e.g. payment_intent.succeeded,invoice.*")
+	livemode := ef.str("livemode", "HOOKBOX_LIVEMODE", "any", "forward only live, only test, or any events")
+	retryBase := ef.duration("retry-base", "HOOKBOX_RETRY_BASE", hookbox.DefaultRetryBase, "first retry backoff (doubles, with jitter)")
+	retryCap := ef.duration("retry-cap", "HOOKBOX_RETRY_CAP", hookbox.DefaultRetryCap, "largest retry backoff")
+	maxAttempts := ef.integer("max-attempts", "HOOKBOX_MAX_ATTEMPTS", hookbox.DefaultMaxAttempts, "attempts per destination before an event is dead")
+	retryWindow := ef.longDur("retry-window", "HOOKBOX_RETRY_WINDOW", hookbox.DefaultRetryWindow, "time after receipt (or replay) after which a failing event is dead")
+	concurrency := ef.integer("delivery-concurrency", "HOOKBOX_DELIVERY_CONCURRENCY", deliver.DefaultConcurrency, "events delivered at once")
+	poll := ef.duration("poll-interval", "HOOKBOX_POLL_INTERVAL", deliver.DefaultPollInterval, "how often the queue is polled for due events (new events wake delivery at once; replays from the CLI wait for the poll)")
+	lease := ef.duration("delivery-lease", "HOOKBOX_DELIVERY_LEASE", 0, "how long a claimed event is held before another worker may take it over after a crash (0: 60s, or more when destination timeouts add up)")
 	return func() (err error) {
 		o := &c.opts
 		if o.Mode, err = receiver.ParseMode(*mode); err != nil {
@@ -228,18 +228,18 @@ func (c *serveConfig) deliveryFlags(ef *envFlags) func() error {
 
 // edgeFlags registers the public listener's protections.
 func (c *serveConfig) edgeFlags(ef *envFlags) func() error {
-	tlsCert := ef.String("tls-cert", "HOOKBOX_TLS_CERT", "", "TLS certificate file (PEM) for the public listener; reloaded when it changes")
-	tlsKey := ef.String("tls-key", "HOOKBOX_TLS_KEY", "", "TLS private key file (PEM) for the public listener")
-	redirect := ef.String("http-redirect-listen", "HOOKBOX_HTTP_REDIRECT_LISTEN", "", "also listen on this plain-HTTP address and redirect to HTTPS (Stripe treats redirects as failures: give Stripe the https URL)")
-	trusted := ef.String("trusted-proxies", "HOOKBOX_TRUSTED_PROXIES", "", "CIDRs of proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
-	requireHTTPS := ef.Bool("require-https", "HOOKBOX_REQUIRE_HTTPS", false, "refuse webhook requests that did not arrive over HTTPS (directly or via a trusted proxy)")
-	allowlist := ef.String("ip-allowlist", "HOOKBOX_IP_ALLOWLIST", "off", "Stripe IP allowlist: off, log or enforce")
-	allowSource := ef.String("ip-allowlist-source", "HOOKBOX_IP_ALLOWLIST_SOURCE", edge.StripeWebhookIPsURL, "where the allowlist is refreshed from: a URL or a file (JSON with WEBHOOKS, or one address a line)")
-	allowRefresh := ef.Duration("ip-allowlist-refresh", "HOOKBOX_IP_ALLOWLIST_REFRESH", 24*time.Hour, "how often the allowlist is refreshed (0: never)")
-	maxFailed := ef.Int("max-failed-verifications", "HOOKBOX_MAX_FAILED_VERIFICATIONS", edge.DefaultMaxFailures, "failed signature verifications (or bodies over --max-body or not fully sent) per client address and window before it gets 429s (0: no limit)")
-	failedWindow := ef.Duration("failed-verification-window", "HOOKBOX_FAILED_VERIFICATION_WINDOW", edge.DefaultFailureWindow, "the window of --max-failed-verifications")
-	maxConnsClient := ef.Int("max-conns-per-client", "HOOKBOX_MAX_CONNS_PER_CLIENT", edge.DefaultMaxConnsPerClient, "open connections per client address on the public listener; more are closed at once (Stripe's addresses and --trusted-proxies exempt; 0: no bound)")
-	maxConns := ef.Int("max-conns", "HOOKBOX_MAX_CONNS", edge.DefaultMaxConns, "open connections in all on the public listener; more are closed at once (0: no bound)")
+	tlsCert := ef.str("tls-cert", "HOOKBOX_TLS_CERT", "", "TLS certificate file (PEM) for the public listener; reloaded when it changes")
+	tlsKey := ef.str("tls-key", "HOOKBOX_TLS_KEY", "", "TLS private key file (PEM) for the public listener")
+	redirect := ef.str("http-redirect-listen", "HOOKBOX_HTTP_REDIRECT_LISTEN", "", "also listen on this plain-HTTP address and redirect to HTTPS (Stripe treats redirects as failures: give Stripe the https URL)")
+	trusted := ef.str("trusted-proxies", "HOOKBOX_TRUSTED_PROXIES", "", "CIDRs of proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
+	requireHTTPS := ef.boolean("require-https", "HOOKBOX_REQUIRE_HTTPS", false, "refuse webhook requests that did not arrive over HTTPS (directly or via a trusted proxy)")
+	allowlist := ef.str("ip-allowlist", "HOOKBOX_IP_ALLOWLIST", "off", "Stripe IP allowlist: off, log or enforce")
+	allowSource := ef.str("ip-allowlist-source", "HOOKBOX_IP_ALLOWLIST_SOURCE", edge.StripeWebhookIPsURL, "where the allowlist is refreshed from: a URL or a file (JSON with WEBHOOKS, or one address a line)")
+	allowRefresh := ef.duration("ip-allowlist-refresh", "HOOKBOX_IP_ALLOWLIST_REFRESH", 24*time.Hour, "how often the allowlist is refreshed (0: never)")
+	maxFailed := ef.integer("max-failed-verifications", "HOOKBOX_MAX_FAILED_VERIFICATIONS", edge.DefaultMaxFailures, "failed signature verifications (or bodies over --max-body or not fully sent) per client address and window before it gets 429s (0: no limit)")
+	failedWindow := ef.duration("failed-verification-window", "HOOKBOX_FAILED_VERIFICATION_WINDOW", edge.DefaultFailureWindow, "the window of --max-failed-verifications")
+	maxConnsClient := ef.integer("max-conns-per-client", "HOOKBOX_MAX_CONNS_PER_CLIENT", edge.DefaultMaxConnsPerClient, "open connections per client address on the public listener; more are closed at once (Stripe's addresses and --trusted-proxies exempt; 0: no bound)")
+	maxConns := ef.integer("max-conns", "HOOKBOX_MAX_CONNS", edge.DefaultMaxConns, "open connections in all on the public listener; more are closed at once (0: no bound)")
 	return func() (err error) {
 		o := &c.opts
 		o.TLSCert, o.TLSKey, o.RedirectListen, o.TrustedProxies = *tlsCert, *tlsKey, *redirect, *trusted
