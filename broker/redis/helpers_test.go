@@ -36,7 +36,7 @@ func unavailable(tb testing.TB, format string, args ...any) {
 	if os.Getenv("CI") != "" {
 		tb.Fatalf("%s (CI is set: Redis must run)", msg)
 	}
-	fmt.Fprintf(os.Stderr, "\n*** SKIPPING %s: %s ***\n\n", tb.Name(), msg)
+	fmt.Fprintf(os.Stderr, "\n!!! SKIPPING %s: %s\n!!! Start Redis; under CI this is a failure.\n\n", tb.Name(), msg)
 	tb.Skip(msg)
 }
 
@@ -201,20 +201,27 @@ type server struct {
 	tb   testing.TB
 	port int
 	dir  string
+	args []string // more redis-server options
 	cmd  *exec.Cmd
+	pw   string // the password of --requirepass, if any
 }
 
 // startServer starts a redis-server on a free port with its append-only
 // file in a temporary directory, fsynced before every answer: what it
 // acknowledged survives its being killed, as on a Redis configured for
 // durability. It is killed when the test ends.
-func startServer(tb testing.TB) *server {
+func startServer(tb testing.TB, args ...string) *server {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		unavailable(tb, "no redis-server binary for a throwaway server: %v", err)
 	}
-	s := &server{tb: tb, port: freePort(tb), dir: tb.TempDir()}
+	s := &server{tb: tb, port: freePort(tb), dir: tb.TempDir(), args: args}
+	for i, a := range args {
+		if a == "--requirepass" && i+1 < len(args) {
+			s.pw = args[i+1]
+		}
+	}
 	s.start(bin)
 	tb.Cleanup(s.kill)
 	return s
@@ -222,12 +229,12 @@ func startServer(tb testing.TB) *server {
 
 func (s *server) start(bin string) {
 	s.tb.Helper()
-	s.cmd = exec.Command(bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", s.dir)
+	s.cmd = exec.Command(bin, append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", s.dir}, s.args...)...)
 	if err := s.cmd.Start(); err != nil {
 		s.tb.Fatalf("start redis-server: %v", err)
 	}
-	c := goredis.NewClient(&goredis.Options{Addr: s.addr(), MaxRetries: -1})
+	c := goredis.NewClient(&goredis.Options{Addr: s.addr(), Password: s.pw, MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for c.Ping(context.Background()).Err() != nil {
