@@ -126,10 +126,14 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 	if err := deliver.CheckName(name); err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(rawURL)
+	hosts, rest := splitHosts(rawURL)
+	u, err := url.Parse(rest)
 	if err != nil {
 		// url.Parse's error quotes the URL, which may hold a password.
 		return nil, hookbox.Errorf(hookbox.EINVALID, "destination %s: invalid URL", name)
+	}
+	if hosts != "" {
+		u.Host = hosts
 	}
 	red := u.Redacted()
 	bad := func(format string, args ...any) error {
@@ -246,6 +250,26 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 		return nil, bad("subject %q: %v", subject, err)
 	}
 	return d, nil
+}
+
+// splitHosts takes a server list (a,b:4223,[::1]) out of rawURL, whose
+// parser accepts one host only, and returns it and rawURL with a
+// placeholder host; hosts is "" when rawURL names at most one server.
+func splitHosts(rawURL string) (hosts, rest string) {
+	_, after, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return "", rawURL
+	}
+	auth := after
+	if i := strings.IndexAny(auth, "/?#"); i >= 0 {
+		auth = auth[:i]
+	}
+	hosts = auth[strings.LastIndexByte(auth, '@')+1:]
+	if !strings.Contains(hosts, ",") {
+		return "", rawURL
+	}
+	start := len(rawURL) - len(after) + len(auth) - len(hosts)
+	return hosts, rawURL[:start] + "hosts" + rawURL[start+len(hosts):]
 }
 
 // validStreamName follows the server's rules for stream names.
