@@ -17,6 +17,7 @@ import (
 
 	natsgo "github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/hookbox/hookbox"
 	natsdest "github.com/hookbox/hookbox/broker/nats"
@@ -193,8 +194,13 @@ func checkMessage(tb testing.TB, m message, ev *hookbox.Event) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := v.Verify(m.Data, m.Header.Get(stripesig.HeaderName)); err != nil {
-		tb.Errorf("%s: Stripe-Signature %q does not verify: %v", ev.ID, m.Header.Get(stripesig.HeaderName), err)
+	sig := m.Header.Get(stripesig.HeaderName)
+	if _, err := v.Verify(m.Data, sig); err != nil {
+		tb.Errorf("%s: Stripe-Signature %q does not verify: %v", ev.ID, sig, err)
+	}
+	// As a consumer on stripe-go would check it.
+	if err := webhook.ValidatePayload(m.Data, sig, secret); err != nil {
+		tb.Errorf("%s: stripe-go rejects Stripe-Signature %q: %v", ev.ID, sig, err)
 	}
 }
 

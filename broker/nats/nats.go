@@ -475,6 +475,9 @@ func (d *Destination) describe(parent, actx context.Context, op string, err erro
 		} else {
 			s = fmt.Sprintf("timeout after %s waiting for the JetStream ack", d.timeout)
 		}
+	case errors.Is(err, natsgo.ErrReconnectBufExceeded):
+		// nats.go's words for "not buffered while disconnected".
+		s = op + ": disconnected from NATS, reconnecting"
 	default:
 		s = op + ": " + err.Error()
 	}

@@ -195,6 +195,17 @@ func TestDeliverNoStream(t *testing.T) {
 	}
 }
 
+// TestDeliverTLSRequired ensures tls=1 refuses a server that does not
+// speak TLS rather than publish in clear.
+func TestDeliverTLSRequired(t *testing.T) {
+	mustSystemNATS(t)
+	d := mustNew(t, "tls", systemURL+"?tls=1", deliver.BrokerOptions{Timeout: 3 * time.Second})
+	a := d.Deliver(context.Background(), newEvent("evt_tls", "charge.succeeded"), 1)
+	if a.OK || !strings.Contains(strings.ToLower(a.Error), "secure") {
+		t.Errorf("attempt: %+v, want a failure: TLS required", a)
+	}
+}
+
 // TestDeliverUnreachable ensures an attempt to a server that does not
 // answer fails within its timeout, without the URL's password, and that
 // Close is idempotent and fails later attempts.
