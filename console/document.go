@@ -40,6 +40,10 @@ type EventSummary struct {
 	// for a reconciled event.
 	SecretIndex int    `json:"secret_index"`
 	URL         string `json:"url"` // the event's console page
+	// NoDestination is true for an event delivered to no destination:
+	// none accepted it (their type and livemode filters, and their
+	// endpoint's), so it ended delivered with no delivery and no attempt.
+	NoDestination bool `json:"no_destination"`
 }
 
 // EventDocument is one event with everything stored about it: the body of
@@ -51,12 +55,8 @@ type EventDocument struct {
 	Headers    map[string]string `json:"headers"`
 	// Body is the stored body: the JSON value itself when it is JSON, a
 	// string when it is not, null when retention pruned it.
-	Body any `json:"body"`
-	// NoDestination is true for an event delivered to no destination:
-	// none accepted it (their type and livemode filters, and their
-	// endpoint's), so it ended delivered with no delivery and no attempt.
-	NoDestination bool               `json:"no_destination"`
-	Deliveries    []DeliveryDocument `json:"deliveries"`
+	Body       any                `json:"body"`
+	Deliveries []DeliveryDocument `json:"deliveries"`
 	// AttemptLog is every attempt, oldest first. An attempt's number is
 	// the Hookbox-Attempt header it sent: counted per destination across
 	// replays, while a delivery's attempts restart at 0 with each replay
@@ -98,7 +98,7 @@ func NewEventSummary(ev *hookbox.Event) EventSummary {
 		Endpoint: ev.Endpoint, Livemode: ev.Livemode, Account: ev.Account, APIVersion: ev.APIVersion,
 		Created: ev.Created, ReceivedAt: docTime(ev.ReceivedAt), UpdatedAt: docTime(ev.UpdatedAt),
 		Attempts: ev.Attempts, ReplayedAt: docTimePtr(ev.ReplayedAt), SecretIndex: ev.SecretIndex,
-		URL: eventURL(ev.ID),
+		URL: eventURL(ev.ID), NoDestination: DeliveredToNoneRow(ev),
 	}
 	if ev.State == hookbox.StatePending {
 		s.NextAttemptAt = docTimePtr(ev.NextAttemptAt)
@@ -115,9 +115,8 @@ func NewEventDocument(ev *hookbox.Event, ds []hookbox.Delivery, as []hookbox.Att
 		Headers:      ev.Headers,
 		Deliveries:   make([]DeliveryDocument, 0, len(ds)),
 		AttemptLog:   make([]AttemptDocument, 0, len(as)),
-
-		NoDestination: DeliveredToNone(ev, ds),
 	}
+	d.NoDestination = DeliveredToNone(ev, ds)
 	if d.Headers == nil {
 		d.Headers = map[string]string{}
 	}
@@ -155,6 +154,13 @@ func NewEventDocument(ev *hookbox.Event, ds []hookbox.Delivery, as []hookbox.Att
 // deliver.Destination's Accepts).
 func DeliveredToNone(ev *hookbox.Event, ds []hookbox.Delivery) bool {
 	return ev.State == hookbox.StateDelivered && len(ds) == 0
+}
+
+// DeliveredToNoneRow is DeliveredToNone from the event's row alone, for
+// lists: delivered with no attempt ever logged (every destination that
+// accepts an event makes at least one attempt before it is delivered).
+func DeliveredToNoneRow(ev *hookbox.Event) bool {
+	return ev.State == hookbox.StateDelivered && ev.Attempts == 0
 }
 
 // docTime is t as every document shows it: UTC, to the microsecond.

@@ -21,7 +21,11 @@ func complete(tb testing.TB, s hookbox.Store, id string, now time.Time, ds ...ho
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := s.CompleteClaim(ctx, hookbox.Completion{EventID: id, Owner: c.Owner, Now: now, Deliveries: ds}); err != nil {
+	var as []hookbox.Attempt // one successful attempt a delivery, as the worker logs them
+	for _, d := range ds {
+		as = append(as, hookbox.Attempt{EventID: id, Destination: d.Destination, Number: 1, StartedAt: now, StatusCode: 200, OK: true})
+	}
+	if err := s.CompleteClaim(ctx, hookbox.Completion{EventID: id, Owner: c.Owner, Now: now, Deliveries: ds, Attempts: as}); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -91,6 +95,29 @@ func TestEventPage_DestinationsAndEndpoint(t *testing.T) {
 				t.Errorf("API: %s", body)
 			}
 		})
+	}
+	// The lists say it too: GET /api/events and the events page.
+	ts := newConsole(t, console.Options{Store: store, Destinations: []string{"app"}})
+	_, body := do(t, client(t), "GET", ts.URL+"/api/events", "", nil)
+	var list struct {
+		Events []struct {
+			ID            string `json:"id"`
+			NoDestination bool   `json:"no_destination"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range list.Events {
+		if e.NoDestination != (e.ID == "evt_nowhere") {
+			t.Errorf("list API: %s no_destination %t", e.ID, e.NoDestination)
+		}
+	}
+	if len(list.Events) != 3 {
+		t.Errorf("list API: %s", body)
+	}
+	if _, page := do(t, client(t), "GET", ts.URL+"/events", "", nil); strings.Count(page, toNone) != 1 {
+		t.Errorf("events page: %q shown %d times, want once", toNone, strings.Count(page, toNone))
 	}
 	for _, tc := range []struct {
 		dests []string

@@ -37,6 +37,7 @@ func (s *Server) parseTemplates() (map[string]*template.Template, error) {
 		"unix":           unixTime,
 		"ago":            func(t time.Time) string { return relative(t, s.now()) },
 		"eventURL":       eventURL,
+		"noDestination":  DeliveredToNoneRow,
 		"static":         staticURL,
 		"comma":          comma,
 		"dur":            formatDuration,

@@ -146,7 +146,11 @@ func writeEventList(w io.Writer, evs []*hookbox.Event, asJSON bool) error {
 		if endpoint == "" {
 			endpoint = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, e.State, mode, e.Source, endpoint,
+		state := string(e.State)
+		if console.DeliveredToNoneRow(e) {
+			state += " (to no destination)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.Type, state, mode, e.Source, endpoint,
 			createdText(e.Created), e.ReceivedAt.UTC().Format("2006-01-02 15:04:05.000"))
 	}
 	return tw.Flush()
