@@ -222,8 +222,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Not committed: 503 makes Stripe retry later. Never 2xx here.
 		res.Outcome, res.Reason = OutcomeUnavailable, hookbox.ErrorCode(err)
-		h.logger().LogAttrs(r.Context(), slog.LevelError, "store commit failed",
-			slog.String("endpoint", h.Endpoint), slog.String("event_id", ev.ID), slog.Any("error", err))
+		// Sampled for all clients together: a failing store (a full disk)
+		// fails every request, and one line each would flood the log.
+		h.logSampler().Log(r.Context(), slog.LevelError, "store commit failed", "", res.Reason,
+			slog.String("endpoint", h.Endpoint), slog.String("event_id", ev.ID), slog.String("client", res.Client), slog.Any("error", err))
 		writeError(w, http.StatusServiceUnavailable, respUnavail, h.debug(err))
 		return
 	}

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -349,4 +352,40 @@ func TestRetention_Loop(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestFailingStore_LogsQuietly ensures a store that fails every commit (a
+// full disk) writes a few "store commit failed" lines and a count, not one
+// line per webhook.
+func TestFailingStore_LogsQuietly(t *testing.T) {
+	var logs lockedBuf
+	s := &failingStore{Store: mustOpenSQLite(t)}
+	s.fail.Store(true)
+	r := mustOpen(t, receiver.Options{Store: s, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Endpoints: []receiver.Endpoint{{Name: "stripe", Secrets: []string{testSecret}}}})
+	for i := range 200 {
+		if code, _ := post(t, r.Handler(), receiver.DefaultPath, event(fmt.Sprintf("evt_full_%d", i))); code != 503 {
+			t.Fatalf("webhook on a failing store: %d", code)
+		}
+	}
+	if n := strings.Count(logs.String(), "store commit failed"); n == 0 || n > 10 {
+		t.Fatalf("%d store-failure lines for 200 webhooks", n)
+	}
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
