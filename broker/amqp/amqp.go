@@ -274,10 +274,13 @@ func (d *Destination) publish(ctx context.Context, ev *hookbox.Event, attempt in
 	// RabbitMQ sends basic.return before the basic.ack of the same
 	// message, and the client hands it to ch.returns (buffered) before it
 	// resolves the confirm: a return, if any, is there now.
+	// (The client closes ch.returns when the channel closes.)
 	select {
-	case r := <-ch.returns:
-		d.release(ch)
-		return "", fmt.Errorf("returned: %d %s (no queue bound to exchange %q with routing key %q)", r.ReplyCode, r.ReplyText, d.exchange, key)
+	case r, ok := <-ch.returns:
+		if ok {
+			d.release(ch)
+			return "", fmt.Errorf("returned: %d %s (no queue bound to exchange %q with routing key %q)", r.ReplyCode, r.ReplyText, d.exchange, key)
+		}
 	default:
 	}
 	if !s.dc.Acked() {
