@@ -31,12 +31,13 @@
 // An attempt succeeds only when the record is produced: acks=all (every
 // in-sync replica has it) with franz-go's idempotent producer, so the
 // client's own retries within an attempt never duplicate a record. A
-// failed attempt (no broker, a missing topic, a timeout) is retried by the
-// worker like an HTTP failure; a record whose outcome the attempt could not
-// see (the attempt timed out after the request was sent) may be written
-// twice across attempts, so consumers deduplicate on the event id
-// (Hookbox-Event-Id, also the record key by default), as they would HTTP
-// deliveries.
+// failed attempt (no broker, a missing topic, a timeout) drops its record
+// from the client and is retried by the worker like an HTTP failure, so a
+// broker outage does not leave stale records to be written when it is
+// back. A record the broker wrote but whose acknowledgement the attempt did
+// not see is written again by the retry: delivery is at least once, and
+// consumers deduplicate on the event id (Hookbox-Event-Id, also the record
+// key by default), as they would HTTP deliveries.
 //
 // # Record
 //
@@ -189,6 +190,16 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 		// never disabled here) requires; said explicitly because it is
 		// the guarantee an attempt's success stands for.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// An attempt that ends without an acknowledgement drops its
+		// record, even one already sent: otherwise the records of the
+		// attempts made while a broker is down stay buffered behind the
+		// first unanswered batch and are all written when it is back,
+		// stale signatures included, besides the retries' records (the
+		// outage test saw every event twice). A dropped record that had
+		// reached the broker is written again by the retry: at least once,
+		// as for HTTP; the client's own retries within an attempt stay
+		// deduplicated by the idempotent producer.
+		kgo.AllowIdempotentProduceCancellation(),
 		kgo.ClientID("hookbox"),
 		kgo.SoftwareNameAndVersion("hookbox", softwareVersion(deliver.Version)),
 		kgo.DialTimeout(min(5*time.Second, opts.AttemptTimeout())),
@@ -342,13 +353,12 @@ func (d *Destination) Deliver(ctx context.Context, ev *hookbox.Event, attempt in
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan error, 1)
+	// When actx ends first the client drops the record, even one already
+	// sent (see AllowIdempotentProduceCancellation in New).
 	c.Produce(actx, rec, func(_ *kgo.Record, err error) { done <- err })
 	select {
 	case err = <-done:
 	case <-actx.Done():
-		// The record may still be in flight (the idempotent producer
-		// cannot drop a batch it has sent): the attempt ends now and a
-		// retry may write it again, which consumers deduplicate.
 		err = actx.Err()
 	}
 	a.Duration = time.Since(start)
