@@ -101,6 +101,33 @@ type Destination struct {
 	mu     sync.Mutex
 	client *kgo.Client // nil until the first Deliver
 	closed bool
+
+	conns connHook
+}
+
+// connHook remembers the last failed broker connection (dial, TLS or
+// SASL), so that an attempt timing out can say why; a connection that
+// succeeds clears it.
+type connHook struct {
+	mu   sync.Mutex
+	last string
+}
+
+// OnBrokerConnect implements kgo.HookBrokerConnect.
+func (h *connHook) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err == nil {
+		h.last = ""
+	} else {
+		h.last = err.Error()
+	}
+}
+
+func (h *connHook) lastError() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
 }
 
 var (
@@ -181,7 +208,7 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 		}
 	}
 	if d.topic, err = deliver.ParseTemplate(topic); err != nil {
-		return nil, bad("topic: %v", err)
+		return nil, bad("topic: %s", hookbox.ErrorMessage(err))
 	}
 
 	d.kopts = []kgo.Opt{
@@ -315,7 +342,7 @@ func (d *Destination) producer() (*kgo.Client, error) {
 		return nil, errClosed
 	}
 	if d.client == nil {
-		c, err := kgo.NewClient(d.kopts...)
+		c, err := kgo.NewClient(append(d.kopts, kgo.WithHooks(&d.conns))...)
 		if err != nil {
 			return nil, err
 		}
@@ -370,6 +397,9 @@ func (d *Destination) Deliver(ctx context.Context, ev *hookbox.Event, attempt in
 		a.Error = "canceled: " + context.Cause(ctx).Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		a.Error = fmt.Sprintf("topic %s: no acknowledgement within %s", rec.Topic, timeout)
+		if e := d.conns.lastError(); e != "" {
+			a.Error += " (last broker connection: " + e + ")"
+		}
 	default:
 		a.Error = fmt.Sprintf("topic %s: %v", rec.Topic, err)
 	}

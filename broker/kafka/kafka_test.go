@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/broker/kafka"
@@ -194,7 +194,7 @@ func TestDeliver_NoBroker(t *testing.T) {
 	d := mustNew(t, "kafka", fmt.Sprintf("kafka://127.0.0.1:%d", freePort(t)), deliver.BrokerOptions{Timeout: 500 * time.Millisecond})
 	start := time.Now()
 	a := d.Deliver(context.Background(), newEvent("evt_nobroker", "invoice.paid"), 1)
-	if a.OK || !strings.Contains(a.Error, "no acknowledgement within 500ms") {
+	if a.OK || !strings.Contains(a.Error, "no acknowledgement within 500ms") || !strings.Contains(a.Error, "connection refused") {
 		t.Errorf("attempt %+v", a)
 	}
 	if el := time.Since(start); el > 3*time.Second {
@@ -228,5 +228,47 @@ func TestClose(t *testing.T) {
 	}
 }
 
-// keep the kgo import used when tests are trimmed.
-var _ = kgo.Record{}
+// TestDeliver_SASL ensures the URL's user authenticates with the mechanism
+// of sasl= (PLAIN, SCRAM), and that a wrong password is a failed attempt
+// whose error does not show it.
+func TestDeliver_SASL(t *testing.T) {
+	topic := uniqueTopic("sasl")
+	c, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.SeedTopics(1, topic),
+		kfake.EnableSASL(),
+		kfake.Superuser("PLAIN", "plainuser", "plain-pw-1"),
+		kfake.Superuser("SCRAM-SHA-512", "scramuser", "scram-pw-2"),
+	)
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	addr := c.ListenAddrs()[0]
+	for _, tc := range []struct {
+		userinfo, query string
+		ok              bool
+	}{
+		{"plainuser:plain-pw-1", "", true},
+		{"scramuser:scram-pw-2", "&sasl=scram-sha-512", true},
+		{"plainuser:wrong-pw-3", "&sasl=plain", false},
+	} {
+		d := mustNew(t, "kafka", "kafka://"+tc.userinfo+"@"+addr+"?topic="+topic+tc.query, deliver.BrokerOptions{Timeout: 2 * time.Second})
+		a := d.Deliver(context.Background(), newEvent("evt_sasl", "invoice.paid"), 1)
+		if a.OK != tc.ok {
+			t.Errorf("%s%s: attempt %+v, want OK %t", tc.userinfo, tc.query, a, tc.ok)
+		}
+		if strings.Contains(a.Error, "-pw-") {
+			t.Errorf("%s: error shows the password: %q", tc.userinfo, a.Error)
+		}
+		if strings.Contains(d.URL(), "-pw-") {
+			t.Errorf("URL shows the password: %s", d.URL())
+		}
+		// kfake closes the connection on a failed authentication (Kafka
+		// answers SASL_AUTHENTICATION_FAILED): the attempt says the
+		// connection failed.
+		if !tc.ok && !strings.Contains(a.Error, "last broker connection: ") {
+			t.Errorf("wrong password: error %q does not say the connection failed", a.Error)
+		}
+	}
+}
