@@ -47,7 +47,7 @@
 // as a string: Content-Type, Hookbox-Event-Id, Hookbox-Event-Type,
 // Idempotency-Key, Hookbox-Attempt and Stripe-Signature, a signature of
 // the body made with the destination's secret that a consumer verifies as
-// it would a webhook (stripe-go's webhook.ConstructEvent(body, header,
+// it would a webhook (stripe-go's webhook.ValidatePayload(body, header,
 // secret)).
 //
 // # Connections

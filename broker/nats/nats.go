@@ -41,7 +41,7 @@
 // Hookbox-Event-Id, Hookbox-Event-Type, Idempotency-Key (the event id),
 // Hookbox-Attempt, and a Stripe-Signature of the body made with the
 // destination's secret, which a consumer checks exactly as it would a
-// webhook's (stripe-go's webhook.ConstructEvent over the message data).
+// webhook's (stripe-go's webhook.ValidatePayload over the message data).
 //
 // Nats-Msg-Id, JetStream's deduplication key, is the event id: an attempt
 // retried after a lost acknowledgement, or by a second worker after a

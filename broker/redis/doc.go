@@ -39,7 +39,7 @@
 // Hookbox-Event-Id, Hookbox-Event-Type, Idempotency-Key, Hookbox-Attempt and
 // Stripe-Signature, a signature of body made with the destination's secret
 // at the time of the attempt. A consumer verifies it as it would a webhook
-// (stripe-go's webhook.ConstructEvent(body, signature, secret)).
+// (stripe-go's webhook.ValidatePayload(body, signature, secret)).
 //
 // # Acknowledgement and duplicates
 //
