@@ -298,7 +298,10 @@ func TestDeliver_Stalled(t *testing.T) {
 		if took := time.Since(start); took < timeout || took > timeout+2*time.Second {
 			t.Errorf("attempt took %s, want about %s", took, timeout)
 		}
-		if a.OK || !strings.Contains(a.Error, "timeout after 300ms") {
+		// The deadline ends the attempt; which of the timers notices first
+		// (the attempt's, or the socket's read deadline in the handshake)
+		// decides the wording, not the outcome.
+		if a.OK || !strings.Contains(a.Error, "timeout") {
 			t.Errorf("attempt %+v", a)
 		}
 	})
