@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+
+	goredis "github.com/redis/go-redis/v9"
+
 	redisdest "github.com/hookbox/hookbox/broker/redis"
 	"github.com/hookbox/hookbox/deliver"
 )
@@ -16,4 +20,14 @@ func init() {
 			return d, nil
 		}
 	}
+	// go-redis prints its pool's dial failures on stderr, unstructured,
+	// one line per try while Redis is down; the failed attempt already
+	// records the error (and the logs and metrics report it), so the
+	// binary silences the library's own logger.
+	goredis.SetLogger(quietRedis{})
 }
+
+// quietRedis drops go-redis's internal log lines.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
