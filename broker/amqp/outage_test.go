@@ -176,11 +176,19 @@ func TestWorker_CutMidPublish(t *testing.T) {
 // milliseconds without end, shut down when the test ends.
 func startWorker(tb testing.TB, s *sqlite.Store, d deliver.Destination) *deliver.Worker {
 	tb.Helper()
+	return startWorkerRetry(tb, s, d, 5*time.Millisecond, 20*time.Millisecond)
+}
+
+// startWorkerRetry starts a Worker delivering from s to d, retrying
+// without end after base, doubling up to cap, shut down when the test
+// ends.
+func startWorkerRetry(tb testing.TB, s *sqlite.Store, d deliver.Destination, base, cap time.Duration) *deliver.Worker {
+	tb.Helper()
 	w := &deliver.Worker{
 		Queue:        s,
 		Destinations: []deliver.Destination{d},
 		Retry: hookbox.RetryPolicy{
-			Base: 5 * time.Millisecond, Cap: 20 * time.Millisecond, MaxAttempts: 1 << 20,
+			Base: base, Cap: cap, MaxAttempts: 1 << 20,
 			RandFunc: func() float64 { return 0 },
 		},
 		PollInterval: 10 * time.Millisecond,
