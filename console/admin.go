@@ -16,9 +16,10 @@ import (
 // address, an IPv6 /64) within AuthFailureWindow; the failure that reaches
 // the limit refuses the client's failing credential checks (429,
 // Retry-After) for the window: a person who mistyped the token has tries
-// left, a script guessing it gets 10 a minute. A request that presents
-// the right token or a live session is served all the same (see
-// refuseOverLimit).
+// left, a script guessing it gets 10 a minute. During the penalty the
+// client's tokens are not even compared (a right one served would tell a
+// guesser it hit); a live session is served all the same, and so is every
+// other client, whatever this one did.
 const (
 	MaxAuthFailures   = 10
 	AuthFailureWindow = time.Minute
@@ -124,12 +125,11 @@ func (s *Server) checkHost(next http.Handler) http.Handler {
 	})
 }
 
-// refuseOverLimit answers a request whose credential check failed when
-// its client is over the failure limit: 429 with Retry-After, and reports
-// whether it did. It is asked only once the request's credentials have
-// been found wanting, so that the right token or a live session is served
-// whatever the same address has tried: the address of a failing client is
-// often the operator's own (a browser on this host, a NAT).
+// refuseOverLimit answers a request of a client over the failure limit:
+// 429 with Retry-After, and reports whether it did. Token checks ask it
+// before comparing the token; session checks only once the session is
+// found wanting, so that a logged-in console keeps working from an
+// address that also failed (the operator's own browser, a NAT).
 func (s *Server) refuseOverLimit(w http.ResponseWriter, r *http.Request) bool {
 	if s.limiter == nil {
 		return false

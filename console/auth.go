@@ -83,10 +83,13 @@ func (s *Server) requireBearer(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if s.token != "" {
+			// A client over the failure limit is refused whatever token it
+			// presents: were the right one served, the 429s and 200s would
+			// tell a guesser when it hit (another address is not affected).
+			if s.refuseOverLimit(w, r) {
+				return
+			}
 			if tok, presented := bearerToken(r); !s.validToken(tok) {
-				if s.refuseOverLimit(w, r) {
-					return
-				}
 				s.refusedCredential(r, presented)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="hookbox"`)
 				writeAPIError(w, hookbox.Errorf(hookbox.EUNAUTHORIZED, "a valid bearer token (HOOKBOX_ADMIN_TOKEN) is required"))

@@ -34,10 +34,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
+	// Over the failure limit, no token is tried (see requireBearer).
+	if s.refuseOverLimit(w, r) {
+		return
+	}
 	if tok := strings.TrimSpace(r.PostFormValue("token")); !s.validToken(tok) {
-		if s.refuseOverLimit(w, r) {
-			return
-		}
 		s.refusedCredential(r, tok != "")
 		s.render(w, r, http.StatusUnauthorized, "login", "Log in", loginPage{Next: next, Error: "That token is not the admin token."})
 		return
