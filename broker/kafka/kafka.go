@@ -210,6 +210,13 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 	if d.topic, err = deliver.ParseTemplate(topic); err != nil {
 		return nil, bad("topic: %s", hookbox.ErrorMessage(err))
 	}
+	// Kafka topic names are [A-Za-z0-9._-], at most 249 bytes; the fields
+	// expand within that alphabet, so checking the template on a sample
+	// event catches a bad literal at configuration, not on every attempt.
+	sample := d.topic.Expand(&hookbox.Event{Type: "a.b", Account: "acct_1", Endpoint: "e", Object: "event"})
+	if !validTopic(sample) {
+		return nil, bad("topic %q: a Kafka topic holds only letters, digits, '.', '_' and '-'", topic)
+	}
 
 	d.kopts = []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
@@ -437,4 +444,18 @@ func objectID(body []byte) string {
 		return env.Data.Object.ID
 	}
 	return env.RelatedObject.ID
+}
+
+// validTopic reports whether t is a legal Kafka topic name.
+func validTopic(t string) bool {
+	if t == "" || len(t) > 249 || t == "." || t == ".." {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

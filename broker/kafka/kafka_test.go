@@ -29,6 +29,8 @@ func TestNew_Invalid(t *testing.T) {
 		{"d", "kafka://h:9092", "", "empty signing secret"},
 		{"d", "kafka://h:9092?topic=", secret, "empty template"},
 		{"d", "kafka://h:9092?topic={nope}", secret, "unknown field"},
+		{"d", "kafka://h:9092?topic=stripe:{type}", secret, "a Kafka topic holds only"},
+		{"d", "kafka://h:9092?topic=a%2Fb", secret, "a Kafka topic holds only"},
 		{"d", "kafka://h:9092?topic=a&topic=b", secret, "given 2 times"},
 		{"d", "kafka://h:9092?key=customer", secret, "want event or object"},
 		{"d", "kafka://h:9092?tls=yes", secret, "tls="},

@@ -135,7 +135,7 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 	if hosts != "" {
 		u.Host = hosts
 	}
-	red := u.Redacted()
+	red := redact(u)
 	bad := func(format string, args ...any) error {
 		return hookbox.Errorf(hookbox.EINVALID, "destination %s: URL %s: %s", name, red, fmt.Sprintf(format, args...))
 	}
@@ -307,7 +307,20 @@ func validSubject(s string) bool {
 // Name returns the destination's name.
 func (d *Destination) Name() string { return d.name }
 
-// URL returns the destination URL with any password redacted.
+// redact is u's text with its credentials hidden: a password, and a user
+// given alone, which NATS reads as a token (nats://TOKEN@host).
+func redact(u *url.URL) string {
+	if u.User != nil {
+		if _, hasPassword := u.User.Password(); !hasPassword {
+			c := *u
+			c.User = url.User("xxxxx")
+			return c.String()
+		}
+	}
+	return u.Redacted()
+}
+
+// URL returns the destination URL with any password or token redacted.
 func (d *Destination) URL() string { return d.redacted }
 
 // AttemptTimeout returns the bound of one attempt, the acknowledgement
