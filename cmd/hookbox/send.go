@@ -59,6 +59,7 @@ type sendConfig struct {
 	duplicates      float64
 	types           []string
 	livemode        bool
+	apiVersion      string // the events' api_version
 	connectFraction float64
 	rate            float64
 	timeout         time.Duration
@@ -164,6 +165,7 @@ func sendFlagSet(cfg *sendConfig, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.Float64Var(&cfg.duplicates, "duplicates", 0, "fraction (0..1) of requests that re-send an event already sent, freshly signed, as Stripe's retries do")
 	types := fs.String("types", "*", "comma-separated event types or prefix.* patterns (\"invoice.*,payout.paid\") to draw from uniformly; * for every supported type (listed below)")
 	fs.BoolVar(&cfg.livemode, "livemode", false, "send live-mode events (livemode: true)")
+	fs.StringVar(&cfg.apiVersion, "api-version", stripefixture.DefaultAPIVersion, "the events' api_version (an app on stripe-go whose ConstructEvent checks the version needs its own, e.g. 2026-03-25.dahlia)")
 	fs.Float64Var(&cfg.connectFraction, "connect-fraction", 0, "fraction (0..1) of events carrying a connected account (Connect)")
 	fs.Float64Var(&cfg.rate, "rate", 0, "cap on requests per second (0: unlimited)")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-request timeout")
@@ -210,6 +212,8 @@ func sendCheck(cfg *sendConfig) error {
 		return fmt.Errorf("send: --rate must be >= 0 requests/s (0: unlimited), got %v", cfg.rate)
 	case cfg.timeout <= 0:
 		return fmt.Errorf("send: --timeout must be > 0, got %v", cfg.timeout)
+	case cfg.apiVersion == "" || strings.ContainsAny(cfg.apiVersion, "\"\\ \t\r\n"):
+		return fmt.Errorf("send: --api-version %q: want a version such as 2026-03-25.dahlia", cfg.apiVersion)
 	}
 	return nil
 }
@@ -336,6 +340,7 @@ func sendPlan(cfg *sendConfig) *sendPlanned {
 				g := stripefixture.New(cfg.seed ^ int64(c+1)*0x5851f42d4c957f2d)
 				g.Start = start
 				g.ConnectFraction = cfg.connectFraction
+				g.APIVersion = cfg.apiVersion
 				pick := rand.New(rand.NewPCG(uint64(cfg.seed), uint64(c)+2))
 				for i := c * sendChunk; i < min((c+1)*sendChunk, unique); i++ {
 					p.bodies[i] = g.Event(cfg.types[pick.IntN(len(cfg.types))], cfg.livemode)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -508,5 +509,38 @@ func TestSendCoversExampleConfig(t *testing.T) {
 	}
 	if filters == 0 {
 		t.Fatal("no events filter found in the example configs")
+	}
+}
+
+// TestSendAPIVersion ensures --api-version writes that api_version into
+// every event, so that an app whose stripe-go ConstructEvent refuses other
+// versions accepts all of them (with the default version it refuses all),
+// and that an empty or malformed version is refused.
+func TestSendAPIVersion(t *testing.T) {
+	var ok, refused atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if _, err := webhook.ConstructEvent(body, r.Header.Get("Stripe-Signature"), sendTestSecret); err != nil {
+			refused.Add(1)
+			w.WriteHeader(400)
+			return
+		}
+		ok.Add(1)
+	}))
+	defer srv.Close()
+	if _, stderr, err := sendTestRun(t, sendTestVars(), "--count", "20", "--quiet", "--api-version", stripe.APIVersion, srv.URL); err != nil {
+		t.Fatalf("send: %v\n%s", err, stderr)
+	}
+	if ok.Load() != 20 || refused.Load() != 0 {
+		t.Fatalf("stripe-go accepted %d, refused %d of 20 in its own version", ok.Load(), refused.Load())
+	}
+	sendTestRun(t, sendTestVars(), "--count", "5", "--quiet", "--allow-errors", srv.URL)
+	if refused.Load() != 5 {
+		t.Fatalf("stripe-go refused %d of 5 in the default version, want 5", refused.Load())
+	}
+	for _, bad := range []string{"", `2026"x`} {
+		if _, _, err := sendTestRun(t, sendTestVars(), "--api-version", bad, srv.URL); err == nil || !strings.Contains(err.Error(), "--api-version") {
+			t.Errorf("--api-version %q: %v", bad, err)
+		}
 	}
 }
