@@ -291,6 +291,17 @@ func TestRetention(t *testing.T) {
 			t.Fatal(code)
 		}
 		waitState(t, s, "evt_old", hookbox.StateDelivered)
+		// evt_pending has failed its first attempt and waits 500 days or
+		// more: pending, not due in this test.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			ev, err := s.FindEventByID(context.Background(), "evt_pending")
+			if err == nil && ev.State == hookbox.StatePending && ev.Attempts >= 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("evt_pending never failed its first attempt: %+v %v", ev, err)
+			}
+		}
 		prune := func(at time.Duration) (int, int) {
 			clk.advance(at)
 			bodies, rows, err := r.Prune(context.Background())
