@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"context"
 	"errors"
 	"flag"
@@ -64,6 +65,9 @@ For PostgreSQL use pg_dump and pg_restore.
 	}
 	if u.Driver == "postgres" {
 		return errBackupPostgres
+	}
+	if fi, err := os.Stat(filepath.Dir(file)); err != nil || !fi.IsDir() {
+		return fmt.Errorf("backup: the directory of %s does not exist: create it first", file)
 	}
 	s, err := openStore(ctx, u, true)
 	if err != nil {
