@@ -1,12 +1,12 @@
 package main
 
 import (
-	"path/filepath"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
