@@ -165,6 +165,14 @@ func (g *Generator) Event(typ string, livemode bool) []byte {
 		s.account = g.accounts[g.rng.IntN(len(g.accounts))]
 	}
 	object, previous := build(s)
+	return g.envelope(s, typ, object, previous)
+}
+
+// envelope returns the JSON body of the event typ of scene s around object
+// and, for *.updated, previous (the draws after the object's, in the order
+// Event has always made them: the golden files depend on it).
+func (g *Generator) envelope(s *scene, typ string, object, previous obj) []byte {
+	livemode := s.livemode
 	var reqID, reqKey any // null for automatic events
 	if s.apiRequest {
 		reqID, reqKey = "req_"+g.id(14), g.uuid()
@@ -175,7 +183,7 @@ func (g *Generator) Event(typ string, livemode bool) []byte {
 		"id", "evt_"+g.id(24),
 		"object", "event",
 		"api_version", g.APIVersion,
-		"created", g.now,
+		"created", s.now,
 		"livemode", livemode,
 		"pending_webhooks", 1+g.rng.IntN(3),
 		"request", o("id", reqID, "idempotency_key", reqKey),

@@ -42,6 +42,15 @@ The signing secret comes from STRIPE_WEBHOOK_SECRET or, as a file,
 STRIPE_WEBHOOK_SECRET_FILE; several comma-separated secrets give one v1 per
 secret, as during a roll. It is never printed.
 
+With --shuffle it sends the events of --objects objects (subscriptions,
+invoices, payment intents), --events-per-object each, with realistic
+created times (seconds to minutes apart), in a random order: an object's
+later event often arrives before an earlier one, as Stripe does not
+guarantee order. The summary counts the events dispatched before an earlier
+event of their object; --concurrency above 1 reorders further (requests
+overtake one another in flight), --concurrency 1 sends exactly that order.
+--count is then objects x events-per-object, plus --duplicates' re-sends.
+
 Exits non-zero when any request failed (transport error or non-2xx), after
 the summary, unless --allow-errors.
 
@@ -68,6 +77,9 @@ type sendConfig struct {
 	quiet           bool
 	allowErrors     bool
 	secrets         []string
+	shuffle         bool // send objects' lifecycles out of order
+	objects         int  // with shuffle: how many objects
+	perObject       int  // with shuffle: events per object
 }
 
 func runSend(ctx context.Context, env *environ, args []string) error {
@@ -126,6 +138,9 @@ func sendParse(env *environ, args []string) (*sendConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := sendShuffleCheck(cfg, fs); err != nil {
+		return nil, err
+	}
 	switch len(positional) {
 	case 0:
 	case 1:
@@ -173,6 +188,9 @@ func sendFlagSet(cfg *sendConfig, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.BoolVar(&cfg.json, "json", false, "print the summary as one JSON object")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "no progress on stderr")
 	fs.BoolVar(&cfg.allowErrors, "allow-errors", false, "exit 0 even if requests failed")
+	fs.BoolVar(&cfg.shuffle, "shuffle", false, "send several events per object (a lifecycle) in a random order, out of creation order")
+	fs.IntVar(&cfg.objects, "objects", 25, "with --shuffle: number of objects (subscriptions, invoices, payment intents)")
+	fs.IntVar(&cfg.perObject, "events-per-object", 4, "with --shuffle: events per object (first and last step of its life, then more in between)")
 	return fs, types
 }
 
@@ -191,6 +209,33 @@ func sendParseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// sendShuffleCheck validates --shuffle's flags and derives --count from
+// them: objects x events-per-object events plus the re-sends that make
+// --duplicates their fraction of the requests. --count and --types, which
+// the objects decide, are refused with --shuffle, as are --objects and
+// --events-per-object without it.
+func sendShuffleCheck(cfg *sendConfig, fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case !cfg.shuffle && (set["objects"] || set["events-per-object"]):
+		return errors.New("send: --objects and --events-per-object go with --shuffle")
+	case !cfg.shuffle:
+		return nil
+	case set["count"] || set["types"]:
+		return errors.New("send: --shuffle sends --objects x --events-per-object events of its own types: drop --count and --types")
+	case cfg.objects <= 0 || cfg.objects > 10_000_000:
+		return fmt.Errorf("send: --objects must be in 1..10000000, got %d", cfg.objects)
+	case cfg.perObject <= 0 || cfg.perObject > 100:
+		return fmt.Errorf("send: --events-per-object must be in 1..100, got %d", cfg.perObject)
+	case !(cfg.duplicates >= 0 && cfg.duplicates < 1):
+		return fmt.Errorf("send: --duplicates must be a fraction in [0,1) with --shuffle, got %v", cfg.duplicates)
+	}
+	unique := cfg.objects * cfg.perObject
+	cfg.count = int(math.Round(float64(unique) / (1 - cfg.duplicates)))
+	return nil
 }
 
 // sendCheck validates the URL and the numeric flags of cfg.
@@ -298,6 +343,10 @@ type sendPlanned struct {
 	// jobs[i] < 0: request i re-sends an earlier event; -jobs[i] events had
 	// been dispatched by then (the fallback pool when none has completed).
 	jobs []int32
+
+	// With --shuffle: the objects, the events dispatched (first sends)
+	// before an earlier event of their object, and the objects with any.
+	objects, outOfOrder, objectsOutOfOrder int
 }
 
 // sendChunk is how many events one generator produces. Fixed (not derived
@@ -308,8 +357,11 @@ const sendChunk = 1024
 // decides which requests are re-sends.
 func sendPlan(cfg *sendConfig) *sendPlanned {
 	// round(fraction * count) re-sends; request 0 is always new, since a
-	// re-send needs an earlier event.
+	// re-send needs an earlier event. --shuffle fixed the unique events.
 	dups := min(int(math.Round(cfg.duplicates*float64(cfg.count))), cfg.count-1)
+	if cfg.shuffle {
+		dups = cfg.count - cfg.objects*cfg.perObject
+	}
 	unique := cfg.count - dups
 	rng := rand.New(rand.NewPCG(uint64(cfg.seed), 1))
 	isDup := make([]bool, cfg.count)
@@ -326,30 +378,92 @@ func sendPlan(cfg *sendConfig) *sendPlanned {
 			n++
 		}
 	}
+	if cfg.shuffle {
+		sendShuffled(cfg, p)
+		return p
+	}
 
 	// Events are created in the recent past, as a live Stripe account
 	// would have created them: each generator advances 0-2 s per event, so
 	// a chunk starts that far back and ends about now, never in the future.
 	start := time.Now().Add(-2 * sendChunk * time.Second)
-	chunks := (unique + sendChunk - 1) / sendChunk
+	sendParallel((unique+sendChunk-1)/sendChunk, func(c int) {
+		g := sendGenerator(cfg, c, start)
+		pick := rand.New(rand.NewPCG(uint64(cfg.seed), uint64(c)+2))
+		for i := c * sendChunk; i < min((c+1)*sendChunk, unique); i++ {
+			p.bodies[i] = g.Event(cfg.types[pick.IntN(len(cfg.types))], cfg.livemode)
+		}
+	})
+	return p
+}
+
+// sendGenerator is the generator of chunk c, whose first event is created
+// at start.
+func sendGenerator(cfg *sendConfig, c int, start time.Time) *stripefixture.Generator {
+	g := stripefixture.New(cfg.seed ^ int64(c+1)*0x5851f42d4c957f2d)
+	g.Start = start
+	g.ConnectFraction = cfg.connectFraction
+	g.APIVersion = cfg.apiVersion
+	return g
+}
+
+// sendParallel runs f(0) .. f(chunks-1) on up to GOMAXPROCS goroutines.
+func sendParallel(chunks int, f func(c int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), chunks) {
 		wg.Go(func() {
 			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
-				g := stripefixture.New(cfg.seed ^ int64(c+1)*0x5851f42d4c957f2d)
-				g.Start = start
-				g.ConnectFraction = cfg.connectFraction
-				g.APIVersion = cfg.apiVersion
-				pick := rand.New(rand.NewPCG(uint64(cfg.seed), uint64(c)+2))
-				for i := c * sendChunk; i < min((c+1)*sendChunk, unique); i++ {
-					p.bodies[i] = g.Event(cfg.types[pick.IntN(len(cfg.types))], cfg.livemode)
-				}
+				f(c)
 			}
 		})
 	}
 	wg.Wait()
-	return p
+}
+
+// sendShuffled fills p.bodies with the lifecycles of cfg.objects objects,
+// cfg.perObject events each, in a random order drawn from the seed, and
+// counts what that order puts before an earlier event of the same object.
+func sendShuffled(cfg *sendConfig, p *sendPlanned) {
+	k := cfg.perObject
+	events := make([][]byte, cfg.objects*k) // object o's step j at o*k+j
+	// Objects start 0-2 s apart and live up to k x 5 min: start far enough
+	// back that no step is created in the future.
+	per := max(1, sendChunk/k) // objects per generator
+	start := time.Now().Add(-time.Duration(2*per+300*k) * time.Second)
+	kinds := stripefixture.Lifecycles()
+	sendParallel((cfg.objects+per-1)/per, func(c int) {
+		g := sendGenerator(cfg, c, start)
+		pick := rand.New(rand.NewPCG(uint64(cfg.seed), uint64(c)+2))
+		for o := c * per; o < min((c+1)*per, cfg.objects); o++ {
+			copy(events[o*k:], g.Sequence(kinds[pick.IntN(len(kinds))], k, cfg.livemode))
+		}
+	})
+	order := rand.New(rand.NewPCG(uint64(cfg.seed), 1<<40)).Perm(len(events))
+	for i, e := range order {
+		p.bodies[i] = events[e]
+	}
+	// From the last dispatch back: an event is early if a step before it
+	// is dispatched later.
+	earliestLater := make([]int, cfg.objects)
+	for o := range earliestLater {
+		earliestLater[o] = k
+	}
+	early := make([]bool, cfg.objects)
+	for _, e := range slices.Backward(order) {
+		o, step := e/k, e%k
+		if earliestLater[o] < step {
+			p.outOfOrder++
+			early[o] = true
+		}
+		earliestLater[o] = min(earliestLater[o], step)
+	}
+	p.objects = cfg.objects
+	for _, b := range early {
+		if b {
+			p.objectsOutOfOrder++
+		}
+	}
 }
 
 // sendResults holds one slot per request, written only by the worker that
@@ -590,10 +704,17 @@ type sendSummary struct {
 	Errors             int            `json:"errors"`   // transport errors (no HTTP response)
 	DuplicatesReported int            `json:"duplicates_reported"`
 	NewReported        int            `json:"new_reported"` // 2xx not saying "duplicate": true
+	// With --shuffle: the objects, the events dispatched before an earlier
+	// event of their object (concurrency may reorder arrivals further), and
+	// the objects with any such event.
+	Objects           int `json:"objects,omitempty"`
+	OutOfOrder        int `json:"out_of_order,omitempty"`
+	ObjectsOutOfOrder int `json:"objects_out_of_order,omitempty"`
 }
 
 func (r *sendResults) summary(cfg *sendConfig, p *sendPlanned) *sendSummary {
-	s := &sendSummary{Requested: len(p.jobs), Statuses: map[string]int{}, Seconds: r.elapsed.Seconds()}
+	s := &sendSummary{Requested: len(p.jobs), Statuses: map[string]int{}, Seconds: r.elapsed.Seconds(),
+		Objects: p.objects, OutOfOrder: p.outOfOrder, ObjectsOutOfOrder: p.objectsOutOfOrder}
 	// Latency percentiles cover requests that got an HTTP response; a
 	// refused connection has no meaningful latency.
 	lats := make([]time.Duration, 0, len(r.status))
@@ -664,4 +785,8 @@ func (s *sendSummary) writeText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "statuses  %serror: %d\n", b.String(), s.Errors)
 	fmt.Fprintf(w, "receiver  duplicate: %d  new: %d\n", s.DuplicatesReported, s.NewReported)
+	if s.Objects > 0 {
+		fmt.Fprintf(w, "shuffled  %d objects, %d of them with events sent out of order; %d events sent before an earlier one of their object\n",
+			s.Objects, s.ObjectsOutOfOrder, s.OutOfOrder)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -45,6 +46,10 @@ type sendTestReceiver struct {
 	repeats  int
 	invalid  []string
 	headerOK int // requests carrying Stripe's headers
+	// objects[i] and created[i] are the data.object.id and created of
+	// ids[i].
+	objects []string
+	created []int64
 }
 
 func sendTestServer(t testing.TB, secrets ...string) *sendTestReceiver {
@@ -78,6 +83,8 @@ func (r *sendTestReceiver) handle(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	r.ids = append(r.ids, ev.ID)
+	object, _ := ev.Data.Object["id"].(string)
+	r.objects, r.created = append(r.objects, object), append(r.created, ev.Created)
 	r.seen[ev.ID]++
 	dup := r.seen[ev.ID] > 1
 	if dup {
@@ -541,6 +548,100 @@ func TestSendAPIVersion(t *testing.T) {
 	for _, bad := range []string{"", `2026"x`} {
 		if _, _, err := sendTestRun(t, sendTestVars(), "--api-version", bad, srv.URL); err == nil || !strings.Contains(err.Error(), "--api-version") {
 			t.Errorf("--api-version %q: %v", bad, err)
+		}
+	}
+}
+
+// TestSendShuffle ensures --shuffle sends --objects x --events-per-object
+// distinct events, each once, about that many objects, in an order where
+// some object's later event (by created) arrives before an earlier one;
+// that the summary counts those events exactly (with --concurrency 1 the
+// arrival order is the dispatch order); and that --seed fixes the order.
+func TestSendShuffle(t *testing.T) {
+	run := func() (*sendTestReceiver, sendSummary) {
+		srv := sendTestServer(t, sendTestSecret)
+		stdout, stderr, err := sendTestRun(t, sendTestVars(), "--shuffle", "--objects", "30", "--events-per-object", "4",
+			"--seed", "5", "--concurrency", "1", "--json", "--quiet", srv.URL)
+		if err != nil {
+			t.Fatalf("send: %v\n%s", err, stderr)
+		}
+		return srv, sendTestSummary(t, stdout)
+	}
+	srv, s := run()
+	if len(srv.invalid) > 0 || len(srv.ids) != 120 || len(srv.seen) != 120 {
+		t.Fatalf("received %d requests, %d distinct ids, %d invalid; want 120, 120, 0", len(srv.ids), len(srv.seen), len(srv.invalid))
+	}
+	perObject := map[string]int{}
+	latest := map[string]int64{} // the latest created arrived so far, per object
+	early, earlyObjects := 0, map[string]bool{}
+	for i, o := range srv.objects {
+		perObject[o]++
+		if srv.created[i] < latest[o] {
+			early++
+			earlyObjects[o] = true
+		}
+		latest[o] = max(latest[o], srv.created[i])
+	}
+	if len(perObject) != 30 || slices.ContainsFunc(slices.Collect(maps.Values(perObject)), func(n int) bool { return n != 4 }) {
+		t.Fatalf("events per object: %v", perObject)
+	}
+	if early == 0 || len(earlyObjects) < 10 {
+		t.Fatalf("%d events arrived before an earlier one of their object, in %d objects", early, len(earlyObjects))
+	}
+	// Counted from the end, as send does: an event sent before a step
+	// of its object created earlier.
+	out, outObjects := 0, map[string]bool{}
+	earliest := map[string]int64{}
+	for i := len(srv.ids) - 1; i >= 0; i-- {
+		o := srv.objects[i]
+		if e, ok := earliest[o]; ok && e < srv.created[i] {
+			out++
+			outObjects[o] = true
+		}
+		if e, ok := earliest[o]; !ok || srv.created[i] < e {
+			earliest[o] = srv.created[i]
+		}
+	}
+	if s.Objects != 30 || s.OutOfOrder != out || s.ObjectsOutOfOrder != len(outObjects) || s.UniqueEvents != 120 || s.DuplicatesSent != 0 {
+		t.Fatalf("summary %+v; the receiver saw %d events out of order in %d objects", s, out, len(outObjects))
+	}
+	again, _ := run()
+	if !slices.Equal(srv.ids, again.ids) {
+		t.Fatal("the same --seed sent another order")
+	}
+}
+
+// TestSendShuffleDuplicatesConcurrency ensures --shuffle with --duplicates
+// and --concurrency sends every event at least once and --duplicates'
+// share of re-sends on top, and that the flags it decides are refused.
+func TestSendShuffleDuplicatesConcurrency(t *testing.T) {
+	srv := sendTestServer(t, sendTestSecret)
+	stdout, stderr, err := sendTestRun(t, sendTestVars(), "--shuffle", "--objects", "50", "--events-per-object", "3",
+		"--duplicates", "0.25", "--concurrency", "4", "--json", "--quiet", srv.URL)
+	if err != nil {
+		t.Fatalf("send: %v\n%s", err, stderr)
+	}
+	// 150 events are 75% of 200 requests.
+	if len(srv.invalid) > 0 || len(srv.ids) != 200 || len(srv.seen) != 150 || srv.repeats != 50 {
+		t.Fatalf("received %d requests, %d distinct, %d repeats, %d invalid", len(srv.ids), len(srv.seen), srv.repeats, len(srv.invalid))
+	}
+	if s := sendTestSummary(t, stdout); s.Objects != 50 || s.UniqueEvents != 150 || s.DuplicatesSent != 50 || s.OutOfOrder == 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--shuffle", "--count", "10"}, "drop --count and --types"},
+		{[]string{"--shuffle", "--types", "invoice.*"}, "drop --count and --types"},
+		{[]string{"--shuffle", "--objects", "0"}, "--objects must be in"},
+		{[]string{"--shuffle", "--events-per-object", "0"}, "--events-per-object must be in"},
+		{[]string{"--shuffle", "--duplicates", "1"}, "--duplicates must be a fraction in [0,1)"},
+		{[]string{"--objects", "3"}, "go with --shuffle"},
+	} {
+		_, _, err := sendTestRun(t, sendTestVars(), append(append([]string{"--quiet"}, tc.args...), srv.URL)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want it to contain %q", tc.args, err, tc.want)
 		}
 	}
 }
