@@ -162,25 +162,15 @@ func (r *Receiver) Handler() http.Handler { return r.public }
 // /debug/pprof/ (with Pprof), /healthz and /readyz.
 func (r *Receiver) AdminHandler() http.Handler { return r.admin }
 
-// Store, Worker and Metrics expose the parts (tests and operations).
+// Store, Logger, Err, the listeners' addresses and the allowlist expose
+// what callers of a running receiver use (serve, tests).
 func (r *Receiver) Store() hookbox.Store       { return r.store }
-func (r *Receiver) Worker() *deliver.Worker    { return r.worker }
-func (r *Receiver) Metrics() *prom.Metrics     { return r.metrics }
 func (r *Receiver) Logger() *slog.Logger       { return r.logger }
-func (r *Receiver) Paths() []string            { return r.paths }
-func (r *Receiver) Destinations() []string     { return r.metricsNames() }
 func (r *Receiver) Err() <-chan error          { return r.serveErrs }
 func (r *Receiver) PublicAddr() string         { return r.listeners.addr(r.listeners.public) }
 func (r *Receiver) AdminAddr() string          { return r.listeners.addr(r.listeners.admin) }
 func (r *Receiver) RedirectAddr() string       { return r.listeners.addr(r.listeners.redirect) }
 func (r *Receiver) Allowlist() *edge.Allowlist { return r.allow }
-func (r *Receiver) metricsNames() []string {
-	names := make([]string, len(r.dests))
-	for i, d := range r.dests {
-		names[i] = d.Name()
-	}
-	return names
-}
 
 // Open starts the receiver's background work: delivery (async mode) and
 // its wake-up by other replicas (a hookbox.Notifier store), periodic
