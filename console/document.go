@@ -116,6 +116,8 @@ func NewEventDocument(ev *hookbox.Event, ds []hookbox.Delivery, as []hookbox.Att
 		Deliveries:   make([]DeliveryDocument, 0, len(ds)),
 		AttemptLog:   make([]AttemptDocument, 0, len(as)),
 	}
+	// The document has the deliveries: their absence is the fact, where a
+	// list's summary can only infer it from the row (DeliveredToNoneRow).
 	d.NoDestination = DeliveredToNone(ev, ds)
 	if d.Headers == nil {
 		d.Headers = map[string]string{}

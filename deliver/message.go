@@ -106,16 +106,6 @@ func ParseTemplate(s string) (Template, error) {
 	return t, nil
 }
 
-// MustTemplate is ParseTemplate for a template known to be valid; it
-// panics otherwise.
-func MustTemplate(s string) Template {
-	t, err := ParseTemplate(s)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
-
 // Expand returns the template's text for ev.
 func (t Template) Expand(ev *hookbox.Event) string {
 	if len(t.parts) == 1 && t.parts[0].field == "" {
@@ -144,9 +134,6 @@ func (t Template) String() string {
 	}
 	return b.String()
 }
-
-// IsZero reports whether t was never parsed.
-func (t Template) IsZero() bool { return len(t.parts) == 0 }
 
 // BrokerOptions configure a broker destination (packages under broker/):
 // the same filters, timeout and clock as an HTTP destination's. What is
@@ -182,6 +169,19 @@ func (o BrokerOptions) Now() time.Time {
 	return time.Now()
 }
 
-// CheckName validates a destination name as NewHTTP does (it is the key of
-// the destination's delivery state).
-func CheckName(name string) error { return checkName(name) }
+// Check validates what every broker destination's constructor takes
+// besides its URL, as NewHTTP does: the name (the key of the destination's
+// delivery state), a non-empty signing secret, and the livemode filter.
+// Errors are EINVALID and never hold the secret.
+func (o BrokerOptions) Check(name, secret string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if secret == "" {
+		return hookbox.Errorf(hookbox.EINVALID, "destination %s: empty signing secret", name)
+	}
+	if !o.Livemode.valid() {
+		return hookbox.Errorf(hookbox.EINVALID, "destination %s: livemode filter %q: want any, live or test", name, o.Livemode)
+	}
+	return nil
+}

@@ -17,8 +17,7 @@ func (r *Receiver) adminHandler(destinations []string) (http.Handler, error) {
 	if r.async() {
 		wake = r.worker.Wake
 	}
-	var err error
-	r.console, err = console.New(console.Options{
+	srv, err := console.New(console.Options{
 		Store: r.store, Token: o.AdminToken, Activity: r.activity, Destinations: destinations,
 		WakeFunc: wake, Logger: r.logger, NowFunc: o.NowFunc,
 		IsHTTPS:    r.proxies.IsHTTPS, // behind a TLS-terminating proxy in --trusted-proxies
@@ -28,5 +27,5 @@ func (r *Receiver) adminHandler(destinations []string) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
-	return r.console, nil
+	return srv, nil
 }

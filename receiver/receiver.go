@@ -35,8 +35,7 @@ type Receiver struct {
 	metrics   *prom.Metrics
 	activity  *console.Activity
 	committer *groupcommit.Committer
-	worker    *deliver.Worker // nil without destinations
-	console   *console.Server
+	worker    *deliver.Worker     // nil without destinations
 	periodic  *reconcile.Periodic // nil without Options.Reconcile
 	dests     []deliver.Destination
 
@@ -68,9 +67,7 @@ func New(opts Options) (r *Receiver, err error) {
 		return nil, hookbox.Errorf(hookbox.EINVALID, "receiver: a store is required")
 	}
 	if err := opts.Validate(); err != nil {
-		if opts.Store != nil {
-			opts.Store.Close()
-		}
+		opts.Store.Close()
 		return nil, err
 	}
 	opts = opts.withDefaults()

@@ -74,7 +74,7 @@ type channel struct {
 // secret. It validates and never connects. Errors are EINVALID and never
 // include the secret or the URL's password.
 func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination, error) {
-	if err := deliver.CheckName(name); err != nil {
+	if err := opts.Check(name, secret); err != nil {
 		return nil, err
 	}
 	u, err := url.Parse(rawURL)
@@ -91,14 +91,6 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 	}
 	if u.Fragment != "" {
 		return nil, hookbox.Errorf(hookbox.EINVALID, "destination %s: URL %s: unexpected #fragment", name, redacted)
-	}
-	if secret == "" {
-		return nil, hookbox.Errorf(hookbox.EINVALID, "destination %s: empty signing secret", name)
-	}
-	switch opts.Livemode {
-	case "", deliver.LivemodeAny, deliver.LivemodeLive, deliver.LivemodeTest:
-	default:
-		return nil, hookbox.Errorf(hookbox.EINVALID, "destination %s: livemode filter %q: want any, live or test", name, opts.Livemode)
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {

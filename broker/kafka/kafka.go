@@ -140,7 +140,7 @@ var (
 // and never connects. Errors are coded EINVALID and never contain the
 // secret or the URL's password.
 func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination, error) {
-	if err := deliver.CheckName(name); err != nil {
+	if err := opts.Check(name, secret); err != nil {
 		return nil, err
 	}
 	u, err := url.Parse(rawURL)
@@ -156,12 +156,6 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 	}
 	if u.Opaque != "" || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
 		return nil, bad("want kafka://host:port,host:port?topic=...; no path or fragment")
-	}
-	if secret == "" {
-		return nil, hookbox.Errorf(hookbox.EINVALID, "destination %s: empty signing secret", name)
-	}
-	if lm := opts.Livemode; lm != "" && lm != deliver.LivemodeAny && lm != deliver.LivemodeLive && lm != deliver.LivemodeTest {
-		return nil, hookbox.Errorf(hookbox.EINVALID, "destination %s: livemode filter %q: want any, live or test", name, lm)
 	}
 	brokers, err := parseBrokers(u.Host)
 	if err != nil {

@@ -123,7 +123,7 @@ var (
 // the URL and its query (see the package doc) and does not connect.
 // Errors are coded EINVALID and never include a password of the URL.
 func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination, error) {
-	if err := deliver.CheckName(name); err != nil {
+	if err := opts.Check(name, secret); err != nil {
 		return nil, err
 	}
 	hosts, rest := splitHosts(rawURL)
@@ -151,9 +151,6 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 	if u.Fragment != "" {
 		return nil, bad("a NATS URL has no fragment")
 	}
-	if secret == "" {
-		return nil, hookbox.Errorf(hookbox.EINVALID, "destination %s: empty signing secret", name)
-	}
 	d := &Destination{
 		name:     name,
 		redacted: red,
@@ -161,9 +158,6 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 		timeout:  opts.AttemptTimeout(),
 		filter:   opts.Filter(),
 		now:      opts.Now,
-	}
-	if d.filter.Livemode, err = deliver.ParseLivemode(string(opts.Livemode)); err != nil {
-		return nil, hookbox.Errorf(hookbox.EINVALID, "destination %s: %v", name, err)
 	}
 	for _, hp := range strings.Split(u.Host, ",") {
 		host, port, err := net.SplitHostPort(hp)

@@ -55,7 +55,7 @@ var (
 // entry signed with secret. It does not connect. Errors are EINVALID and
 // never include the secret or the URL's password.
 func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination, error) {
-	if err := deliver.CheckName(name); err != nil {
+	if err := opts.Check(name, secret); err != nil {
 		return nil, err
 	}
 	u, err := url.Parse(rawURL)
@@ -72,12 +72,6 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 	}
 	if u.Opaque != "" || u.Hostname() == "" {
 		return nil, invalid("no host")
-	}
-	if secret == "" {
-		return nil, hookbox.Errorf(hookbox.EINVALID, "destination %s: empty signing secret", name)
-	}
-	if _, err := deliver.ParseLivemode(string(opts.Livemode)); err != nil {
-		return nil, hookbox.Errorf(hookbox.EINVALID, "destination %s: %s", name, hookbox.ErrorMessage(err))
 	}
 
 	q, err := url.ParseQuery(u.RawQuery)

@@ -84,9 +84,6 @@ For PostgreSQL use pg_dump and pg_restore.
 	} else if err != nil {
 		return err
 	}
-	if err := s.Close(); err != nil {
-		return err
-	}
 	var size int64
 	if fi, err := os.Stat(file); err == nil {
 		size = fi.Size()

@@ -124,7 +124,7 @@ func parseServeConfig(env *environ, args []string) (*serveConfig, error) {
 // mainFlags registers the listeners, store, logging and config file flags.
 func (c *serveConfig) mainFlags(ef *envFlags) func() error {
 	listen := ef.str("listen", "HOOKBOX_LISTEN", "127.0.0.1:8080", "public webhook listener address")
-	admin := ef.str("admin-listen", "HOOKBOX_ADMIN_LISTEN", "127.0.0.1:8081", "admin listener: the web console, the API (/api/), /metrics, /healthz, /readyz and, with --pprof, /debug/pprof/; keep it on loopback, or set HOOKBOX_ADMIN_TOKEN")
+	admin := ef.str("admin-listen", "HOOKBOX_ADMIN_LISTEN", defaultAdminListen, "admin listener: the web console, the API (/api/), /metrics, /healthz, /readyz and, with --pprof, /debug/pprof/; keep it on loopback, or set HOOKBOX_ADMIN_TOKEN")
 	db := ef.str("db", "HOOKBOX_DB", "sqlite:hookbox.db", "store: sqlite:PATH (a file, created if missing) or postgres://USER@HOST/DB (a PostgreSQL URL; postgresql:// too)")
 	logFormat := ef.str("log-format", "HOOKBOX_LOG_FORMAT", "json", "log format: json or text")
 	logLevel := ef.str("log-level", "HOOKBOX_LOG_LEVEL", "info", "log level: debug, info, warn, error")
