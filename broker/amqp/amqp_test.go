@@ -11,6 +11,7 @@ import (
 
 	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/broker/amqp"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/deliver"
 )
 
@@ -127,9 +128,9 @@ func TestAccepts(t *testing.T) {
 		ev   *hookbox.Event
 		want bool
 	}{
-		{newEvent("evt_1", "invoice.paid", true), true},
-		{newEvent("evt_2", "invoice.paid", false), false},
-		{newEvent("evt_3", "charge.succeeded", true), false},
+		{brokertest.NewEvent("evt_1", "invoice.paid", true), true},
+		{brokertest.NewEvent("evt_2", "invoice.paid", false), false},
+		{brokertest.NewEvent("evt_3", "charge.succeeded", true), false},
 	} {
 		if got := d.Accepts(tc.ev); got != tc.want {
 			t.Errorf("Accepts(%s livemode %t) = %t", tc.ev.Type, tc.ev.Livemode, got)
@@ -153,7 +154,7 @@ func TestDeliver_Consume(t *testing.T) {
 	as := make([]hookbox.Attempt, n)
 	var wg sync.WaitGroup
 	for i := range evs {
-		evs[i] = newEvent(fmt.Sprintf("evt_consume_%03d", i), []string{"invoice.paid", "charge.refunded"}[i%2], i%3 == 0)
+		evs[i] = brokertest.NewEvent(fmt.Sprintf("evt_consume_%03d", i), []string{"invoice.paid", "charge.refunded"}[i%2], i%3 == 0)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -167,7 +168,7 @@ func TestDeliver_Consume(t *testing.T) {
 			t.Errorf("attempt %d: %+v", i, a)
 		}
 	}
-	waitFor(t, fmt.Sprintf("%d messages", n), func() bool { return c.count() >= n })
+	brokertest.WaitFor(t, fmt.Sprintf("%d messages", n), func() bool { return c.count() >= n })
 	for i, ev := range evs {
 		ds := c.deliveries(ev.ID)
 		if len(ds) != 1 {
@@ -193,11 +194,11 @@ func TestDeliver_DefaultExchange(t *testing.T) {
 	_, queue := mustExchange(t, ch, "")
 	c := consume(t, ch, queue)
 	d := mustNew(t, "rabbit", rabbit+"?routing_key="+queue, deliver.BrokerOptions{})
-	ev := newEvent("evt_default_exchange", "invoice.paid", false)
+	ev := brokertest.NewEvent("evt_default_exchange", "invoice.paid", false)
 	if a := d.Deliver(context.Background(), ev, 1); !a.OK {
 		t.Fatalf("attempt %+v", a)
 	}
-	waitFor(t, "the message", func() bool { return c.count() == 1 })
+	brokertest.WaitFor(t, "the message", func() bool { return c.count() == 1 })
 	checkMessage(t, c.deliveries(ev.ID)[0], ev, 1)
 }
 
@@ -210,7 +211,7 @@ func TestDeliver_Returned(t *testing.T) {
 	ch := consumerChannel(t, rabbit)
 	exchange, queue := mustExchange(t, ch, "")
 	d := mustNew(t, "rabbit", rabbit+"?exchange="+exchange, deliver.BrokerOptions{})
-	ev := newEvent("evt_returned", "invoice.paid", false)
+	ev := brokertest.NewEvent("evt_returned", "invoice.paid", false)
 	for i := 1; i <= 3; i++ {
 		a := d.Deliver(context.Background(), ev, i)
 		if a.OK || !strings.Contains(a.Error, "returned: 312 NO_ROUTE") || a.Response != "" {
@@ -224,7 +225,7 @@ func TestDeliver_Returned(t *testing.T) {
 	if a := d.Deliver(context.Background(), ev, 4); !a.OK {
 		t.Fatalf("attempt after binding: %+v", a)
 	}
-	waitFor(t, "the message", func() bool { return c.count() == 1 })
+	brokertest.WaitFor(t, "the message", func() bool { return c.count() == 1 })
 	checkMessage(t, c.deliveries(ev.ID)[0], ev, 4)
 }
 
@@ -234,7 +235,7 @@ func TestDeliver_Returned(t *testing.T) {
 func TestDeliver_NoExchange(t *testing.T) {
 	rabbit := mustRabbit(t)
 	d := mustNew(t, "rabbit", rabbit+"?exchange="+unique("hb-test-missing"), deliver.BrokerOptions{})
-	ev := newEvent("evt_no_exchange", "invoice.paid", false)
+	ev := brokertest.NewEvent("evt_no_exchange", "invoice.paid", false)
 	for i := 1; i <= 3; i++ {
 		a := d.Deliver(context.Background(), ev, i)
 		if a.OK || !strings.Contains(a.Error, "404") || !strings.Contains(a.Error, "NOT_FOUND") || strings.Contains(a.Error, "guest:guest") {
@@ -253,7 +254,7 @@ func TestDeliver_Refused(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	d := mustNew(t, "rabbit", "amqp://guest:hunter2@"+addr+"/", deliver.BrokerOptions{})
-	a := d.Deliver(context.Background(), newEvent("evt_refused", "invoice.paid", false), 1)
+	a := d.Deliver(context.Background(), brokertest.NewEvent("evt_refused", "invoice.paid", false), 1)
 	if a.OK || !strings.Contains(a.Error, "dial") || strings.Contains(a.Error, "hunter2") || strings.Contains(a.Error, secret) {
 		t.Fatalf("attempt %+v", a)
 	}
@@ -290,7 +291,7 @@ func TestDeliver_Stalled(t *testing.T) {
 	}()
 	const timeout = 300 * time.Millisecond
 	d := mustNew(t, "rabbit", "amqp://guest:guest@"+ln.Addr().String()+"/", deliver.BrokerOptions{Timeout: timeout})
-	ev := newEvent("evt_stalled", "invoice.paid", false)
+	ev := brokertest.NewEvent("evt_stalled", "invoice.paid", false)
 
 	t.Run("Timeout", func(t *testing.T) {
 		start := time.Now()
@@ -326,7 +327,7 @@ func TestClose(t *testing.T) {
 	ch := consumerChannel(t, rabbit)
 	_, queue := mustExchange(t, ch, "")
 	d := mustNew(t, "rabbit", rabbit+"?routing_key="+queue, deliver.BrokerOptions{})
-	ev := newEvent("evt_close", "invoice.paid", false)
+	ev := brokertest.NewEvent("evt_close", "invoice.paid", false)
 	if a := d.Deliver(context.Background(), ev, 1); !a.OK {
 		t.Fatalf("attempt %+v", a)
 	}

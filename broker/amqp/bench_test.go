@@ -3,12 +3,11 @@ package amqp_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/deliver"
 )
 
@@ -41,12 +40,12 @@ func drainOnce(b *testing.B, conc, n int) time.Duration {
 	exchange, queue := mustExchange(b, ch, "stripe.#")
 	c := consume(b, ch, queue)
 	d := mustNew(b, "rabbit", rabbit+"?exchange="+exchange, deliver.BrokerOptions{})
-	s := mustOpenStore(b)
+	s := brokertest.OpenStore(b)
 	evs := make([]*hookbox.Event, 0, 1000)
 	for i := 0; i < n; i++ {
-		evs = append(evs, newEvent(fmt.Sprintf("evt_drain_%06d", i), "payment_intent.succeeded", false))
+		evs = append(evs, brokertest.NewEvent(fmt.Sprintf("evt_drain_%06d", i), "payment_intent.succeeded", false))
 		if len(evs) == cap(evs) || i == n-1 {
-			mustInsert(b, s, evs...)
+			brokertest.Insert(b, s, evs...)
 			evs = evs[:0]
 		}
 	}
@@ -54,7 +53,7 @@ func drainOnce(b *testing.B, conc, n int) time.Duration {
 		Queue:        s,
 		Destinations: []deliver.Destination{d},
 		Concurrency:  conc,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:       brokertest.QuietLogger(),
 	}
 	b.StartTimer()
 	start := time.Now()

@@ -1,14 +1,11 @@
 package amqp_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,8 +14,8 @@ import (
 
 	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/broker/amqp"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/deliver"
-	"github.com/hookbox/hookbox/sqlite"
 	"github.com/hookbox/hookbox/stripesig"
 )
 
@@ -27,8 +24,6 @@ const secret = "whsec_test_amqp_destination"
 
 // rabbitAddr is the system RabbitMQ, which tests never stop.
 const rabbitAddr = "127.0.0.1:5672"
-
-var rabbitBanner sync.Once
 
 // mustRabbit returns the URL of the system RabbitMQ (guest/guest). When it
 // does not answer, the test is skipped, loudly, outside CI (CI unset) and
@@ -41,19 +36,7 @@ func mustRabbit(tb testing.TB) string {
 		c.Close()
 		return u
 	}
-	msg := fmt.Sprintf("RabbitMQ does not answer on %s (%v): the RabbitMQ destination is NOT tested", rabbitAddr, err)
-	if os.Getenv("CI") != "" {
-		tb.Fatal(msg + "; CI is set, so this is a failure")
-	}
-	rabbitBanner.Do(func() {
-		fmt.Fprintf(os.Stderr, "\n"+
-			"!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"+
-			"!!! SKIPPING the RabbitMQ tests of broker/amqp:\n"+
-			"!!!   %s\n"+
-			"!!! Under CI this is a failure.\n"+
-			"!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n", msg)
-	})
-	tb.Skip("SKIPPED: " + msg)
+	brokertest.Unavailable(tb, "RabbitMQ does not answer on %s (%v): the RabbitMQ destination is NOT tested", rabbitAddr, err)
 	return ""
 }
 
@@ -180,27 +163,8 @@ func checkMessage(tb testing.TB, d amqpgo.Delivery, ev *hookbox.Event, attempt i
 			tb.Errorf("%s: header %s = %#v, want %q", ev.ID, k, d.Headers[k], v)
 		}
 	}
-	v, err := stripesig.NewVerifier([]string{secret}, stripesig.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	sig, _ := d.Headers[stripesig.HeaderName].(string)
-	if _, err := v.Verify(d.Body, sig); err != nil {
-		tb.Errorf("%s: Stripe-Signature %q does not verify: %v", ev.ID, sig, err)
-	}
-}
-
-// newEvent returns a pending event of the given type, shaped like Stripe's.
-func newEvent(id, typ string, livemode bool) *hookbox.Event {
-	body := fmt.Sprintf(`{"id":%q,"object":"event","api_version":"2024-06-20","created":1700000000,`+
-		`"data":{"object":{"id":"pi_%s","object":"payment_intent","amount":2000,"currency":"usd"}},`+
-		`"livemode":%t,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":%q}`,
-		id, id, livemode, typ)
-	return &hookbox.Event{
-		ID: id, Type: typ, Object: "event", Created: 1700000000, Livemode: livemode,
-		APIVersion: "2024-06-20", Body: []byte(body), Headers: map[string]string{},
-		ReceivedAt: time.Now().UTC(), Source: hookbox.SourceWebhook, State: hookbox.StatePending,
-	}
+	brokertest.CheckSignature(tb, secret, ev.ID, d.Body, sig)
 }
 
 // mustNew returns a destination, closed when the test ends.
@@ -212,44 +176,6 @@ func mustNew(tb testing.TB, name, rawURL string, opts deliver.BrokerOptions) *am
 	}
 	tb.Cleanup(func() { d.Close() })
 	return d
-}
-
-// waitFor polls cond every few milliseconds until it holds or the
-// (generous) deadline passes.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// mustOpenStore opens a fresh SQLite store, closed when the test ends.
-func mustOpenStore(tb testing.TB) *sqlite.Store {
-	tb.Helper()
-	s, err := sqlite.Open(filepath.Join(tb.TempDir(), "hookbox.db"))
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
-
-// mustInsert stores events.
-func mustInsert(tb testing.TB, s *sqlite.Store, evs ...*hookbox.Event) {
-	tb.Helper()
-	res, err := s.InsertEvents(context.Background(), evs)
-	if err != nil {
-		tb.Fatalf("insert events: %v", err)
-	}
-	for i, r := range res {
-		if r.Err != nil || r.Duplicate {
-			tb.Fatalf("insert event %s: %+v", evs[i].ID, r)
-		}
-	}
 }
 
 // proxy is a TCP proxy the test owns between a destination and the

@@ -3,13 +3,12 @@ package amqp_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/sqlite"
 )
@@ -34,16 +33,16 @@ func TestWorker_BrokerOutage(t *testing.T) {
 	p := newProxy(t, rabbitAddr)
 	d := mustNew(t, "rabbit", "amqp://guest:guest@"+p.Addr()+"/?exchange="+exchange, deliver.BrokerOptions{Timeout: 2 * time.Second})
 
-	s := mustOpenStore(t)
+	s := brokertest.OpenStore(t)
 	w := startWorker(t, s, d)
 
 	const n = 20
 	batch := func(from int) []*hookbox.Event {
 		evs := make([]*hookbox.Event, n)
 		for i := range evs {
-			evs[i] = newEvent(fmt.Sprintf("evt_outage_%03d", from+i), "invoice.paid", i%2 == 0)
+			evs[i] = brokertest.NewEvent(fmt.Sprintf("evt_outage_%03d", from+i), "invoice.paid", i%2 == 0)
 		}
-		mustInsert(t, s, evs...)
+		brokertest.Insert(t, s, evs...)
 		w.Wake()
 		return evs
 	}
@@ -51,15 +50,15 @@ func TestWorker_BrokerOutage(t *testing.T) {
 	// Up: the first batch goes through.
 	before := batch(0)
 	for _, ev := range before {
-		waitState(t, s, ev.ID, hookbox.StateDelivered)
+		brokertest.WaitState(t, s, ev.ID, hookbox.StateDelivered)
 	}
 
 	// Down: the connection is severed; the second batch fails and waits.
 	p.Cut()
 	during := batch(n)
 	for _, ev := range during {
-		waitFor(t, ev.ID+" failing", func() bool {
-			for _, a := range mustAttempts(t, s, ev.ID) {
+		brokertest.WaitFor(t, ev.ID+" failing", func() bool {
+			for _, a := range brokertest.Attempts(t, s, ev.ID) {
 				if !a.OK && a.Error != "" {
 					return true
 				}
@@ -69,7 +68,7 @@ func TestWorker_BrokerOutage(t *testing.T) {
 	}
 	for _, ev := range during {
 		// Pending, or claimed for its next attempt: neither delivered nor dead.
-		if got := mustEvent(t, s, ev.ID); got.State != hookbox.StatePending && got.State != hookbox.StateDelivering {
+		if got := brokertest.FindEvent(t, s, ev.ID); got.State != hookbox.StatePending && got.State != hookbox.StateDelivering {
 			t.Errorf("%s is %s during the outage, want pending (or delivering)", ev.ID, got.State)
 		}
 	}
@@ -78,16 +77,16 @@ func TestWorker_BrokerOutage(t *testing.T) {
 	p.Restore()
 	all := append(before, during...)
 	for _, ev := range all {
-		waitState(t, s, ev.ID, hookbox.StateDelivered)
+		brokertest.WaitState(t, s, ev.ID, hookbox.StateDelivered)
 	}
-	waitFor(t, "every message", func() bool { return c.count() >= len(all) })
+	brokertest.WaitFor(t, "every message", func() bool { return c.count() >= len(all) })
 	for _, ev := range all {
 		ds := c.deliveries(ev.ID)
 		if len(ds) != 1 {
 			t.Errorf("%s received %d times, want once", ev.ID, len(ds))
 			continue
 		}
-		as := mustAttempts(t, s, ev.ID)
+		as := brokertest.Attempts(t, s, ev.ID)
 		last := as[len(as)-1]
 		if !last.OK || last.StatusCode != 0 {
 			t.Errorf("%s: last attempt %+v", ev.ID, last)
@@ -95,7 +94,7 @@ func TestWorker_BrokerOutage(t *testing.T) {
 		checkMessage(t, ds[0], ev, last.Number)
 	}
 	for _, ev := range during {
-		if as := mustAttempts(t, s, ev.ID); len(as) < 2 || as[0].OK {
+		if as := brokertest.Attempts(t, s, ev.ID); len(as) < 2 || as[0].OK {
 			t.Errorf("%s: %d attempts, first OK %t: the outage left no failed attempt", ev.ID, len(as), as[0].OK)
 		}
 	}
@@ -108,16 +107,16 @@ func TestWorker_BrokerOutage(t *testing.T) {
 	lastNumber := make(map[string]int)
 	for i, ev := range all {
 		ids[i] = ev.ID
-		as := mustAttempts(t, s, ev.ID)
+		as := brokertest.Attempts(t, s, ev.ID)
 		lastNumber[ev.ID] = as[len(as)-1].Number
 	}
 	if got, err := s.ReplayEvents(context.Background(), hookbox.ReplayFilter{IDs: ids}, time.Now()); err != nil || got != len(all) {
 		t.Fatalf("replay: %d, %v", got, err)
 	}
 	w.Wake()
-	waitFor(t, "every message replayed", func() bool { return c.count() >= 2*len(all) })
+	brokertest.WaitFor(t, "every message replayed", func() bool { return c.count() >= 2*len(all) })
 	for _, ev := range all {
-		waitState(t, s, ev.ID, hookbox.StateDelivered)
+		brokertest.WaitState(t, s, ev.ID, hookbox.StateDelivered)
 		ds := c.deliveries(ev.ID)
 		if len(ds) != 2 {
 			t.Errorf("%s received %d times after the replay, want twice", ev.ID, len(ds))
@@ -141,20 +140,20 @@ func TestWorker_CutMidPublish(t *testing.T) {
 	c := consume(t, ch, queue)
 	p := newProxy(t, rabbitAddr)
 	d := mustNew(t, "rabbit", "amqp://guest:guest@"+p.Addr()+"/?exchange="+exchange, deliver.BrokerOptions{Timeout: 2 * time.Second})
-	s := mustOpenStore(t)
+	s := brokertest.OpenStore(t)
 
 	const n = 300
 	evs := make([]*hookbox.Event, n)
 	for i := range evs {
-		evs[i] = newEvent(fmt.Sprintf("evt_cut_%03d", i), "charge.succeeded", false)
+		evs[i] = brokertest.NewEvent(fmt.Sprintf("evt_cut_%03d", i), "charge.succeeded", false)
 	}
-	mustInsert(t, s, evs...)
+	brokertest.Insert(t, s, evs...)
 	startWorker(t, s, d).Wake()
-	waitFor(t, "some messages", func() bool { return c.count() >= n/10 })
+	brokertest.WaitFor(t, "some messages", func() bool { return c.count() >= n/10 })
 	p.Cut()
 	failed := func() bool {
 		for _, ev := range evs {
-			for _, a := range mustAttempts(t, s, ev.ID) {
+			for _, a := range brokertest.Attempts(t, s, ev.ID) {
 				if !a.OK {
 					return true
 				}
@@ -162,12 +161,12 @@ func TestWorker_CutMidPublish(t *testing.T) {
 		}
 		return false
 	}
-	waitFor(t, "a failed attempt", failed)
+	brokertest.WaitFor(t, "a failed attempt", failed)
 	p.Restore()
 	for _, ev := range evs {
-		waitState(t, s, ev.ID, hookbox.StateDelivered)
+		brokertest.WaitState(t, s, ev.ID, hookbox.StateDelivered)
 	}
-	waitFor(t, "every message", func() bool { return c.ids() == n })
+	brokertest.WaitFor(t, "every message", func() bool { return c.ids() == n })
 	if c.count() > n {
 		t.Logf("%d messages for %d events: a confirm lost in the cut made a duplicate, which the message-id dedupes", c.count(), n)
 	}
@@ -185,51 +184,10 @@ func startWorker(tb testing.TB, s *sqlite.Store, d deliver.Destination) *deliver
 // ends.
 func startWorkerRetry(tb testing.TB, s *sqlite.Store, d deliver.Destination, base, cap time.Duration) *deliver.Worker {
 	tb.Helper()
-	w := &deliver.Worker{
+	return brokertest.StartWorker(tb, &deliver.Worker{
 		Queue:        s,
 		Destinations: []deliver.Destination{d},
-		Retry: hookbox.RetryPolicy{
-			Base: base, Cap: cap, MaxAttempts: 1 << 20,
-			RandFunc: func() float64 { return 0 },
-		},
+		Retry:        brokertest.Retry(base, cap, 1<<20),
 		PollInterval: 10 * time.Millisecond,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	if err := w.Start(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		w.Shutdown(ctx)
-	})
-	return w
-}
-
-// mustEvent reads an event back from the store.
-func mustEvent(tb testing.TB, s *sqlite.Store, id string) *hookbox.Event {
-	tb.Helper()
-	ev, err := s.FindEventByID(context.Background(), id)
-	if err != nil {
-		tb.Fatalf("find event %s: %v", id, err)
-	}
-	return ev
-}
-
-// mustAttempts returns the attempts recorded for an event.
-func mustAttempts(tb testing.TB, s *sqlite.Store, id string) []hookbox.Attempt {
-	tb.Helper()
-	as, err := s.FindAttempts(context.Background(), id)
-	if err != nil {
-		tb.Fatalf("find attempts: %v", err)
-	}
-	return as
-}
-
-// waitState waits until the event reaches state.
-func waitState(tb testing.TB, s *sqlite.Store, id string, state hookbox.State) {
-	tb.Helper()
-	waitFor(tb, fmt.Sprintf("event %s %s", id, state), func() bool {
-		return mustEvent(tb, s, id).State == state
 	})
 }

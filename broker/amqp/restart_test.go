@@ -10,6 +10,7 @@ import (
 	amqpgo "github.com/rabbitmq/amqp091-go"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/deliver"
 )
 
@@ -43,16 +44,16 @@ func TestWorker_BrokerRestart(t *testing.T) {
 		t.Fatalf("bind queue: %v", err)
 	}
 	d := mustNew(t, "rabbit", srv.URL()+"?exchange="+exchange, deliver.BrokerOptions{Timeout: 2 * time.Second})
-	s := mustOpenStore(t)
+	s := brokertest.OpenStore(t)
 	w := startWorkerRetry(t, s, d, 20*time.Millisecond, 400*time.Millisecond)
 
 	const n = 20
 	batch := func(from int) []*hookbox.Event {
 		evs := make([]*hookbox.Event, n)
 		for i := range evs {
-			evs[i] = newEvent(fmt.Sprintf("evt_restart_%03d", from+i), "invoice.paid", i%2 == 0)
+			evs[i] = brokertest.NewEvent(fmt.Sprintf("evt_restart_%03d", from+i), "invoice.paid", i%2 == 0)
 		}
-		mustInsert(t, s, evs...)
+		brokertest.Insert(t, s, evs...)
 		w.Wake()
 		return evs
 	}
@@ -60,7 +61,7 @@ func TestWorker_BrokerRestart(t *testing.T) {
 	// Up: the first batch is confirmed, so it is in the queue.
 	before := batch(0)
 	for _, ev := range before {
-		waitState(t, s, ev.ID, hookbox.StateDelivered)
+		brokertest.WaitState(t, s, ev.ID, hookbox.StateDelivered)
 	}
 	if q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil); err != nil || q.Messages != n {
 		t.Fatalf("queue before the stop: %d messages (%v), want %d", q.Messages, err, n)
@@ -72,8 +73,8 @@ func TestWorker_BrokerRestart(t *testing.T) {
 	t.Logf("stopped in %v", time.Since(stopped).Round(time.Millisecond))
 	during := batch(n)
 	for _, ev := range during {
-		waitFor(t, ev.ID+" failing", func() bool {
-			for _, a := range mustAttempts(t, s, ev.ID) {
+		brokertest.WaitFor(t, ev.ID+" failing", func() bool {
+			for _, a := range brokertest.Attempts(t, s, ev.ID) {
 				if !a.OK && a.Error != "" {
 					return true
 				}
@@ -83,7 +84,7 @@ func TestWorker_BrokerRestart(t *testing.T) {
 	}
 	for _, ev := range during {
 		// Pending, or claimed for its next attempt: neither delivered nor dead.
-		if got := mustEvent(t, s, ev.ID); got.State != hookbox.StatePending && got.State != hookbox.StateDelivering {
+		if got := brokertest.FindEvent(t, s, ev.ID); got.State != hookbox.StatePending && got.State != hookbox.StateDelivering {
 			t.Errorf("%s is %s while the broker is down, want pending (or delivering)", ev.ID, got.State)
 		}
 	}
@@ -94,10 +95,10 @@ func TestWorker_BrokerRestart(t *testing.T) {
 	t.Logf("restarted in %v", time.Since(restarted).Round(time.Millisecond))
 	all := append(before, during...)
 	for _, ev := range all {
-		waitState(t, s, ev.ID, hookbox.StateDelivered)
+		brokertest.WaitState(t, s, ev.ID, hookbox.StateDelivered)
 	}
 	for _, ev := range during {
-		as := mustAttempts(t, s, ev.ID)
+		as := brokertest.Attempts(t, s, ev.ID)
 		if len(as) < 2 || as[0].OK {
 			t.Errorf("%s: %d attempts, first OK %t: the stop left no failed attempt", ev.ID, len(as), len(as) > 0 && as[0].OK)
 		}
@@ -110,10 +111,10 @@ func TestWorker_BrokerRestart(t *testing.T) {
 	// the second arrived after it. Each is checked as published by its
 	// successful attempt.
 	c := consume(t, consumerChannel(t, srv.URL()), queue)
-	waitFor(t, "every event", func() bool { return c.ids() == len(all) })
+	brokertest.WaitFor(t, "every event", func() bool { return c.ids() == len(all) })
 	lastNumber := make(map[string]int)
 	for _, ev := range all {
-		as := mustAttempts(t, s, ev.ID)
+		as := brokertest.Attempts(t, s, ev.ID)
 		lastNumber[ev.ID] = as[len(as)-1].Number
 		checkPublished(t, c, ev, lastNumber[ev.ID])
 	}
@@ -131,8 +132,8 @@ func TestWorker_BrokerRestart(t *testing.T) {
 	}
 	w.Wake()
 	for _, ev := range all {
-		waitState(t, s, ev.ID, hookbox.StateDelivered)
-		waitFor(t, ev.ID+" replayed", func() bool { return published(c, ev.ID, lastNumber[ev.ID]+1) != nil })
+		brokertest.WaitState(t, s, ev.ID, hookbox.StateDelivered)
+		brokertest.WaitFor(t, ev.ID+" replayed", func() bool { return published(c, ev.ID, lastNumber[ev.ID]+1) != nil })
 		checkPublished(t, c, ev, lastNumber[ev.ID]+1)
 	}
 	t.Logf("whole test %v", time.Since(start).Round(time.Millisecond))
