@@ -109,6 +109,16 @@ func Attempts(tb testing.TB, s *sqlite.Store, id string) []hookbox.Attempt {
 	return as
 }
 
+// CountState returns how many events of the store are in state st.
+func CountState(tb testing.TB, s *sqlite.Store, st hookbox.State) int {
+	tb.Helper()
+	m, _, err := s.CountEvents(context.Background())
+	if err != nil {
+		tb.Fatalf("count events: %v", err)
+	}
+	return m[st]
+}
+
 // HasFailedAttempt reports whether a failed attempt with an error was
 // recorded for an event.
 func HasFailedAttempt(tb testing.TB, s *sqlite.Store, id string) bool {

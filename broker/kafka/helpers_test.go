@@ -3,7 +3,6 @@ package kafka_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -14,9 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/broker/kafka"
 	"github.com/hookbox/hookbox/deliver"
-	"github.com/hookbox/hookbox/sqlite"
 	"github.com/hookbox/hookbox/stripesig"
 )
 
@@ -43,7 +42,7 @@ type cluster struct {
 // each unless partitions says more), closed when the test ends.
 func newCluster(tb testing.TB, partitions int32, topics ...string) *cluster {
 	tb.Helper()
-	cl := &cluster{tb: tb, port: freePort(tb), dir: filepath.Join(tb.TempDir(), "kfake"), topics: topics}
+	cl := &cluster{tb: tb, port: brokertest.FreePort(tb), dir: filepath.Join(tb.TempDir(), "kfake"), topics: topics}
 	cl.start(partitions)
 	tb.Cleanup(cl.stop)
 	return cl
@@ -83,17 +82,6 @@ func (cl *cluster) url(q string) string {
 	return u
 }
 
-// freePort returns a TCP port nothing listens on.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("listen: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 var topicSeq atomic.Int64
 
 // uniqueTopic returns a topic name no other test uses.
@@ -101,31 +89,11 @@ func uniqueTopic(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), topicSeq.Add(1))
 }
 
-// newEvent returns a pending event of the given type, shaped like Stripe's.
-func newEvent(id, typ string) *hookbox.Event {
-	body := fmt.Sprintf(`{"id":%q,"object":"event","api_version":"2024-06-20","created":1700000000,`+
-		`"data":{"object":{"id":"pi_%s","object":"payment_intent","amount":2000,"currency":"usd"}},`+
-		`"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":%q}`,
-		id, id, typ)
-	return &hookbox.Event{
-		ID:         id,
-		Type:       typ,
-		Object:     "event",
-		Created:    1700000000,
-		APIVersion: "2024-06-20",
-		Body:       []byte(body),
-		Headers:    map[string]string{},
-		ReceivedAt: time.Now().UTC(),
-		Source:     hookbox.SourceWebhook,
-		State:      hookbox.StatePending,
-	}
-}
-
 // newEvents returns n events with ids prefix-0...
 func newEvents(prefix string, n int) []*hookbox.Event {
 	evs := make([]*hookbox.Event, n)
 	for i := range evs {
-		evs[i] = newEvent(fmt.Sprintf("evt_%s_%03d", prefix, i), "payment_intent.succeeded")
+		evs[i] = brokertest.NewEvent(fmt.Sprintf("evt_%s_%03d", prefix, i), "payment_intent.succeeded", false)
 	}
 	return evs
 }
@@ -208,35 +176,5 @@ func checkRecord(tb testing.TB, r *kgo.Record, ev *hookbox.Event) {
 			tb.Errorf("record %s: header %s = %q, want %q", ev.ID, k, got, v)
 		}
 	}
-	v, err := stripesig.NewVerifier([]string{secret}, stripesig.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := v.Verify(r.Value, header(r, stripesig.HeaderName)); err != nil {
-		tb.Errorf("record %s: signature does not verify: %v", ev.ID, err)
-	}
-}
-
-// mustOpenStore opens a fresh SQLite store in a temporary directory.
-func mustOpenStore(tb testing.TB) *sqlite.Store {
-	tb.Helper()
-	s, err := sqlite.Open(filepath.Join(tb.TempDir(), "hookbox.db"))
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
-
-// waitFor polls cond every few milliseconds until it holds or the
-// (generous) deadline passes.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	brokertest.CheckSignature(tb, secret, "record "+ev.ID, r.Value, header(r, stripesig.HeaderName))
 }

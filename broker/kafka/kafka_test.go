@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/broker/kafka"
 	"github.com/hookbox/hookbox/deliver"
 )
@@ -148,9 +149,9 @@ func TestDeliver_TopicAndKey(t *testing.T) {
 	cl := newCluster(t, 4, paid, failed)
 	d := mustNew(t, "kafka", cl.url("topic="+prefix+".{type}&key=object"), deliver.BrokerOptions{})
 
-	ev1 := newEvent("evt_tk_1", "invoice.paid")
-	ev2 := newEvent("evt_tk_2", "invoice.payment_failed")
-	thin := newEvent("evt_tk_3", "invoice.paid")
+	ev1 := brokertest.NewEvent("evt_tk_1", "invoice.paid", false)
+	ev2 := brokertest.NewEvent("evt_tk_2", "invoice.payment_failed", false)
+	thin := brokertest.NewEvent("evt_tk_3", "invoice.paid", false)
 	thin.Object = "v2.core.event"
 	thin.Body = []byte(`{"id":"evt_tk_3","object":"v2.core.event","type":"invoice.paid","related_object":{"id":"in_thin","type":"invoice"}}`)
 	for _, ev := range []*hookbox.Event{ev1, ev2, thin} {
@@ -181,7 +182,7 @@ func TestDeliver_MissingTopic(t *testing.T) {
 	cl := newCluster(t, 1, uniqueTopic("exists"))
 	d := mustNew(t, "kafka", cl.url("topic=no-such-topic"), deliver.BrokerOptions{Timeout: 2 * time.Second})
 	start := time.Now()
-	a := d.Deliver(context.Background(), newEvent("evt_missing", "invoice.paid"), 1)
+	a := d.Deliver(context.Background(), brokertest.NewEvent("evt_missing", "invoice.paid", false), 1)
 	if a.OK || !strings.Contains(a.Error, "no-such-topic") {
 		t.Errorf("attempt %+v, want a failure naming the topic", a)
 	}
@@ -193,9 +194,9 @@ func TestDeliver_MissingTopic(t *testing.T) {
 // TestDeliver_NoBroker ensures an attempt with no broker answering fails
 // by the attempt timeout, and by ctx's end when that comes first.
 func TestDeliver_NoBroker(t *testing.T) {
-	d := mustNew(t, "kafka", fmt.Sprintf("kafka://127.0.0.1:%d", freePort(t)), deliver.BrokerOptions{Timeout: 500 * time.Millisecond})
+	d := mustNew(t, "kafka", fmt.Sprintf("kafka://127.0.0.1:%d", brokertest.FreePort(t)), deliver.BrokerOptions{Timeout: 500 * time.Millisecond})
 	start := time.Now()
-	a := d.Deliver(context.Background(), newEvent("evt_nobroker", "invoice.paid"), 1)
+	a := d.Deliver(context.Background(), brokertest.NewEvent("evt_nobroker", "invoice.paid", false), 1)
 	if a.OK || !strings.Contains(a.Error, "no acknowledgement within 500ms") || !strings.Contains(a.Error, "connection refused") {
 		t.Errorf("attempt %+v", a)
 	}
@@ -205,7 +206,7 @@ func TestDeliver_NoBroker(t *testing.T) {
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(errors.New("worker stopping"))
-	a = d.Deliver(ctx, newEvent("evt_canceled", "invoice.paid"), 2)
+	a = d.Deliver(ctx, brokertest.NewEvent("evt_canceled", "invoice.paid", false), 2)
 	if a.OK || !strings.Contains(a.Error, "canceled: worker stopping") {
 		t.Errorf("attempt with a canceled context: %+v", a)
 	}
@@ -217,7 +218,7 @@ func TestClose(t *testing.T) {
 	topic := uniqueTopic("close")
 	cl := newCluster(t, 1, topic)
 	d := mustNew(t, "kafka", cl.url("topic="+topic), deliver.BrokerOptions{})
-	if a := d.Deliver(context.Background(), newEvent("evt_close_1", "invoice.paid"), 1); !a.OK {
+	if a := d.Deliver(context.Background(), brokertest.NewEvent("evt_close_1", "invoice.paid", false), 1); !a.OK {
 		t.Fatalf("deliver: %+v", a)
 	}
 	for range 2 {
@@ -225,7 +226,7 @@ func TestClose(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 	}
-	if a := d.Deliver(context.Background(), newEvent("evt_close_2", "invoice.paid"), 1); a.OK || !strings.Contains(a.Error, "closed") {
+	if a := d.Deliver(context.Background(), brokertest.NewEvent("evt_close_2", "invoice.paid", false), 1); a.OK || !strings.Contains(a.Error, "closed") {
 		t.Errorf("attempt after Close: %+v", a)
 	}
 }
@@ -256,7 +257,7 @@ func TestDeliver_SASL(t *testing.T) {
 		{"plainuser:wrong-pw-3", "&sasl=plain", false},
 	} {
 		d := mustNew(t, "kafka", "kafka://"+tc.userinfo+"@"+addr+"?topic="+topic+tc.query, deliver.BrokerOptions{Timeout: 2 * time.Second})
-		a := d.Deliver(context.Background(), newEvent("evt_sasl", "invoice.paid"), 1)
+		a := d.Deliver(context.Background(), brokertest.NewEvent("evt_sasl", "invoice.paid", false), 1)
 		if a.OK != tc.ok {
 			t.Errorf("%s%s: attempt %+v, want OK %t", tc.userinfo, tc.query, a, tc.ok)
 		}

@@ -2,8 +2,6 @@ package kafka_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -11,8 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/deliver"
-	"github.com/hookbox/hookbox/sqlite"
 )
 
 // TestWorker_BrokerOutage ensures a worker delivering to Kafka loses
@@ -26,53 +24,41 @@ func TestWorker_BrokerOutage(t *testing.T) {
 	const half = 20
 	topic := uniqueTopic("outage")
 	cl := newCluster(t, 2, topic)
-	s := mustOpenStore(t)
+	s := brokertest.OpenStore(t)
 	d := mustNew(t, "kafka", cl.url("topic="+topic), deliver.BrokerOptions{Timeout: time.Second})
-	w := &deliver.Worker{
+	w := brokertest.StartWorker(t, &deliver.Worker{
 		Queue:        s,
 		Destinations: []deliver.Destination{d},
-		Retry: hookbox.RetryPolicy{
-			Base: 5 * time.Millisecond, Cap: 50 * time.Millisecond, MaxAttempts: 1000,
-			RandFunc: func() float64 { return 0 },
-		},
+		Retry:        brokertest.Retry(5*time.Millisecond, 50*time.Millisecond, 1000),
 		Concurrency:  4,
 		PollInterval: 20 * time.Millisecond,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	if err := w.Start(context.Background()); err != nil {
-		t.Fatalf("start worker: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		w.Shutdown(ctx)
 	})
 
 	first, second := newEvents("before", half), newEvents("during", half)
 	all := append(append([]*hookbox.Event(nil), first...), second...)
-	insert(t, s, first...)
+	brokertest.Insert(t, s, first...)
 	w.Wake()
-	waitFor(t, "the first half delivered", func() bool { return countState(t, s, hookbox.StateDelivered) == half })
+	brokertest.WaitFor(t, "the first half delivered", func() bool { return brokertest.CountState(t, s, hookbox.StateDelivered) == half })
 
 	cl.stop()
-	insert(t, s, second...)
+	brokertest.Insert(t, s, second...)
 	w.Wake()
-	waitFor(t, "failed attempts for every event of the second half", func() bool {
+	brokertest.WaitFor(t, "failed attempts for every event of the second half", func() bool {
 		for _, ev := range second {
-			if !hasFailedAttempt(t, s, ev.ID) {
+			if !brokertest.HasFailedAttempt(t, s, ev.ID) {
 				return false
 			}
 		}
 		return true
 	})
 	for _, ev := range second {
-		if st := state(t, s, ev.ID); st != hookbox.StatePending && st != hookbox.StateDelivering {
+		if st := brokertest.FindEvent(t, s, ev.ID).State; st != hookbox.StatePending && st != hookbox.StateDelivering {
 			t.Fatalf("event %s is %s while the broker is down, want pending", ev.ID, st)
 		}
 	}
 
 	cl.start(2)
-	waitFor(t, "every event delivered after the restart", func() bool { return countState(t, s, hookbox.StateDelivered) == 2*half })
+	brokertest.WaitFor(t, "every event delivered after the restart", func() bool { return brokertest.CountState(t, s, hookbox.StateDelivered) == 2*half })
 	// Exactly once: the first half was acknowledged before the stop, and
 	// the attempts made while the broker was down dropped their records
 	// (none had reached it), so none is written late beside its retry.
@@ -83,12 +69,12 @@ func TestWorker_BrokerOutage(t *testing.T) {
 		}
 	}
 
-	n, err := s.ReplayEvents(context.Background(), hookbox.ReplayFilter{IDs: ids(all)}, time.Now())
+	n, err := s.ReplayEvents(context.Background(), hookbox.ReplayFilter{IDs: brokertest.IDs(all)}, time.Now())
 	if err != nil || n != 2*half {
 		t.Fatalf("replay: %d, %v", n, err)
 	}
 	w.Wake()
-	waitFor(t, "every replayed event delivered", func() bool { return countState(t, s, hookbox.StateDelivered) == 2*half })
+	brokertest.WaitFor(t, "every replayed event delivered", func() bool { return brokertest.CountState(t, s, hookbox.StateDelivered) == 2*half })
 	after := countKeys(t, cl, topic)
 	for _, ev := range all {
 		if n := after[ev.ID]; n != 2 {
@@ -153,57 +139,4 @@ func endOffsets(tb testing.TB, cl *cluster, topic string) int64 {
 		}
 	}
 	return n
-}
-
-func insert(tb testing.TB, s *sqlite.Store, evs ...*hookbox.Event) {
-	tb.Helper()
-	res, err := s.InsertEvents(context.Background(), evs)
-	if err != nil {
-		tb.Fatalf("insert events: %v", err)
-	}
-	for i, r := range res {
-		if r.Err != nil || r.Duplicate {
-			tb.Fatalf("insert event %s: %+v", evs[i].ID, r)
-		}
-	}
-}
-
-func state(tb testing.TB, s *sqlite.Store, id string) hookbox.State {
-	tb.Helper()
-	ev, err := s.FindEventByID(context.Background(), id)
-	if err != nil {
-		tb.Fatalf("find event %s: %v", id, err)
-	}
-	return ev.State
-}
-
-func countState(tb testing.TB, s *sqlite.Store, st hookbox.State) int {
-	tb.Helper()
-	m, _, err := s.CountEvents(context.Background())
-	if err != nil {
-		tb.Fatalf("count events: %v", err)
-	}
-	return m[st]
-}
-
-func hasFailedAttempt(tb testing.TB, s *sqlite.Store, id string) bool {
-	tb.Helper()
-	as, err := s.FindAttempts(context.Background(), id)
-	if err != nil {
-		tb.Fatalf("find attempts: %v", err)
-	}
-	for _, a := range as {
-		if !a.OK && a.Error != "" {
-			return true
-		}
-	}
-	return false
-}
-
-func ids(evs []*hookbox.Event) []string {
-	out := make([]string, len(evs))
-	for i, ev := range evs {
-		out[i] = ev.ID
-	}
-	return out
 }
