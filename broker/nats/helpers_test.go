@@ -2,15 +2,10 @@ package nats_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +15,9 @@ import (
 	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	natsdest "github.com/hookbox/hookbox/broker/nats"
 	"github.com/hookbox/hookbox/deliver"
-	"github.com/hookbox/hookbox/sqlite"
 	"github.com/hookbox/hookbox/stripesig"
 )
 
@@ -33,16 +28,6 @@ const secret = "whsec_test_nats_destination_secret"
 // (CI's included).
 const systemURL = "nats://127.0.0.1:4222"
 
-// randID returns a short random identifier for streams and subjects.
-func randID(tb testing.TB) string {
-	tb.Helper()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		tb.Fatal(err)
-	}
-	return hex.EncodeToString(b[:])
-}
-
 // mustSystemNATS connects to the system NATS server. It skips the test,
 // loudly, when the server does not answer and CI is unset; under CI it
 // fails.
@@ -50,10 +35,7 @@ func mustSystemNATS(tb testing.TB) *natsgo.Conn {
 	tb.Helper()
 	nc, err := natsgo.Connect(systemURL, natsgo.Timeout(2*time.Second))
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("NATS at %s does not answer (CI is set: it must run): %v", systemURL, err)
-		}
-		tb.Skipf("SKIP: NATS at %s does not answer (%v): start nats-server -js to run this test", systemURL, err)
+		brokertest.Unavailable(tb, "NATS at %s does not answer (%v): start nats-server -js to run this test", systemURL, err)
 	}
 	tb.Cleanup(nc.Close)
 	return nc
@@ -64,7 +46,7 @@ func mustSystemNATS(tb testing.TB) *natsgo.Conn {
 // name and the subject prefix.
 func mustStream(tb testing.TB, nc *natsgo.Conn) (stream, prefix string) {
 	tb.Helper()
-	id := randID(tb)
+	id := brokertest.RandID(tb)
 	stream, prefix = "HBTEST_"+strings.ToUpper(id), "hbtest."+id
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -100,26 +82,6 @@ func mustNew(tb testing.TB, name, url string, opts deliver.BrokerOptions) *natsd
 	}
 	tb.Cleanup(func() { d.Close() })
 	return d
-}
-
-// newEvent returns a pending event of the given type, shaped like Stripe's.
-func newEvent(id, typ string) *hookbox.Event {
-	body := fmt.Sprintf(`{"id":%q,"object":"event","api_version":"2024-06-20","created":1700000000,`+
-		`"data":{"object":{"id":"pi_%s","object":"payment_intent","amount":2000,"currency":"usd"}},`+
-		`"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":%q}`,
-		id, id, typ)
-	return &hookbox.Event{
-		ID:         id,
-		Type:       typ,
-		Object:     "event",
-		Created:    1700000000,
-		APIVersion: "2024-06-20",
-		Body:       []byte(body),
-		Headers:    map[string]string{},
-		ReceivedAt: time.Now().UTC(),
-		Source:     hookbox.SourceWebhook,
-		State:      hookbox.StatePending,
-	}
 }
 
 // message is one message read back from a stream.
@@ -190,14 +152,8 @@ func checkMessage(tb testing.TB, m message, ev *hookbox.Event) {
 	if m.Header.Get(deliver.HeaderAttempt) == "" {
 		tb.Errorf("%s: no %s header", ev.ID, deliver.HeaderAttempt)
 	}
-	v, err := stripesig.NewVerifier([]string{secret}, stripesig.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	sig := m.Header.Get(stripesig.HeaderName)
-	if _, err := v.Verify(m.Data, sig); err != nil {
-		tb.Errorf("%s: Stripe-Signature %q does not verify: %v", ev.ID, sig, err)
-	}
+	brokertest.CheckSignature(tb, secret, ev.ID, m.Data, sig)
 	// As a consumer on stripe-go would check it.
 	if err := webhook.ValidatePayload(m.Data, sig, secret); err != nil {
 		tb.Errorf("%s: stripe-go rejects Stripe-Signature %q: %v", ev.ID, sig, err)
@@ -223,19 +179,10 @@ func startServer(tb testing.TB) *server {
 	if err != nil {
 		bin = "/usr/sbin/nats-server"
 		if _, err := os.Stat(bin); err != nil {
-			if os.Getenv("CI") != "" {
-				tb.Fatalf("no nats-server binary (CI is set: it must exist)")
-			}
-			tb.Skipf("SKIP: no nats-server binary: install nats-server to run this test")
+			brokertest.Unavailable(tb, "no nats-server binary: install nats-server to run this test")
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s := &server{tb: tb, bin: bin, port: port, dir: tb.TempDir()}
+	s := &server{tb: tb, bin: bin, port: brokertest.FreePort(tb), dir: tb.TempDir()}
 	s.start()
 	tb.Cleanup(s.stop)
 	return s
@@ -274,32 +221,4 @@ func (s *server) stop() {
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
 	s.cmd = nil
-}
-
-// mustOpenStore opens a fresh SQLite store in a temporary directory, closed
-// when the test ends.
-func mustOpenStore(tb testing.TB) *sqlite.Store {
-	tb.Helper()
-	s, err := sqlite.Open(filepath.Join(tb.TempDir(), "hookbox.db"))
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
-
-// quietLogger discards log output.
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// waitFor polls cond every few milliseconds until it holds or the
-// (generous) deadline passes.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	natsdest "github.com/hookbox/hookbox/broker/nats"
 	"github.com/hookbox/hookbox/deliver"
 )
@@ -96,7 +97,7 @@ func TestNew(t *testing.T) {
 // replay gets its own, so that the stream deduplicates retries but a
 // replay publishes again.
 func TestMsgID(t *testing.T) {
-	ev := newEvent("evt_1", "charge.succeeded")
+	ev := brokertest.NewEvent("evt_1", "charge.succeeded", false)
 	if got := natsdest.MsgID(ev); got != "evt_1" {
 		t.Errorf("MsgID = %q, want the event id", got)
 	}
@@ -119,7 +120,7 @@ func TestDeliver(t *testing.T) {
 	const n = 40
 	evs := make([]*hookbox.Event, n)
 	for i := range evs {
-		evs[i] = newEvent(fmt.Sprintf("evt_%s_%03d", randID(t), i), []string{"charge.succeeded", "invoice.paid"}[i%2])
+		evs[i] = brokertest.NewEvent(fmt.Sprintf("evt_%s_%03d", brokertest.RandID(t), i), []string{"charge.succeeded", "invoice.paid"}[i%2], false)
 	}
 	var wg sync.WaitGroup
 	atts := make([]hookbox.Attempt, n)
@@ -178,9 +179,9 @@ func TestDeliver(t *testing.T) {
 func TestDeliverNoStream(t *testing.T) {
 	nc := mustSystemNATS(t)
 	_, prefix := mustStream(t, nc)
-	ev := newEvent("evt_nostream", "charge.succeeded")
+	ev := brokertest.NewEvent("evt_nostream", "charge.succeeded", false)
 
-	d := mustNew(t, "nostream", systemURL+"?subject=hbtest.none."+randID(t)+".{type}", deliver.BrokerOptions{Timeout: 20 * time.Second})
+	d := mustNew(t, "nostream", systemURL+"?subject=hbtest.none."+brokertest.RandID(t)+".{type}", deliver.BrokerOptions{Timeout: 20 * time.Second})
 	a := d.Deliver(context.Background(), ev, 1)
 	if a.OK || !strings.Contains(a.Error, "no stream takes subject") {
 		t.Errorf("no stream: %+v, want a failure saying no stream takes the subject", a)
@@ -200,7 +201,7 @@ func TestDeliverNoStream(t *testing.T) {
 func TestDeliverTLSRequired(t *testing.T) {
 	mustSystemNATS(t)
 	d := mustNew(t, "tls", systemURL+"?tls=1", deliver.BrokerOptions{Timeout: 3 * time.Second})
-	a := d.Deliver(context.Background(), newEvent("evt_tls", "charge.succeeded"), 1)
+	a := d.Deliver(context.Background(), brokertest.NewEvent("evt_tls", "charge.succeeded", false), 1)
 	if a.OK || !strings.Contains(strings.ToLower(a.Error), "secure") {
 		t.Errorf("attempt: %+v, want a failure: TLS required", a)
 	}
@@ -217,7 +218,7 @@ func TestDeliverUnreachable(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	d := mustNew(t, "down", fmt.Sprintf("nats://hb:hunter22@127.0.0.1:%d", port), deliver.BrokerOptions{Timeout: 3 * time.Second})
-	ev := newEvent("evt_down", "charge.succeeded")
+	ev := brokertest.NewEvent("evt_down", "charge.succeeded", false)
 	a := d.Deliver(context.Background(), ev, 1)
 	if a.OK || a.Error == "" || strings.Contains(a.Error, "hunter22") {
 		t.Errorf("attempt: %+v, want a failure without the password", a)

@@ -13,7 +13,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/deliver"
+	"github.com/hookbox/hookbox/sqlite"
 )
 
 // TestWorkerBrokerOutage runs a deliver.Worker on a real SQLite store with
@@ -41,12 +43,12 @@ func TestWorkerBrokerOutage(t *testing.T) {
 	}()
 	srv.stop() // down before the destination's first attempt
 
-	s := mustOpenStore(t)
+	s := brokertest.OpenStore(t)
 	const n = 60
 	evs := make([]*hookbox.Event, n)
 	ids := make([]string, n)
 	for i := range evs {
-		evs[i] = newEvent(fmt.Sprintf("evt_outage_%03d", i), "invoice.paid")
+		evs[i] = brokertest.NewEvent(fmt.Sprintf("evt_outage_%03d", i), "invoice.paid", false)
 		ids[i] = evs[i].ID
 	}
 	if _, err := s.InsertEvents(context.Background(), evs); err != nil {
@@ -60,13 +62,12 @@ func TestWorkerBrokerOutage(t *testing.T) {
 	var oks, fails atomic.Int64
 	reached, stopped := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	w := &deliver.Worker{
+	w := brokertest.StartWorker(t, &deliver.Worker{
 		Queue:        s,
 		Destinations: []deliver.Destination{d},
-		Retry:        hookbox.RetryPolicy{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond, MaxAttempts: 100000, RandFunc: func() float64 { return 0 }},
+		Retry:        brokertest.Retry(20*time.Millisecond, 100*time.Millisecond, 100000),
 		Concurrency:  4,
 		PollInterval: 20 * time.Millisecond,
-		Logger:       quietLogger(),
 		OnAttempt: func(a hookbox.Attempt) {
 			if !a.OK {
 				fails.Add(1)
@@ -76,18 +77,10 @@ func TestWorkerBrokerOutage(t *testing.T) {
 				once.Do(func() { close(reached); <-stopped })
 			}
 		},
-	}
-	if err := w.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		w.Shutdown(ctx)
 	})
 
 	// Down from the start: attempts fail and are recorded, nothing is lost.
-	waitFor(t, "failed attempts while the server is down", func() bool { return fails.Load() >= 8 })
+	brokertest.WaitFor(t, "failed attempts while the server is down", func() bool { return fails.Load() >= 8 })
 	checkFailedPending(t, s, ids, n)
 	srv.start()
 
@@ -100,11 +93,11 @@ func TestWorkerBrokerOutage(t *testing.T) {
 	srv.stop()
 	before := fails.Load()
 	close(stopped)
-	waitFor(t, "failed attempts after the server was killed", func() bool { return fails.Load() >= before+8 })
+	brokertest.WaitFor(t, "failed attempts after the server was killed", func() bool { return fails.Load() >= before+8 })
 	checkFailedPending(t, s, ids, n-okBeforeStop)
 	srv.start()
 
-	waitFor(t, "every event delivered", func() bool { return countState(t, s, ids, hookbox.StateDelivered) == n })
+	brokertest.WaitFor(t, "every event delivered", func() bool { return countState(t, s, ids, hookbox.StateDelivered) == n })
 	t.Logf("attempts: %d acknowledged, %d failed", oks.Load(), fails.Load())
 
 	nc, err := natsgo.Connect(srv.URL())
@@ -137,12 +130,12 @@ func TestWorkerBrokerOutage(t *testing.T) {
 		t.Fatalf("replay: %d, %v; want %d", got, err, n)
 	}
 	w.Wake()
-	waitFor(t, "every replayed event in the stream", func() bool {
+	brokertest.WaitFor(t, "every replayed event in the stream", func() bool {
 		js, _ := jetstream.New(nc)
 		st, err := js.Stream(context.Background(), stream)
 		return err == nil && st.CachedInfo().State.Msgs >= 2*n
 	})
-	waitFor(t, "every replayed event delivered", func() bool { return countState(t, s, ids, hookbox.StateDelivered) == n })
+	brokertest.WaitFor(t, "every replayed event delivered", func() bool { return countState(t, s, ids, hookbox.StateDelivered) == n })
 	msgs = readStream(t, nc, stream, 2*n)
 	replayed := map[string]int{}
 	for _, m := range msgs[n:] {
@@ -166,18 +159,11 @@ func TestWorkerBrokerOutage(t *testing.T) {
 
 // checkFailedPending checks that at least want events are pending, not
 // dead, and that the failed attempts were recorded with an error.
-func checkFailedPending(tb testing.TB, s interface {
-	FindEventByID(context.Context, string) (*hookbox.Event, error)
-	FindAttempts(context.Context, string) ([]hookbox.Attempt, error)
-}, ids []string, want int) {
+func checkFailedPending(tb testing.TB, s *sqlite.Store, ids []string, want int) {
 	tb.Helper()
-	waitFor(tb, "a failed attempt recorded", func() bool {
+	brokertest.WaitFor(tb, "a failed attempt recorded", func() bool {
 		for _, id := range ids {
-			as, err := s.FindAttempts(context.Background(), id)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			for _, a := range as {
+			for _, a := range brokertest.Attempts(tb, s, id) {
 				if !a.OK && a.Error != "" && a.StatusCode == 0 {
 					return true
 				}
@@ -187,11 +173,7 @@ func checkFailedPending(tb testing.TB, s interface {
 	})
 	notDelivered := 0
 	for _, id := range ids {
-		ev, err := s.FindEventByID(context.Background(), id)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		switch ev.State {
+		switch brokertest.FindEvent(tb, s, id).State {
 		case hookbox.StateDead:
 			tb.Fatalf("%s is dead during the outage", id)
 		case hookbox.StatePending, hookbox.StateDelivering:
@@ -204,17 +186,11 @@ func checkFailedPending(tb testing.TB, s interface {
 }
 
 // countState returns how many of ids are in state st.
-func countState(tb testing.TB, s interface {
-	FindEventByID(context.Context, string) (*hookbox.Event, error)
-}, ids []string, st hookbox.State) int {
+func countState(tb testing.TB, s *sqlite.Store, ids []string, st hookbox.State) int {
 	tb.Helper()
 	c := 0
 	for _, id := range ids {
-		ev, err := s.FindEventByID(context.Background(), id)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		if ev.State == st {
+		if brokertest.FindEvent(tb, s, id).State == st {
 			c++
 		}
 	}
