@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -16,9 +13,9 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/broker/redis"
 	"github.com/hookbox/hookbox/deliver"
-	"github.com/hookbox/hookbox/sqlite"
 	"github.com/hookbox/hookbox/stripesig"
 )
 
@@ -27,18 +24,6 @@ const secret = "whsec_test_redis_destination_secret"
 
 // systemAddr is the Redis server every machine of the project runs.
 const systemAddr = "127.0.0.1:6379"
-
-// unavailable skips the test when a broker does not answer, saying so
-// loudly, and fails it under CI, where the brokers must run.
-func unavailable(tb testing.TB, format string, args ...any) {
-	tb.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") != "" {
-		tb.Fatalf("%s (CI is set: Redis must run)", msg)
-	}
-	fmt.Fprintf(os.Stderr, "\n!!! SKIPPING %s: %s\n!!! Start Redis; under CI this is a failure.\n\n", tb.Name(), msg)
-	tb.Skip(msg)
-}
 
 // systemRedis returns a client of the system Redis server (the test's
 // independent consumer), skipping the test when it does not answer.
@@ -49,7 +34,7 @@ func systemRedis(tb testing.TB) *goredis.Client {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
-		unavailable(tb, "Redis at %s does not answer: %v", systemAddr, err)
+		brokertest.Unavailable(tb, "Redis at %s does not answer: %v", systemAddr, err)
 	}
 	return c
 }
@@ -71,25 +56,10 @@ func uniqueKey(tb testing.TB, c *goredis.Client) string {
 	return key
 }
 
-// newEvent returns a pending event of the given type, shaped like Stripe's.
+// newEvent returns a pending event of the given type, shaped like Stripe's,
+// whose body carries non-ASCII text (escaped in the JSON).
 func newEvent(id, typ string, livemode bool) *hookbox.Event {
-	body := fmt.Sprintf(`{"id":%q,"object":"event","api_version":"2024-06-20","created":1700000000,`+
-		`"data":{"object":{"id":"pi_%s","object":"payment_intent","amount":2000,"currency":"usd","description":"caf\u00e9 \u2615"}},`+
-		`"livemode":%t,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":%q}`,
-		id, id, livemode, typ)
-	return &hookbox.Event{
-		ID:         id,
-		Type:       typ,
-		Object:     "event",
-		Created:    1700000000,
-		Livemode:   livemode,
-		APIVersion: "2024-06-20",
-		Body:       []byte(body),
-		Headers:    map[string]string{},
-		ReceivedAt: time.Now().UTC(),
-		Source:     hookbox.SourceWebhook,
-		State:      hookbox.StatePending,
-	}
+	return brokertest.NewEventWith(id, typ, livemode, `,"description":"caf\u00e9 \u2615"`)
 }
 
 // mustNew returns a destination of the test secret, closed when the test
@@ -133,16 +103,10 @@ func readAll(tb testing.TB, c *goredis.Client, stream string) []entry {
 // at attempt.
 func mustVerify(tb testing.TB, e entry, ev *hookbox.Event, attempt int) {
 	tb.Helper()
-	v, err := stripesig.NewVerifier([]string{secret}, stripesig.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	if e.Fields[redis.FieldBody] != string(ev.Body) {
 		tb.Errorf("entry %s: body %q, want %q", e.ID, e.Fields[redis.FieldBody], ev.Body)
 	}
-	if _, err := v.Verify([]byte(e.Fields[redis.FieldBody]), e.Fields[stripesig.HeaderName]); err != nil {
-		tb.Errorf("entry %s: Stripe-Signature %q does not verify: %v", e.ID, e.Fields[stripesig.HeaderName], err)
-	}
+	brokertest.CheckSignature(tb, secret, "entry "+e.ID, []byte(e.Fields[redis.FieldBody]), e.Fields[stripesig.HeaderName])
 	want := map[string]string{
 		"Content-Type":               "application/json",
 		deliver.HeaderEventID:        ev.ID,
@@ -158,42 +122,6 @@ func mustVerify(tb testing.TB, e entry, ev *hookbox.Event, attempt int) {
 	if len(e.Fields) != 1+len(deliver.HeaderNames) {
 		tb.Errorf("entry %s: %d fields, want body and %d headers: %v", e.ID, len(e.Fields), len(deliver.HeaderNames), e.Fields)
 	}
-}
-
-// waitFor polls cond every few milliseconds until it holds or the
-// (generous) deadline passes.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// mustOpenStore opens a fresh SQLite store, closed when the test ends.
-func mustOpenStore(tb testing.TB) *sqlite.Store {
-	tb.Helper()
-	s, err := sqlite.Open(filepath.Join(tb.TempDir(), "hookbox.db"))
-	if err != nil {
-		tb.Fatalf("open store: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
-
-// freePort returns a TCP port on 127.0.0.1 that nothing listened on a
-// moment ago.
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // server is a throwaway redis-server process the test owns.
@@ -214,9 +142,9 @@ func startServer(tb testing.TB, args ...string) *server {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		unavailable(tb, "no redis-server binary for a throwaway server: %v", err)
+		brokertest.Unavailable(tb, "no redis-server binary for a throwaway server: %v", err)
 	}
-	s := &server{tb: tb, port: freePort(tb), dir: tb.TempDir(), args: args}
+	s := &server{tb: tb, port: brokertest.FreePort(tb), dir: tb.TempDir(), args: args}
 	for i, a := range args {
 		if a == "--requirepass" && i+1 < len(args) {
 			s.pw = args[i+1]

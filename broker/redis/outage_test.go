@@ -3,8 +3,6 @@ package redis_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +10,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/deliver"
-	"github.com/hookbox/hookbox/sqlite"
 )
 
 // TestWorker_RedisStoppedMidRun ensures that with Redis killed while a
@@ -26,23 +24,14 @@ func TestWorker_RedisStoppedMidRun(t *testing.T) {
 	const pw = "throwaway-server-password"
 	srv := startServer(t, "--requirepass", pw)
 	ctx := context.Background()
-	s := mustOpenStore(t)
+	s := brokertest.OpenStore(t)
 	d := mustNew(t, "bus", "redis://:"+pw+"@"+srv.addr()+"/0?stream=stripe", deliver.BrokerOptions{Timeout: 2 * time.Second})
-	w := &deliver.Worker{
+	w := brokertest.StartWorker(t, &deliver.Worker{
 		Queue:        s,
 		Destinations: []deliver.Destination{d},
 		// Retries come quickly and the budget outlasts the outage.
-		Retry:        hookbox.RetryPolicy{Base: 5 * time.Millisecond, Cap: 20 * time.Millisecond, MaxAttempts: 1 << 20, RandFunc: func() float64 { return 0 }},
+		Retry:        brokertest.Retry(5*time.Millisecond, 20*time.Millisecond, 1<<20),
 		PollInterval: 20 * time.Millisecond,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	if err := w.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		w.Shutdown(sctx)
 	})
 
 	var all []*hookbox.Event
@@ -51,15 +40,7 @@ func TestWorker_RedisStoppedMidRun(t *testing.T) {
 		for i := from; i < from+n; i++ {
 			evs = append(evs, newEvent(fmt.Sprintf("evt_%03d", i), "invoice.paid", i%2 == 0))
 		}
-		res, err := s.InsertEvents(ctx, evs)
-		if err != nil {
-			t.Fatalf("insert: %v", err)
-		}
-		for i, r := range res {
-			if r.Err != nil || r.Duplicate {
-				t.Fatalf("insert %s: %+v", evs[i].ID, r)
-			}
-		}
+		brokertest.Insert(t, s, evs...)
 		all = append(all, evs...)
 		w.Wake()
 		return evs
@@ -67,7 +48,7 @@ func TestWorker_RedisStoppedMidRun(t *testing.T) {
 	waitDelivered := func(evs []*hookbox.Event) {
 		t.Helper()
 		for _, ev := range evs {
-			waitFor(t, ev.ID+" delivered", func() bool { return mustFind(t, s, ev.ID).State == hookbox.StateDelivered })
+			brokertest.WaitFor(t, ev.ID+" delivered", func() bool { return brokertest.FindEvent(t, s, ev.ID).State == hookbox.StateDelivered })
 		}
 	}
 
@@ -76,16 +57,16 @@ func TestWorker_RedisStoppedMidRun(t *testing.T) {
 
 	during := batch(n)
 	for _, ev := range during {
-		waitFor(t, ev.ID+": a failed attempt recorded", func() bool {
-			as := mustAttempts(t, s, ev.ID)
+		brokertest.WaitFor(t, ev.ID+": a failed attempt recorded", func() bool {
+			as := brokertest.Attempts(t, s, ev.ID)
 			return len(as) > 0 && !as[0].OK
 		})
 	}
 	for _, ev := range during {
-		if st := mustFind(t, s, ev.ID).State; st != hookbox.StatePending && st != hookbox.StateDelivering {
+		if st := brokertest.FindEvent(t, s, ev.ID).State; st != hookbox.StatePending && st != hookbox.StateDelivering {
 			t.Errorf("event %s %s while Redis is down", ev.ID, st)
 		}
-		a := mustAttempts(t, s, ev.ID)[0]
+		a := brokertest.Attempts(t, s, ev.ID)[0]
 		if a.OK || a.Error == "" || a.StatusCode != 0 || strings.Contains(a.Error, pw) {
 			t.Errorf("attempt while Redis is down: %+v", a)
 		}
@@ -98,7 +79,7 @@ func TestWorker_RedisStoppedMidRun(t *testing.T) {
 	c := goredis.NewClient(&goredis.Options{Addr: srv.addr(), Password: pw, MaxRetries: -1})
 	defer c.Close()
 	last := func(ev *hookbox.Event) int {
-		as := mustAttempts(t, s, ev.ID)
+		as := brokertest.Attempts(t, s, ev.ID)
 		if a := as[len(as)-1]; !a.OK {
 			t.Fatalf("event %s: last attempt %+v", ev.ID, a)
 		}
@@ -131,43 +112,17 @@ func TestWorker_RedisStoppedMidRun(t *testing.T) {
 	}
 	check(1)
 
-	replayed, err := s.ReplayEvents(ctx, hookbox.ReplayFilter{IDs: ids(all)}, time.Now())
+	replayed, err := s.ReplayEvents(ctx, hookbox.ReplayFilter{IDs: brokertest.IDs(all)}, time.Now())
 	if err != nil || replayed != len(all) {
 		t.Fatalf("replay: %d, %v", replayed, err)
 	}
 	w.Wake()
 	for _, ev := range all {
-		waitFor(t, ev.ID+" republished", func() bool {
-			as := mustAttempts(t, s, ev.ID)
-			return mustFind(t, s, ev.ID).State == hookbox.StateDelivered && len(as) > 1 && as[len(as)-1].OK &&
+		brokertest.WaitFor(t, ev.ID+" republished", func() bool {
+			as := brokertest.Attempts(t, s, ev.ID)
+			return brokertest.FindEvent(t, s, ev.ID).State == hookbox.StateDelivered && len(as) > 1 && as[len(as)-1].OK &&
 				as[len(as)-1].Number > 1
 		})
 	}
 	check(2)
-}
-
-func ids(evs []*hookbox.Event) []string {
-	var s []string
-	for _, ev := range evs {
-		s = append(s, ev.ID)
-	}
-	return s
-}
-
-func mustFind(tb testing.TB, s *sqlite.Store, id string) *hookbox.Event {
-	tb.Helper()
-	ev, err := s.FindEventByID(context.Background(), id)
-	if err != nil {
-		tb.Fatalf("find event %s: %v", id, err)
-	}
-	return ev
-}
-
-func mustAttempts(tb testing.TB, s *sqlite.Store, id string) []hookbox.Attempt {
-	tb.Helper()
-	as, err := s.FindAttempts(context.Background(), id)
-	if err != nil {
-		tb.Fatalf("find attempts %s: %v", id, err)
-	}
-	return as
 }

@@ -10,6 +10,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/broker/redis"
 	"github.com/hookbox/hookbox/deliver"
 )
@@ -69,7 +70,7 @@ func TestDeliver_ConsumedOnce(t *testing.T) {
 	// Read every entry through the group, as a consumer would.
 	seen := make(map[string]int)
 	got := 0
-	waitFor(t, fmt.Sprintf("%d entries through the consumer group", n), func() bool {
+	brokertest.WaitFor(t, fmt.Sprintf("%d entries through the consumer group", n), func() bool {
 		res, err := c.XReadGroup(ctx, &goredis.XReadGroupArgs{
 			Group: "app", Consumer: "c1", Streams: []string{streams[true], streams[false], ">", ">"}, Count: 100, Block: -1,
 		}).Result()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/broker/brokertest"
 	"github.com/hookbox/hookbox/broker/redis"
 	"github.com/hookbox/hookbox/deliver"
 )
@@ -128,7 +129,7 @@ func TestNew_DoesNotConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	waitFor(t, "our own connection", func() bool { return accepted.Load() >= 1 })
+	brokertest.WaitFor(t, "our own connection", func() bool { return accepted.Load() >= 1 })
 	if n := accepted.Load(); n != 1 {
 		t.Errorf("New and Close opened %d connections, want none", n-1)
 	}
