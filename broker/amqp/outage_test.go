@@ -37,15 +37,7 @@ func TestWorker_BrokerOutage(t *testing.T) {
 	w := startWorker(t, s, d)
 
 	const n = 20
-	batch := func(from int) []*hookbox.Event {
-		evs := make([]*hookbox.Event, n)
-		for i := range evs {
-			evs[i] = brokertest.NewEvent(fmt.Sprintf("evt_outage_%03d", from+i), "invoice.paid", i%2 == 0)
-		}
-		brokertest.Insert(t, s, evs...)
-		w.Wake()
-		return evs
-	}
+	batch := func(from int) []*hookbox.Event { return brokertest.InsertBatch(t, s, w, "evt_outage_%03d", from, n) }
 
 	// Up: the first batch goes through.
 	before := batch(0)

@@ -2,7 +2,6 @@ package amqp_test
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -48,15 +47,7 @@ func TestWorker_BrokerRestart(t *testing.T) {
 	w := startWorkerRetry(t, s, d, 20*time.Millisecond, 400*time.Millisecond)
 
 	const n = 20
-	batch := func(from int) []*hookbox.Event {
-		evs := make([]*hookbox.Event, n)
-		for i := range evs {
-			evs[i] = brokertest.NewEvent(fmt.Sprintf("evt_restart_%03d", from+i), "invoice.paid", i%2 == 0)
-		}
-		brokertest.Insert(t, s, evs...)
-		w.Wake()
-		return evs
-	}
+	batch := func(from int) []*hookbox.Event { return brokertest.InsertBatch(t, s, w, "evt_restart_%03d", from, n) }
 
 	// Up: the first batch is confirmed, so it is in the queue.
 	before := batch(0)

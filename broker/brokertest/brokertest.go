@@ -89,6 +89,20 @@ func Insert(tb testing.TB, s *sqlite.Store, evs ...*hookbox.Event) {
 	}
 }
 
+// InsertBatch stores n invoice.paid events with the ids format (a
+// fmt verb for the number) from..from+n-1, every other one in live mode,
+// wakes w and returns them.
+func InsertBatch(tb testing.TB, s *sqlite.Store, w *deliver.Worker, format string, from, n int) []*hookbox.Event {
+	tb.Helper()
+	evs := make([]*hookbox.Event, n)
+	for i := range evs {
+		evs[i] = NewEvent(fmt.Sprintf(format, from+i), "invoice.paid", i%2 == 0)
+	}
+	Insert(tb, s, evs...)
+	w.Wake()
+	return evs
+}
+
 // FindEvent reads an event back from the store.
 func FindEvent(tb testing.TB, s *sqlite.Store, id string) *hookbox.Event {
 	tb.Helper()
