@@ -86,6 +86,23 @@ type Event struct {
 	SecretIndex int       // position of the configured secret that matched
 	Source      Source
 
+	// OrderKey names the Stripe object the event is about when a
+	// destination of its endpoint delivers in object order (the endpoint,
+	// account, livemode and data.object.id; see OrderKeyOf); "" when the
+	// event is not ordered. The queue never has two events of one key in
+	// flight, and claims the events of a key oldest first (by Created,
+	// then ReceivedAt, then ID): see Queue.
+	OrderKey string
+	// OrderSkipDead: when this event goes dead, the later events of its
+	// OrderKey go on (--on-dead skip). Otherwise a dead event holds its key
+	// until it is replayed or skipped by hand.
+	OrderSkipDead bool
+	// LateAfter is set on claimed events only (never stored): the id of a
+	// newer event of the same OrderKey that was already delivered when
+	// this one was claimed. Such an event is late: Stripe sent it after the
+	// order window, so delivering it now breaks the object's order.
+	LateAfter string
+
 	// Processing state.
 	State         State
 	Attempts      int

@@ -32,7 +32,11 @@ type Delivery struct {
 	Attempts      int    // attempts since the last replay (the retry budget)
 	NextAttemptAt time.Time
 	LastError     string // the last failed attempt's status or error, short
-	UpdatedAt     time.Time
+	// SkipReason is set when the destination was not sent the event on
+	// purpose: a late event under --late skip, or a skip by hand. Such a
+	// delivery is StateDelivered (settled), and a replay sends the event.
+	SkipReason string
+	UpdatedAt  time.Time
 }
 
 // Attempt is one delivery attempt, recorded whatever its outcome.
@@ -93,6 +97,17 @@ type Queue interface {
 	// now (a crashed worker). Concurrent callers never receive the same
 	// event while its lease holds. Durable on return. EUNAVAILABLE when the
 	// store cannot answer.
+	//
+	// An event with an OrderKey is due only at the head of its key: when
+	// no other event of the key is delivering, and no older one (by
+	// Created, then ReceivedAt, then ID) is pending or, unless it is
+	// OrderSkipDead, dead. So no two events of a key are ever claimed at
+	// once, by any caller on any replica, and each key's events are
+	// claimed oldest first; events of other keys are not held. (An
+	// expired lease is claimed again whatever arrived meanwhile: its event
+	// was the head when first claimed.) A claimed
+	// ordered event carries LateAfter when a newer event of its key is
+	// already delivered.
 	ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]*Claim, error)
 
 	// ClaimEvent claims one event by id whatever its NextAttemptAt (sync
@@ -149,6 +164,20 @@ type Queue interface {
 	// replayed at or after a bound is not pruned by it. Returns both
 	// counts.
 	PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time) (bodies, rows int, err error)
+
+	// SkipEvents settles the selected events without sending them: each
+	// delivery that is pending or dead becomes StateDelivered with
+	// SkipReason reason, and the event is StateDelivered. Only dead events
+	// and pending events with at least one delivery row are skipped
+	// (a pending event never tried has no destination to record the skip
+	// against); others, and leased events, are left alone. Returns how
+	// many events were skipped. EINVALID for no ids or an empty reason.
+	SkipEvents(ctx context.Context, ids []string, reason string, now time.Time) (int, error)
+
+	// CountBlocked returns, per destination, the number of ordered keys
+	// held by a dead event (an event with an OrderKey, not OrderSkipDead,
+	// dead at that destination): later events of those keys wait.
+	CountBlocked(ctx context.Context) (map[string]int, error)
 
 	// CountEvents returns the number of events in each state and the
 	// receive time of the oldest event not settled yet, pending or

@@ -58,6 +58,10 @@ type EventFilter struct {
 	Type  string // exact type, or a prefix ending in ".*" / "*"
 	State State
 	Since time.Time // received at or after
+	// Blocked keeps the dead events that hold their ordered key (an
+	// OrderKey, not OrderSkipDead): the later events of the key wait
+	// behind each.
+	Blocked bool
 	// Before is a keyset cursor: only events received strictly before
 	// (BeforeReceivedAt, BeforeID) in the listing order.
 	BeforeReceivedAt time.Time

@@ -31,11 +31,32 @@ import (
 // instead of waited for, and a row another claimer leased and committed
 // meanwhile is re-checked against the WHERE clause when locked (READ
 // COMMITTED), so it is no longer due and left out.
+//
+// An ordered event (order_key set) is due only at the head of its key: no
+// other event of the key delivering, none older (created, received_at, id)
+// pending or holding the key dead. An expired lease is claimed again
+// whatever arrived meanwhile: its event was the key's head when first
+// claimed, and may have reached the destination. The gate reads the statement's snapshot,
+// in which every event this statement or a concurrent one is claiming is
+// still pending: a claimer that passes over a locked head finds the next
+// event of its key held by that head, so two claimers never take two events
+// of one key; a claimer whose snapshot predates another's committed claim
+// sees the head pending and the rest held, and the head itself, once
+// locked, fails the re-check. late_after is the newest delivered event of
+// the key newer than the claimed one (a late event).
 var claimSQL = `WITH due AS (
 	SELECT id, next_attempt_at, received_at FROM events
 	WHERE state IN ('pending', 'delivering')
 		AND next_attempt_at <= $1
 		AND (state = 'pending' OR lease_until < $5)
+		AND (events.order_key = '' OR events.state = 'delivering' OR NOT EXISTS (
+			SELECT 1 FROM events o
+			WHERE o.order_key <> '' AND o.state IN ('pending', 'delivering', 'dead')
+				AND o.order_key = events.order_key
+				AND o.id <> events.id
+				AND (o.state = 'delivering'
+					OR ((o.state = 'pending' OR NOT o.order_skip_dead)
+						AND (o.created, o.received_at, o.id) < (events.created, events.received_at, events.id)))))
 	ORDER BY next_attempt_at, received_at, id
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
@@ -44,11 +65,19 @@ var claimSQL = `WITH due AS (
 	SET state = 'delivering', lease_owner = $3, lease_until = $4, next_attempt_at = $4, updated_at = $1
 	FROM due
 	WHERE e.id = due.id
-	RETURNING ` + returningColumns + `, due.next_attempt_at AS due_at, due.received_at AS due_received
+	RETURNING ` + returningColumns + `, due.next_attempt_at AS due_at, due.received_at AS due_received,
+		` + lateColumn + ` AS late_after
 )
-SELECT c.*, d.destination, d.state, d.attempts, d.next_attempt_at, d.last_error, d.updated_at
+SELECT c.*, d.destination, d.state, d.attempts, d.next_attempt_at, d.last_error, d.updated_at, d.skip_reason
 FROM claimed c LEFT JOIN deliveries d ON d.event_id = c.id
 ORDER BY c.id, d.destination`
+
+// lateColumn is the id of the newest delivered event of e's key newer
+// than e, NULL when there is none or e is not ordered.
+const lateColumn = `(SELECT o.id FROM events o
+			WHERE e.order_key <> '' AND o.order_key <> '' AND o.order_key = e.order_key AND o.state = 'delivered'
+				AND (o.created, o.received_at, o.id) > (e.created, e.received_at, e.id)
+			ORDER BY o.created DESC, o.received_at DESC, o.id DESC LIMIT 1)`
 
 // returningColumns are eventColumns and the body, qualified for an UPDATE
 // ... FROM.
@@ -87,9 +116,9 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 	var (
 		got []claimed
 		d   struct {
-			destination, state, lastError *string
-			attempts                      *int64
-			next, updated                 pgtype.Timestamptz
+			destination, state, lastError, skip *string
+			attempts                            *int64
+			next, updated                       pgtype.Timestamptz
 		}
 	)
 	err = s.withConn(ctx, func(conn *pgx.Conn) error {
@@ -100,10 +129,14 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 		defer rows.Close()
 		for rows.Next() {
 			var c claimed
-			ev, err := scanEvent(rows, true, &c.due, &c.received,
-				&d.destination, &d.state, &d.attempts, &d.next, &d.lastError, &d.updated)
+			var late *string
+			ev, err := scanEvent(rows, true, &c.due, &c.received, &late,
+				&d.destination, &d.state, &d.attempts, &d.next, &d.lastError, &d.updated, &d.skip)
 			if err != nil {
 				return err
+			}
+			if late != nil {
+				ev.LateAfter = *late
 			}
 			if n := len(got); n == 0 || got[n-1].claim.Event.ID != ev.ID {
 				c.claim = &hookbox.Claim{Event: ev, Owner: owner, LeaseUntil: until}
@@ -114,6 +147,7 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 				c.Deliveries = append(c.Deliveries, hookbox.Delivery{
 					EventID: ev.ID, Destination: *d.destination, State: hookbox.State(*d.state),
 					Attempts: int(*d.attempts), NextAttemptAt: goTime(d.next), LastError: *d.lastError, UpdatedAt: goTime(d.updated),
+					SkipReason: *d.skip,
 				})
 			}
 		}

@@ -51,17 +51,18 @@ ORDER BY n`
 // destination once (completionArgs keeps the last), and one statement
 // cannot upsert a row twice.
 const upsertDeliveriesSQL = recordedCTE + `INSERT INTO deliveries (` + deliveryColumns + `)
-SELECT event_id, destination, state, attempts, next_attempt_at, last_error, updated_at
+SELECT event_id, destination, state, attempts, next_attempt_at, last_error, updated_at, skip_reason
 FROM unnest(
-	$4::int8[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::timestamptz[], $10::text[], $11::timestamptz[]
-) AS d (idx, event_id, destination, state, attempts, next_attempt_at, last_error, updated_at)
+	$4::int8[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::timestamptz[], $10::text[], $11::timestamptz[], $12::text[]
+) AS d (idx, event_id, destination, state, attempts, next_attempt_at, last_error, updated_at, skip_reason)
 WHERE d.idx IN (SELECT idx FROM recorded)
 ON CONFLICT (event_id, destination) DO UPDATE SET
 	state = excluded.state,
 	attempts = excluded.attempts,
 	next_attempt_at = excluded.next_attempt_at,
 	last_error = excluded.last_error,
-	updated_at = excluded.updated_at`
+	updated_at = excluded.updated_at,
+	skip_reason = excluded.skip_reason`
 
 // completeSQL derives the aggregate state of the events of the recorded
 // completions from all of their delivery rows, as the hookbox.Queue
@@ -291,7 +292,7 @@ func (c *completion) queue(b *pgx.Batch) {
 	}
 	if d := &c.deliveries; len(d.ids) > 0 {
 		b.Queue(upsertDeliveriesSQL, cs.idxs, cs.ids, cs.owners,
-			d.idxs, d.ids, d.dests, d.states, d.attempts, d.next, d.errors, d.updated)
+			d.idxs, d.ids, d.dests, d.states, d.attempts, d.next, d.errors, d.updated, d.skips)
 	}
 	b.Queue(completeSQL, cs.idxs, cs.ids, cs.owners, cs.nows)
 }
@@ -322,10 +323,10 @@ type completion struct {
 		oks                []bool
 	}
 	deliveries struct {
-		idxs                       []int64
-		ids, dests, states, errors []string
-		attempts                   []int64
-		next, updated              []pgtype.Timestamptz
+		idxs                              []int64
+		ids, dests, states, errors, skips []string
+		attempts                          []int64
+		next, updated                     []pgtype.Timestamptz
 	}
 }
 
@@ -347,6 +348,7 @@ func (b *completion) add(idx int64, c hookbox.Completion, o *completion) {
 	}
 	d.ids, d.dests, d.states, d.errors = append(d.ids, od.ids...), append(d.dests, od.dests...), append(d.states, od.states...), append(d.errors, od.errors...)
 	d.attempts, d.next, d.updated = append(d.attempts, od.attempts...), append(d.next, od.next...), append(d.updated, od.updated...)
+	d.skips = append(d.skips, od.skips...)
 }
 
 // completionArgs validates c and returns its rows.
@@ -403,6 +405,9 @@ func completionArgs(c hookbox.Completion) (completion, error) {
 			if d.Attempts < 0 {
 				return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: negative delivery attempts", c.EventID)
 			}
+			if d.SkipReason != "" && d.State != hookbox.StateDelivered {
+				return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery skipped but %s", c.EventID, d.State)
+			}
 			if !inRange(d.NextAttemptAt) || !inRange(d.UpdatedAt) {
 				return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery time out of range", c.EventID)
 			}
@@ -419,7 +424,7 @@ func completionArgs(c hookbox.Completion) (completion, error) {
 			}
 			dl.ids, dl.dests, dl.states = append(dl.ids, c.EventID), append(dl.dests, d.Destination), append(dl.states, string(d.State))
 			dl.attempts, dl.next, dl.errors = append(dl.attempts, int64(d.Attempts)), append(dl.next, pgTime(d.NextAttemptAt)), append(dl.errors, cleanText(d.LastError))
-			dl.updated = append(dl.updated, pgTime(at))
+			dl.updated, dl.skips = append(dl.updated, pgTime(at)), append(dl.skips, cleanText(d.SkipReason))
 		}
 	}
 	return out, nil

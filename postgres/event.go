@@ -28,20 +28,23 @@ import (
 const insertSQL = `INSERT INTO events (
 	id, type, object, created, livemode, account, api_version,
 	body, headers, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint
+	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
+	order_key, order_skip_dead
 )
 SELECT id, type, object, created, livemode, account, api_version,
 	body, headers::jsonb, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint
+	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
+	order_key, order_skip_dead
 FROM unnest(
 	$1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[], $7::text[],
 	$8::bytea[], $9::text[], $10::timestamptz[], $11::text[], $12::int8[], $13::text[],
 	$14::text[], $15::int8[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[],
-	$19::text[]
+	$19::text[], $20::text[], $21::bool[]
 ) AS u (
 	id, type, object, created, livemode, account, api_version,
 	body, headers, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint
+	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
+	order_key, order_skip_dead
 )
 ORDER BY id COLLATE "C"
 ON CONFLICT (id) DO NOTHING
@@ -55,7 +58,8 @@ const notifySQL = `SELECT pg_notify($1, $2)`
 // eventColumns are the columns of a listing: everything but the body.
 const eventColumns = `id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint`
+	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
+	order_key, order_skip_dead`
 
 // InsertEvents stores events in one transaction, with one INSERT statement
 // for the whole batch, and returns one result per event, in order.
@@ -234,7 +238,7 @@ func newInsertRow(idx int, ev *hookbox.Event) (insertRow, error) {
 	for _, f := range []struct{ name, value string }{
 		{"id", ev.ID}, {"type", ev.Type}, {"object", ev.Object}, {"account", ev.Account},
 		{"api_version", ev.APIVersion}, {"client_addr", ev.ClientAddr}, {"source", string(ev.Source)},
-		{"endpoint", ev.Endpoint},
+		{"endpoint", ev.Endpoint}, {"order_key", ev.OrderKey},
 	} {
 		if !validText(f.value) {
 			return insertRow{}, hookbox.Errorf(hookbox.EINVALID, "event %q: %s holds U+0000 or invalid UTF-8", strings.ToValidUTF8(ev.ID, "\uFFFD"), f.name)
@@ -301,7 +305,8 @@ func insertArgs(rows []insertRow) []any {
 		created, secrets, attempts              = make([]int64, n), make([]int64, n), make([]int64, n)
 		livemodes                               = make([]bool, n)
 		bodies                                  = make([][]byte, n)
-		endpoints                               = make([]string, n)
+		endpoints, orderKeys                    = make([]string, n), make([]string, n)
+		skipDead                                = make([]bool, n)
 		received, next, updated, replayed       = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	)
 	for i, r := range rows {
@@ -310,12 +315,13 @@ func insertArgs(rows []insertRow) []any {
 		accounts[i], versions[i], bodies[i], headers[i] = ev.Account, ev.APIVersion, r.body, r.headers
 		received[i], addrs[i], secrets[i], sources[i] = r.received, ev.ClientAddr, int64(ev.SecretIndex), string(ev.Source)
 		states[i], attempts[i], next[i], updated[i], replayed[i] = r.state, int64(ev.Attempts), r.next, r.updated, r.replayed
-		endpoints[i] = ev.Endpoint
+		endpoints[i], orderKeys[i], skipDead[i] = ev.Endpoint, ev.OrderKey, ev.OrderSkipDead
 	}
 	return []any{
 		ids, types, objects, created, livemodes, accounts, versions,
 		bodies, headers, received, addrs, secrets, sources,
 		states, attempts, next, updated, replayed, endpoints,
+		orderKeys, skipDead,
 	}
 }
 
@@ -368,6 +374,9 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 			return nil, hookbox.Errorf(hookbox.EINVALID, "unknown state %q", f.State)
 		}
 		w.add("state = $?", string(f.State))
+	}
+	if f.Blocked {
+		w.add(blockedSQL)
 	}
 	if !f.Since.IsZero() {
 		if !inRange(f.Since) {
@@ -512,6 +521,7 @@ func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error)
 		&ev.ID, &ev.Type, &ev.Object, &ev.Created, &ev.Livemode, &ev.Account, &ev.APIVersion,
 		&headers, &received, &ev.ClientAddr, &secretIndex, &source,
 		&state, &attempts, &next, &updated, &replayed, &ev.Endpoint,
+		&ev.OrderKey, &ev.OrderSkipDead,
 	}
 	if withBody {
 		dest = append(dest, &ev.Body)

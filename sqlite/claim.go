@@ -25,12 +25,36 @@ import (
 // because the planner, without statistics, prefers events_state_next_attempt
 // (two equality ranges, then a sort of every due row); it also makes the
 // query fail, rather than silently scan, if the index ever stops matching.
+//
+// An ordered event (order_key set) is due only at the head of its key: no
+// other event of the key delivering, none older (created, received_at, id)
+// pending or holding the key dead. An expired lease is claimed again
+// whatever arrived meanwhile: its event was the key's head when first
+// claimed, and may have reached the destination. The gate reads events_order_live, the
+// key's live events only, whose WHERE it repeats verbatim.
 const claimDueSQL = `SELECT id FROM events INDEXED BY events_queue
 WHERE state IN ('pending', 'delivering')
 	AND next_attempt_at <= ?1
 	AND (state = 'pending' OR lease_until < ?1)
+	AND (order_key = '' OR state = 'delivering' OR NOT EXISTS (
+		SELECT 1 FROM events o INDEXED BY events_order_live
+		WHERE o.order_key <> '' AND o.state IN ('pending', 'delivering', 'dead')
+			AND o.order_key = events.order_key
+			AND o.id <> events.id
+			AND (o.state = 'delivering'
+				OR ((o.state = 'pending' OR o.order_skip_dead = 0)
+					AND (o.created, o.received_at, o.id) < (events.created, events.received_at, events.id)))))
 ORDER BY next_attempt_at, received_at
 LIMIT ?2`
+
+// lateSQL finds the newest delivered event of key ?1 newer than the event
+// (?2 created, ?3 received_at, ?4 id): the one a claimed event is late
+// after.
+const lateSQL = `SELECT id FROM events INDEXED BY events_order
+WHERE order_key <> '' AND order_key = ?1 AND state = 'delivered'
+	AND (created, received_at, id) > (?2, ?3, ?4)
+ORDER BY created DESC, received_at DESC, id DESC
+LIMIT 1`
 
 // claimSQL leases the events whose ids are in the JSON array ?5.
 const claimSQL = `UPDATE events
@@ -241,5 +265,24 @@ func (l lease) claim(ctx context.Context, tx *sql.Tx, st *queueStmts, ids []stri
 			claims = append(claims, c)
 		}
 	}
+	for _, c := range claims {
+		if err := late(ctx, tx, st, c.Event); err != nil {
+			return nil, err
+		}
+	}
 	return claims, nil
+}
+
+// late sets ev.LateAfter when ev is ordered and a newer event of its key
+// is already delivered.
+func late(ctx context.Context, tx *sql.Tx, st *queueStmts, ev *hookbox.Event) error {
+	if ev.OrderKey == "" {
+		return nil
+	}
+	received, _ := storedTime(ev.ReceivedAt)
+	err := tx.StmtContext(ctx, st.late).QueryRowContext(ctx, ev.OrderKey, ev.Created, received, ev.ID).Scan(&ev.LateAfter)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return err
 }

@@ -27,11 +27,11 @@ const insertSQL = `INSERT INTO events (
 	id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	body_id
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + nextBodyID + `)
+	order_key, order_skip_dead, body_id
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + nextBodyID + `)
 ON CONFLICT (id) DO NOTHING`
 
-const insertArgCount = 18
+const insertArgCount = 20
 
 // insertBodySQL stores the body of the event insertSQL has just stored.
 const insertBodySQL = `INSERT INTO event_bodies (id, body) VALUES (` + nextBodyID + `, ?)`
@@ -47,7 +47,8 @@ const bodyColumn = `coalesce((SELECT b.body FROM event_bodies b WHERE b.id = eve
 // listColumns are the columns of a listing: everything but the body.
 const listColumns = `id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
-	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint`
+	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
+	order_key, order_skip_dead`
 
 // InsertEvents stores events in one transaction on the writer connection
 // and returns one result per event, in order.
@@ -159,10 +160,7 @@ func insertArgs(args []any, ev *hookbox.Event) error {
 		}
 		headers = string(b)
 	}
-	var livemode int64
-	if ev.Livemode {
-		livemode = 1
-	}
+	livemode := boolInt(ev.Livemode)
 
 	args[0] = ev.ID
 	args[1] = ev.Type
@@ -182,6 +180,8 @@ func insertArgs(args []any, ev *hookbox.Event) error {
 	args[15] = updated
 	args[16] = replayed
 	args[17] = ev.Endpoint
+	args[18] = ev.OrderKey
+	args[19] = boolInt(ev.OrderSkipDead)
 	return nil
 }
 
@@ -230,6 +230,9 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 		}
 		where = append(where, "state = ?")
 		args = append(args, string(f.State))
+	}
+	if f.Blocked {
+		where = append(where, blockedSQL)
 	}
 	if !f.Since.IsZero() {
 		since, ok := filterTime(f.Since)
@@ -327,7 +330,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanEvent(row scanner, withBody bool) (*hookbox.Event, error) {
 	var (
 		ev                                         hookbox.Event
-		livemode, secretIndex, attempts            int64
+		livemode, secretIndex, attempts, skipDead  int64
 		headers, source, state                     string
 		received, nextAttempt, updatedAt, replayed int64
 	)
@@ -335,6 +338,7 @@ func scanEvent(row scanner, withBody bool) (*hookbox.Event, error) {
 		&ev.ID, &ev.Type, &ev.Object, &ev.Created, &livemode, &ev.Account, &ev.APIVersion,
 		&headers, &received, &ev.ClientAddr, &secretIndex, &source,
 		&state, &attempts, &nextAttempt, &updatedAt, &replayed, &ev.Endpoint,
+		&ev.OrderKey, &skipDead,
 	}
 	if withBody {
 		dest = append(dest, &ev.Body)
@@ -351,6 +355,7 @@ func scanEvent(row scanner, withBody bool) (*hookbox.Event, error) {
 		}
 	}
 	ev.Livemode = livemode != 0
+	ev.OrderSkipDead = skipDead != 0
 	ev.SecretIndex = int(secretIndex)
 	ev.Source = hookbox.Source(source)
 	ev.State = hookbox.State(state)
@@ -408,4 +413,12 @@ func isConstraint(err error) bool {
 // guaranteed: the caller may retry (Stripe does, on a 503).
 func unavailable(op string, err error) error {
 	return &hookbox.Error{Code: hookbox.EUNAVAILABLE, Message: "store unavailable", Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+// boolInt is b as SQLite stores a boolean.
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }

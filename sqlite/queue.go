@@ -13,7 +13,7 @@ import (
 )
 
 // deliveryColumns are the columns scanDelivery reads, in order.
-const deliveryColumns = `event_id, destination, state, attempts, next_attempt_at, last_error, updated_at`
+const deliveryColumns = `event_id, destination, state, attempts, next_attempt_at, last_error, updated_at, skip_reason`
 
 // leaseSQL reads the lease of one event, for ClaimEvent and CompleteClaims.
 const leaseSQL = `SELECT state, lease_owner, lease_until FROM events WHERE id = ?`
@@ -48,7 +48,7 @@ type queueStmts struct {
 	mu       sync.Mutex // held while preparing
 	prepared bool
 
-	claimDue, claim, claimDeliveries, lease *sql.Stmt
+	claimDue, claim, claimDeliveries, lease, late *sql.Stmt
 	// By size, as rowChunks.
 	leases, attempts, deliveries, aggregates chunked
 }
@@ -93,6 +93,7 @@ func (s *Store) stmts(ctx context.Context) (*queueStmts, error) {
 		{&q.claim, claimSQL},
 		{&q.claimDeliveries, claimDeliveriesSQL},
 		{&q.lease, leaseSQL},
+		{&q.late, lateSQL},
 	}
 	for i, n := range rowChunks {
 		preps = append(preps,
@@ -161,7 +162,7 @@ func scanDelivery(row scanner) (hookbox.Delivery, error) {
 		state               string
 		attempts, next, upd int64
 	)
-	if err := row.Scan(&d.EventID, &d.Destination, &state, &attempts, &next, &d.LastError, &upd); err != nil {
+	if err := row.Scan(&d.EventID, &d.Destination, &state, &attempts, &next, &d.LastError, &upd, &d.SkipReason); err != nil {
 		return d, err
 	}
 	d.State = hookbox.State(state)
