@@ -28,9 +28,10 @@
 //     id is the dedupe key. Other top-level keys may repeat, as json.Valid
 //     allows.
 //   - Only top-level keys count: an id inside data.object is never taken.
-//     Parse reads nothing below the top level (data.object.id is read only
-//     by the stores' search filter, on the stored body, and decides nothing
-//     about storage or deduplication).
+//     Parse reads nothing below the top level (data.object.id is read by
+//     ObjectID, to order delivery per object, and by the stores' search
+//     filter, on the stored body; it decides nothing about storage or
+//     deduplication).
 //   - A string field that is not valid UTF-8 (a raw invalid byte sequence,
 //     or a \u escape of a lone surrogate) is refused: encoding/json replaces
 //     each such sequence by U+FFFD, so two different ids would read as the
