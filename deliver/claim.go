@@ -24,6 +24,7 @@ type outcome struct {
 // target is one destination to try for a claim.
 type target struct {
 	dest   Destination
+	ev     *hookbox.Event // the event as this destination sees it
 	prev   hookbox.Delivery // zero when never tried
 	tried  bool
 	number int // attempt number to make
@@ -43,6 +44,7 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 	out := outcome{allOK: true}
 	comp := hookbox.Completion{EventID: ev.ID, Owner: w.owner}
 	var orphans []hookbox.Delivery // pending deliveries no destination takes
+	var skipped []hookbox.Delivery // late events an ordered destination skips
 
 	known := make(map[string]bool, len(w.Destinations))
 	var targets []*target
@@ -64,7 +66,14 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			out.allOK = false
 			continue
 		}
-		t := &target{dest: d, prev: p, tried: tried, number: p.Attempts + 1}
+		t := &target{dest: d, ev: ev, prev: p, tried: tried, number: p.Attempts + 1}
+		if ev.LateAfter != "" {
+			var skip *hookbox.Delivery
+			if t.ev, skip = w.lateFor(ev, d, p, tried); skip != nil {
+				skipped = append(skipped, *skip)
+				continue
+			}
+		}
 		if tried && (!ev.ReplayedAt.IsZero() || p.Attempts == 0) {
 			// After a replay the retry budget restarted at 0, but attempt
 			// numbers continue: count them in the log.
@@ -104,14 +113,14 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 		w.numberFromHistory(dctx, ev.ID, targets)
 	}
 	if len(targets) == 1 {
-		targets[0].att = w.attempt(dctx, ev, targets[0])
+		targets[0].att = w.attempt(dctx, targets[0])
 	} else if len(targets) > 1 {
 		var wg sync.WaitGroup
 		for _, t := range targets {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				t.att = w.attempt(dctx, ev, t)
+				t.att = w.attempt(dctx, t)
 			}()
 		}
 		wg.Wait()
@@ -170,6 +179,13 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 		}
 		comp.Deliveries = append(comp.Deliveries, d)
 	}
+	for _, s := range skipped {
+		s.EventID, s.UpdatedAt = ev.ID, now
+		w.log.LogAttrs(context.Background(), slog.LevelInfo, "late event skipped",
+			slog.String("event_id", ev.ID), slog.String("type", ev.Type),
+			slog.String("destination", s.Destination), slog.String("late_after", ev.LateAfter))
+		comp.Deliveries = append(comp.Deliveries, s)
+	}
 	for _, o := range orphans {
 		o.EventID, o.UpdatedAt = ev.ID, now
 		w.log.LogAttrs(context.Background(), slog.LevelWarn, "pending delivery marked dead",
@@ -193,7 +209,8 @@ func orphan(d hookbox.Delivery, reason string) hookbox.Delivery {
 // attempt makes one attempt and normalizes its record: the worker, not the
 // destination, is the authority on event, destination and number, and on
 // the response snippet limit.
-func (w *Worker) attempt(ctx context.Context, ev *hookbox.Event, t *target) hookbox.Attempt {
+func (w *Worker) attempt(ctx context.Context, t *target) hookbox.Attempt {
+	ev := t.ev
 	start := time.Now()
 	a := t.dest.Deliver(ctx, ev, t.number)
 	a.EventID, a.Destination, a.Number = ev.ID, t.dest.Name(), t.number
@@ -239,4 +256,28 @@ func (w *Worker) numberFromHistory(ctx context.Context, eventID string, targets 
 // lastError is the short form of a failed attempt for Delivery.LastError.
 func lastError(a hookbox.Attempt) string {
 	return cleanText(a.Error, maxLastError)
+}
+
+// lateFor decides what destination d does with ev, a claimed event with a
+// newer event of its object already delivered: an unordered destination
+// sees it as any event (LateAfter cleared); an ordered one is given it
+// with LateAfter, or, under LateSkip, skips it (the returned delivery)
+// unless the event was replayed (a replay is an explicit request to send).
+// OnLate counts it the first time d is given it.
+func (w *Worker) lateFor(ev *hookbox.Event, d Destination, prev hookbox.Delivery, tried bool) (*hookbox.Event, *hookbox.Delivery) {
+	o, ok := OrderingOf(d)
+	if !ok {
+		plain := *ev
+		plain.LateAfter = ""
+		return &plain, nil
+	}
+	skip := o.Late == LateSkip && ev.ReplayedAt.IsZero()
+	if !tried && w.OnLate != nil {
+		w.OnLate(d.Name(), skip)
+	}
+	if !skip {
+		return ev, nil
+	}
+	return ev, &hookbox.Delivery{Destination: d.Name(), State: hookbox.StateDelivered,
+		Attempts: prev.Attempts, LastError: prev.LastError, SkipReason: lateReason(ev)}
 }

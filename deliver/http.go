@@ -188,6 +188,9 @@ func (d *HTTP) Deliver(ctx context.Context, ev *hookbox.Event, attempt int) hook
 	h[stripesig.HeaderName] = []string{stripesig.Sign(ev.Body, d.now(), d.secret)}
 	h[HeaderIdempotencyKey] = []string{ev.ID}
 	h[HeaderAttempt] = []string{strconv.Itoa(attempt)}
+	if ev.LateAfter != "" {
+		h[HeaderLate] = []string{ev.LateAfter}
+	}
 
 	resp, err := d.client.Do(req)
 	if err != nil {

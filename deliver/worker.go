@@ -94,6 +94,9 @@ type Worker struct {
 	// is recorded (metrics hook). It must be fast and safe for concurrent
 	// use.
 	OnAttempt func(hookbox.Attempt)
+	// OnLate, if set, is called once for each late event (Ordering) an
+	// ordered destination is given, whether delivered or skipped.
+	OnLate func(destination string, skipped bool)
 	// OnStoreError, if set, is called when a store call of the worker
 	// fails (after its retries), with the operation: "claim", "complete"
 	// or "release". Lost leases (ECONFLICT) are not store errors. Delivery
@@ -139,6 +142,16 @@ type Worker struct {
 	completeReqs chan completeReq
 	completeQuit chan struct{}
 	completeStop chan struct{}
+}
+
+// WakeAt tells the worker that events come due at t (stored with a later
+// NextAttemptAt, such as those an order window holds), so that it claims
+// then instead of at the next poll. A no-op on a nil or stopped *Worker.
+func (w *Worker) WakeAt(t time.Time) {
+	if w == nil {
+		return
+	}
+	w.remember([]time.Time{t})
 }
 
 // Wake tells the worker that a new event was committed, so that it claims

@@ -104,6 +104,10 @@ type Options struct {
 	// received anything.
 	Endpoints    []Endpoint
 	Destinations []string
+	// OrderedDestinations deliver in object order: their late-event
+	// counter starts at zero and hookbox_ordered_keys_blocked reports them
+	// at 0 when nothing is blocked.
+	OrderedDestinations []string
 
 	// QueueTimeout bounds the scrape-time count of the queue;
 	// <= 0 means DefaultQueueTimeout.
@@ -134,7 +138,8 @@ type Metrics struct {
 	reconLastOK   prometheus.Gauge // registered at the first success
 	reconOnce     sync.Once
 
-	edge *edgeMetrics
+	edge  *edgeMetrics
+	order *orderMetrics
 
 	queue        atomic.Pointer[CountFunc]
 	queueTimeout time.Duration
@@ -226,6 +231,7 @@ func New(opts Options) *Metrics {
 	)
 
 	m.edge = newEdgeMetrics(m.reg)
+	m.order = newOrderMetrics(m.reg, m, opts.OrderedDestinations)
 
 	// Series that exist from the start, at zero.
 	for _, ep := range opts.Endpoints {

@@ -126,6 +126,9 @@ func (d routed) Accepts(ev *hookbox.Event) bool {
 	return d.live.Match(ev.Livemode) && d.Destination.Accepts(ev)
 }
 
+// Unwrap returns the routed destination (deliver.OrderingOf looks through).
+func (d routed) Unwrap() deliver.Destination { return d.Destination }
+
 // AttemptTimeout passes the wrapped destination's timeout on to the worker,
 // which sizes its leases from it.
 func (d routed) AttemptTimeout() time.Duration {

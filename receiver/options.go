@@ -224,6 +224,9 @@ func (o Options) validate() error {
 	if o.Mode == ModeSync && destinationCount(o.Endpoints) == 0 {
 		return errors.New("--mode sync needs a destination (--forward-to, or destinations in --config)")
 	}
+	if err := validateOrder(o); err != nil {
+		return err
+	}
 	if err := o.validateTimes(); err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ type Receiver struct {
 	metrics   *prom.Metrics
 	activity  *console.Activity
 	committer *groupcommit.Committer
+	insert    hookbox.InsertFunc // the store's, with the events' order keys set
 	worker    *deliver.Worker     // nil without destinations
 	periodic  *reconcile.Periodic // nil without Options.Reconcile
 	dests     []deliver.Destination
@@ -90,13 +91,18 @@ func New(opts Options) (r *Receiver, err error) {
 		promEndpoints = append(promEndpoints, prom.Endpoint{Name: ep.Name, Secrets: len(ep.Secrets)})
 	}
 	// Metrics are the library's hooks adapted by prom, on its own registry.
-	r.metrics = prom.New(prom.Options{Version: opts.Version, Endpoints: promEndpoints, Destinations: names})
+	ordered := orderedNames(opts.Endpoints)
+	r.metrics = prom.New(prom.Options{Version: opts.Version, Endpoints: promEndpoints, Destinations: names, OrderedDestinations: ordered})
 	r.metrics.RegisterQueue(r.store.CountEvents)
+	if len(ordered) > 0 {
+		r.metrics.RegisterBlocked(r.store.CountBlocked)
+	}
 	r.activity = console.NewActivity()
 	if err := r.buildEdge(); err != nil {
 		return nil, err
 	}
-	r.committer = groupcommit.New(r.store.InsertEvents, groupcommit.Options{
+	r.insert = orderInsert(r.store.InsertEvents, orders(opts.Endpoints), r.wakeAt)
+	r.committer = groupcommit.New(r.insert, groupcommit.Options{
 		MaxBatch: opts.MaxBatch, Linger: opts.Linger, Timeout: opts.CommitTimeout,
 		OnBatchFunc: func(size int, d time.Duration, err error) {
 			r.commits.record(err, r.opts.NowFunc())
@@ -138,6 +144,15 @@ func (r *Receiver) newWorker() *deliver.Worker {
 		NowFunc:      o.NowFunc,
 		Logger:       r.logger,
 		OnStoreError: func(op string, _ error) { r.metrics.StoreError(op) },
+		OnLate:       func(dest string, _ bool) { r.metrics.Late(dest) },
+	}
+}
+
+// wakeAt has delivery look at the queue again at t (async mode): events
+// held by an order window come due then.
+func (r *Receiver) wakeAt(t time.Time) {
+	if r.async() {
+		r.worker.WakeAt(t)
 	}
 }
 

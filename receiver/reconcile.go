@@ -24,7 +24,7 @@ func (r *Receiver) newPeriodic() (*reconcile.Periodic, error) {
 		since = reconcile.DefaultSince
 	}
 	p := &reconcile.Periodic{
-		Reconciler: &reconcile.Reconciler{Client: client, Store: r.store, Wake: r.wake, Logger: logger},
+		Reconciler: &reconcile.Reconciler{Client: client, Store: r.store, Insert: r.insert, Wake: r.wake, Logger: logger},
 		Options: reconcile.Options{
 			Since: FirstReconcileSince(since, r.store, r.opts.NowFunc(), logger),
 			Types: c.Types, UndeliveredOnly: c.UndeliveredOnly,
