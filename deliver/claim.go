@@ -24,7 +24,7 @@ type outcome struct {
 // target is one destination to try for a claim.
 type target struct {
 	dest   Destination
-	ev     *hookbox.Event // the event as this destination sees it
+	ev     *hookbox.Event   // the event as this destination sees it
 	prev   hookbox.Delivery // zero when never tried
 	tried  bool
 	number int // attempt number to make

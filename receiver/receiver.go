@@ -35,7 +35,7 @@ type Receiver struct {
 	metrics   *prom.Metrics
 	activity  *console.Activity
 	committer *groupcommit.Committer
-	insert    hookbox.InsertFunc // the store's, with the events' order keys set
+	insert    hookbox.InsertFunc  // the store's, with the events' order keys set
 	worker    *deliver.Worker     // nil without destinations
 	periodic  *reconcile.Periodic // nil without Options.Reconcile
 	dests     []deliver.Destination
