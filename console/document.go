@@ -44,6 +44,12 @@ type EventSummary struct {
 	// none accepted it (their type and livemode filters, and their
 	// endpoint's), so it ended delivered with no delivery and no attempt.
 	NoDestination bool `json:"no_destination"`
+	// OrderKey names the Stripe object whose events an ordered destination
+	// receives in order ("" when the event is not ordered); Blocked is
+	// true for a dead event that holds the later events of its object
+	// until it is replayed or skipped.
+	OrderKey string `json:"order_key"`
+	Blocked  bool   `json:"blocked"`
 }
 
 // EventDocument is one event with everything stored about it: the body of
@@ -74,7 +80,11 @@ type DeliveryDocument struct {
 	Attempts      int        `json:"attempts"`
 	NextAttemptAt *time.Time `json:"next_attempt_at"` // null when not pending
 	LastError     string     `json:"last_error"`
-	UpdatedAt     time.Time  `json:"updated_at"`
+	// SkipReason is set when the destination was not sent the event on
+	// purpose (a late event under --late skip, or a skip by hand); state
+	// is then "delivered" (settled) and a replay sends the event.
+	SkipReason string    `json:"skip_reason"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // AttemptDocument is one delivery attempt.
@@ -99,6 +109,7 @@ func NewEventSummary(ev *hookbox.Event) EventSummary {
 		Created: ev.Created, ReceivedAt: docTime(ev.ReceivedAt), UpdatedAt: docTime(ev.UpdatedAt),
 		Attempts: ev.Attempts, ReplayedAt: docTimePtr(ev.ReplayedAt), SecretIndex: ev.SecretIndex,
 		URL: eventURL(ev.ID), NoDestination: DeliveredToNoneRow(ev),
+		OrderKey: ev.OrderKey, Blocked: Blocked(ev),
 	}
 	if ev.State == hookbox.StatePending {
 		s.NextAttemptAt = docTimePtr(ev.NextAttemptAt)
@@ -133,7 +144,7 @@ func NewEventDocument(ev *hookbox.Event, ds []hookbox.Delivery, as []hookbox.Att
 	for _, x := range ds {
 		dd := DeliveryDocument{
 			Destination: x.Destination, State: string(x.State), Attempts: x.Attempts,
-			LastError: x.LastError, UpdatedAt: docTime(x.UpdatedAt),
+			LastError: x.LastError, SkipReason: x.SkipReason, UpdatedAt: docTime(x.UpdatedAt),
 		}
 		if x.State == hookbox.StatePending {
 			dd.NextAttemptAt = docTimePtr(x.NextAttemptAt)
@@ -175,4 +186,10 @@ func docTimePtr(t time.Time) *time.Time {
 	}
 	u := docTime(t)
 	return &u
+}
+
+// Blocked reports whether ev is a dead event holding its ordered key: the
+// later events of its Stripe object wait until it is replayed or skipped.
+func Blocked(ev *hookbox.Event) bool {
+	return ev.State == hookbox.StateDead && ev.OrderKey != "" && !ev.OrderSkipDead
 }

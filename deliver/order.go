@@ -126,3 +126,32 @@ func (d ordered) Close() error {
 func lateReason(ev *hookbox.Event) string {
 	return "late: " + ev.LateAfter + " (newer, same object) was delivered first"
 }
+
+// ParseOrdering reads the ordering options as serve's flags and --config
+// spell them: order "none" or "" (not ordered: nil, and then window, late
+// and onDead must be unset) or "object"; late "", "deliver" or "skip";
+// onDead "", "block" or "skip"; a window of 0 is the default.
+func ParseOrdering(order string, window time.Duration, late, onDead string) (*Ordering, error) {
+	switch order {
+	case "", "none":
+		if window != 0 || late != "" || onDead != "" {
+			return nil, fmt.Errorf("order window, late and on-dead apply to ordered delivery only: set order to object")
+		}
+		return nil, nil
+	case "object":
+	default:
+		return nil, fmt.Errorf("order %q: want none or object", order)
+	}
+	o := Ordering{Window: window, Late: LatePolicy(late), OnDead: DeadPolicy(onDead)}
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	o = o.WithDefaults()
+	return &o, nil
+}
+
+// String describes o for humans (config check).
+func (o Ordering) String() string {
+	o = o.WithDefaults()
+	return fmt.Sprintf("per object, window %v, late events: %s, on dead: %s", o.Window, o.Late, o.OnDead)
+}

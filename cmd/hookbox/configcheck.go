@@ -63,6 +63,9 @@ func runConfig(ctx context.Context, env *environ, args []string) error {
 			}
 			fmt.Fprintf(tw, "  destination %s\t%s  timeout %s\n", h.Name(), h.URL(), h.AttemptTimeout())
 			fmt.Fprintf(tw, "    receives\t%s\n", e.filterText(d))
+			if d.order != nil {
+				fmt.Fprintf(tw, "    order\t%s\n", d.order)
+			}
 		}
 	}
 	return tw.Flush()

@@ -45,7 +45,14 @@ type destinationConfig struct {
 	Events   []string     `yaml:"events"`   // type patterns; empty: all
 	Livemode string       `yaml:"livemode"` // any (default), live, test
 	Timeout  yamlDuration `yaml:"timeout"`
+	// Delivery in object order: order none (default) or object, and its
+	// options (deliver.ParseOrdering).
+	Order       string       `yaml:"order"`
+	OrderWindow yamlDuration `yaml:"order_window"`
+	Late        string       `yaml:"late"`
+	OnDead      string       `yaml:"on_dead"`
 
+	order    *deliver.Ordering
 	secret   string           // resolved
 	types    deliver.Types    // parsed Events
 	livemode deliver.Livemode // parsed Livemode
@@ -200,6 +207,9 @@ func (d *destinationConfig) resolve(endpoint string, getenv func(string) string)
 	if d.livemode, err = deliver.ParseLivemode(d.Livemode); err != nil {
 		return false, fmt.Errorf("livemode: %w", err)
 	}
+	if d.order, err = deliver.ParseOrdering(d.Order, time.Duration(d.OrderWindow), d.Late, d.OnDead); err != nil {
+		return false, err
+	}
 	if _, err := d.spec(endpoint, time.Second).destination(nil); err != nil {
 		return false, err
 	}
@@ -264,7 +274,7 @@ func (d *destinationConfig) spec(endpoint string, defTimeout time.Duration) dest
 	if timeout == 0 {
 		timeout = defTimeout
 	}
-	return destSpec{name: endpoint + "/" + d.Name, url: d.URL, secret: d.secret, types: d.types, livemode: d.livemode, timeout: timeout}
+	return destSpec{name: endpoint + "/" + d.Name, url: d.URL, secret: d.secret, types: d.types, livemode: d.livemode, timeout: timeout, order: d.order}
 }
 
 // loadEndpoints reads the config file at path into endpoint specs; the

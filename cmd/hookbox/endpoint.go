@@ -27,6 +27,7 @@ type destSpec struct {
 	types             deliver.Types
 	livemode          deliver.Livemode
 	timeout           time.Duration
+	order             *deliver.Ordering // nil: not ordered
 }
 
 // destination builds the destination its URL's scheme names (http(s),
@@ -79,6 +80,10 @@ func (e endpointSpec) endpoint(now func() time.Time) (receiver.Endpoint, error) 
 		h, err := d.destination(now)
 		if err != nil {
 			return ep, fmt.Errorf("endpoint %s: destination %s: %w", e.Name, d.name, err)
+		}
+		if d.order != nil {
+			ep.Destinations = append(ep.Destinations, deliver.Ordered(h, *d.order))
+			continue
 		}
 		ep.Destinations = append(ep.Destinations, h)
 	}
@@ -190,7 +195,7 @@ func (c *serveConfig) readEndpoints(getenv func(string) string) error {
 		if len(fs) != 1 {
 			return errors.New("--forward-to needs exactly one HOOKBOX_FORWARD_SECRET (or HOOKBOX_FORWARD_SECRET_FILE): the secret your app verifies hookbox's signature with")
 		}
-		d := destSpec{name: "forward", url: c.forward.to, secret: fs[0], types: c.forward.types, livemode: c.forward.livemode, timeout: c.forward.timeout}
+		d := destSpec{name: "forward", url: c.forward.to, secret: fs[0], types: c.forward.types, livemode: c.forward.livemode, timeout: c.forward.timeout, order: c.forward.order}
 		if _, err := d.destination(nil); err != nil {
 			return fmt.Errorf("--forward-to: %w", err)
 		}

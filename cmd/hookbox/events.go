@@ -23,6 +23,7 @@ const eventsUsage = `Usage:
   hookbox events list [flags]    list stored events, newest first
   hookbox events show ID         show one stored event, its deliveries and attempts
   hookbox events replay ID...    deliver events again (or --state dead [--type T] [--since 24h])
+  hookbox events skip ID...      settle dead events without sending them (unblocks an ordered object)
   hookbox events export [flags]  stream events as JSON Lines (metadata and the exact body)
 
 Run "hookbox events SUBCOMMAND -h" for its flags.
@@ -30,7 +31,7 @@ Run "hookbox events SUBCOMMAND -h" for its flags.
 
 func runEvents(ctx context.Context, env *environ, args []string) error {
 	if len(args) == 0 {
-		return errors.New("events: want a subcommand: list, show, replay, export")
+		return errors.New("events: want a subcommand: list, show, replay, skip, export")
 	}
 	switch args[0] {
 	case "list":
@@ -39,13 +40,15 @@ func runEvents(ctx context.Context, env *environ, args []string) error {
 		return runEventsShow(ctx, env, args[1:])
 	case "replay":
 		return runEventsReplay(ctx, env, args[1:])
+	case "skip":
+		return runEventsSkip(ctx, env, args[1:])
 	case "export":
 		return runEventsExport(ctx, env, args[1:])
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(env.Stdout, eventsUsage)
 		return nil
 	default:
-		return fmt.Errorf("events: unknown subcommand %q (want list, show, replay or export)", args[0])
+		return fmt.Errorf("events: unknown subcommand %q (want list, show, replay, skip or export)", args[0])
 	}
 }
 
@@ -74,6 +77,7 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 	db := dbFlag(ef)
 	typ := fset.String("type", "", "only this type (exact, or a prefix like invoice.*)")
 	state := fset.String("state", "", "only this state: "+statesList())
+	blocked := fset.Bool("blocked", false, "only dead events that hold the later events of their Stripe object (--order object); skip or replay them")
 	var since longDuration
 	fset.Var(&since, "since", "only events received within this duration (e.g. 24h, 7d)")
 	limit := fset.Int("limit", hookbox.DefaultListLimit, "at most this many events, newest first")
@@ -89,7 +93,7 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 		return errors.New("--limit must be positive")
 	}
 	// One event more than shown tells whether there is a next page.
-	f := hookbox.EventFilter{Type: *typ, State: hookbox.State(*state), Limit: *limit + 1}
+	f := hookbox.EventFilter{Type: *typ, State: hookbox.State(*state), Blocked: *blocked, Limit: *limit + 1}
 	if *state != "" && !f.State.Valid() {
 		return fmt.Errorf("--state %q: want one of %s", *state, statesList())
 	}
@@ -286,6 +290,12 @@ func writeEventText(w io.Writer, e *hookbox.Event, noDestination bool) {
 	} else {
 		fmt.Fprintf(w, "state:        %s\n", e.State)
 	}
+	if console.Blocked(e) {
+		fmt.Fprintln(w, "blocked:      yes: the later events of its Stripe object wait until it is replayed (hookbox events replay) or skipped (hookbox events skip)")
+	}
+	if e.OrderKey != "" {
+		fmt.Fprintf(w, "order key:    %s (delivered in creation order with the other events of this object)\n", e.OrderKey)
+	}
 	if e.Endpoint != "" {
 		fmt.Fprintf(w, "endpoint:     %s\n", e.Endpoint)
 	} else {
@@ -329,7 +339,11 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 	if len(deliveries) > 0 {
 		fmt.Fprintln(w, "deliveries:")
 		for _, d := range deliveries {
-			line := fmt.Sprintf("  %-12s %-10s attempts %d", d.Destination, d.State, d.Attempts)
+			state := string(d.State)
+			if d.SkipReason != "" {
+				state = "skipped"
+			}
+			line := fmt.Sprintf("  %-12s %-10s attempts %d", d.Destination, state, d.Attempts)
 			if n := last[d.Destination]; n > d.Attempts {
 				line += fmt.Sprintf(" since the last replay, %d in all (the last Hookbox-Attempt)", n)
 			}
@@ -338,6 +352,9 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 			}
 			if d.LastError != "" {
 				line += "  last error: " + d.LastError
+			}
+			if d.SkipReason != "" {
+				line += "  skipped: " + d.SkipReason
 			}
 			fmt.Fprintln(w, line)
 		}

@@ -185,6 +185,7 @@ type forwardFlags struct {
 	timeout  time.Duration // also the default of --config destinations
 	types    deliver.Types
 	livemode deliver.Livemode
+	order    *deliver.Ordering
 }
 
 // deliveryFlags registers the delivery flags: mode, --forward-to and its
@@ -195,6 +196,7 @@ func (c *serveConfig) deliveryFlags(ef *envFlags) func() error {
 	forwardTimeout := ef.duration("forward-timeout", "HOOKBOX_FORWARD_TIMEOUT", deliver.DefaultTimeout, "timeout of one forward attempt")
 	events := ef.str("events", "HOOKBOX_EVENTS", "*", "forward only these event types, e.g. payment_intent.succeeded,invoice.*")
 	livemode := ef.str("livemode", "HOOKBOX_LIVEMODE", "any", "forward only live, only test, or any events")
+	order := c.orderFlags(ef)
 	retryBase := ef.duration("retry-base", "HOOKBOX_RETRY_BASE", hookbox.DefaultRetryBase, "first retry backoff (doubles, with jitter)")
 	retryCap := ef.duration("retry-cap", "HOOKBOX_RETRY_CAP", hookbox.DefaultRetryCap, "largest retry backoff")
 	maxAttempts := ef.integer("max-attempts", "HOOKBOX_MAX_ATTEMPTS", hookbox.DefaultMaxAttempts, "attempts per destination before an event is dead")
@@ -214,6 +216,9 @@ func (c *serveConfig) deliveryFlags(ef *envFlags) func() error {
 			return fmt.Errorf("--livemode: %w", err)
 		}
 		c.forward.to, c.forward.timeout = *forwardTo, *forwardTimeout
+		if err := order(); err != nil {
+			return err
+		}
 		o.Retry = hookbox.RetryPolicy{Base: *retryBase, Cap: *retryCap, MaxAttempts: *maxAttempts, Window: time.Duration(*retryWindow)}
 		o.Concurrency, o.PollInterval, o.Lease = *concurrency, *poll, *lease
 		if *forwardTimeout <= 0 || *retryBase <= 0 || *retryCap < *retryBase || *maxAttempts <= 0 || *retryWindow <= 0 || *concurrency <= 0 || *poll <= 0 {
@@ -221,6 +226,20 @@ func (c *serveConfig) deliveryFlags(ef *envFlags) func() error {
 		}
 		// The lease against the destinations' timeouts is the receiver's
 		// rule (deliver.CheckLease in Options.Validate).
+		return nil
+	}
+}
+
+// orderFlags registers --order and its options for --forward-to.
+func (c *serveConfig) orderFlags(ef *envFlags) func() error {
+	order := ef.str("order", "HOOKBOX_ORDER", "none", "none, or object: deliver the events of each Stripe object (data.object.id) in creation order, one at a time")
+	window := ef.duration("order-window", "HOOKBOX_ORDER_WINDOW", 0, "with --order object: how long a new event waits before its first attempt, so that events Stripe sends out of order within it are put right (0: 1s)")
+	late := ef.str("late", "HOOKBOX_LATE", "", "with --order object: deliver (default; with a Hookbox-Late header) or skip an event that arrives after a newer one of its object was delivered")
+	onDead := ef.str("on-dead", "HOOKBOX_ON_DEAD", "", "with --order object: block (default: the object's later events wait until the dead one is replayed or skipped) or skip")
+	return func() (err error) {
+		if c.forward.order, err = deliver.ParseOrdering(*order, *window, *late, *onDead); err != nil {
+			return fmt.Errorf("--order: %w", err)
+		}
 		return nil
 	}
 }
