@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/internal/pgtest"
 	"github.com/hookbox/hookbox/receiver"
 	"github.com/hookbox/hookbox/stripesig"
 )
@@ -263,4 +265,72 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestOrder_ReplicasPostgres ensures three "hookbox serve --order object"
+// processes on one PostgreSQL database keep each object's order between
+// them: the events of many objects, shuffled and sent round-robin to the
+// three, reach the app one object at a time, in creation order (late ones,
+// if the machine is slow enough to make any, marked), each exactly once.
+func TestOrder_ReplicasPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three hookbox processes")
+	}
+	const objects, per = 60, 6
+	a := newOrderApp(t, 2*time.Millisecond)
+	bin := mustBuild(t)
+	env := []string{"HOOKBOX_DB=" + pgtest.SchemaDSN(t), "STRIPE_WEBHOOK_SECRET=" + testSecret1,
+		"HOOKBOX_FORWARD_TO=" + a.srv.URL, "HOOKBOX_FORWARD_SECRET=" + forwardSecret,
+		"HOOKBOX_ORDER=object", "HOOKBOX_ORDER_WINDOW=2s", "HOOKBOX_DELIVERY_CONCURRENCY=16"}
+	var procs []*proc
+	for range 3 {
+		procs = append(procs, startServe(t, bin, env))
+	}
+	type job struct {
+		id, obj string
+		created int64
+	}
+	var jobs []job
+	for o := range objects {
+		for e := range per {
+			jobs = append(jobs, job{fmt.Sprintf("evt_r_%03d_%d", o, e), fmt.Sprintf("sub_%03d", o), int64(1_700_000_000 + e*60)})
+		}
+	}
+	rand.New(rand.NewPCG(7, 7)).Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+	)
+	for w := range 12 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) {
+					return
+				}
+				j := jobs[i]
+				body := fmt.Appendf(nil, `{"id":%q,"object":"event","created":%d,"livemode":false,"type":"customer.subscription.updated","data":{"object":{"id":%q,"object":"subscription"}}}`, j.id, j.created, j.obj)
+				url := "http://" + procs[(i+w)%3].public + receiver.DefaultPath
+				if code, msg := postEvent(t, url, body, stripesig.Sign(body, time.Now(), testSecret1)); code != 200 {
+					t.Errorf("%s: %d %s", j.id, code, msg)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(t, "every event delivered", 90*time.Second, func() bool { return a.count.Load() >= objects*per })
+	time.Sleep(300 * time.Millisecond) // a redelivery would show by now
+	a.check(t)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if n := a.count.Load(); n != objects*per {
+		t.Fatalf("%d deliveries for %d events", n, objects*per)
+	}
+	for o, ids := range a.order {
+		if len(ids) != per {
+			t.Fatalf("object %s: %d events delivered, want %d", o, len(ids), per)
+		}
+	}
+	t.Logf("%d late events (sent after the 2s window)", len(a.late))
 }
