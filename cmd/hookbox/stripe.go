@@ -38,11 +38,12 @@ Run "hookbox stripe endpoints COMMAND -h" for a command's flags.
 
 // runStripe is "hookbox stripe endpoints ...".
 func runStripe(ctx context.Context, env *environ, args []string) error {
-	if len(args) == 0 || args[0] != "endpoints" || len(args) == 1 || isHelp(args[1]) {
+	if len(args) > 0 && isHelp(args[0]) || len(args) > 1 && args[0] == "endpoints" && isHelp(args[1]) {
 		fmt.Fprint(env.Stdout, stripeUsage)
-		if len(args) > 0 && (isHelp(args[0]) || len(args) > 1 && isHelp(args[1])) {
-			return nil
-		}
+		return nil
+	}
+	if len(args) < 2 || args[0] != "endpoints" {
+		fmt.Fprint(env.Stderr, stripeUsage)
 		return errors.New("usage: hookbox stripe endpoints list|create|update|delete|check")
 	}
 	cmd, rest := args[1], args[2:]

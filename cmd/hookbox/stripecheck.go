@@ -135,8 +135,8 @@ func runStripeCheck(ctx context.Context, env *environ, args []string) error {
 		return err
 	}
 	targets, _ := cfg.stripeTargets(true)
-	if cfg.stripe.publicURL == "" {
-		fmt.Fprintf(env.Stderr, "note: no --public-url: endpoints without public_url are looked for at http://%s/webhooks/NAME\n", cfg.opts.Listen)
+	if _, unknown := cfg.stripeTargets(false); len(unknown) > 0 {
+		fmt.Fprintf(env.Stderr, "note: no --public-url nor public_url for %s: looked for at http://%s/webhooks/NAME\n", strings.Join(unknown, ", "), cfg.opts.Listen)
 	}
 	client, err := newReconcileClient(env.Getenv, cfg.stripe.apiBase)
 	if err != nil {
