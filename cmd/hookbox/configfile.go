@@ -31,7 +31,7 @@ type endpointConfig struct {
 	Name         string              `yaml:"name"`
 	Secrets      []secretRef         `yaml:"secrets"`
 	Tolerance    yamlDuration        `yaml:"tolerance"`
-	Livemode     string              `yaml:"livemode"` // any (default), live, test
+	Livemode     string              `yaml:"livemode"`   // any (default), live, test
 	PublicURL    string              `yaml:"public_url"` // the URL Stripe posts to; default --public-url + path
 	Destinations []destinationConfig `yaml:"destinations"`
 

@@ -197,8 +197,8 @@ func (c *serveConfig) ingestFlags(ef *envFlags) func() error {
 
 // forwardFlags are the default endpoint's destination (--forward-to).
 type forwardFlags struct {
-	to       string
-	timeout  time.Duration // also the default of --config destinations
+	to         string
+	timeout    time.Duration // also the default of --config destinations
 	types      deliver.Types
 	livemode   deliver.Livemode
 	apiVersion hookbox.APIVersion
