@@ -33,6 +33,13 @@ type Timeouter interface {
 	AttemptTimeout() time.Duration
 }
 
+// Versioned is implemented by destinations that state the Stripe API
+// version they understand (HTTPOptions.APIVersion,
+// BrokerOptions.APIVersion). The zero APIVersion states nothing.
+type Versioned interface {
+	APIVersion() hookbox.APIVersion
+}
+
 // DefaultTimeout bounds one delivery attempt (an HTTP request, or a Mux
 // handler call).
 const DefaultTimeout = 10 * time.Second

@@ -48,6 +48,9 @@ type HTTPOptions struct {
 	Types Types
 	// Livemode filters by livemode; the zero value accepts both.
 	Livemode Livemode
+	// APIVersion is the Stripe API version the app understands (Versioned);
+	// the zero value states nothing.
+	APIVersion hookbox.APIVersion
 	// UserAgent is sent with every request; "" means "hookbox/<version>".
 	UserAgent string
 	// NowFunc is the clock of the signature timestamps; nil means
@@ -68,10 +71,14 @@ type HTTP struct {
 	timeout   time.Duration
 	filter    Filter
 	userAgent string
+	version   hookbox.APIVersion
 	now       func() time.Time
 }
 
-var _ Destination = (*HTTP)(nil)
+var (
+	_ Destination = (*HTTP)(nil)
+	_ Versioned   = (*HTTP)(nil)
+)
 
 // sharedTransport serves every HTTP destination built without a Client, so
 // that connections to one host are reused across destinations and workers.
@@ -123,6 +130,7 @@ func NewHTTP(name, rawURL, secret string, opts HTTPOptions) (*HTTP, error) {
 		timeout:   opts.Timeout,
 		filter:    Filter{Types: opts.Types, Livemode: opts.Livemode},
 		userAgent: opts.UserAgent,
+		version:   opts.APIVersion,
 		now:       opts.NowFunc,
 	}
 	if d.now == nil {
@@ -155,6 +163,9 @@ func (d *HTTP) AttemptTimeout() time.Duration { return d.timeout }
 
 // Filter returns the destination's event filter.
 func (d *HTTP) Filter() Filter { return d.filter }
+
+// APIVersion returns the Stripe API version the destination understands.
+func (d *HTTP) APIVersion() hookbox.APIVersion { return d.version }
 
 // String describes the destination for logs: name and redacted URL, never
 // the secret.

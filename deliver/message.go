@@ -146,6 +146,9 @@ type BrokerOptions struct {
 	// Types and Livemode filter the events; the zero values accept all.
 	Types    Types
 	Livemode Livemode
+	// APIVersion is the Stripe API version the consumers understand
+	// (Versioned); the zero value states nothing.
+	APIVersion hookbox.APIVersion
 	// NowFunc is the clock of the signature timestamps; nil: time.Now.
 	NowFunc func() time.Time
 }

@@ -137,6 +137,7 @@ type Metrics struct {
 	reconMissed   prometheus.Counter
 	reconLastOK   prometheus.Gauge // registered at the first success
 	reconOnce     sync.Once
+	stripeEnabled *prometheus.GaugeVec // endpoint
 
 	edge  *edgeMetrics
 	order *orderMetrics
@@ -213,6 +214,10 @@ func New(opts Options) *Metrics {
 		Name: "hookbox_reconcile_last_success_timestamp_seconds",
 		Help: "Unix time of the last successful reconcile run; absent until one succeeds.",
 	})
+	m.stripeEnabled = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hookbox_stripe_endpoint_enabled",
+		Help: "1 when the Stripe webhook endpoints posting to this hookbox endpoint exist and are all enabled, 0 when one is disabled or none points at it; absent until serve's periodic check (--stripe-check-every) has run.",
+	}, []string{"endpoint"})
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "hookbox_build_info",
 		Help: "Always 1; the labels name the running build.",
@@ -226,7 +231,7 @@ func New(opts Options) *Metrics {
 		m.requests, m.sigFailures, m.secretMatches, m.ingestSeconds,
 		m.storeErrors, m.batchSize, m.commitSeconds,
 		m.attempts, m.attemptSecs,
-		m.reconRuns, m.reconMissed,
+		m.reconRuns, m.reconMissed, m.stripeEnabled,
 		queueCollector{m},
 	)
 
@@ -359,6 +364,17 @@ func (m *Metrics) Attempt(a hookbox.Attempt) {
 	}
 	m.attempts.WithLabelValues(a.Destination, outcome).Inc()
 	m.attemptSecs.WithLabelValues(a.Destination).Observe(a.Duration.Seconds())
+}
+
+// StripeEndpointEnabled records the result of a Stripe endpoint check for
+// hookbox endpoint endpoint: whether Stripe posts to it (stripeapi.Report's
+// Enabled).
+func (m *Metrics) StripeEndpointEnabled(endpoint string, enabled bool) {
+	v := 0.0
+	if enabled {
+		v = 1
+	}
+	m.stripeEnabled.WithLabelValues(endpoint).Set(v)
 }
 
 // ReconcileRun records one reconcile run: whether it succeeded, how many

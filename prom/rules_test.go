@@ -154,6 +154,7 @@ func exposedNames(tb testing.TB) map[string]bool {
 		return map[hookbox.State]int{}, time.Time{}, nil
 	})
 	m.ReconcileRun(true, 1, timeBase)
+	m.StripeEndpointEnabled("stripe", true)
 	names := map[string]bool{}
 	for name, mf := range scrape(tb, mustServe(tb, m)) {
 		names[name] = true

@@ -100,6 +100,9 @@ type Options struct {
 	// Reconcile, when set, reconciles with Stripe's events API
 	// periodically.
 	Reconcile *ReconcileOptions
+	// StripeCheck, when set, checks the Stripe webhook endpoints that
+	// point at the endpoints periodically (hookbox_stripe_endpoint_enabled).
+	StripeCheck *StripeCheckOptions
 
 	// Admin surface.
 	AdminToken string // required off loopback; never logged
@@ -252,6 +255,9 @@ func (o Options) validate() error {
 		if err := o.Reconcile.validate(); err != nil {
 			return err
 		}
+	}
+	if o.StripeCheck != nil {
+		return o.StripeCheck.validate()
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/hookbox/hookbox/groupcommit"
 	"github.com/hookbox/hookbox/prom"
 	"github.com/hookbox/hookbox/reconcile"
+	"github.com/hookbox/hookbox/stripeapi"
 )
 
 // Receiver is a whole hookbox: the public webhook handler of its endpoints,
@@ -38,6 +39,7 @@ type Receiver struct {
 	insert    hookbox.InsertFunc  // the store's, with the events' order keys set
 	worker    *deliver.Worker     // nil without destinations
 	periodic  *reconcile.Periodic // nil without Options.Reconcile
+	monitor   *stripeapi.Monitor  // nil without Options.StripeCheck
 	dests     []deliver.Destination
 
 	proxies *edge.Proxies
@@ -125,6 +127,11 @@ func New(opts Options) (r *Receiver, err error) {
 			return nil, fmt.Errorf("reconcile: %w", err)
 		}
 	}
+	if opts.StripeCheck != nil {
+		if r.monitor, err = r.newStripeMonitor(); err != nil {
+			return nil, fmt.Errorf("stripe endpoint check: %w", err)
+		}
+	}
 	return r, nil
 }
 
@@ -209,6 +216,12 @@ func (r *Receiver) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("reconcile: %w", err)
 		}
 		r.stops = append(r.stops, r.periodic.Stop)
+	}
+	if r.monitor != nil {
+		if err := r.monitor.Start(); err != nil {
+			return fmt.Errorf("stripe endpoint check: %w", err)
+		}
+		r.stops = append(r.stops, r.monitor.Stop)
 	}
 	r.stops = append(r.stops, r.startRetention())
 	r.startAllowlist()

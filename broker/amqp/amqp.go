@@ -45,6 +45,7 @@ type Destination struct {
 	routingKey deliver.Template
 	opts       deliver.BrokerOptions
 	filter     deliver.Filter
+	version    hookbox.APIVersion
 	timeout    time.Duration
 
 	dialing chan struct{} // holds a token while one Deliver dials
@@ -102,6 +103,7 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 		secret:   secret,
 		opts:     opts,
 		filter:   opts.Filter(),
+		version:  opts.APIVersion,
 		timeout:  opts.AttemptTimeout(),
 		dialing:  make(chan struct{}, 1),
 	}
@@ -150,6 +152,12 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // Name returns the destination's name.
 func (d *Destination) Name() string { return d.name }
+
+// APIVersion returns the Stripe API version the consumers understand
+// (deliver.Versioned).
+func (d *Destination) APIVersion() hookbox.APIVersion { return d.version }
+
+var _ deliver.Versioned = (*Destination)(nil)
 
 // URL returns the destination URL with its password redacted.
 func (d *Destination) URL() string { return d.redacted }

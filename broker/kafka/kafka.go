@@ -94,6 +94,7 @@ type Destination struct {
 	secret   string
 	opts     deliver.BrokerOptions
 	filter   deliver.Filter
+	version  hookbox.APIVersion
 	topic    deliver.Template
 	key      string
 	kopts    []kgo.Opt // the client's options, built by New
@@ -171,6 +172,7 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 		secret:   secret,
 		opts:     opts,
 		filter:   opts.Filter(),
+		version:  opts.APIVersion,
 		key:      KeyEvent,
 	}
 	topic := DefaultTopic
@@ -303,6 +305,12 @@ func softwareVersion(v string) string {
 
 // Name returns the destination's name.
 func (d *Destination) Name() string { return d.name }
+
+// APIVersion returns the Stripe API version the consumers understand
+// (deliver.Versioned).
+func (d *Destination) APIVersion() hookbox.APIVersion { return d.version }
+
+var _ deliver.Versioned = (*Destination)(nil)
 
 // URL returns the destination URL with any password redacted.
 func (d *Destination) URL() string { return d.redacted }

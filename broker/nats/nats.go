@@ -97,6 +97,7 @@ type Destination struct {
 	opts     []natsgo.Option
 	timeout  time.Duration
 	filter   deliver.Filter
+	version  hookbox.APIVersion
 	now      func() time.Time
 
 	mu     sync.Mutex
@@ -157,6 +158,7 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 		secret:   secret,
 		timeout:  opts.AttemptTimeout(),
 		filter:   opts.Filter(),
+		version:  opts.APIVersion,
 		now:      opts.Now,
 	}
 	for _, hp := range strings.Split(u.Host, ",") {
@@ -300,6 +302,12 @@ func validSubject(s string) bool {
 
 // Name returns the destination's name.
 func (d *Destination) Name() string { return d.name }
+
+// APIVersion returns the Stripe API version the consumers understand
+// (deliver.Versioned).
+func (d *Destination) APIVersion() hookbox.APIVersion { return d.version }
+
+var _ deliver.Versioned = (*Destination)(nil)
 
 // redact is u's text with its credentials hidden: a password, and a user
 // given alone, which NATS reads as a token (nats://TOKEN@host).

@@ -37,6 +37,7 @@ type Destination struct {
 	stream   deliver.Template
 	maxLen   int64
 	filter   deliver.Filter
+	version  hookbox.APIVersion
 	timeout  time.Duration
 	now      func() time.Time
 
@@ -83,6 +84,7 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 		redacted: redacted,
 		secret:   secret,
 		filter:   opts.Filter(),
+		version:  opts.APIVersion,
 		timeout:  opts.AttemptTimeout(),
 		now:      opts.Now,
 	}
@@ -131,6 +133,12 @@ func New(name, rawURL, secret string, opts deliver.BrokerOptions) (*Destination,
 
 // Name returns the destination's name.
 func (d *Destination) Name() string { return d.name }
+
+// APIVersion returns the Stripe API version the consumers understand
+// (deliver.Versioned).
+func (d *Destination) APIVersion() hookbox.APIVersion { return d.version }
+
+var _ deliver.Versioned = (*Destination)(nil)
 
 // URL returns the destination URL with any password redacted.
 func (d *Destination) URL() string { return d.redacted }

@@ -53,6 +53,7 @@ func runConfig(ctx context.Context, env *environ, args []string) error {
 		fmt.Fprintf(tw, "  secrets\t%d (%s)\n", len(e.Secrets), e.sources)
 		fmt.Fprintf(tw, "  tolerance\t%s\n", e.Tolerance)
 		fmt.Fprintf(tw, "  livemode\t%s\n", e.Livemode)
+		fmt.Fprintf(tw, "  stripe posts to\t%s\n", orText(e.stripeURL(cfg.stripe.publicURL), "unknown (no --public-url nor public_url)"))
 		if len(e.dests) == 0 {
 			fmt.Fprintf(tw, "  destinations\tnone: events are stored and stay pending\n")
 		}
@@ -63,12 +64,20 @@ func runConfig(ctx context.Context, env *environ, args []string) error {
 			}
 			fmt.Fprintf(tw, "  destination %s\t%s  timeout %s\n", h.Name(), h.URL(), h.AttemptTimeout())
 			fmt.Fprintf(tw, "    receives\t%s\n", e.filterText(d))
+			fmt.Fprintf(tw, "    api version\t%s\n", d.apiVersion)
 			if d.order != nil {
 				fmt.Fprintf(tw, "    order\t%s\n", d.order)
 			}
 		}
 	}
 	return tw.Flush()
+}
+
+func orText(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
 }
 
 func secretSources(refs []secretRef) string {

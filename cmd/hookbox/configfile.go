@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/receiver"
 )
@@ -30,7 +31,8 @@ type endpointConfig struct {
 	Name         string              `yaml:"name"`
 	Secrets      []secretRef         `yaml:"secrets"`
 	Tolerance    yamlDuration        `yaml:"tolerance"`
-	Livemode     string              `yaml:"livemode"` // any (default), live, test
+	Livemode     string              `yaml:"livemode"`   // any (default), live, test
+	PublicURL    string              `yaml:"public_url"` // the URL Stripe posts to; default --public-url + path
 	Destinations []destinationConfig `yaml:"destinations"`
 
 	secrets  []string         // resolved
@@ -45,6 +47,9 @@ type destinationConfig struct {
 	Events   []string     `yaml:"events"`   // type patterns; empty: all
 	Livemode string       `yaml:"livemode"` // any (default), live, test
 	Timeout  yamlDuration `yaml:"timeout"`
+	// APIVersion is the Stripe API version the app understands: exact
+	// (2026-07-29.dahlia) or a release train (dahlia); empty: any.
+	APIVersion string `yaml:"api_version"`
 	// Delivery in object order: order none (default) or object, and its
 	// options (deliver.ParseOrdering).
 	Order       string       `yaml:"order"`
@@ -52,10 +57,11 @@ type destinationConfig struct {
 	Late        string       `yaml:"late"`
 	OnDead      string       `yaml:"on_dead"`
 
-	order    *deliver.Ordering
-	secret   string           // resolved
-	types    deliver.Types    // parsed Events
-	livemode deliver.Livemode // parsed Livemode
+	order      *deliver.Ordering
+	secret     string             // resolved
+	types      deliver.Types      // parsed Events
+	livemode   deliver.Livemode   // parsed Livemode
+	apiVersion hookbox.APIVersion // parsed APIVersion
 }
 
 // secretRef names where a secret comes from: an environment variable, a
@@ -170,6 +176,11 @@ func (ep *endpointConfig) resolve(getenv func(string) string) (warnings []string
 	if ep.livemode, err = deliver.ParseLivemode(ep.Livemode); err != nil {
 		return nil, fmt.Errorf("%s: livemode: %w", where, err)
 	}
+	if ep.PublicURL != "" {
+		if err := checkPublicURL(ep.PublicURL); err != nil {
+			return nil, fmt.Errorf("%s: public_url: %w", where, err)
+		}
+	}
 	seen := map[string]bool{}
 	for k := range ep.Destinations {
 		d := &ep.Destinations[k]
@@ -206,6 +217,9 @@ func (d *destinationConfig) resolve(endpoint string, getenv func(string) string)
 	}
 	if d.livemode, err = deliver.ParseLivemode(d.Livemode); err != nil {
 		return false, fmt.Errorf("livemode: %w", err)
+	}
+	if d.apiVersion, err = hookbox.ParseAPIVersion(d.APIVersion); err != nil {
+		return false, fmt.Errorf("api_version: %s", hookbox.ErrorMessage(err))
 	}
 	if d.order, err = deliver.ParseOrdering(d.Order, time.Duration(d.OrderWindow), d.Late, d.OnDead); err != nil {
 		return false, err
@@ -274,7 +288,7 @@ func (d *destinationConfig) spec(endpoint string, defTimeout time.Duration) dest
 	if timeout == 0 {
 		timeout = defTimeout
 	}
-	return destSpec{name: endpoint + "/" + d.Name, url: d.URL, secret: d.secret, types: d.types, livemode: d.livemode, timeout: timeout, order: d.order}
+	return destSpec{name: endpoint + "/" + d.Name, url: d.URL, secret: d.secret, types: d.types, livemode: d.livemode, timeout: timeout, order: d.order, apiVersion: d.apiVersion}
 }
 
 // loadEndpoints reads the config file at path into endpoint specs; the
@@ -292,7 +306,7 @@ func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout t
 		if tol == 0 {
 			tol = defTol
 		}
-		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live}, sources: secretSources(e.Secrets)}
+		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live}, sources: secretSources(e.Secrets), publicURL: e.PublicURL}
 		for _, r := range e.Secrets {
 			ep.envRefs = append(ep.envRefs, r.Env)
 		}

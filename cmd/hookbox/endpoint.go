@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/receiver"
 )
@@ -19,6 +20,7 @@ type endpointSpec struct {
 	dests             []destSpec
 	sources           string   // where the secrets come from, for config check
 	envRefs           []string // environment variables the file takes secrets from
+	publicURL         string   // the URL Stripe posts to; "": unknown
 }
 
 // destSpec is one HTTP destination as configured.
@@ -27,7 +29,18 @@ type destSpec struct {
 	types             deliver.Types
 	livemode          deliver.Livemode
 	timeout           time.Duration
-	order             *deliver.Ordering // nil: not ordered
+	order             *deliver.Ordering  // nil: not ordered
+	apiVersion        hookbox.APIVersion // "": any
+}
+
+// forwardFlags are the default endpoint's destination (--forward-to).
+type forwardFlags struct {
+	to         string
+	timeout    time.Duration // also the default of --config destinations
+	types      deliver.Types
+	livemode   deliver.Livemode
+	apiVersion hookbox.APIVersion
+	order      *deliver.Ordering
 }
 
 // destination builds the destination its URL's scheme names (http(s),
@@ -37,14 +50,14 @@ func (d destSpec) destination(now func() time.Time) (urlDestination, error) {
 	scheme, _, _ := strings.Cut(d.url, "://")
 	switch scheme = strings.ToLower(scheme); scheme {
 	case "http", "https":
-		h, err := deliver.NewHTTP(d.name, d.url, d.secret, deliver.HTTPOptions{Types: d.types, Livemode: d.livemode, Timeout: d.timeout, NowFunc: now})
+		h, err := deliver.NewHTTP(d.name, d.url, d.secret, deliver.HTTPOptions{Types: d.types, Livemode: d.livemode, Timeout: d.timeout, APIVersion: d.apiVersion, NowFunc: now})
 		if err != nil {
 			return nil, err
 		}
 		return h, nil
 	}
 	if mk, ok := brokerKinds[scheme]; ok {
-		return mk(d.name, d.url, d.secret, deliver.BrokerOptions{Types: d.types, Livemode: d.livemode, Timeout: d.timeout, NowFunc: now})
+		return mk(d.name, d.url, d.secret, deliver.BrokerOptions{Types: d.types, Livemode: d.livemode, Timeout: d.timeout, APIVersion: d.apiVersion, NowFunc: now})
 	}
 	return nil, fmt.Errorf("destination URL: unknown scheme %q (want http, https%s)", scheme, brokerSchemes())
 }
@@ -169,8 +182,8 @@ func firstSet(getenv func(string) string, names ...string) string {
 // default endpoint from the environment (secrets) and --forward-to.
 func (c *serveConfig) readEndpoints(getenv func(string) string) error {
 	if c.configFile != "" {
-		if c.forward.to != "" {
-			return errors.New("--config and --forward-to: declare destinations in the config file")
+		if c.forward.to != "" || c.forward.apiVersion != "" {
+			return errors.New("--config and --forward-to (or --forward-api-version): declare destinations in the config file")
 		}
 		eps, warnings, err := loadEndpoints(c.configFile, getenv, c.tolerance, c.forward.timeout)
 		if err != nil {
@@ -187,6 +200,9 @@ func (c *serveConfig) readEndpoints(getenv func(string) string) error {
 		return errors.New("no webhook secret: set STRIPE_WEBHOOK_SECRET (whsec_..., comma-separated to rotate) or STRIPE_WEBHOOK_SECRET_FILE, or declare endpoints in --config; hookbox will not accept unverified webhooks")
 	}
 	ep := endpointSpec{Endpoint: receiver.Endpoint{Name: receiver.DefaultEndpoint, Secrets: secrets, Tolerance: c.tolerance, Livemode: deliver.LivemodeAny}}
+	if c.forward.to == "" && c.forward.apiVersion != "" {
+		return errors.New("--forward-api-version without --forward-to: it states the version the --forward-to app reads")
+	}
 	if c.forward.to != "" {
 		fs, err := readSecrets(getenv, "HOOKBOX_FORWARD_SECRET")
 		if err != nil {
@@ -195,7 +211,7 @@ func (c *serveConfig) readEndpoints(getenv func(string) string) error {
 		if len(fs) != 1 {
 			return errors.New("--forward-to needs exactly one HOOKBOX_FORWARD_SECRET (or HOOKBOX_FORWARD_SECRET_FILE): the secret your app verifies hookbox's signature with")
 		}
-		d := destSpec{name: "forward", url: c.forward.to, secret: fs[0], types: c.forward.types, livemode: c.forward.livemode, timeout: c.forward.timeout, order: c.forward.order}
+		d := destSpec{name: "forward", url: c.forward.to, secret: fs[0], types: c.forward.types, livemode: c.forward.livemode, timeout: c.forward.timeout, order: c.forward.order, apiVersion: c.forward.apiVersion}
 		if _, err := d.destination(nil); err != nil {
 			return fmt.Errorf("--forward-to: %w", err)
 		}

@@ -65,6 +65,7 @@ Usage:
   hookbox events export [flags]  write events as JSON Lines, exact bodies included
   hookbox backup FILE            copy the SQLite store consistently while serve runs
   hookbox reconcile [flags]      recover events Stripe never delivered, from its events API
+  hookbox stripe endpoints ...   list, create, update, delete and check Stripe's webhook endpoints
   hookbox config check FILE      validate a --config file and print what serve would run
   hookbox migrate [--db URL]     apply the store's migrations
   hookbox healthcheck [--url U]  exit 0 when serve's /readyz answers 200 (container HEALTHCHECK)
@@ -92,6 +93,8 @@ func run(ctx context.Context, env *environ, args []string) error {
 		return runEvents(ctx, env, rest)
 	case "reconcile":
 		return runReconcile(ctx, env, rest)
+	case "stripe":
+		return runStripe(ctx, env, rest)
 	case "config":
 		return runConfig(ctx, env, rest)
 	case "migrate":

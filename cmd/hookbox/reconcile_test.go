@@ -262,7 +262,7 @@ func TestReconcileServe(t *testing.T) {
 		fs := flag.NewFlagSet("hookbox serve", flag.ContinueOnError)
 		fs.SetOutput(env.Stderr)
 		ef := &envFlags{fs: fs, getenv: env.Getenv}
-		finish := addReconcileServeFlags(ef)
+		finish := addReconcileServeFlags(ef, ef.str("stripe-api-base", "HOOKBOX_STRIPE_API_BASE", "", "Stripe API base URL"))
 		if err := ef.parse(args); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hookbox/hookbox"
@@ -28,6 +29,7 @@ type serveConfig struct {
 	logLevel   string
 	logFlush   time.Duration // 0: every log line written at once
 	configFile string
+	stripe     stripeSettings
 	tolerance  time.Duration // endpoints that set none
 	forward    forwardFlags
 	endpoints  []endpointSpec
@@ -62,7 +64,8 @@ never from a flag:
         the admin token (console login, API and /metrics bearer token);
         required when --admin-listen is not on loopback
   STRIPE_API_KEY, STRIPE_API_KEY_FILE
-        a restricted key with read access to Events, for --reconcile-every
+        a restricted key with read access to Events, for --reconcile-every,
+        and to Webhook Endpoints, for the check of --stripe-check-every
 
 Every flag also reads the HOOKBOX_* variable named in its help.
 
@@ -74,10 +77,16 @@ Flags:
 // or STRIPE_WEBHOOK_SECRET_FILE), never from a flag, so they stay out of
 // shell histories and process listings.
 func parseServeConfig(env *environ, args []string) (*serveConfig, error) {
-	fs := flag.NewFlagSet("hookbox serve", flag.ContinueOnError)
+	return parseServeFlags(env, args, "hookbox serve", serveUsage, nil)
+}
+
+// parseServeFlags is parseServeConfig for command name, which takes serve's
+// flags and those extra registers (nil: none).
+func parseServeFlags(env *environ, args []string, name, usage string, extra func(*envFlags)) (*serveConfig, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), serveUsage)
+		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
 	ef := &envFlags{fs: fs, getenv: env.Getenv}
@@ -85,12 +94,16 @@ func parseServeConfig(env *environ, args []string) (*serveConfig, error) {
 	apply := []func() error{
 		c.mainFlags(ef), c.ingestFlags(ef), c.deliveryFlags(ef), c.edgeFlags(ef),
 	}
-	finishReconcile := addReconcileServeFlags(ef)
+	apiBase, finishStripe := c.stripeFlags(ef)
+	finishReconcile := addReconcileServeFlags(ef, apiBase)
+	if extra != nil {
+		extra(ef)
+	}
 	if err := ef.parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+		return nil, fmt.Errorf("%s: unexpected argument %q", strings.TrimPrefix(name, "hookbox "), fs.Arg(0))
 	}
 	for _, f := range apply {
 		if err := f(); err != nil {
@@ -106,6 +119,9 @@ func parseServeConfig(env *environ, args []string) (*serveConfig, error) {
 		return nil, err
 	}
 	if err := c.readEndpoints(env.Getenv); err != nil {
+		return nil, err
+	}
+	if err := finishStripe(); err != nil {
 		return nil, err
 	}
 	if _, err := newLogger(io.Discard, c.logFormat, c.logLevel); err != nil {
@@ -179,21 +195,13 @@ func (c *serveConfig) ingestFlags(ef *envFlags) func() error {
 	}
 }
 
-// forwardFlags are the default endpoint's destination (--forward-to).
-type forwardFlags struct {
-	to       string
-	timeout  time.Duration // also the default of --config destinations
-	types    deliver.Types
-	livemode deliver.Livemode
-	order    *deliver.Ordering
-}
-
 // deliveryFlags registers the delivery flags: mode, --forward-to and its
 // filters, retries, concurrency, leases.
 func (c *serveConfig) deliveryFlags(ef *envFlags) func() error {
 	mode := ef.str("mode", "HOOKBOX_MODE", "async", "async: answer Stripe once stored, deliver in the background; sync: answer 200 only once every destination has the event, 500 otherwise")
 	forwardTo := ef.str("forward-to", "HOOKBOX_FORWARD_TO", "", "forward every event to this URL, signed with HOOKBOX_FORWARD_SECRET")
 	forwardTimeout := ef.duration("forward-timeout", "HOOKBOX_FORWARD_TIMEOUT", deliver.DefaultTimeout, "timeout of one forward attempt")
+	forwardVersion := ef.str("forward-api-version", "HOOKBOX_FORWARD_API_VERSION", "", "the Stripe API version the --forward-to app reads: exact (2026-07-29.dahlia) or a release train (dahlia); checked by hookbox stripe endpoints check")
 	events := ef.str("events", "HOOKBOX_EVENTS", "*", "forward only these event types, e.g. payment_intent.succeeded,invoice.*")
 	livemode := ef.str("livemode", "HOOKBOX_LIVEMODE", "any", "forward only live, only test, or any events")
 	order := c.orderFlags(ef)
@@ -215,6 +223,9 @@ func (c *serveConfig) deliveryFlags(ef *envFlags) func() error {
 		if c.forward.livemode, err = deliver.ParseLivemode(*livemode); err != nil {
 			return fmt.Errorf("--livemode: %w", err)
 		}
+		if c.forward.apiVersion, err = hookbox.ParseAPIVersion(*forwardVersion); err != nil {
+			return fmt.Errorf("--forward-api-version: %s", hookbox.ErrorMessage(err))
+		}
 		c.forward.to, c.forward.timeout = *forwardTo, *forwardTimeout
 		if err := order(); err != nil {
 			return err
@@ -226,20 +237,6 @@ func (c *serveConfig) deliveryFlags(ef *envFlags) func() error {
 		}
 		// The lease against the destinations' timeouts is the receiver's
 		// rule (deliver.CheckLease in Options.Validate).
-		return nil
-	}
-}
-
-// orderFlags registers --order and its options for --forward-to.
-func (c *serveConfig) orderFlags(ef *envFlags) func() error {
-	order := ef.str("order", "HOOKBOX_ORDER", "none", "none, or object: deliver the events of each Stripe object (data.object.id) in creation order, one at a time")
-	window := ef.duration("order-window", "HOOKBOX_ORDER_WINDOW", 0, "with --order object: how long a new event waits before its first attempt, so that events Stripe sends out of order within it are put right (0: 1s)")
-	late := ef.str("late", "HOOKBOX_LATE", "", "with --order object: deliver (default; with a Hookbox-Late header) or skip an event that arrives after a newer one of its object was delivered")
-	onDead := ef.str("on-dead", "HOOKBOX_ON_DEAD", "", "with --order object: block (default: the object's later events wait until the dead one is replayed or skipped) or skip")
-	return func() (err error) {
-		if c.forward.order, err = deliver.ParseOrdering(*order, *window, *late, *onDead); err != nil {
-			return fmt.Errorf("--order: %w", err)
-		}
 		return nil
 	}
 }
