@@ -147,9 +147,11 @@ func TestRules_MetricNamesExist(t *testing.T) {
 func exposedNames(tb testing.TB) map[string]bool {
 	tb.Helper()
 	m := prom.New(prom.Options{
-		Endpoints:    []prom.Endpoint{{Name: "stripe", Secrets: 2}},
-		Destinations: []string{"app"},
+		Endpoints:           []prom.Endpoint{{Name: "stripe", Secrets: 2}},
+		Destinations:        []string{"app"},
+		OrderedDestinations: []string{"app"},
 	})
+	m.RegisterBlocked(func(context.Context) (map[string]int, error) { return map[string]int{}, nil })
 	m.RegisterQueue(func(context.Context) (map[hookbox.State]int, time.Time, error) {
 		return map[hookbox.State]int{}, time.Time{}, nil
 	})
