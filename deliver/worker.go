@@ -646,6 +646,12 @@ func (w *Worker) processOnce(c *hookbox.Claim) *hookbox.Claim {
 	if !abandoned {
 		if err := w.complete(w.store, out.completion); err == nil {
 			w.remember(out.retries)
+			if c.Event.OrderKey != "" {
+				// The next event of its object may be due now that this
+				// one is settled or waiting for a retry: claim again
+				// rather than at the next poll.
+				signal(w.wake)
+			}
 		}
 		if !c.LeaseUntil.IsZero() && !w.now().Before(c.LeaseUntil) {
 			// Landed (or failed) after the lease: a claim of the event

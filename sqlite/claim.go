@@ -47,20 +47,20 @@ WHERE state IN ('pending', 'delivering')
 ORDER BY next_attempt_at, received_at
 LIMIT ?2`
 
-// lateSQL finds the newest delivered event of key ?1 newer than the event
-// (?2 created, ?3 received_at, ?4 id): the one a claimed event is late
-// after.
-const lateSQL = `SELECT id FROM events INDEXED BY events_order
-WHERE order_key <> '' AND order_key = ?1 AND state = 'delivered'
-	AND (created, received_at, id) > (?2, ?3, ?4)
-ORDER BY created DESC, received_at DESC, id DESC
-LIMIT 1`
+// lateColumn is the id of the newest delivered event of the claimed
+// event's key newer than it (NULL when none, or not ordered): the event it
+// is late after. A range of events_order read backwards from its end.
+const lateColumn = `(SELECT o.id FROM events o INDEXED BY events_order
+	WHERE events.order_key <> '' AND o.order_key <> '' AND o.order_key = events.order_key AND o.state = 'delivered'
+		AND (o.created, o.received_at, o.id) > (events.created, events.received_at, events.id)
+	ORDER BY o.created DESC, o.received_at DESC, o.id DESC
+	LIMIT 1)`
 
 // claimSQL leases the events whose ids are in the JSON array ?5.
 const claimSQL = `UPDATE events
 SET state = 'delivering', lease_owner = ?1, lease_until = ?2, next_attempt_at = ?3, updated_at = ?4
 WHERE id IN (SELECT value FROM json_each(?5))
-RETURNING ` + listColumns + `, ` + bodyColumn
+RETURNING ` + listColumns + `, ` + bodyColumn + `, ` + lateColumn
 
 // claimDeliveriesSQL reads the delivery rows of the events whose ids are in
 // the JSON array ?1.
@@ -230,11 +230,13 @@ func (l lease) claim(ctx context.Context, tx *sql.Tx, st *queueStmts, ids []stri
 	}
 	byID := make(map[string]*hookbox.Claim, len(ids))
 	for rows.Next() {
-		ev, err := scanEvent(rows, true)
+		var late sql.NullString
+		ev, err := scanEvent(rows, true, &late)
 		if err != nil {
 			rows.Close()
 			return nil, err
 		}
+		ev.LateAfter = late.String
 		byID[ev.ID] = &hookbox.Claim{Event: ev, Owner: l.owner, LeaseUntil: loadTime(l.until)}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
@@ -265,24 +267,5 @@ func (l lease) claim(ctx context.Context, tx *sql.Tx, st *queueStmts, ids []stri
 			claims = append(claims, c)
 		}
 	}
-	for _, c := range claims {
-		if err := late(ctx, tx, st, c.Event); err != nil {
-			return nil, err
-		}
-	}
 	return claims, nil
-}
-
-// late sets ev.LateAfter when ev is ordered and a newer event of its key
-// is already delivered.
-func late(ctx context.Context, tx *sql.Tx, st *queueStmts, ev *hookbox.Event) error {
-	if ev.OrderKey == "" {
-		return nil
-	}
-	received, _ := storedTime(ev.ReceivedAt)
-	err := tx.StmtContext(ctx, st.late).QueryRowContext(ctx, ev.OrderKey, ev.Created, received, ev.ID).Scan(&ev.LateAfter)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
-	return err
 }

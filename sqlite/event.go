@@ -327,7 +327,7 @@ func prefixEnd(prefix string) (string, bool) {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanEvent(row scanner, withBody bool) (*hookbox.Event, error) {
+func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error) {
 	var (
 		ev                                         hookbox.Event
 		livemode, secretIndex, attempts, skipDead  int64
@@ -343,6 +343,7 @@ func scanEvent(row scanner, withBody bool) (*hookbox.Event, error) {
 	if withBody {
 		dest = append(dest, &ev.Body)
 	}
+	dest = append(dest, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}

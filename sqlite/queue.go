@@ -48,7 +48,7 @@ type queueStmts struct {
 	mu       sync.Mutex // held while preparing
 	prepared bool
 
-	claimDue, claim, claimDeliveries, lease, late *sql.Stmt
+	claimDue, claim, claimDeliveries, lease *sql.Stmt
 	// By size, as rowChunks.
 	leases, attempts, deliveries, aggregates chunked
 }
@@ -93,7 +93,6 @@ func (s *Store) stmts(ctx context.Context) (*queueStmts, error) {
 		{&q.claim, claimSQL},
 		{&q.claimDeliveries, claimDeliveriesSQL},
 		{&q.lease, leaseSQL},
-		{&q.late, lateSQL},
 	}
 	for i, n := range rowChunks {
 		preps = append(preps,

@@ -11,7 +11,9 @@ ALTER TABLE events ADD COLUMN order_skip_dead INTEGER NOT NULL DEFAULT 0 CHECK (
 -- in the key's order. Partial twice over: only ordered events, and only
 -- while they are live, so the gate of a long-lived object reads its few
 -- waiting events, not its history. The claim repeats the WHERE verbatim.
-CREATE INDEX events_order_live ON events (order_key, created, received_at, id)
+-- state and order_skip_dead are in it too, so the gate reads the index
+-- alone, never the table.
+CREATE INDEX events_order_live ON events (order_key, created, received_at, id, state, order_skip_dead)
     WHERE order_key <> '' AND state IN ('pending', 'delivering', 'dead');
 
 -- Late events: the newest delivered event of a key newer than the claimed
