@@ -8,7 +8,8 @@ import (
 )
 
 // apiListEvents lists events (GET /api/events?state=&type=&since=&until=
-// &destination=&q=&limit=&before=), newest first. "next" is the cursor of
+// &destination=&q=&blocked=&limit=&before=), newest first; blocked=true
+// keeps the dead events that hold their Stripe object. "next" is the cursor of
 // the following page: pass it as before=; it is absent on the last page.
 func (s *Server) apiListEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()

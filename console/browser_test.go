@@ -111,8 +111,10 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) []byte {
 
 // TestBrowser drives the console in headless chromium: log in, filter,
 // open an event, replay a dead event and see it delivered by a real
-// worker, replay by filter with its confirmation, hostile payloads inert,
-// and a cross-site form POST refused. Screenshots of each page are kept.
+// worker, replay by filter with its confirmation, list the blocked events,
+// skip one and see the later event of its object delivered, hostile
+// payloads inert, and a cross-site form POST refused. Screenshots of each
+// page are kept.
 func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test in -short mode")
@@ -139,6 +141,14 @@ func TestBrowser(t *testing.T) {
 	xss.Headers["User-Agent"] = `"><img src=x onerror=window.xss=3>`
 	evs = append(evs, xss)
 	mustInsert(t, store, evs...)
+	// An object whose oldest event went dead: the next one waits behind it.
+	head := newEvent("evt_order_head", "customer.subscription.updated", "sub_order", now.Add(-90*time.Second), hookbox.StatePending, "")
+	next := newEvent("evt_order_next", "customer.subscription.deleted", "sub_order", now.Add(-80*time.Second), hookbox.StatePending, "")
+	head.OrderKey = hookbox.OrderKeyOf("stripe", "", false, "sub_order")
+	next.OrderKey = head.OrderKey
+	mustInsert(t, store, head)
+	kill(t, store, "evt_order_head", now.Add(-70*time.Second))
+	mustInsert(t, store, next)
 
 	// The destination and the worker that delivers replayed events.
 	var delivered atomic.Int32
@@ -216,7 +226,7 @@ func TestBrowser(t *testing.T) {
 		screenshot(t, ctx, dir, "event-dead")
 	})
 	t.Run("ReplayDelivered", func(t *testing.T) {
-		browse(t, ctx, "replay", chromedp.Click(chromedp.CSS(`.toolbar button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(".flash-ok")))
+		browse(t, ctx, "replay", chromedp.Click(chromedp.CSS(`form.replay button`)), chromedp.WaitVisible(chromedp.CSS(".flash-ok")))
 		if text = textOf(t, ctx, ".flash-ok"); !strings.Contains(text, "Replayed") {
 			t.Fatalf("flash: %q", text)
 		}
@@ -248,6 +258,60 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("result: %q", text)
 		}
 		waitFor(t, "replayed events delivered", 15*time.Second, func() bool { return delivered.Load() == 3 })
+	})
+	t.Run("SkipBlocked", func(t *testing.T) {
+		browse(t, ctx, "events", chromedp.Navigate(ts.URL+"/events"), chromedp.WaitVisible(chromedp.ID("f-blocked")),
+			chromedp.Click(chromedp.ID("f-blocked")), chromedp.Submit(chromedp.ID("f-type")))
+		waitFor(t, "the blocked list", 10*time.Second, func() bool {
+			return strings.Contains(get(t, ctx, chromedp.Location()), "blocked=true")
+		})
+		browse(t, ctx, "blocked list", chromedp.WaitVisible(chromedp.CSS(`a[href="/events/evt_order_head"]`)))
+		text = textOf(t, ctx, "#rows")
+		if !strings.Contains(text, "blocked") || strings.Contains(text, "evt_order_next") || strings.Contains(text, "evt_dead_three") {
+			t.Fatalf("blocked list: %q", text)
+		}
+		screenshot(t, ctx, dir, "events-blocked")
+		browse(t, ctx, "open blocked event", chromedp.Click(chromedp.CSS(`a[href="/events/evt_order_head"]`)),
+			chromedp.WaitVisible(chromedp.ID("blocked-note")))
+		if text = textOf(t, ctx, "#blocked-note"); !strings.Contains(text, "the later events of this object wait") {
+			t.Fatalf("blocked notice: %q", text)
+		}
+		if text = textOf(t, ctx, "dl.facts"); !strings.Contains(text, head.OrderKey) {
+			t.Fatalf("facts lack the order key: %q", text)
+		}
+		screenshot(t, ctx, dir, "event-blocked")
+		// The worker has been polling all along: the next event waited.
+		if ev, err := store.FindEventByID(context.Background(), "evt_order_next"); err != nil || ev.State != hookbox.StatePending {
+			t.Fatalf("evt_order_next before the skip: %v %v", ev.State, err)
+		}
+		sent := delivered.Load()
+		browse(t, ctx, "skip", chromedp.SendKeys(chromedp.CSS(`form.skip-event input[name=reason]`), "bad data upstream"),
+			chromedp.Click(chromedp.CSS(`form.skip-event button`)), chromedp.WaitVisible(chromedp.CSS(".flash-ok")))
+		if text = textOf(t, ctx, ".flash-ok"); !strings.Contains(text, "Skipped") {
+			t.Fatalf("flash: %q", text)
+		}
+		if text = textOf(t, ctx, `section[aria-labelledby="deliveries"] table`); !strings.Contains(text, "skipped") || !strings.Contains(text, "bad data upstream") {
+			t.Fatalf("deliveries after the skip: %q", text)
+		}
+		if get(t, ctx, chromedp.Evaluate[bool](`document.getElementById("blocked-note") !== null || document.querySelector("form.skip-event") !== null`)) {
+			t.Fatalf("the page still says blocked, or still offers Skip")
+		}
+		screenshot(t, ctx, dir, "event-skipped")
+		// The later event of the object goes on, to the destination.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			browse(t, ctx, "next event", chromedp.Navigate(ts.URL+"/events/evt_order_next"), chromedp.WaitVisible(chromedp.ID("attempts")))
+			if text = textOf(t, ctx, "dl.facts"); strings.Contains(text, "delivered") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("evt_order_next not delivered after the skip: %q", text)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if got := delivered.Load(); got != sent+1 {
+			t.Fatalf("destination got %d requests after the skip, want 1", got-sent)
+		}
 	})
 	t.Run("HostileInert", func(t *testing.T) {
 		browse(t, ctx, "hostile", chromedp.Navigate(ts.URL+"/events/evt_hostile"), chromedp.WaitVisible(chromedp.ID("payload")),

@@ -19,6 +19,10 @@ type eventPage struct {
 	Raw        string // the body, indented when it is JSON
 	RawAsIs    bool   // Raw is JSON not indented: indenting would make it too large
 	Replayed   int    // a replay just replayed this many (-1: none)
+	Skipped    int    // a skip just skipped this many (-1: none)
+	// Blocked: a dead event holding its ordered key (Blocked); CanSkip:
+	// the event is one a skip settles (dead, or pending and tried).
+	Blocked, CanSkip bool
 	// NoDestination: delivered, but to no destination (none accepted it).
 	NoDestination bool
 	// NoneConfigured: this process has no destination at all.
@@ -34,17 +38,20 @@ type attemptView struct {
 
 // showEvent serves an event's page (GET /events/{id}): its envelope, the
 // payload pretty-printed and collapsible, the stored headers, every
-// delivery and attempt, and the replay button.
+// delivery and attempt, and the replay and skip buttons.
 func (s *Server) showEvent(w http.ResponseWriter, r *http.Request) {
 	p, err := s.loadEvent(r, r.PathValue("id"))
 	if err != nil {
 		s.renderError(w, r, err)
 		return
 	}
-	p.Replayed = -1
+	p.Replayed, p.Skipped = -1, -1
 	p.Payload, p.Raw, p.RawAsIs = parseTree(p.Event.Body)
 	if n, err := strconv.Atoi(r.URL.Query().Get("replayed")); err == nil && n >= 0 {
 		p.Replayed = n
+	}
+	if n, err := strconv.Atoi(r.URL.Query().Get("skipped")); err == nil && n >= 0 {
+		p.Skipped = n
 	}
 	s.render(w, r, http.StatusOK, "event", p.Event.ID, p)
 }
@@ -64,7 +71,8 @@ func (s *Server) loadEvent(r *http.Request, id string) (*eventPage, error) {
 		return nil, err
 	}
 	p := &eventPage{Event: ev, Deliveries: ds, rawAttempts: as,
-		NoDestination: DeliveredToNone(ev, ds), NoneConfigured: len(s.dests) == 0}
+		NoDestination: DeliveredToNone(ev, ds), NoneConfigured: len(s.dests) == 0,
+		Blocked: Blocked(ev), CanSkip: canSkip(ev, ds)}
 	for name, v := range ev.Headers {
 		p.Headers = append(p.Headers, [2]string{name, v})
 	}
@@ -73,6 +81,12 @@ func (s *Server) loadEvent(r *http.Request, id string) (*eventPage, error) {
 		p.Attempts = append(p.Attempts, attemptView{Attempt: a, Response: printable(a.Response)})
 	}
 	return p, nil
+}
+
+// canSkip reports whether hookbox.Queue.SkipEvents settles ev, with its
+// deliveries ds: a dead event, or a pending one some destination has tried.
+func canSkip(ev *hookbox.Event, ds []hookbox.Delivery) bool {
+	return ev.State == hookbox.StateDead || ev.State == hookbox.StatePending && len(ds) > 0
 }
 
 func sortPairs(ps [][2]string) {

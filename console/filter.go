@@ -20,6 +20,10 @@ type filter struct {
 	Until       string `json:"until,omitempty"`
 	Destination string `json:"destination,omitempty"`
 	Q           string `json:"q,omitempty"` // an event id or an object id
+	// Blocked keeps the dead events that hold their ordered key
+	// (hookbox.EventFilter.Blocked): the later events of their Stripe
+	// object wait behind each.
+	Blocked bool `json:"blocked,omitempty"`
 
 	since, until time.Time
 }
@@ -31,7 +35,8 @@ const DefaultObjectSearchSince = "24h"
 
 // parseFilter reads a filter from a query string. Times are RFC 3339, or a
 // date and time without zone (read as UTC, what an HTML datetime-local
-// field sends), or a duration meaning "that long ago" (since=1h).
+// field sends), or a duration meaning "that long ago" (since=1h). blocked
+// is a boolean (true, 1, false, 0).
 func parseFilter(v url.Values, now time.Time) (filter, error) {
 	f := filter{
 		State:       strings.TrimSpace(v.Get("state")),
@@ -40,6 +45,12 @@ func parseFilter(v url.Values, now time.Time) (filter, error) {
 		Until:       strings.TrimSpace(v.Get("until")),
 		Destination: strings.TrimSpace(v.Get("destination")),
 		Q:           strings.TrimSpace(v.Get("q")),
+	}
+	if b := strings.TrimSpace(v.Get("blocked")); b != "" {
+		var err error
+		if f.Blocked, err = strconv.ParseBool(b); err != nil {
+			return f, hookbox.Errorf(hookbox.EINVALID, "blocked must be true or false")
+		}
 	}
 	return f, f.parse(now)
 }
@@ -88,7 +99,7 @@ func isEventID(q string) bool {
 // query returns the store query of f (cursor and limit set by the caller).
 func (f filter) query() hookbox.EventQuery {
 	q := hookbox.EventQuery{
-		EventFilter: hookbox.EventFilter{Type: f.Type, State: hookbox.State(f.State), Since: f.since},
+		EventFilter: hookbox.EventFilter{Type: f.Type, State: hookbox.State(f.State), Since: f.since, Blocked: f.Blocked},
 		Until:       f.until,
 		Destination: f.Destination,
 	}
@@ -114,6 +125,9 @@ func (f filter) values() url.Values {
 		if kv[1] != "" {
 			v.Set(kv[0], kv[1])
 		}
+	}
+	if f.Blocked {
+		v.Set("blocked", "true")
 	}
 	return v
 }

@@ -2,7 +2,9 @@ package console
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hookbox/hookbox"
@@ -18,6 +20,11 @@ type overviewPage struct {
 	DeadHour, DeadDay         counted
 	OldestPending             time.Time
 	Chart                     chart
+	// Blocked are the ordered keys held by a dead event, per destination
+	// (hookbox.Queue.CountBlocked), by name; destinations with none are
+	// left out.
+	Blocked   []Count
+	CanSearch bool // the events list filters by destination
 	// NoneConfigured: this process has no destination, so events stay
 	// pending.
 	NoneConfigured bool
@@ -41,11 +48,12 @@ func (c counted) String() string {
 }
 
 // showOverview serves the overview (GET /): the ingest counters of the last
-// hour and day, the queue now, the rate chart and the secret positions.
+// hour and day, the queue now, the keys blocked per destination, the rate
+// chart and the secret positions.
 func (s *Server) showOverview(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
-	p := overviewPage{Now: now, HasActivity: s.activity != nil, NoneConfigured: len(s.dests) == 0}
+	p := overviewPage{Now: now, HasActivity: s.activity != nil, NoneConfigured: len(s.dests) == 0, CanSearch: s.searcher != nil}
 	p.Hour = s.activity.Totals(now.Add(-time.Hour), now)
 	p.Day = s.activity.Totals(now.Add(-24*time.Hour), now)
 	p.Chart = newChart(s.activity.Series(now, 60))
@@ -89,6 +97,17 @@ func (s *Server) showOverview(w http.ResponseWriter, r *http.Request) {
 		p.Dead = counted{counts[hookbox.StateDead], true}
 		p.OldestPending = oldest
 	}
+	blocked, err := s.store.CountBlocked(ctx)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	for name, n := range blocked {
+		if n > 0 {
+			p.Blocked = append(p.Blocked, Count{Name: name, N: n})
+		}
+	}
+	slices.SortFunc(p.Blocked, func(a, b Count) int { return strings.Compare(a.Name, b.Name) })
 	if r.URL.Query().Get("fragment") != "" {
 		s.renderFragment(w, r, "overview", "overview-body", p)
 		return

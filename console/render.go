@@ -38,6 +38,8 @@ func (s *Server) parseTemplates() (map[string]*template.Template, error) {
 		"ago":            func(t time.Time) string { return relative(t, s.now()) },
 		"eventURL":       eventURL,
 		"noDestination":  DeliveredToNoneRow,
+		"blocked":        Blocked,
+		"maxSkipReason":  func() int { return MaxSkipReason },
 		"static":         staticURL,
 		"comma":          comma,
 		"dur":            formatDuration,

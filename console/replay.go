@@ -43,7 +43,7 @@ func (s *Server) replay(ctx context.Context, f hookbox.ReplayFilter) (int, error
 }
 
 // replayByFilter replays the events f selects. A filter of state, type
-// and since is one store statement; any other filter is resolved to at
+// and since alone is one store statement; any other filter is resolved to at
 // most CountCap ids first (EINVALID beyond, asking to narrow it). A state
 // is required, so that a replay never re-sends every delivered event by
 // accident.
@@ -51,7 +51,7 @@ func (s *Server) replayByFilter(ctx context.Context, f filter) (int, error) {
 	if f.State == "" {
 		return 0, errNoState
 	}
-	if !f.needsSearch() && f.Q == "" {
+	if !f.needsSearch() && f.Q == "" && !f.Blocked {
 		return s.replay(ctx, hookbox.ReplayFilter{State: hookbox.State(f.State), Type: f.Type, Since: f.since})
 	}
 	var ids []string

@@ -214,10 +214,12 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /events/replay", page(s.replayFilter))
 	mux.Handle("GET /events/{id}", page(s.showEvent))
 	mux.Handle("POST /events/{id}/replay", page(s.replayEvent))
+	mux.Handle("POST /events/{id}/skip", page(s.skipEvent))
 
 	mux.Handle("GET /api/events", api(s.apiListEvents))
 	mux.Handle("GET /api/events/{id}", api(s.apiShowEvent))
 	mux.Handle("POST /api/events/{id}/replay", api(s.apiReplayEvent))
+	mux.Handle("POST /api/events/{id}/skip", api(s.apiSkipEvent))
 	mux.Handle("POST /api/replay", api(s.apiReplay))
 	mux.Handle("/api/", api(func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, hookbox.Errorf(hookbox.ENOTFOUND, "no such API endpoint"))

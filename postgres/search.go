@@ -13,8 +13,9 @@ var _ hookbox.EventSearcher = (*Store)(nil)
 
 // SearchEvents returns up to q.Limit (DefaultListLimit when <= 0) events
 // matching q, newest received first, ties broken by descending ID, without
-// their bodies: FindEvents's order and keyset cursor, further narrowed by
-// q.Until, q.ObjectID and q.Destination, as the SQLite store narrows them.
+// their bodies: FindEvents's order, keyset cursor and Blocked, further
+// narrowed by q.Until, q.ObjectID and q.Destination, as the SQLite store
+// narrows them.
 //
 // Every filter is an index condition the planner can use: state and an
 // exact type read events_state or events_type in listing order, the time
@@ -135,6 +136,9 @@ func queryWhere(q hookbox.EventQuery) (w where, none bool, err error) {
 			return w, false, hookbox.Errorf(hookbox.EINVALID, "unknown state %q", q.State)
 		}
 		w.add("state = $?", string(q.State))
+	}
+	if q.Blocked {
+		w.add(blockedSQL)
 	}
 	if !q.Since.IsZero() {
 		if !inRange(q.Since) {

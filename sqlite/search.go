@@ -12,8 +12,8 @@ import (
 var _ hookbox.EventSearcher = (*Store)(nil)
 
 // SearchEvents returns events matching q, newest received first, as
-// FindEvents does, and further narrowed by q.Until, q.ObjectID and
-// q.Destination.
+// FindEvents does (q.Blocked included), and further narrowed by q.Until,
+// q.ObjectID and q.Destination.
 //
 // The plan is chosen by probing (see plan): a state or type that holds
 // few events is read from its index and sorted; otherwise the listing
@@ -89,7 +89,7 @@ func (s *Store) CountEventsUpTo(ctx context.Context, q hookbox.EventQuery, limit
 		// Every usable index holds many candidates: count along the
 		// equality index when there is one (state is covering).
 		switch {
-		case q.State != "":
+		case q.State != "" || q.Blocked:
 			index = "events_state_next_attempt"
 		case q.Type != "":
 			index = "events_type"
@@ -156,6 +156,13 @@ func (s *Store) plan(ctx context.Context, q hookbox.EventQuery) (index string, s
 			return "", false, err
 		}
 	}
+	if q.Blocked {
+		// Blocked events are dead ones: the dead entries of the state
+		// index hold them all.
+		if err := try("events_state_next_attempt", "state = 'dead'"); err != nil {
+			return "", false, err
+		}
+	}
 	if q.Type != "" {
 		tw, ta := whereType(nil, nil, q.Type)
 		if len(tw) > 0 {
@@ -193,6 +200,9 @@ func queryWhere(q hookbox.EventQuery) ([]string, []any, error) {
 		}
 		where = append(where, "state = ?")
 		args = append(args, string(q.State))
+	}
+	if q.Blocked {
+		where = append(where, blockedSQL)
 	}
 	if !q.Since.IsZero() {
 		since, ok := filterTime(q.Since)

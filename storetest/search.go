@@ -95,6 +95,19 @@ var searchRows = []searchRow{
 	{"evt_17", "charge.succeeded", 17 * time.Second, hookbox.StateDelivered, "", nil}, // no body
 }
 
+// searchOrder gives events of the search dataset an ordered key: evt_03
+// (dead, tried at "app") and evt_15 (dead, never tried) hold theirs, evt_06
+// is dead but its key moves on (OrderSkipDead), evt_01 is pending.
+var searchOrder = map[string]struct {
+	key      string
+	skipDead bool
+}{
+	"evt_01": {"K1", false},
+	"evt_03": {"K3", false},
+	"evt_06": {"K6", true},
+	"evt_15": {"K15", false},
+}
+
 // seedSearch stores searchRows in s. The events with destinations are
 // stored pending, claimed and completed, which records their delivery rows
 // and derives their state.
@@ -108,6 +121,7 @@ func seedSearch(tb testing.TB, s hookbox.Store) {
 			ev.Body = fmt.Appendf(nil, r.body, r.id)
 		}
 		ev.State, ev.Attempts, ev.NextAttemptAt = r.state, 0, time.Time{}
+		ev.OrderKey, ev.OrderSkipDead = searchOrder[r.id].key, searchOrder[r.id].skipDead
 		if len(r.dests) == 0 {
 			MustInsert(tb, s, ev)
 			continue
@@ -179,6 +193,11 @@ func searchCases() []struct {
 		{"delivered", q{EventFilter: f{State: hookbox.StateDelivered}}, ev(17, 16, 13, 11, 5, 2)},
 		{"dead", q{EventFilter: f{State: hookbox.StateDead}}, ev(15, 10, 6, 3)},
 		{"state and type", q{EventFilter: f{State: hookbox.StatePending, Type: "charge.*"}}, ev(14, 1)},
+		{"blocked", q{EventFilter: f{Blocked: true}}, ev(15, 3)},
+		{"blocked and dead", q{EventFilter: f{Blocked: true, State: hookbox.StateDead}}, ev(15, 3)},
+		{"blocked and pending", q{EventFilter: f{Blocked: true, State: hookbox.StatePending}}, nil},
+		{"blocked and destination", q{EventFilter: f{Blocked: true}, Destination: "app"}, ev(3)},
+		{"blocked and since", q{EventFilter: f{Blocked: true, Since: at(13 * time.Second)}}, ev(15)},
 		{"since", q{EventFilter: f{Since: at(13 * time.Second)}}, ev(17, 16, 15, 14, 13)},
 		{"until", q{Until: at(13 * time.Second)}, ev(12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)},
 		{"since on the stored microsecond", q{EventFilter: f{Since: at(8*time.Second + 1000)}}, ev(17, 16, 15, 14, 13, 12, 11, 10, 9, 8)},
@@ -219,8 +238,8 @@ func searchCases() []struct {
 // state, since and until to the nanosecond against stored microseconds,
 // the keyset cursor (ties, no id, between microseconds), the body's
 // data.object.id (spaced JSON, escapes, a number, an array, another place
-// of the id, invalid JSON, no body, ids longer than an index key) and the
-// destination.
+// of the id, invalid JSON, no body, ids longer than an index key), the
+// destination, and the dead events that hold their ordered key (Blocked).
 func testSearchFilters(t *testing.T, s searchStore) {
 	seedSearch(t, s)
 	for _, c := range searchCases() {
