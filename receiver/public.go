@@ -64,6 +64,7 @@ func (r *Receiver) endpointHandler(ep Endpoint) (*ingest.Handler, error) {
 		// The same client address everywhere: logs, limits, allowlist.
 		ClientAddrFunc: r.proxies.ClientAddr,
 		LogSampler:     r.logs,
+		Thin:           ep.Payload == PayloadThin,
 	}
 	if r.worker != nil && r.opts.Mode == ModeSync {
 		h.DeliverFunc = r.worker.DeliverNow
