@@ -98,8 +98,12 @@ type Options struct {
 	RetentionEvery     time.Duration
 
 	// Reconcile, when set, reconciles with Stripe's events API
-	// periodically.
+	// periodically: /v1/events for snapshot endpoints, /v2/core/events
+	// for each thin endpoint.
 	Reconcile *ReconcileOptions
+	// Thin, when set, fetches the full form of thin events (endpoints
+	// with PayloadThin) in the background.
+	Thin *ThinOptions
 
 	// Admin surface.
 	AdminToken string // required off loopback; never logged
@@ -225,6 +229,9 @@ func (o Options) validate() error {
 		return errors.New("--mode sync needs a destination (--forward-to, or destinations in --config)")
 	}
 	if err := validateOrder(o); err != nil {
+		return err
+	}
+	if err := validateThin(o); err != nil {
 		return err
 	}
 	if err := o.validateTimes(); err != nil {

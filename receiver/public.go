@@ -84,6 +84,7 @@ func (r *Receiver) onResult(res ingest.Result) {
 	r.activity.Record(string(res.Outcome), res.Reason, idx, time.Now())
 	switch {
 	case res.Outcome == ingest.OutcomeAccepted:
+		r.metrics.HealthEvent(res.Endpoint, res.Event)
 		r.wake()
 	case r.limiter != nil && res.CountsAsFailure():
 		// Stripe never sends a body over the limit nor stalls one, nor

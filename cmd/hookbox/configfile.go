@@ -31,10 +31,12 @@ type endpointConfig struct {
 	Secrets      []secretRef         `yaml:"secrets"`
 	Tolerance    yamlDuration        `yaml:"tolerance"`
 	Livemode     string              `yaml:"livemode"` // any (default), live, test
+	Payload      string              `yaml:"payload"`  // snapshot (default), thin
 	Destinations []destinationConfig `yaml:"destinations"`
 
 	secrets  []string         // resolved
 	livemode deliver.Livemode // parsed Livemode
+	payload  receiver.Payload // parsed Payload
 }
 
 // destinationConfig is one HTTP destination of an endpoint.
@@ -45,6 +47,7 @@ type destinationConfig struct {
 	Events   []string     `yaml:"events"`   // type patterns; empty: all
 	Livemode string       `yaml:"livemode"` // any (default), live, test
 	Timeout  yamlDuration `yaml:"timeout"`
+	Deliver  string       `yaml:"deliver"` // thin endpoints: notification (default) or event
 
 	secret   string           // resolved
 	types    deliver.Types    // parsed Events
@@ -163,6 +166,9 @@ func (ep *endpointConfig) resolve(getenv func(string) string) (warnings []string
 	if ep.livemode, err = deliver.ParseLivemode(ep.Livemode); err != nil {
 		return nil, fmt.Errorf("%s: livemode: %w", where, err)
 	}
+	if ep.payload, err = receiver.ParsePayload(ep.Payload); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
 	seen := map[string]bool{}
 	for k := range ep.Destinations {
 		d := &ep.Destinations[k]
@@ -174,6 +180,9 @@ func (ep *endpointConfig) resolve(getenv func(string) string) (warnings []string
 			return nil, fmt.Errorf("%s: name %q used twice", dwhere, d.Name)
 		}
 		seen[d.Name] = true
+		if err := checkDeliver(d.Deliver, ep.payload); err != nil {
+			return nil, fmt.Errorf("%s: %w", dwhere, err)
+		}
 		warn, err := d.resolve(ep.Name, getenv)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", dwhere, err)
@@ -264,7 +273,8 @@ func (d *destinationConfig) spec(endpoint string, defTimeout time.Duration) dest
 	if timeout == 0 {
 		timeout = defTimeout
 	}
-	return destSpec{name: endpoint + "/" + d.Name, url: d.URL, secret: d.secret, types: d.types, livemode: d.livemode, timeout: timeout}
+	return destSpec{name: endpoint + "/" + d.Name, url: d.URL, secret: d.secret, types: d.types, livemode: d.livemode, timeout: timeout,
+		fullEvent: d.Deliver == deliverEvent}
 }
 
 // loadEndpoints reads the config file at path into endpoint specs; the
@@ -282,7 +292,7 @@ func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout t
 		if tol == 0 {
 			tol = defTol
 		}
-		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live}, sources: secretSources(e.Secrets)}
+		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live, Payload: e.payload}, sources: secretSources(e.Secrets)}
 		for _, r := range e.Secrets {
 			ep.envRefs = append(ep.envRefs, r.Env)
 		}

@@ -7,8 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/receiver"
+	"github.com/hookbox/hookbox/thin"
 )
 
 // endpointSpec is one webhook endpoint as configured (the default one from
@@ -27,6 +29,7 @@ type destSpec struct {
 	types             deliver.Types
 	livemode          deliver.Livemode
 	timeout           time.Duration
+	fullEvent         bool // deliver: event (a thin endpoint's fetched event)
 }
 
 // destination builds the destination its URL's scheme names (http(s),
@@ -71,14 +74,20 @@ func brokerSchemes() string {
 	return ", " + strings.Join(s, ", ")
 }
 
-// endpoint returns the receiver's endpoint with its destinations built.
-func (e endpointSpec) endpoint(now func() time.Time) (receiver.Endpoint, error) {
+// endpoint returns the receiver's endpoint with its destinations built;
+// those that deliver the fetched event read it from store (nil when only
+// checking the configuration).
+func (e endpointSpec) endpoint(now func() time.Time, store hookbox.ThinStore) (receiver.Endpoint, error) {
 	ep := e.Endpoint
 	ep.Destinations = nil
 	for _, d := range e.dests {
 		h, err := d.destination(now)
 		if err != nil {
 			return ep, fmt.Errorf("endpoint %s: destination %s: %w", e.Name, d.name, err)
+		}
+		if d.fullEvent {
+			ep.Destinations = append(ep.Destinations, thin.DeliverEvent(h, store))
+			continue
 		}
 		ep.Destinations = append(ep.Destinations, h)
 	}
@@ -181,7 +190,7 @@ func (c *serveConfig) readEndpoints(getenv func(string) string) error {
 	if len(secrets) == 0 {
 		return errors.New("no webhook secret: set STRIPE_WEBHOOK_SECRET (whsec_..., comma-separated to rotate) or STRIPE_WEBHOOK_SECRET_FILE, or declare endpoints in --config; hookbox will not accept unverified webhooks")
 	}
-	ep := endpointSpec{Endpoint: receiver.Endpoint{Name: receiver.DefaultEndpoint, Secrets: secrets, Tolerance: c.tolerance, Livemode: deliver.LivemodeAny}}
+	ep := endpointSpec{Endpoint: receiver.Endpoint{Name: receiver.DefaultEndpoint, Secrets: secrets, Tolerance: c.tolerance, Livemode: deliver.LivemodeAny, Payload: c.payload}}
 	if c.forward.to != "" {
 		fs, err := readSecrets(getenv, "HOOKBOX_FORWARD_SECRET")
 		if err != nil {

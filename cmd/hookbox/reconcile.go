@@ -295,27 +295,27 @@ func writeReconcileText(w io.Writer, s reconcile.Summary, evs []reconcileEventJS
 // returned function after ef.Parse: it returns nil when periodic reconcile
 // is off, else its options with the API key read (the receiver validates
 // them).
-func addReconcileServeFlags(ef *envFlags) func() (*receiver.ReconcileOptions, error) {
+func addReconcileServeFlags(ef *envFlags) func() (*receiver.ReconcileOptions, string, error) {
 	every := ef.duration("reconcile-every", "HOOKBOX_RECONCILE_EVERY", 0, "reconcile with Stripe's events API this often (e.g. 15m; 0: off); needs STRIPE_API_KEY or STRIPE_API_KEY_FILE")
 	since := ef.longDur("reconcile-since", "HOOKBOX_RECONCILE_SINCE", reconcile.DefaultSince, "window of the first periodic reconcile after start (at most 30d); later runs cover the time since the previous one")
 	types := ef.str("reconcile-types", "HOOKBOX_RECONCILE_TYPES", "", "periodic reconcile: only these event types, comma-separated")
 	undelivered := ef.boolean("reconcile-undelivered-only", "HOOKBOX_RECONCILE_UNDELIVERED_ONLY", false, "periodic reconcile: only events Stripe has not delivered to every endpoint")
 	apiBase := ef.str("stripe-api-base", "HOOKBOX_STRIPE_API_BASE", "", "Stripe API base URL (default https://api.stripe.com; for stripe-mock and tests)")
-	return func() (*receiver.ReconcileOptions, error) {
+	return func() (*receiver.ReconcileOptions, string, error) {
 		if *every == 0 {
-			return nil, nil
+			return nil, *apiBase, nil
 		}
 		if *every < 0 {
-			return nil, errors.New("--reconcile-every must be positive (or 0: off)")
+			return nil, "", errors.New("--reconcile-every must be positive (or 0: off)")
 		}
 		if err := checkSince(time.Duration(*since), "--reconcile-since"); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		key, err := readAPIKey(ef.getenv)
 		if err != nil {
-			return nil, fmt.Errorf("--reconcile-every: %w", err)
+			return nil, "", fmt.Errorf("--reconcile-every: %w", err)
 		}
 		return &receiver.ReconcileOptions{Key: key, APIBase: *apiBase, Every: *every, Since: time.Duration(*since),
-			Types: splitList(*types), UndeliveredOnly: *undelivered}, nil
+			Types: splitList(*types), UndeliveredOnly: *undelivered}, *apiBase, nil
 	}
 }

@@ -30,6 +30,7 @@ type serveConfig struct {
 	configFile string
 	tolerance  time.Duration // endpoints that set none
 	forward    forwardFlags
+	payload    receiver.Payload // the default endpoint's (--payload)
 	endpoints  []endpointSpec
 	warnings   []string // logged at start (an inline secret in the config file)
 	// opts is the receiver's configuration but for what only exists at
@@ -83,7 +84,7 @@ func parseServeConfig(env *environ, args []string) (*serveConfig, error) {
 	ef := &envFlags{fs: fs, getenv: env.Getenv}
 	c := &serveConfig{}
 	apply := []func() error{
-		c.mainFlags(ef), c.ingestFlags(ef), c.deliveryFlags(ef), c.edgeFlags(ef),
+		c.mainFlags(ef), c.ingestFlags(ef), c.deliveryFlags(ef), c.edgeFlags(ef), c.thinFlags(ef),
 	}
 	finishReconcile := addReconcileServeFlags(ef)
 	if err := ef.parse(args); err != nil {
@@ -97,7 +98,7 @@ func parseServeConfig(env *environ, args []string) (*serveConfig, error) {
 			return nil, err
 		}
 	}
-	rc, err := finishReconcile()
+	rc, apiBase, err := finishReconcile()
 	if err != nil {
 		return nil, err
 	}
@@ -108,10 +109,13 @@ func parseServeConfig(env *environ, args []string) (*serveConfig, error) {
 	if err := c.readEndpoints(env.Getenv); err != nil {
 		return nil, err
 	}
+	if c.opts.Thin, err = thinOptions(env.Getenv, apiBase, c.endpoints); err != nil {
+		return nil, err
+	}
 	if _, err := newLogger(io.Discard, c.logFormat, c.logLevel); err != nil {
 		return nil, err
 	}
-	opts, err := c.receiverOptions(nil)
+	opts, err := c.receiverOptions(nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -287,11 +291,11 @@ func (c *serveConfig) readAdminToken(getenv func(string) string) error {
 
 // receiverOptions returns the receiver's options with the endpoints'
 // destinations built on the clock now (nil: time.Now).
-func (c *serveConfig) receiverOptions(now func() time.Time) (receiver.Options, error) {
+func (c *serveConfig) receiverOptions(now func() time.Time, store hookbox.ThinStore) (receiver.Options, error) {
 	o := c.opts
 	o.NowFunc = now
 	for i, spec := range c.endpoints {
-		ep, err := spec.endpoint(now)
+		ep, err := spec.endpoint(now, store)
 		if err != nil {
 			return o, err
 		}
@@ -329,12 +333,14 @@ func openReceiver(ctx context.Context, cfg *serveConfig, logw io.Writer, now fun
 	for _, w := range cfg.warnings {
 		logger.Warn(w)
 	}
-	opts, err := cfg.receiverOptions(now)
+	store, err := openStore(ctx, cfg.db, false)
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, cfg.db, false)
+	ts, _ := store.(hookbox.ThinStore)
+	opts, err := cfg.receiverOptions(now, ts)
 	if err != nil {
+		store.Close()
 		return nil, err
 	}
 	opts.Store, opts.Logger, opts.Version = store, logger, buildVersion()
