@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	stripe "github.com/stripe/stripe-go/v85"
+
 	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/envelope"
@@ -314,5 +316,40 @@ func TestThinDeliverEvent(t *testing.T) {
 		if d.Destination == "event" && (d.State != hookbox.StateDead || !strings.Contains(d.LastError, "could not be fetched")) {
 			t.Fatalf("event destination after a given-up fetch: %+v", d)
 		}
+	}
+}
+
+// Ensures Go handlers read thin events with stripe-go's types: Stripe()
+// names the mistake instead of failing to decode, Notification gives the
+// typed notification, FullEvent the typed fetched event.
+func TestThinAccessors(t *testing.T) {
+	ev := meterEvent("evt_acc", "acct_9")
+	n, err := envelope.ParseEvent(ev.Notification())
+	if err != nil {
+		t.Fatal(err)
+	}
+	de := deliver.NewEvent(n, 1)
+	if _, err := de.Stripe(); !errors.Is(err, deliver.ErrThinEvent) {
+		t.Fatalf("Stripe() on a thin event: %v", err)
+	}
+	note, err := de.Notification()
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed, ok := note.(*stripe.V1BillingMeterErrorReportTriggeredEventNotification)
+	if !ok || typed.RelatedObject.ID != "mtr_evt_acc" || *typed.Context.StringPtr() != "acct_9" || !typed.Created.Equal(ev.Created) {
+		t.Fatalf("Notification() = %#v", note)
+	}
+	if _, err := de.FullEvent(); err == nil {
+		t.Fatal("FullEvent() on a notification: no error")
+	}
+	fullEv := *n
+	fullEv.Body = ev.Full()
+	got, err := deliver.NewEvent(&fullEv, 1).FullEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fe, ok := got.(*stripe.V1BillingMeterErrorReportTriggeredEvent); !ok || fe.ID != "evt_acc" {
+		t.Fatalf("FullEvent() = %#v", got)
 	}
 }

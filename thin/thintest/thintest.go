@@ -31,7 +31,7 @@ type Event struct {
 // Full is the event as GET /v2/core/events/{id} returns it.
 func (e Event) Full() []byte {
 	m := e.fields()
-	m["data"] = map[string]any{"reason": "fake", "related": e.RelatedID}
+	m["data"] = map[string]any{"fake": true, "related_id": e.RelatedID}
 	b, _ := json.Marshal(m)
 	return b
 }
