@@ -184,3 +184,47 @@ func scrape(t *testing.T, url string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// Ensures send --thin sends thin notifications that the real Main accepts
+// at a thin endpoint (--payload thin) and that stripe-go parses, and that
+// hookbox sign signs a thin notification as Stripe does.
+func TestThin_SendAndSign(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{
+		"HOOKBOX_LISTEN": "127.0.0.1:0", "HOOKBOX_ADMIN_LISTEN": "127.0.0.1:0",
+		"HOOKBOX_DB": "sqlite:" + filepath.Join(dir, "send.db"), "STRIPE_WEBHOOK_SECRET": thinSecret,
+	}
+	r, _ := mustRunMain(t, vars, "--payload", "thin")
+	env, out, errb := testEnv(map[string]string{"STRIPE_WEBHOOK_SECRET": thinSecret})
+	if err := runSend(context.Background(), env, []string{"--thin", "--count", "30", "--quiet", "--seed", "7", "http://" + r.PublicAddr() + "/webhooks/stripe"}); err != nil {
+		t.Fatalf("send --thin: %v\n%s%s", err, out, errb)
+	}
+	evs, err := r.Store().FindEvents(context.Background(), hookbox.EventFilter{Limit: 100})
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("stored %d events, %v", len(evs), err)
+	}
+	client := stripe.NewClient("sk_test_unused")
+	for _, e := range evs {
+		full, _ := r.Store().FindEventByID(context.Background(), e.ID)
+		if full.Object != hookbox.ThinObject {
+			t.Fatalf("stored %s with object %q", e.ID, full.Object)
+		}
+		if _, err := stripe.EventNotificationFromJSON(full.Body, *client); err != nil {
+			t.Fatalf("stripe-go cannot parse %s: %v", full.Body, err)
+		}
+	}
+
+	body := thintest.Event{ID: "evt_sign", Type: "v2.core.account.updated", Created: time.Now()}.Notification()
+	env, out, _ = testEnv(map[string]string{"STRIPE_WEBHOOK_SECRET": thinSecret})
+	env.Stdin = bytes.NewReader(body)
+	if err := runSign(context.Background(), env, nil); err != nil {
+		t.Fatal(err)
+	}
+	header := strings.TrimSpace(out.String())
+	if i := strings.Index(header, "t="); i > 0 {
+		header = header[i:]
+	}
+	if _, err := client.ParseEventNotification(body, header, thinSecret); err != nil {
+		t.Fatalf("hookbox sign's header %q does not verify with ParseEventNotification: %v", header, err)
+	}
+}
