@@ -64,6 +64,7 @@ never from a flag:
         required when --admin-listen is not on loopback
   STRIPE_API_KEY, STRIPE_API_KEY_FILE
         a restricted key with read access to Events, for --reconcile-every
+        and to fetch the full events of thin endpoints (--payload thin)
 
 Every flag also reads the HOOKBOX_* variable named in its help.
 
