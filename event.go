@@ -69,6 +69,16 @@ type Event struct {
 	Account    string // Connect: the connected account id, "" otherwise
 	APIVersion string
 
+	// Thin notifications (Object ThinObject) only, read from the body at
+	// ingest: the object the event is about, and the context to fetch the
+	// full event in (Stripe-Context). Empty for snapshot events.
+	RelatedObject RelatedObject
+	Context       string
+	// FetchedBody, when set on a thin event given to InsertEvents, is its
+	// full form already known (reconcile lists full events): its Fetch is
+	// stored done with this body. Never read back: see ThinStore.FindFetch.
+	FetchedBody []byte
+
 	// Body is the exact request body that was verified.
 	Body []byte
 	// Headers holds the request headers that matter (Stripe-Signature,

@@ -12,7 +12,8 @@ type EventQuery struct {
 	// Until keeps events received strictly before it (zero: no bound). It
 	// combines with the keyset cursor: both apply.
 	Until time.Time
-	// ObjectID keeps events whose body's data.object.id equals it.
+	// ObjectID keeps events whose body's data.object.id equals it, and
+	// thin events whose RelatedObject.ID equals it.
 	ObjectID string
 	// Destination keeps events that have a delivery row for that
 	// destination name (they were tried there at least once).

@@ -45,6 +45,7 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 	comp := hookbox.Completion{EventID: ev.ID, Owner: w.owner}
 	var orphans []hookbox.Delivery // pending deliveries no destination takes
 	var skipped []hookbox.Delivery // late events an ordered destination skips
+	var waiting []hookbox.Delivery // deliveries a Preparer defers: no attempt
 
 	known := make(map[string]bool, len(w.Destinations))
 	var targets []*target
@@ -73,6 +74,31 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 				skipped = append(skipped, *skip)
 				continue
 			}
+		}
+		if pr, ok := PreparerOf(d); ok {
+			// What the destination sends may not be there yet (the full
+			// form of a thin event, fetched in the background): such a
+			// delivery waits without an attempt, so waiting spends none
+			// of the retry budget; the store makes the event due again
+			// as soon as the fetch ends (hookbox.ThinStore).
+			prep := pr.Prepare(hard, t.ev)
+			switch {
+			case prep.Dead:
+				d := p
+				d.Destination = name
+				orphans = append(orphans, orphan(d, prep.Reason))
+				out.allOK = false
+				continue
+			case prep.Event == nil:
+				d := p
+				d.Destination, d.State = name, hookbox.StatePending
+				d.NextAttemptAt, d.LastError = w.now().Add(max(prep.Wait, time.Second)), cleanText(prep.Reason, maxLastError)
+				waiting = append(waiting, d)
+				out.retries = append(out.retries, d.NextAttemptAt)
+				out.allOK = false
+				continue
+			}
+			t.ev = prep.Event
 		}
 		if tried && (!ev.ReplayedAt.IsZero() || p.Attempts == 0) {
 			// After a replay the retry budget restarted at 0, but attempt
@@ -185,6 +211,13 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			slog.String("event_id", ev.ID), slog.String("type", ev.Type),
 			slog.String("destination", s.Destination), slog.String("late_after", ev.LateAfter))
 		comp.Deliveries = append(comp.Deliveries, s)
+	}
+	for _, d := range waiting {
+		d.EventID, d.UpdatedAt = ev.ID, now
+		w.log.LogAttrs(context.Background(), slog.LevelDebug, "delivery waits",
+			slog.String("event_id", ev.ID), slog.String("destination", d.Destination),
+			slog.String("reason", d.LastError), slog.Time("next_attempt_at", d.NextAttemptAt))
+		comp.Deliveries = append(comp.Deliveries, d)
 	}
 	for _, o := range orphans {
 		o.EventID, o.UpdatedAt = ev.ID, now

@@ -43,3 +43,45 @@ type Versioned interface {
 // DefaultTimeout bounds one delivery attempt (an HTTP request, or a Mux
 // handler call).
 const DefaultTimeout = 10 * time.Second
+
+// Preparer is implemented by destinations that send something else than
+// the stored body, which may not be there yet: a destination of a thin
+// endpoint that delivers the full event (fetched from Stripe in the
+// background) rather than the notification. The Worker asks it before
+// each attempt, looking through wrappers that implement Unwrap()
+// Destination.
+type Preparer interface {
+	// Prepare returns what to deliver for ev. Ready: Event is sent (it may
+	// be ev itself). Otherwise Wait > 0 defers the delivery: it stays
+	// pending, is tried again after Wait, and no attempt is recorded or
+	// counted against the retry budget; or Dead, a reason, gives up on the
+	// destination (the delivery is dead with that reason; a replay tries
+	// again).
+	Prepare(ctx context.Context, ev *hookbox.Event) Prepared
+}
+
+// Prepared is a Preparer's answer.
+type Prepared struct {
+	Event *hookbox.Event
+	Wait  time.Duration
+	// Reason says why the delivery waits (kept as its LastError) or, with
+	// Dead, why it is dead.
+	Reason string
+	Dead   bool
+}
+
+// PreparerOf returns the Preparer of d, looking through wrappers that
+// implement Unwrap() Destination; false when there is none.
+func PreparerOf(d Destination) (Preparer, bool) {
+	for d != nil {
+		if p, ok := d.(Preparer); ok {
+			return p, true
+		}
+		u, ok := d.(interface{ Unwrap() Destination })
+		if !ok {
+			return nil, false
+		}
+		d = u.Unwrap()
+	}
+	return nil, false
+}

@@ -46,6 +46,10 @@ func NewEvent(ev *hookbox.Event, attempt int) *Event {
 // is shared: do not modify it. Safe for concurrent use.
 func (e *Event) Stripe() (*stripe.Event, error) {
 	e.once.Do(func() {
+		if e.Object == hookbox.ThinObject {
+			e.err = fmt.Errorf("event %s: %w", e.ID, ErrThinEvent)
+			return
+		}
 		var se stripe.Event
 		if err := json.Unmarshal(e.Body, &se); err != nil {
 			e.err = fmt.Errorf("decode stripe event %s: %w", e.ID, err)
@@ -54,6 +58,55 @@ func (e *Event) Stripe() (*stripe.Event, error) {
 		e.stripe = &se
 	})
 	return e.stripe, e.err
+}
+
+// ErrThinEvent is returned by Event.Stripe for a thin event (object
+// "v2.core.event"), which stripe.Event cannot hold (its created is an RFC
+// 3339 string, it has no data): read it with Notification, or FullEvent on
+// a destination that delivers the fetched event (thin.DeliverEvent).
+var ErrThinEvent = errors.New("a thin event (v2.core.event) is not a stripe.Event: use Notification or FullEvent")
+
+// Notification decodes a thin notification's body with stripe-go, as
+// stripe.Client.ParseEventNotification does after verifying (hookbox
+// verified it at ingest): the returned value is one of stripe-go's
+// *...EventNotification types for known event types (switch on it), or
+// *stripe.UnknownEventNotification. It is decoded without a client, so its
+// FetchEvent and FetchRelatedObject methods cannot call Stripe: call
+// stripe.EventNotificationFromJSON(ev.Body, *client) for that, or deliver
+// the fetched event (FullEvent). A snapshot event gives an error.
+func (e *Event) Notification() (stripe.EventNotificationContainer, error) {
+	if e.Object != hookbox.ThinObject {
+		return nil, fmt.Errorf("event %s: object %q is not a thin notification", e.ID, e.Object)
+	}
+	n, err := stripe.EventNotificationFromJSON(e.Body, stripe.Client{})
+	if err != nil {
+		return nil, fmt.Errorf("decode thin notification %s: %w", e.ID, err)
+	}
+	return n, nil
+}
+
+// FullEvent decodes the full form of a thin event, the body a destination
+// wrapped by thin.DeliverEvent (deliver: event) is given, with stripe-go:
+// one of its typed v2 events (*stripe.V1BillingMeterErrorReportTriggeredEvent,
+// ...) for known types, else its base event. A notification (no data)
+// gives an error: its full form was not delivered to this destination.
+func (e *Event) FullEvent() (ev stripe.V2CoreEvent, err error) {
+	var raw stripe.V2CoreRawEvent
+	if err := json.Unmarshal(e.Body, &raw); err != nil {
+		return nil, fmt.Errorf("decode thin event %s: %w", e.ID, err)
+	}
+	if raw.Object != hookbox.ThinObject || raw.Data == nil {
+		return nil, fmt.Errorf("event %s: not the full form of a thin event (deliver: event gives it)", e.ID)
+	}
+	if raw.RelatedObject == nil {
+		raw.RelatedObject = &stripe.V2CoreEventRelatedObject{}
+	}
+	defer func() {
+		if r := recover(); r != nil { // stripe-go's conversion assumes fields Stripe always sends
+			ev, err = nil, fmt.Errorf("decode thin event %s: %v", e.ID, r)
+		}
+	}()
+	return stripe.ConvertRawEvent(&raw, nil, "")
 }
 
 // Handler handles one event in library mode. Returning an error (or

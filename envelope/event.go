@@ -11,7 +11,9 @@ import (
 // and APIVersion, and Body is body itself (not copied: a caller that reuses
 // body's memory sets a copy). Ingest and reconcile both read events through
 // it, so a body is accepted, and mapped, the same way on either path; the
-// caller sets the rest (source, headers, times, state).
+// caller sets the rest (source, headers, times, state). A thin
+// notification (object "v2.core.event") also gets its Context and
+// RelatedObject (see Thin).
 //
 // Besides Parse's rules, an id or type holding an ASCII control character
 // (below 0x20, or DEL) is rejected: Stripe's ids and types are printable
@@ -25,7 +27,7 @@ func ParseEvent(body []byte) (*hookbox.Event, error) {
 	if hasControl(f.ID) || hasControl(f.Type) {
 		return nil, fmt.Errorf("%w: id or type holds a control character", ErrInvalid)
 	}
-	return &hookbox.Event{
+	ev := &hookbox.Event{
 		ID:         f.ID,
 		Type:       f.Type,
 		Object:     f.Object,
@@ -34,7 +36,13 @@ func ParseEvent(body []byte) (*hookbox.Event, error) {
 		Account:    f.Account,
 		APIVersion: f.APIVersion,
 		Body:       body,
-	}, nil
+	}
+	if f.Object == hookbox.ThinObject {
+		if ev.Context, ev.RelatedObject, err = Thin(body); err != nil {
+			return nil, err
+		}
+	}
+	return ev, nil
 }
 
 // hasControl reports whether s holds an ASCII control character.

@@ -105,6 +105,16 @@ type Handler struct {
 	// own with the default options, writing to Logger.
 	LogSampler *edge.LogSampler
 
+	// Thin marks an endpoint of thin events (an event destination with
+	// payload thin): a verified body that is not a thin notification
+	// (object "v2.core.event") is refused as invalid, reason
+	// "wrong_payload". Stripe sends one payload family per destination,
+	// so a snapshot event here is a destination configured against the
+	// wrong endpoint, and refusing it makes that visible at once (in the
+	// Dashboard's delivery log and in hookbox's) instead of storing events
+	// that no thin consumer expects.
+	Thin bool
+
 	// DeliverFunc, when set, makes the handler synchronous (sync mode):
 	// after the event is committed (new or duplicate) it is delivered
 	// inside the request, and Stripe gets 200 only when every destination
@@ -201,6 +211,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, respInvalid, h.debug(err))
 		return
 	}
+	if h.Thin && ev.Object != hookbox.ThinObject {
+		res.Outcome, res.Reason = OutcomeInvalid, "wrong_payload"
+		writeError(w, http.StatusBadRequest, respInvalid, h.debug(errWrongPayload))
+		return
+	}
 	ev.Headers = keptHeaders(r, sig)
 	ev.Endpoint = h.Endpoint
 	ev.ReceivedAt = start.UTC()
@@ -253,6 +268,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(respReceived)
 	}
 }
+
+var errWrongPayload = errors.New(`a snapshot event at a thin endpoint: want object "v2.core.event" (configure this event destination's payload as thin, or point it at a snapshot endpoint)`)
 
 // readBody reads r to its end into a buffer that grows with the bytes that
 // arrive, never with the length a client announces: Content-Length costs a

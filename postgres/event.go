@@ -29,22 +29,22 @@ const insertSQL = `INSERT INTO events (
 	id, type, object, created, livemode, account, api_version,
 	body, headers, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead
+	order_key, order_skip_dead, related_id, related_type, context
 )
 SELECT id, type, object, created, livemode, account, api_version,
 	body, headers::jsonb, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead
+	order_key, order_skip_dead, related_id, related_type, context
 FROM unnest(
 	$1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[], $7::text[],
 	$8::bytea[], $9::text[], $10::timestamptz[], $11::text[], $12::int8[], $13::text[],
 	$14::text[], $15::int8[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[],
-	$19::text[], $20::text[], $21::bool[]
+	$19::text[], $20::text[], $21::bool[], $22::text[], $23::text[], $24::text[]
 ) AS u (
 	id, type, object, created, livemode, account, api_version,
 	body, headers, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead
+	order_key, order_skip_dead, related_id, related_type, context
 )
 ORDER BY id COLLATE "C"
 ON CONFLICT (id) DO NOTHING
@@ -59,7 +59,7 @@ const notifySQL = `SELECT pg_notify($1, $2)`
 const eventColumns = `id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead`
+	order_key, order_skip_dead, related_id, related_type, context`
 
 // InsertEvents stores events in one transaction, with one INSERT statement
 // for the whole batch, and returns one result per event, in order.
@@ -153,9 +153,16 @@ func (s *Store) insertBatch(ctx context.Context, tx pgx.Tx, rows []insertRow, re
 	}); err != nil {
 		return err
 	}
+	var thin []insertRow
 	for _, r := range unique {
 		_, ok := inserted[r.ev.ID]
 		results[r.idx].Duplicate = !ok
+		if ok && r.ev.Object == hookbox.ThinObject {
+			thin = append(thin, r)
+		}
+	}
+	if err := insertFetches(ctx, tx, thin); err != nil {
+		return err
 	}
 	if len(inserted) > 0 {
 		if _, err := tx.Exec(ctx, notifySQL, Channel, s.schema); err != nil {
@@ -184,6 +191,11 @@ func (s *Store) insertEach(ctx context.Context, tx pgx.Tx, rows []insertRow, res
 		switch {
 		case err == nil:
 			n++
+			if r.ev.Object == hookbox.ThinObject {
+				if err := insertFetches(ctx, sp, []insertRow{r}); err != nil {
+					return err
+				}
+			}
 		case errors.Is(err, pgx.ErrNoRows):
 			results[r.idx].Duplicate = true
 		case errors.As(err, &pe) && isDataError(pe):
@@ -239,6 +251,7 @@ func newInsertRow(idx int, ev *hookbox.Event) (insertRow, error) {
 		{"id", ev.ID}, {"type", ev.Type}, {"object", ev.Object}, {"account", ev.Account},
 		{"api_version", ev.APIVersion}, {"client_addr", ev.ClientAddr}, {"source", string(ev.Source)},
 		{"endpoint", ev.Endpoint}, {"order_key", ev.OrderKey},
+		{"related_id", ev.RelatedObject.ID}, {"related_type", ev.RelatedObject.Type}, {"context", ev.Context},
 	} {
 		if !validText(f.value) {
 			return insertRow{}, hookbox.Errorf(hookbox.EINVALID, "event %q: %s holds U+0000 or invalid UTF-8", strings.ToValidUTF8(ev.ID, "\uFFFD"), f.name)
@@ -307,6 +320,7 @@ func insertArgs(rows []insertRow) []any {
 		bodies                                  = make([][]byte, n)
 		endpoints, orderKeys                    = make([]string, n), make([]string, n)
 		skipDead                                = make([]bool, n)
+		relIDs, relTypes, contexts              = make([]string, n), make([]string, n), make([]string, n)
 		received, next, updated, replayed       = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	)
 	for i, r := range rows {
@@ -316,12 +330,13 @@ func insertArgs(rows []insertRow) []any {
 		received[i], addrs[i], secrets[i], sources[i] = r.received, ev.ClientAddr, int64(ev.SecretIndex), string(ev.Source)
 		states[i], attempts[i], next[i], updated[i], replayed[i] = r.state, int64(ev.Attempts), r.next, r.updated, r.replayed
 		endpoints[i], orderKeys[i], skipDead[i] = ev.Endpoint, ev.OrderKey, ev.OrderSkipDead
+		relIDs[i], relTypes[i], contexts[i] = ev.RelatedObject.ID, ev.RelatedObject.Type, ev.Context
 	}
 	return []any{
 		ids, types, objects, created, livemodes, accounts, versions,
 		bodies, headers, received, addrs, secrets, sources,
 		states, attempts, next, updated, replayed, endpoints,
-		orderKeys, skipDead,
+		orderKeys, skipDead, relIDs, relTypes, contexts,
 	}
 }
 
@@ -521,7 +536,7 @@ func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error)
 		&ev.ID, &ev.Type, &ev.Object, &ev.Created, &ev.Livemode, &ev.Account, &ev.APIVersion,
 		&headers, &received, &ev.ClientAddr, &secretIndex, &source,
 		&state, &attempts, &next, &updated, &replayed, &ev.Endpoint,
-		&ev.OrderKey, &ev.OrderSkipDead,
+		&ev.OrderKey, &ev.OrderSkipDead, &ev.RelatedObject.ID, &ev.RelatedObject.Type, &ev.Context,
 	}
 	if withBody {
 		dest = append(dest, &ev.Body)

@@ -183,8 +183,9 @@ func queryWhere(q hookbox.EventQuery) (w where, none bool, err error) {
 			// "\u00e9") does not match there: nor here. The byte search
 			// is cheap and comes first; only bodies holding the id are
 			// parsed.
-			w.add("position(convert_to($?, 'UTF8') in body) > 0", q.ObjectID)
-			w.add("hookbox_object_id(body) = $?", q.ObjectID)
+			// A thin event names its object in related_id (0007).
+			w.add("(related_id = $? OR position(convert_to($?, 'UTF8') in body) > 0 AND hookbox_object_id(body) = $?)",
+				q.ObjectID, q.ObjectID, q.ObjectID)
 		}
 	}
 	if q.Destination != "" {

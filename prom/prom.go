@@ -141,6 +141,7 @@ type Metrics struct {
 
 	edge  *edgeMetrics
 	order *orderMetrics
+	thin  thinMetrics
 
 	queue        atomic.Pointer[CountFunc]
 	queueTimeout time.Duration

@@ -157,6 +157,9 @@ func exposedNames(tb testing.TB) map[string]bool {
 	})
 	m.ReconcileRun(true, 1, timeBase)
 	m.StripeEndpointEnabled("stripe", true)
+	m.RegisterThin([]string{"thin"}, func(context.Context) (map[hookbox.FetchState]int, error) {
+		return map[hookbox.FetchState]int{}, nil
+	})
 	names := map[string]bool{}
 	for name, mf := range scrape(tb, mustServe(tb, m)) {
 		names[name] = true

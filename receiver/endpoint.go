@@ -33,8 +33,35 @@ type Endpoint struct {
 	Tolerance time.Duration
 	// Livemode restricts delivery to live or test events ("": any).
 	Livemode deliver.Livemode
+	// Payload is the family of events Stripe sends here: PayloadSnapshot
+	// ("", the default: classic webhook endpoints) or PayloadThin (an
+	// event destination of thin events, API v2).
+	Payload Payload
 	// Destinations receive the events of this endpoint (see Routes).
 	Destinations []deliver.Destination
+}
+
+// Payload is the family of events an endpoint receives.
+type Payload string
+
+const (
+	// PayloadSnapshot: classic events (object "event") holding a
+	// snapshot of their object.
+	PayloadSnapshot Payload = "snapshot"
+	// PayloadThin: thin notifications (object "v2.core.event"); their
+	// full events are fetched from Stripe's API when a key is given.
+	PayloadThin Payload = "thin"
+)
+
+// ParsePayload parses "snapshot" (or "") and "thin".
+func ParsePayload(s string) (Payload, error) {
+	switch p := Payload(s); p {
+	case "", PayloadSnapshot:
+		return PayloadSnapshot, nil
+	case PayloadThin:
+		return p, nil
+	}
+	return "", hookbox.Errorf(hookbox.EINVALID, "payload %q: want snapshot or thin", s)
 }
 
 // Path is where Stripe posts to this endpoint.
@@ -64,6 +91,9 @@ func validateEndpoints(eps []Endpoint) error {
 		}
 		if ep.Tolerance < 0 {
 			return fmt.Errorf("endpoint %s: --tolerance must be positive (a zero tolerance would accept replays forever)", ep.Name)
+		}
+		if _, err := ParsePayload(string(ep.Payload)); err != nil {
+			return fmt.Errorf("endpoint %s: %w", ep.Name, err)
 		}
 		if _, err := deliver.ParseLivemode(string(ep.Livemode)); ep.Livemode != "" && err != nil {
 			return fmt.Errorf("endpoint %s: livemode: %w", ep.Name, err)

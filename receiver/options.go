@@ -98,11 +98,15 @@ type Options struct {
 	RetentionEvery     time.Duration
 
 	// Reconcile, when set, reconciles with Stripe's events API
-	// periodically.
+	// periodically: /v1/events for snapshot endpoints, /v2/core/events
+	// for each thin endpoint.
 	Reconcile *ReconcileOptions
 	// StripeCheck, when set, checks the Stripe webhook endpoints that
 	// point at the endpoints periodically (hookbox_stripe_endpoint_enabled).
 	StripeCheck *StripeCheckOptions
+	// Thin, when set, fetches the full form of thin events (endpoints
+	// with PayloadThin) in the background.
+	Thin *ThinOptions
 
 	// Admin surface.
 	AdminToken string // required off loopback; never logged
@@ -228,6 +232,9 @@ func (o Options) validate() error {
 		return errors.New("--mode sync needs a destination (--forward-to, or destinations in --config)")
 	}
 	if err := validateOrder(o); err != nil {
+		return err
+	}
+	if err := validateThin(o); err != nil {
 		return err
 	}
 	if err := o.validateTimes(); err != nil {

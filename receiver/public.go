@@ -64,6 +64,7 @@ func (r *Receiver) endpointHandler(ep Endpoint) (*ingest.Handler, error) {
 		// The same client address everywhere: logs, limits, allowlist.
 		ClientAddrFunc: r.proxies.ClientAddr,
 		LogSampler:     r.logs,
+		Thin:           ep.Payload == PayloadThin,
 	}
 	if r.worker != nil && r.opts.Mode == ModeSync {
 		h.DeliverFunc = r.worker.DeliverNow
@@ -83,6 +84,7 @@ func (r *Receiver) onResult(res ingest.Result) {
 	r.activity.Record(string(res.Outcome), res.Reason, idx, time.Now())
 	switch {
 	case res.Outcome == ingest.OutcomeAccepted:
+		r.metrics.HealthEvent(res.Endpoint, res.Event)
 		r.wake()
 	case r.limiter != nil && res.CountsAsFailure():
 		// Stripe never sends a body over the limit nor stalls one, nor

@@ -21,6 +21,7 @@ import (
 	"github.com/hookbox/hookbox/prom"
 	"github.com/hookbox/hookbox/reconcile"
 	"github.com/hookbox/hookbox/stripeapi"
+	"github.com/hookbox/hookbox/thin"
 )
 
 // Receiver is a whole hookbox: the public webhook handler of its endpoints,
@@ -36,10 +37,12 @@ type Receiver struct {
 	metrics   *prom.Metrics
 	activity  *console.Activity
 	committer *groupcommit.Committer
-	insert    hookbox.InsertFunc  // the store's, with the events' order keys set
-	worker    *deliver.Worker     // nil without destinations
-	periodic  *reconcile.Periodic // nil without Options.Reconcile
-	monitor   *stripeapi.Monitor  // nil without Options.StripeCheck
+	insert    hookbox.InsertFunc    // the store's, with the events' order keys set
+	worker    *deliver.Worker       // nil without destinations
+	periodic  *reconcile.Periodic   // nil without Options.Reconcile or a snapshot endpoint
+	thinRecon []*reconcile.Periodic // one per thin endpoint, with Options.Reconcile
+	fetcher   *thin.Fetcher         // nil without Options.Thin and a thin endpoint
+	monitor   *stripeapi.Monitor    // nil without Options.StripeCheck
 	dests     []deliver.Destination
 
 	proxies *edge.Proxies
@@ -103,7 +106,10 @@ func New(opts Options) (r *Receiver, err error) {
 	if err := r.buildEdge(); err != nil {
 		return nil, err
 	}
-	r.insert = orderInsert(r.store.InsertEvents, orders(opts.Endpoints), r.wakeAt)
+	if r.fetcher, err = r.newFetcher(); err != nil {
+		return nil, fmt.Errorf("thin events: %w", err)
+	}
+	r.insert = r.fetchInsert(orderInsert(r.store.InsertEvents, orders(opts.Endpoints), r.wakeAt))
 	r.committer = groupcommit.New(r.insert, groupcommit.Options{
 		MaxBatch: opts.MaxBatch, Linger: opts.Linger, Timeout: opts.CommitTimeout,
 		OnBatchFunc: func(size int, d time.Duration, err error) {
@@ -125,6 +131,12 @@ func New(opts Options) (r *Receiver, err error) {
 	if opts.Reconcile != nil {
 		if r.periodic, err = r.newPeriodic(); err != nil {
 			return nil, fmt.Errorf("reconcile: %w", err)
+		}
+		if r.thinRecon, err = r.newThinPeriodics(r.periodic.Options); err != nil {
+			return nil, fmt.Errorf("reconcile: %w", err)
+		}
+		if len(thinEndpoints(opts.Endpoints)) == len(opts.Endpoints) {
+			r.periodic = nil // every endpoint is thin: nothing to list in /v1/events
 		}
 	}
 	if opts.StripeCheck != nil {
@@ -223,6 +235,18 @@ func (r *Receiver) Open(ctx context.Context) (err error) {
 		}
 		r.stops = append(r.stops, r.monitor.Stop)
 	}
+	for _, p := range r.thinRecon {
+		if err := p.Start(context.Background()); err != nil {
+			return fmt.Errorf("reconcile: %w", err)
+		}
+		r.stops = append(r.stops, p.Stop)
+	}
+	if r.fetcher != nil {
+		if err := r.fetcher.Start(context.Background()); err != nil {
+			return fmt.Errorf("thin events: %w", err)
+		}
+		r.stops = append(r.stops, r.fetcher.Stop)
+	}
 	r.stops = append(r.stops, r.startRetention())
 	r.startAllowlist()
 	if r.opts.Listen != "" {
@@ -269,6 +293,12 @@ func (r *Receiver) Close() error {
 		}
 		if r.periodic != nil {
 			r.periodic.Stop()
+		}
+		for _, p := range r.thinRecon {
+			p.Stop()
+		}
+		if r.fetcher != nil {
+			r.fetcher.Stop()
 		}
 		if r.committer != nil {
 			if err := r.committer.Close(); err != nil {

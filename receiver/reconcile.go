@@ -28,6 +28,7 @@ func (r *Receiver) newPeriodic() (*reconcile.Periodic, error) {
 		Options: reconcile.Options{
 			Since: FirstReconcileSince(since, r.store, r.opts.NowFunc(), logger),
 			Types: c.Types, UndeliveredOnly: c.UndeliveredOnly,
+			Endpoint: firstSnapshot(r.opts.Endpoints),
 		},
 		Every: c.Every,
 		OnRun: func(res reconcile.RunResult) {
@@ -66,4 +67,19 @@ func FirstReconcileSince(since time.Duration, store hookbox.Store, now time.Time
 	back := min(gap, reconcile.MaxSince)
 	logger.Info("the first reconcile reaches back to the last event received", slog.Time("last_received_at", evs[0].ReceivedAt), slog.Duration("since", back))
 	return back
+}
+
+// firstSnapshot is the endpoint /v1/events recovers into: "" (the default
+// endpoint) when the default is a snapshot endpoint, else the first
+// snapshot endpoint: a thin endpoint must not receive snapshot events.
+func firstSnapshot(eps []Endpoint) string {
+	for i, ep := range eps {
+		if ep.Payload != PayloadThin {
+			if i == 0 {
+				return ""
+			}
+			return ep.Name
+		}
+	}
+	return ""
 }

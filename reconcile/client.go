@@ -39,11 +39,9 @@ type ClientConfig struct {
 // The key is checked to be non-empty and free of whitespace; errors never
 // contain it. APIBase must be an absolute http or https URL.
 func NewClient(key string, cfg ClientConfig) (*stripe.Client, error) {
-	if key == "" {
-		return nil, errors.New("stripe api: no API key")
-	}
-	if strings.ContainsAny(key, " \t\r\n") {
-		return nil, errors.New("stripe api: the API key contains whitespace")
+	base, err := CheckClient(key, cfg)
+	if err != nil {
+		return nil, err
 	}
 	bc := &stripe.BackendConfig{
 		HTTPClient:        cfg.HTTPClient,
@@ -55,15 +53,40 @@ func NewClient(key string, cfg ClientConfig) (*stripe.Client, error) {
 		bc.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
 	if cfg.APIBase != "" {
-		u, err := url.Parse(cfg.APIBase)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
-			return nil, fmt.Errorf("stripe api base %q: want an http or https URL such as https://api.stripe.com", redactURL(cfg.APIBase))
-		}
-		bc.URL = stripe.String(strings.TrimSuffix(cfg.APIBase, "/"))
+		bc.URL = stripe.String(base)
 	}
 	b := &scrubBackend{Backend: stripe.GetBackendWithConfig(stripe.APIBackend, bc), key: key}
 	return stripe.NewClient(key, stripe.WithBackends(&stripe.Backends{API: b, Connect: b, Uploads: b, MeterEvents: b})), nil
 }
+
+// DefaultAPIBase is Stripe's API, v1 and v2 alike.
+const DefaultAPIBase = "https://api.stripe.com"
+
+// CheckClient checks what every client of the Stripe API that hookbox
+// builds (this package's, and the v2 events client of package thin) is
+// given: the key non-empty and free of whitespace, the base an absolute
+// http or https URL. It returns the base without a trailing slash
+// (DefaultAPIBase when cfg has none). Errors never contain the key.
+func CheckClient(key string, cfg ClientConfig) (base string, err error) {
+	if key == "" {
+		return "", errors.New("stripe api: no API key")
+	}
+	if strings.ContainsAny(key, " \t\r\n") {
+		return "", errors.New("stripe api: the API key contains whitespace")
+	}
+	if cfg.APIBase == "" {
+		return DefaultAPIBase, nil
+	}
+	u, err := url.Parse(cfg.APIBase)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+		return "", fmt.Errorf("stripe api base %q: want an http or https URL such as https://api.stripe.com", redactURL(cfg.APIBase))
+	}
+	return strings.TrimSuffix(cfg.APIBase, "/"), nil
+}
+
+// Redact removes key-like strings (Stripe keys, credentials after an auth
+// scheme) from a message received from the API.
+func Redact(s string) string { return redact(s) }
 
 // redactURL drops a user:password part, should one have been given.
 func redactURL(s string) string {
@@ -138,6 +161,14 @@ type APIError struct {
 	Code      string // Stripe's error code, if any
 	RequestID string // Stripe's Request-Id, for support
 	Message   string
+	// RetryAfter is the API's Retry-After, when it sent one (a 429).
+	RetryAfter time.Duration
+}
+
+// Retryable reports whether a later retry may succeed: a rate limit (429),
+// a conflict (409) or a server error.
+func (e *APIError) Retryable() bool {
+	return e.Status == http.StatusTooManyRequests || e.Status == http.StatusConflict || e.Status >= 500
 }
 
 func (e *APIError) Error() string {
@@ -176,13 +207,18 @@ func (e *APIError) Unwrap() error {
 // classify turns an error of a list call into what Run returns, and says
 // whether a retry may help and after how long at least (Retry-After).
 func classify(err error) (out error, retry bool, after time.Duration) {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		// Already classified (the v2 events client of package thin).
+		return ae, ae.Retryable(), ae.RetryAfter
+	}
 	var se *stripe.Error
 	if !errors.As(err, &se) {
 		// No answer from the API (connection refused or reset, timeout, a
 		// body that is not JSON from a proxy in between): worth a retry.
 		return fmt.Errorf("stripe api: %s", redact(err.Error())), true, 0
 	}
-	ae := &APIError{
+	ae = &APIError{
 		Status:    se.HTTPStatusCode,
 		Type:      string(se.Type),
 		Code:      string(se.Code),
@@ -190,16 +226,22 @@ func classify(err error) (out error, retry bool, after time.Duration) {
 		Message:   redact(se.Msg),
 	}
 	if se.LastResponse != nil && se.LastResponse.Header != nil {
-		if s := se.LastResponse.Header.Get("Retry-After"); s != "" {
-			if d, err := time.ParseDuration(s + "s"); err == nil && d > 0 {
-				after = d
-			}
-		}
+		ae.RetryAfter = ParseRetryAfter(se.LastResponse.Header.Get("Retry-After"))
 	}
-	switch {
-	case ae.Status == http.StatusTooManyRequests, ae.Status == http.StatusConflict, ae.Status >= 500:
-		return ae, true, after
-	default:
-		return ae, false, 0
+	if ae.Retryable() {
+		return ae, true, ae.RetryAfter
 	}
+	return ae, false, 0
+}
+
+// ParseRetryAfter reads a Retry-After header in seconds, as Stripe sends
+// it; 0 when absent or not a positive number of seconds.
+func ParseRetryAfter(s string) time.Duration {
+	if s == "" {
+		return 0
+	}
+	if d, err := time.ParseDuration(strings.TrimSpace(s) + "s"); err == nil && d > 0 {
+		return d
+	}
+	return 0
 }

@@ -68,6 +68,10 @@ type Periodic struct {
 	Locker  hookbox.Locker
 	Owner   string        // this replica's lock owner; "": DefaultOwner()
 	LockTTL time.Duration // 0: DefaultLockTTL
+	// Lock is the Locker name runs take; "": LockName. Periodics that
+	// list different things (each thin endpoint's /v2/core/events) take
+	// their own.
+	Lock string
 	// OnRun, if set, is called after each run, skipped ones included, from
 	// the Periodic's goroutine; not for a run cut short by Stop.
 	OnRun func(RunResult)
@@ -77,6 +81,13 @@ type Periodic struct {
 	done        chan struct{}
 	lastTo      time.Time // Window.To of the last successful run
 	lastSuccess time.Time
+}
+
+func (p *Periodic) lockName() string {
+	if p.Lock != "" {
+		return p.Lock
+	}
+	return LockName
 }
 
 // Start validates the configuration, then runs at once and every Every in
@@ -168,7 +179,7 @@ func (p *Periodic) RunOnce(ctx context.Context) (res RunResult) {
 	if p.Locker != nil {
 		owner, ttl := p.owner(), p.lockTTL()
 		lctx, lcancel := context.WithTimeout(ctx, ttl) // a stuck store must not stall the schedule
-		ok, err := p.Locker.TryLock(lctx, LockName, owner, p.now(), ttl)
+		ok, err := p.Locker.TryLock(lctx, p.lockName(), owner, p.now(), ttl)
 		lcancel()
 		if err != nil {
 			res.Err = fmt.Errorf("take reconcile lock: %w", err)
@@ -188,7 +199,7 @@ func (p *Periodic) RunOnce(ctx context.Context) (res RunResult) {
 			cancel(nil)
 			uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer ucancel()
-			if err := p.Locker.Unlock(uctx, LockName, owner); err != nil {
+			if err := p.Locker.Unlock(uctx, p.lockName(), owner); err != nil {
 				log.Warn("periodic reconcile: unlock failed (the lock expires by itself)", slog.Any("error", err))
 			}
 		}()
@@ -261,7 +272,7 @@ func (p *Periodic) renew(ctx context.Context, cancel context.CancelCauseFunc, ow
 			// A renewal that hangs past its turn fails (and so, near the
 			// deadline, stops the run) rather than block this loop.
 			lctx, lcancel := context.WithTimeout(ctx, ttl/3)
-			ok, err := p.Locker.TryLock(lctx, LockName, owner, p.now(), ttl)
+			ok, err := p.Locker.TryLock(lctx, p.lockName(), owner, p.now(), ttl)
 			lcancel()
 			switch {
 			case err == nil && ok:

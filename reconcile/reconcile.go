@@ -28,6 +28,7 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -182,6 +183,13 @@ type Reconciler struct {
 	// Client is a stripe-go client; NewClient builds one with the retry
 	// and logging settings Run expects.
 	Client *stripe.Client
+	// V2, when set, is listed instead of Client's /v1/events: Stripe's
+	// thin events (GET /v2/core/events), for a thin endpoint. Each
+	// listed event is the full event; it is stored as the event's body and
+	// as its fetched form (hookbox.Event.FetchedBody), so nothing fetches
+	// it again. Options.Types, UndeliveredOnly and Account apply to
+	// /v1/events only.
+	V2 V2Lister
 	// Store is looked up for each listed event, and written through Insert.
 	Store hookbox.Store
 	// Insert stores recovered events: the path verified webhooks take.
@@ -216,7 +224,7 @@ func (r *Reconciler) Run(ctx context.Context, opts Options) (Summary, error) {
 	if err := opts.Validate(); err != nil {
 		return sum, err
 	}
-	if r.Client == nil || r.Client.V1Events == nil || r.Store == nil {
+	if (r.V2 == nil && (r.Client == nil || r.Client.V1Events == nil)) || r.Store == nil {
 		return sum, hookbox.Errorf(hookbox.EINVALID, "reconcile: Client and Store are required")
 	}
 	insert := r.Insert
@@ -235,28 +243,31 @@ func (r *Reconciler) Run(ctx context.Context, opts Options) (Summary, error) {
 	seen := make(map[string]struct{})
 	cursor := ""
 	for {
-		events, hasMore, err := r.fetchPage(ctx, &opts, sum.Window, cursor)
+		events, next, err := r.fetchPage(ctx, &opts, sum.Window, cursor)
 		if err != nil {
 			return sum, err
 		}
 		sum.Pages++
 		var batch []*hookbox.Event
 		for _, se := range events {
-			if _, dup := seen[se.ID]; dup {
+			if _, dup := seen[se.id]; dup {
 				sum.Repeated++
 				continue
 			}
-			seen[se.ID] = struct{}{}
+			seen[se.id] = struct{}{}
 			sum.Seen++
 			ev, err := toEvent(se, now)
 			if ev != nil {
 				ev.Endpoint = opts.Endpoint
+				if r.V2 != nil {
+					ev.FetchedBody = ev.Body
+				}
 			}
 			if err != nil {
 				sum.Invalid++
 				sum.Missing++ // it cannot be stored, so it is not
-				log.Warn("listed event is not storable", slog.String("event_id", se.ID), slog.Any("error", err))
-				r.emit(&opts, &hookbox.Event{ID: se.ID, Type: string(se.Type), Created: se.Created}, OutcomeInvalid)
+				log.Warn("listed event is not storable", slog.String("event_id", se.id), slog.Any("error", err))
+				r.emit(&opts, &hookbox.Event{ID: se.id, Type: se.typ, Created: se.created}, OutcomeInvalid)
 				continue
 			}
 			_, err = r.Store.FindEventByID(ctx, ev.ID)
@@ -284,14 +295,14 @@ func (r *Reconciler) Run(ctx context.Context, opts Options) (Summary, error) {
 		if opts.ProgressFunc != nil {
 			p := Progress{Summary: sum}
 			if n := len(events); n > 0 {
-				p.Oldest = time.Unix(events[n-1].Created, 0).UTC()
+				p.Oldest = time.Unix(events[n-1].created, 0).UTC()
 			}
 			opts.ProgressFunc(p)
 		}
-		if !hasMore || len(events) == 0 {
+		if next == "" || len(events) == 0 {
 			break
 		}
-		cursor = events[len(events)-1].ID
+		cursor = next
 	}
 	log.Info("reconcile done", slog.Int("pages", sum.Pages), slog.Int("seen", sum.Seen),
 		slog.Int("already_stored", sum.AlreadyStored), slog.Int("missing", sum.Missing),
@@ -339,31 +350,47 @@ func (r *Reconciler) emit(opts *Options, ev *hookbox.Event, o Outcome) {
 	}
 }
 
+// V2Lister lists Stripe's thin events, GET /v2/core/events, a page at a
+// time; thin.Client is one.
+type V2Lister interface {
+	// ListEvents returns the events of one page, each as the raw JSON the
+	// API returned, created from from to to (to zero: no upper bound),
+	// and the page token of the next page ("" at the end); page "" asks
+	// for the first. Errors the API answers are *APIError.
+	ListEvents(ctx context.Context, from, to time.Time, page string) (events []json.RawMessage, next string, err error)
+}
+
+// listed is one listed event, of either API.
+type listed struct {
+	id, typ string
+	created int64
+	raw     []byte // nil when the client kept none
+}
+
 // fetchPage lists one page after cursor, retrying 429, 5xx and network
-// errors with backoff.
-func (r *Reconciler) fetchPage(ctx context.Context, opts *Options, w Window, cursor string) ([]*stripe.Event, bool, error) {
+// errors with backoff; next is the cursor of the next page, "" at the end.
+func (r *Reconciler) fetchPage(ctx context.Context, opts *Options, w Window, cursor string) ([]listed, string, error) {
 	maxRetries := r.MaxRetries
 	if maxRetries <= 0 {
 		maxRetries = DefaultMaxRetries
 	}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return nil, false, err
+			return nil, "", err
 		}
-		list := r.Client.V1Events.List(ctx, listParams(opts, w, cursor))
-		err := list.Err()
+		page, next, err := r.listPage(ctx, opts, w, cursor)
 		if err == nil {
-			return list.Data(), list.Meta().HasMore, nil
+			return page, next, nil
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, false, ctxErr
+			return nil, "", ctxErr
 		}
 		out, retry, after := classify(err)
 		if !retry {
-			return nil, false, fmt.Errorf("list events: %w", out)
+			return nil, "", fmt.Errorf("list events: %w", out)
 		}
 		if attempt >= maxRetries {
-			return nil, false, fmt.Errorf("list events: gave up after %d retries: %w", attempt, out)
+			return nil, "", fmt.Errorf("list events: gave up after %d retries: %w", attempt, out)
 		}
 		// Retry-After, when the API sends one, is honoured up to MaxBackoff.
 		wait := max(r.backoff(attempt), min(after, r.maxBackoff()))
@@ -373,10 +400,50 @@ func (r *Reconciler) fetchPage(ctx context.Context, opts *Options, w Window, cur
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, false, ctx.Err()
+			return nil, "", ctx.Err()
 		case <-t.C:
 		}
 	}
+}
+
+// listPage makes one list call: /v2/core/events through V2 when set,
+// /v1/events otherwise.
+func (r *Reconciler) listPage(ctx context.Context, opts *Options, w Window, cursor string) ([]listed, string, error) {
+	if r.V2 != nil {
+		var to time.Time
+		if opts.Settle > 0 {
+			to = w.To
+		}
+		raws, next, err := r.V2.ListEvents(ctx, w.From, to, cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		out := make([]listed, len(raws))
+		for i, raw := range raws {
+			out[i].raw = raw
+			if f, err := envelope.Parse(raw); err == nil {
+				out[i].id, out[i].typ, out[i].created = f.ID, f.Type, f.Created
+			}
+		}
+		return out, next, nil
+	}
+	list := r.Client.V1Events.List(ctx, listParams(opts, w, cursor))
+	if err := list.Err(); err != nil {
+		return nil, "", err
+	}
+	data := list.Data()
+	out := make([]listed, len(data))
+	for i, se := range data {
+		out[i] = listed{id: se.ID, typ: string(se.Type), created: se.Created}
+		if se.LastResponse != nil && len(se.LastResponse.RawJSON) > 0 {
+			out[i].raw = se.LastResponse.RawJSON
+		}
+	}
+	next := ""
+	if list.Meta().HasMore && len(data) > 0 {
+		next = data[len(data)-1].ID
+	}
+	return out, next, nil
 }
 
 // backoff is the wait before retry attempt+1: Backoff doubled per attempt,
@@ -429,18 +496,15 @@ func listParams(opts *Options, w Window, cursor string) *stripe.EventListParams 
 }
 
 // toEvent builds the stored form of a listed event from its raw JSON.
-func toEvent(se *stripe.Event, now time.Time) (*hookbox.Event, error) {
-	var body []byte
-	if se.LastResponse != nil && len(se.LastResponse.RawJSON) > 0 {
-		body = se.LastResponse.RawJSON
-	} else {
+func toEvent(se listed, now time.Time) (*hookbox.Event, error) {
+	if se.raw == nil {
 		return nil, errors.New("stripe-go kept no raw JSON for the event")
 	}
-	ev, err := envelope.ParseEvent(body)
+	ev, err := envelope.ParseEvent(se.raw)
 	if err != nil {
 		return nil, err
 	}
-	if ev.ID != se.ID {
+	if ev.ID != se.id {
 		return nil, fmt.Errorf("raw id %q differs from the decoded id", ev.ID)
 	}
 	ev.Headers = map[string]string{}

@@ -15,6 +15,7 @@ import (
 	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/envelope"
 	"github.com/hookbox/hookbox/reconcile"
+	"github.com/hookbox/hookbox/thin"
 )
 
 // startStripeMock runs stripe-mock (from PATH or ~/go/bin) on ports the
@@ -115,4 +116,29 @@ func TestStripeMock(t *testing.T) {
 			t.Fatalf("key leaked: %v\n%s", err, logs)
 		}
 	})
+}
+
+// Records what stripe-mock serves of the v2 events API: nothing. Both
+// GET /v2/core/events and GET /v2/core/events/{id} answer 404 "Unrecognized
+// request URL" (stripe-mock v0.203.0 and master), so thin fetching and
+// reconcile are tested against thin/thintest's stateful fake instead. When
+// stripe-mock starts serving them, this test fails: then test against it
+// too.
+func TestStripeMockV2EventsUnserved(t *testing.T) {
+	t.Parallel()
+	base := startStripeMock(t)
+	c, err := thin.NewClient("sk_test_123", reconcile.ClientConfig{APIBase: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, _, err = c.ListEvents(ctx, time.Now().Add(-time.Hour), time.Time{}, "")
+	var ae *reconcile.APIError
+	if !errors.As(err, &ae) || ae.Status != 404 || !strings.Contains(ae.Message, "Unrecognized request URL") {
+		t.Fatalf("stripe-mock GET /v2/core/events: %v; want 404 Unrecognized request URL", err)
+	}
+	_, err = c.Retrieve(ctx, "evt_123", "")
+	if !errors.As(err, &ae) || ae.Status != 404 {
+		t.Fatalf("stripe-mock GET /v2/core/events/evt_123: %v; want 404", err)
+	}
 }

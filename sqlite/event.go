@@ -27,11 +27,11 @@ const insertSQL = `INSERT INTO events (
 	id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead, body_id
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + nextBodyID + `)
+	order_key, order_skip_dead, related_id, related_type, context, body_id
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + nextBodyID + `)
 ON CONFLICT (id) DO NOTHING`
 
-const insertArgCount = 20
+const insertArgCount = 23
 
 // insertBodySQL stores the body of the event insertSQL has just stored.
 const insertBodySQL = `INSERT INTO event_bodies (id, body) VALUES (` + nextBodyID + `, ?)`
@@ -48,7 +48,7 @@ const bodyColumn = `coalesce((SELECT b.body FROM event_bodies b WHERE b.id = eve
 const listColumns = `id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead`
+	order_key, order_skip_dead, related_id, related_type, context`
 
 // InsertEvents stores events in one transaction on the writer connection
 // and returns one result per event, in order.
@@ -119,6 +119,11 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 		if _, err := bodyStmt.ExecContext(ctx, body); err != nil {
 			return nil, unavailable("insert events: body", err)
 		}
+		if ev.Object == hookbox.ThinObject {
+			if err := insertFetch(ctx, tx, ev); err != nil {
+				return nil, unavailable("insert events: fetch", err)
+			}
+		}
 	}
 
 	if err := tx.Commit(); err != nil {
@@ -182,6 +187,9 @@ func insertArgs(args []any, ev *hookbox.Event) error {
 	args[17] = ev.Endpoint
 	args[18] = ev.OrderKey
 	args[19] = boolInt(ev.OrderSkipDead)
+	args[20] = ev.RelatedObject.ID
+	args[21] = ev.RelatedObject.Type
+	args[22] = ev.Context
 	return nil
 }
 
@@ -338,7 +346,7 @@ func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error)
 		&ev.ID, &ev.Type, &ev.Object, &ev.Created, &livemode, &ev.Account, &ev.APIVersion,
 		&headers, &received, &ev.ClientAddr, &secretIndex, &source,
 		&state, &attempts, &nextAttempt, &updatedAt, &replayed, &ev.Endpoint,
-		&ev.OrderKey, &skipDead,
+		&ev.OrderKey, &skipDead, &ev.RelatedObject.ID, &ev.RelatedObject.Type, &ev.Context,
 	}
 	if withBody {
 		dest = append(dest, &ev.Body)

@@ -235,10 +235,11 @@ func queryWhere(q hookbox.EventQuery) ([]string, []any, error) {
 		// instr on the BLOB is a plain byte search that rules out almost
 		// every row before the JSON is parsed; json_valid guards the
 		// bodies emptied by retention.
-		where = append(where, `EXISTS (SELECT 1 FROM event_bodies b WHERE b.id = events.body_id
+		// A thin event names its object in related_id (0007), a column.
+		where = append(where, `(related_id = ? OR EXISTS (SELECT 1 FROM event_bodies b WHERE b.id = events.body_id
 			AND instr(b.body, CAST(? AS BLOB)) > 0 AND json_valid(CAST(b.body AS TEXT))
-			AND json_extract(CAST(b.body AS TEXT), '$.data.object.id') = ?)`)
-		args = append(args, q.ObjectID, q.ObjectID)
+			AND json_extract(CAST(b.body AS TEXT), '$.data.object.id') = ?))`)
+		args = append(args, q.ObjectID, q.ObjectID, q.ObjectID)
 	}
 	if q.Destination != "" {
 		where = append(where, "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.destination = ?)")

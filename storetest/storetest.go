@@ -25,6 +25,7 @@
 // A store's optional capabilities have their cases too, run when the store
 // has the capability and skipped, saying so, when it does not (as river's
 // riverdrivertest does): hookbox.EventSearcher (search.go),
+// hookbox.ThinStore (thin.go),
 // hookbox.Notifier (notify.go, which waits for wakes on the wall clock,
 // with a deadline) and migrations (migrate.go). The last two need
 // Harness.NewDatabase.
@@ -119,6 +120,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("EventSearcher", func(t *testing.T) { runSearch(t, h) })
 	t.Run("Notifier", func(t *testing.T) { runNotifier(t, h) })
 	t.Run("Migrations", func(t *testing.T) { runMigrations(t, h) })
+	t.Run("ThinStore", func(t *testing.T) { runThin(t, h) })
 }
 
 // skipf skips t loudly: a capability the suite cannot check is a gap in
@@ -235,6 +237,12 @@ func AssertEvent(tb testing.TB, got, want *hookbox.Event, withBody bool) {
 	}
 	if got.Endpoint != want.Endpoint {
 		diff("Endpoint", got.Endpoint, want.Endpoint)
+	}
+	if got.RelatedObject != want.RelatedObject {
+		diff("RelatedObject", got.RelatedObject, want.RelatedObject)
+	}
+	if got.Context != want.Context {
+		diff("Context", got.Context, want.Context)
 	}
 	if withBody {
 		if !bytes.Equal(got.Body, want.Body) {

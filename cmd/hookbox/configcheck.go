@@ -39,7 +39,7 @@ func runConfig(ctx context.Context, env *environ, args []string) error {
 	for _, w := range cfg.warnings {
 		fmt.Fprintln(env.Stderr, "warning:", w)
 	}
-	opts, err := cfg.receiverOptions(nil)
+	opts, err := cfg.receiverOptions(nil, nil)
 	if err != nil {
 		return err
 	}

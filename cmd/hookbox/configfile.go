@@ -33,10 +33,12 @@ type endpointConfig struct {
 	Tolerance    yamlDuration        `yaml:"tolerance"`
 	Livemode     string              `yaml:"livemode"`   // any (default), live, test
 	PublicURL    string              `yaml:"public_url"` // the URL Stripe posts to; default --public-url + path
+	Payload      string              `yaml:"payload"`    // snapshot (default), thin
 	Destinations []destinationConfig `yaml:"destinations"`
 
 	secrets  []string         // resolved
 	livemode deliver.Livemode // parsed Livemode
+	payload  receiver.Payload // parsed Payload
 }
 
 // destinationConfig is one HTTP destination of an endpoint.
@@ -56,6 +58,9 @@ type destinationConfig struct {
 	OrderWindow yamlDuration `yaml:"order_window"`
 	Late        string       `yaml:"late"`
 	OnDead      string       `yaml:"on_dead"`
+	// Deliver: what a destination of a thin endpoint receives,
+	// notification (default) or event.
+	Deliver string `yaml:"deliver"`
 
 	order      *deliver.Ordering
 	secret     string             // resolved
@@ -181,6 +186,9 @@ func (ep *endpointConfig) resolve(getenv func(string) string) (warnings []string
 			return nil, fmt.Errorf("%s: public_url: %w", where, err)
 		}
 	}
+	if ep.payload, err = receiver.ParsePayload(ep.Payload); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
 	seen := map[string]bool{}
 	for k := range ep.Destinations {
 		d := &ep.Destinations[k]
@@ -192,6 +200,9 @@ func (ep *endpointConfig) resolve(getenv func(string) string) (warnings []string
 			return nil, fmt.Errorf("%s: name %q used twice", dwhere, d.Name)
 		}
 		seen[d.Name] = true
+		if err := checkDeliver(d.Deliver, ep.payload); err != nil {
+			return nil, fmt.Errorf("%s: %w", dwhere, err)
+		}
 		warn, err := d.resolve(ep.Name, getenv)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", dwhere, err)
@@ -288,7 +299,8 @@ func (d *destinationConfig) spec(endpoint string, defTimeout time.Duration) dest
 	if timeout == 0 {
 		timeout = defTimeout
 	}
-	return destSpec{name: endpoint + "/" + d.Name, url: d.URL, secret: d.secret, types: d.types, livemode: d.livemode, timeout: timeout, order: d.order, apiVersion: d.apiVersion}
+	return destSpec{name: endpoint + "/" + d.Name, url: d.URL, secret: d.secret, types: d.types, livemode: d.livemode, timeout: timeout, order: d.order, apiVersion: d.apiVersion,
+		fullEvent: d.Deliver == deliverEvent}
 }
 
 // loadEndpoints reads the config file at path into endpoint specs; the
@@ -306,7 +318,7 @@ func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout t
 		if tol == 0 {
 			tol = defTol
 		}
-		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live}, sources: secretSources(e.Secrets), publicURL: e.PublicURL}
+		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live, Payload: e.payload}, sources: secretSources(e.Secrets), publicURL: e.PublicURL}
 		for _, r := range e.Secrets {
 			ep.envRefs = append(ep.envRefs, r.Env)
 		}

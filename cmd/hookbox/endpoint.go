@@ -10,6 +10,7 @@ import (
 	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/receiver"
+	"github.com/hookbox/hookbox/thin"
 )
 
 // endpointSpec is one webhook endpoint as configured (the default one from
@@ -31,6 +32,7 @@ type destSpec struct {
 	timeout           time.Duration
 	order             *deliver.Ordering  // nil: not ordered
 	apiVersion        hookbox.APIVersion // "": any
+	fullEvent         bool               // deliver: event (a thin endpoint's fetched event)
 }
 
 // forwardFlags are the default endpoint's destination (--forward-to).
@@ -85,8 +87,10 @@ func brokerSchemes() string {
 	return ", " + strings.Join(s, ", ")
 }
 
-// endpoint returns the receiver's endpoint with its destinations built.
-func (e endpointSpec) endpoint(now func() time.Time) (receiver.Endpoint, error) {
+// endpoint returns the receiver's endpoint with its destinations built;
+// those that deliver the fetched event read it from store (nil when only
+// checking the configuration).
+func (e endpointSpec) endpoint(now func() time.Time, store hookbox.ThinStore) (receiver.Endpoint, error) {
 	ep := e.Endpoint
 	ep.Destinations = nil
 	for _, d := range e.dests {
@@ -94,11 +98,14 @@ func (e endpointSpec) endpoint(now func() time.Time) (receiver.Endpoint, error) 
 		if err != nil {
 			return ep, fmt.Errorf("endpoint %s: destination %s: %w", e.Name, d.name, err)
 		}
-		if d.order != nil {
-			ep.Destinations = append(ep.Destinations, deliver.Ordered(h, *d.order))
-			continue
+		var dest deliver.Destination = h
+		if d.fullEvent {
+			dest = thin.DeliverEvent(dest, store)
 		}
-		ep.Destinations = append(ep.Destinations, h)
+		if d.order != nil {
+			dest = deliver.Ordered(dest, *d.order)
+		}
+		ep.Destinations = append(ep.Destinations, dest)
 	}
 	return ep, nil
 }
@@ -199,7 +206,7 @@ func (c *serveConfig) readEndpoints(getenv func(string) string) error {
 	if len(secrets) == 0 {
 		return errors.New("no webhook secret: set STRIPE_WEBHOOK_SECRET (whsec_..., comma-separated to rotate) or STRIPE_WEBHOOK_SECRET_FILE, or declare endpoints in --config; hookbox will not accept unverified webhooks")
 	}
-	ep := endpointSpec{Endpoint: receiver.Endpoint{Name: receiver.DefaultEndpoint, Secrets: secrets, Tolerance: c.tolerance, Livemode: deliver.LivemodeAny}}
+	ep := endpointSpec{Endpoint: receiver.Endpoint{Name: receiver.DefaultEndpoint, Secrets: secrets, Tolerance: c.tolerance, Livemode: deliver.LivemodeAny, Payload: c.payload}}
 	if c.forward.to == "" && c.forward.apiVersion != "" {
 		return errors.New("--forward-api-version without --forward-to: it states the version the --forward-to app reads")
 	}

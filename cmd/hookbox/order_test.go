@@ -161,7 +161,7 @@ func TestOrder_Shuffled(t *testing.T) {
 	if got != newest {
 		t.Fatalf("Hookbox-Late = %q, want %q (the newest delivered event of %s)", got, newest, obj)
 	}
-	metrics := scrape(t, m)
+	metrics := scrapeMetrics(t, m)
 	if !strings.Contains(metrics, `hookbox_late_events_total{destination="forward"} 1`) {
 		t.Fatalf("late counter not 1:\n%s", grepLines(metrics, "hookbox_late"))
 	}
@@ -201,7 +201,7 @@ func TestOrder_DeadHeadBlocks(t *testing.T) {
 	if !strings.Contains(out, "evt_s1_1") || strings.Contains(out, "evt_s1_2") {
 		t.Fatalf("events list --blocked:\n%s", out)
 	}
-	if metrics := scrape(t, m); !strings.Contains(metrics, `hookbox_ordered_keys_blocked{destination="forward"} 1`) {
+	if metrics := scrapeMetrics(t, m); !strings.Contains(metrics, `hookbox_ordered_keys_blocked{destination="forward"} 1`) {
 		t.Fatalf("blocked gauge:\n%s", grepLines(metrics, "hookbox_ordered"))
 	}
 
@@ -245,16 +245,10 @@ func cliRun(t *testing.T, vars map[string]string, args ...string) string {
 	return out.String()
 }
 
-// scrape returns the receiver's /metrics.
-func scrape(t *testing.T, m *receiver.Receiver) string {
+// scrapeMetrics returns the receiver's /metrics.
+func scrapeMetrics(t *testing.T, m *receiver.Receiver) string {
 	t.Helper()
-	resp, err := http.Get("http://" + m.AdminAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	return scrape(t, "http://"+m.AdminAddr()+"/metrics")
 }
 
 func grepLines(s, sub string) string {

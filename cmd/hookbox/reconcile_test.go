@@ -266,7 +266,8 @@ func TestReconcileServe(t *testing.T) {
 		if err := ef.parse(args); err != nil {
 			return nil, err
 		}
-		return finish()
+		c, err := finish()
+		return c, err
 	}
 	if c, err := parse(map[string]string{}); err != nil || c != nil {
 		t.Fatalf("default: %+v, %v", c, err)

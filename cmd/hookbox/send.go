@@ -80,6 +80,7 @@ type sendConfig struct {
 	shuffle         bool // send objects' lifecycles out of order
 	objects         int  // with shuffle: how many objects
 	perObject       int  // with shuffle: events per object
+	thin            bool // send thin notifications (event destinations)
 }
 
 func runSend(ctx context.Context, env *environ, args []string) error {
@@ -188,6 +189,7 @@ func sendFlagSet(cfg *sendConfig, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.BoolVar(&cfg.json, "json", false, "print the summary as one JSON object")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "no progress on stderr")
 	fs.BoolVar(&cfg.allowErrors, "allow-errors", false, "exit 0 even if requests failed")
+	fs.BoolVar(&cfg.thin, "thin", false, "send thin event notifications (object v2.core.event, as event destinations with thin payloads send them) to a thin endpoint (payload: thin)")
 	fs.BoolVar(&cfg.shuffle, "shuffle", false, "send several events per object (a lifecycle) in a random order, out of creation order")
 	fs.IntVar(&cfg.objects, "objects", 25, "with --shuffle: number of objects (subscriptions, invoices, payment intents)")
 	fs.IntVar(&cfg.perObject, "events-per-object", 4, "with --shuffle: events per object (first and last step of its life, then more in between)")
@@ -220,6 +222,8 @@ func sendShuffleCheck(cfg *sendConfig, fs *flag.FlagSet) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
+	case cfg.thin && (cfg.shuffle || set["types"] || set["api-version"]):
+		return errors.New("send: --thin sends thin notifications of their own types: without --shuffle, --types or --api-version")
 	case !cfg.shuffle && (set["objects"] || set["events-per-object"]):
 		return errors.New("send: --objects and --events-per-object go with --shuffle")
 	case !cfg.shuffle:
@@ -391,6 +395,10 @@ func sendPlan(cfg *sendConfig) *sendPlanned {
 		g := sendGenerator(cfg, c, start)
 		pick := rand.New(rand.NewPCG(uint64(cfg.seed), uint64(c)+2))
 		for i := c * sendChunk; i < min((c+1)*sendChunk, unique); i++ {
+			if cfg.thin {
+				p.bodies[i] = thinNotification(pick, start.Add(time.Duration(i)*time.Second), cfg.livemode)
+				continue
+			}
 			p.bodies[i] = g.Event(cfg.types[pick.IntN(len(cfg.types))], cfg.livemode)
 		}
 	})

@@ -32,6 +32,7 @@ type serveConfig struct {
 	stripe     stripeSettings
 	tolerance  time.Duration // endpoints that set none
 	forward    forwardFlags
+	payload    receiver.Payload // the default endpoint's (--payload)
 	endpoints  []endpointSpec
 	warnings   []string // logged at start (an inline secret in the config file)
 	// opts is the receiver's configuration but for what only exists at
@@ -64,8 +65,9 @@ never from a flag:
         the admin token (console login, API and /metrics bearer token);
         required when --admin-listen is not on loopback
   STRIPE_API_KEY, STRIPE_API_KEY_FILE
-        a restricted key with read access to Events, for --reconcile-every,
-        and to Webhook Endpoints, for the check of --stripe-check-every
+        a restricted key with read access to Events, for --reconcile-every
+        and to fetch the full events of thin endpoints (--payload thin), and
+        to Webhook Endpoints, for the check of --stripe-check-every
 
 Every flag also reads the HOOKBOX_* variable named in its help.
 
@@ -92,7 +94,7 @@ func parseServeFlags(env *environ, args []string, name, usage string, extra func
 	ef := &envFlags{fs: fs, getenv: env.Getenv}
 	c := &serveConfig{}
 	apply := []func() error{
-		c.mainFlags(ef), c.ingestFlags(ef), c.deliveryFlags(ef), c.edgeFlags(ef),
+		c.mainFlags(ef), c.ingestFlags(ef), c.deliveryFlags(ef), c.edgeFlags(ef), c.thinFlags(ef),
 	}
 	apiBase, finishStripe := c.stripeFlags(ef)
 	finishReconcile := addReconcileServeFlags(ef, apiBase)
@@ -124,10 +126,13 @@ func parseServeFlags(env *environ, args []string, name, usage string, extra func
 	if err := finishStripe(); err != nil {
 		return nil, err
 	}
+	if c.opts.Thin, err = thinOptions(env.Getenv, *apiBase, c.endpoints); err != nil {
+		return nil, err
+	}
 	if _, err := newLogger(io.Discard, c.logFormat, c.logLevel); err != nil {
 		return nil, err
 	}
-	opts, err := c.receiverOptions(nil)
+	opts, err := c.receiverOptions(nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -303,11 +308,11 @@ func (c *serveConfig) readAdminToken(getenv func(string) string) error {
 
 // receiverOptions returns the receiver's options with the endpoints'
 // destinations built on the clock now (nil: time.Now).
-func (c *serveConfig) receiverOptions(now func() time.Time) (receiver.Options, error) {
+func (c *serveConfig) receiverOptions(now func() time.Time, store hookbox.ThinStore) (receiver.Options, error) {
 	o := c.opts
 	o.NowFunc = now
 	for i, spec := range c.endpoints {
-		ep, err := spec.endpoint(now)
+		ep, err := spec.endpoint(now, store)
 		if err != nil {
 			return o, err
 		}
@@ -345,12 +350,14 @@ func openReceiver(ctx context.Context, cfg *serveConfig, logw io.Writer, now fun
 	for _, w := range cfg.warnings {
 		logger.Warn(w)
 	}
-	opts, err := cfg.receiverOptions(now)
+	store, err := openStore(ctx, cfg.db, false)
 	if err != nil {
 		return nil, err
 	}
-	store, err := openStore(ctx, cfg.db, false)
+	ts, _ := store.(hookbox.ThinStore)
+	opts, err := cfg.receiverOptions(now, ts)
 	if err != nil {
+		store.Close()
 		return nil, err
 	}
 	opts.Store, opts.Logger, opts.Version = store, logger, buildVersion()

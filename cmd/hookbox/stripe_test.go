@@ -234,7 +234,7 @@ func TestConfig_APIVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := cfg.receiverOptions(nil)
+	opts, err := cfg.receiverOptions(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
