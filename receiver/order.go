@@ -88,8 +88,11 @@ func orderInsert(insert hookbox.InsertFunc, byEndpoint map[string]endpointOrder,
 	return func(ctx context.Context, events []*hookbox.Event) ([]hookbox.InsertResult, error) {
 		var due time.Time
 		for _, ev := range events {
+			if ev == nil {
+				continue // the store reports it
+			}
 			o, ok := byEndpoint[ev.Endpoint]
-			if !ok || ev == nil {
+			if !ok {
 				continue
 			}
 			id, ok := envelope.ObjectID(ev.Body)
