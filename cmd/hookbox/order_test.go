@@ -128,20 +128,31 @@ func publicURL(m *receiver.Receiver) string { return "http://" + m.PublicAddr() 
 // delivered arrives marked late (Hookbox-Late: the newer event's id).
 func TestOrder_Shuffled(t *testing.T) {
 	a := newOrderApp(t, 3*time.Millisecond)
-	m, _ := mustRunMain(t, orderVars(t, a.srv.URL))
+	const window = 2 * time.Second
+	m, _ := mustRunMain(t, orderVars(t, a.srv.URL, "HOOKBOX_ORDER_WINDOW", window.String()))
 	const objects, per = 40, 5
+	began := time.Now()
 	if out, errOut, err := sendTestRun(t, sendTestVars(), "--shuffle", "--objects", fmt.Sprint(objects), "--events-per-object", fmt.Sprint(per),
 		"--concurrency", "8", "--seed", "3", "--json", "--quiet", publicURL(m)); err != nil {
 		t.Fatalf("send: %v\n%s\n%s", err, out, errOut)
 	}
+	sent := time.Since(began)
 	waitFor(t, "every event delivered", 60*time.Second, func() bool { return a.count.Load() == objects*per })
 	a.check(t)
 	if len(a.order) != objects {
 		t.Fatalf("%d objects delivered, want %d", len(a.order), objects)
 	}
-	if len(a.late) != 0 {
-		t.Fatalf("late events within the window: %v", a.late)
+	// Sent within the window, nothing is late: the window put every
+	// object right. (A machine too loaded to send 200 webhooks in the
+	// window makes some late, legitimately: check.go still saw none
+	// out of order without Hookbox-Late.)
+	a.mu.Lock()
+	late := len(a.late)
+	a.mu.Unlock()
+	if sent < window/2 && late != 0 {
+		t.Fatalf("%d late events though all were sent in %v, within the %v window: %v", late, sent, window, a.late)
 	}
+	t.Logf("sent in %v; %d late", sent, late)
 
 	// A late event: older than what its object already delivered.
 	var obj, newest string
