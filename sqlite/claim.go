@@ -60,7 +60,7 @@ const lateColumn = `(SELECT o.id FROM events o INDEXED BY events_order
 const claimSQL = `UPDATE events
 SET state = 'delivering', lease_owner = ?1, lease_until = ?2, next_attempt_at = ?3, updated_at = ?4
 WHERE id IN (SELECT value FROM json_each(?5))
-RETURNING ` + listColumns + `, ` + bodyColumn + `, ` + lateColumn
+RETURNING ` + listColumns + `, ` + bodyColumns + `, ` + lateColumn
 
 // claimDeliveriesSQL reads the delivery rows of the events whose ids are in
 // the JSON array ?1.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/internal/bodycodec"
 	msqlite "modernc.org/sqlite"
 	sqlitelib "modernc.org/sqlite/lib"
 )
@@ -27,22 +28,25 @@ const insertSQL = `INSERT INTO events (
 	id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead, related_id, related_type, context, body_id
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + nextBodyID + `)
+	order_key, order_skip_dead, related_id, related_type, context, object_id, body_id
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + nextBodyID + `)
 ON CONFLICT (id) DO NOTHING`
 
-const insertArgCount = 23
+const insertArgCount = 24
 
-// insertBodySQL stores the body of the event insertSQL has just stored.
-const insertBodySQL = `INSERT INTO event_bodies (id, body) VALUES (` + nextBodyID + `, ?)`
+// insertBodySQL stores the body of the event insertSQL has just stored,
+// encoded (internal/bodycodec, migration 0010).
+const insertBodySQL = `INSERT INTO event_bodies (id, encoding, body) VALUES (` + nextBodyID + `, ?, ?)`
 
 // nextBodyID is the key of the next body: one past the last (a seek to the
 // end of event_bodies, not a scan).
 const nextBodyID = `(SELECT coalesce(max(id), 0) + 1 FROM event_bodies)`
 
-// bodyColumn reads the body of the events row in scope; an event without
-// one (body_id 0) reads as empty.
-const bodyColumn = `coalesce((SELECT b.body FROM event_bodies b WHERE b.id = events.body_id), x'')`
+// bodyColumns read the stored body of the events row in scope: its
+// encoding and its bytes, which scanEvent decodes. An event without one
+// (body_id 0) reads as an empty Raw body.
+const bodyColumns = `coalesce((SELECT b.encoding FROM event_bodies b WHERE b.id = events.body_id), 0),
+	coalesce((SELECT b.body FROM event_bodies b WHERE b.id = events.body_id), x'')`
 
 // listColumns are the columns of a listing: everything but the body.
 const listColumns = `id, type, object, created, livemode, account, api_version,
@@ -75,6 +79,10 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 		return results, nil
 	}
 
+	// Bodies are compressed and their object ids read before the
+	// transaction begins, not while it holds the database's one writer.
+	bodies := encodeBodies(events)
+
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, unavailable("insert events: begin", err)
@@ -92,6 +100,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 			results[i].Err = err
 			continue
 		}
+		args[23] = bodies[i].objectID
 		res, err := stmt.ExecContext(ctx, args...)
 		if err != nil {
 			if isConstraint(err) {
@@ -112,11 +121,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 		if n == 0 {
 			continue
 		}
-		body := ev.Body
-		if body == nil {
-			body = []byte{} // NOT NULL: a nil slice would bind as NULL
-		}
-		if _, err := bodyStmt.ExecContext(ctx, body); err != nil {
+		if _, err := bodyStmt.ExecContext(ctx, int64(bodies[i].enc), bodies[i].data); err != nil {
 			return nil, unavailable("insert events: body", err)
 		}
 		if ev.Object == hookbox.ThinObject {
@@ -130,6 +135,31 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 		return nil, unavailable("insert events: commit", err)
 	}
 	return results, nil
+}
+
+// storedBody is an event's body as stored: encoded, with the object id
+// of its column (migration 0010).
+type storedBody struct {
+	enc      bodycodec.Encoding
+	data     []byte
+	objectID string
+}
+
+// encodeBodies returns the stored form of each event's body (a nil event
+// gets a zero one).
+func encodeBodies(events []*hookbox.Event) []storedBody {
+	out := make([]storedBody, len(events))
+	for i, ev := range events {
+		if ev == nil {
+			continue
+		}
+		out[i].enc, out[i].data = bodycodec.Default.Encode(ev.Body)
+		if out[i].data == nil {
+			out[i].data = []byte{} // NOT NULL: a nil slice would bind as NULL
+		}
+		out[i].objectID = bodycodec.ObjectID(ev.Body)
+	}
+	return out
 }
 
 // insertArgs fills args with the column values of ev, in insertSQL order.
@@ -200,7 +230,7 @@ func (s *Store) FindEventByID(ctx context.Context, id string) (*hookbox.Event, e
 	if s.closed.Load() {
 		return nil, errClosed
 	}
-	row := s.reader.QueryRowContext(ctx, `SELECT `+listColumns+`, `+bodyColumn+` FROM events WHERE id = ?`, id)
+	row := s.reader.QueryRowContext(ctx, `SELECT `+listColumns+`, `+bodyColumns+` FROM events WHERE id = ?`, id)
 	ev, err := scanEvent(row, true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, hookbox.Errorf(hookbox.ENOTFOUND, "event %q not found", id)
@@ -348,15 +378,23 @@ func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error)
 		&state, &attempts, &nextAttempt, &updatedAt, &replayed, &ev.Endpoint,
 		&ev.OrderKey, &skipDead, &ev.RelatedObject.ID, &ev.RelatedObject.Type, &ev.Context,
 	}
+	var enc int64
 	if withBody {
-		dest = append(dest, &ev.Body)
+		dest = append(dest, &enc, &ev.Body)
 	}
 	dest = append(dest, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
-	if withBody && ev.Body == nil {
-		ev.Body = []byte{}
+	if withBody {
+		body, err := bodycodec.Default.Decode(bodycodec.Encoding(enc), ev.Body)
+		if err != nil {
+			return nil, fmt.Errorf("event %q: body: %w", ev.ID, err)
+		}
+		if body == nil {
+			body = []byte{}
+		}
+		ev.Body = body
 	}
 	if headers != "{}" {
 		if err := json.Unmarshal([]byte(headers), &ev.Headers); err != nil {

@@ -28,7 +28,7 @@ const (
 	pruneBodyIDsSQL = `SELECT received_at, id, body_id FROM events
 WHERE +state = 'delivered' AND received_at < ?1 AND replayed_at < ?1 AND (received_at, id) > (?2, ?3)
 ORDER BY received_at, id LIMIT ?4`
-	pruneBodiesSQL = `UPDATE event_bodies SET body = x'' WHERE id IN (SELECT value FROM json_each(?)) AND length(body) > 0`
+	pruneBodiesSQL = `UPDATE event_bodies SET body = x'', encoding = 0 WHERE id IN (SELECT value FROM json_each(?)) AND length(body) > 0`
 )
 
 // PruneEvents deletes the delivered and dead events received before

@@ -19,9 +19,9 @@ var _ hookbox.EventSearcher = (*Store)(nil)
 // few events is read from its index and sorted; otherwise the listing
 // index is walked newest first and stops at the limit, so a page costs
 // about limit/density rows instead of a sort of the whole state. The
-// object id is the body's data.object.id; no index holds it, so each
-// candidate body is tested (a byte search first), and narrowing the time
-// range bounds the work. The destination term probes the deliveries
+// object id is the body's data.object.id, kept in the object_id column
+// since 0010 (the bodies of older rows are tested, a byte search first);
+// no index holds it, so narrowing the time range bounds the work. The destination term probes the deliveries
 // primary key per event.
 func (s *Store) SearchEvents(ctx context.Context, q hookbox.EventQuery) ([]*hookbox.Event, error) {
 	if s.closed.Load() {
@@ -232,14 +232,17 @@ func queryWhere(q hookbox.EventQuery) ([]string, []any, error) {
 		return nil, nil, hookbox.Errorf(hookbox.EINVALID, "cursor id without cursor time")
 	}
 	if q.ObjectID != "" {
+		// A thin event names its object in related_id (0007), a snapshot
+		// event in object_id (0010), both columns. The rows stored before
+		// 0010 (object_id NULL) have uncompressed bodies, read as before:
 		// instr on the BLOB is a plain byte search that rules out almost
 		// every row before the JSON is parsed; json_valid guards the
 		// bodies emptied by retention.
-		// A thin event names its object in related_id (0007), a column.
-		where = append(where, `(related_id = ? OR EXISTS (SELECT 1 FROM event_bodies b WHERE b.id = events.body_id
+		where = append(where, `(related_id = ? OR object_id = ? OR object_id IS NULL AND EXISTS (SELECT 1 FROM event_bodies b
+			WHERE b.id = events.body_id AND b.encoding = 0
 			AND instr(b.body, CAST(? AS BLOB)) > 0 AND json_valid(CAST(b.body AS TEXT))
 			AND json_extract(CAST(b.body AS TEXT), '$.data.object.id') = ?))`)
-		args = append(args, q.ObjectID, q.ObjectID, q.ObjectID)
+		args = append(args, q.ObjectID, q.ObjectID, q.ObjectID, q.ObjectID)
 	}
 	if q.Destination != "" {
 		where = append(where, "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.destination = ?)")

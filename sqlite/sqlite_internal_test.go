@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/storetest"
 	msqlite "modernc.org/sqlite"
 	sqlitelib "modernc.org/sqlite/lib"
 )
@@ -285,7 +287,7 @@ func TestQueryPlans(t *testing.T) {
 		// with one rowid seek (0005), never a scan of event_bodies.
 		{"prune body ids", pruneBodyIDsSQL, "SEARCH events USING INDEX events_received ((received_at,id)>(?,?)", []any{1, 0, "", 10}},
 		{"prune bodies by key", pruneBodiesSQL, "SEARCH event_bodies USING INTEGER PRIMARY KEY", []any{"[1]"}},
-		{"find body", "SELECT " + bodyColumn + " FROM events WHERE id = ?", "SEARCH b USING INTEGER PRIMARY KEY", []any{"evt_1"}},
+		{"find body", "SELECT " + bodyColumns + " FROM events WHERE id = ?", "SEARCH b USING INTEGER PRIMARY KEY", []any{"evt_1"}},
 		{"next body id", "SELECT " + nextBodyID, "SEARCH event_bodies", nil},
 		{"claim bodies", claimSQL, "SEARCH b USING INTEGER PRIMARY KEY", []any{"w", 1, 1, 1, "[]"}},
 	} {
@@ -432,5 +434,88 @@ func TestEventBodies(t *testing.T) {
 	}
 	if n, orphans := bodies(); n != 4 || orphans != 0 {
 		t.Fatalf("at the end: %d bodies, %d orphans; want 4, 0", n, orphans)
+	}
+}
+
+// Ensures a database from before compressed bodies (0010) keeps working:
+// its rows, written here as that schema stored them, read byte for byte
+// (also one whose raw body starts as a zstd frame does), are claimed and
+// found by object id; new bodies are stored compressed beside them.
+func TestMigrate_CompressedBodies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hookbox.db")
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Version >= 10 {
+			break
+		}
+		if _, err := db.Exec(m.SQL); err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (?, ?, 0)`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := map[string][]byte{
+		"evt_json":  storetest.BenchBody("evt_json"),
+		"evt_magic": append([]byte{0x28, 0xb5, 0x2f, 0xfd, 0x00}, bytes.Repeat([]byte("x"), 300)...),
+		"evt_empty": {},
+	}
+	n := 0
+	for id, body := range old {
+		n++
+		if _, err := db.Exec(`INSERT INTO event_bodies (id, body) VALUES (?, ?)`, n, body); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO events (id, type, object, created, livemode, account, api_version, received_at, client_addr, secret_index, source, updated_at, body_id)
+			VALUES (?, 'payment_intent.succeeded', 'event', 0, 0, '', '', ?, '', 0, 'webhook', 1000, ?)`, id, 1000+n, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	fresh := event("evt_new")
+	fresh.Body = storetest.BenchBody("evt_new")
+	if _, err := s.InsertEvents(ctx, []*hookbox.Event{fresh}); err != nil {
+		t.Fatal(err)
+	}
+	old["evt_new"] = fresh.Body
+	for id, want := range old {
+		ev, err := s.FindEventByID(ctx, id)
+		if err != nil || !bytes.Equal(ev.Body, want) {
+			t.Fatalf("%s after upgrade: %d bytes, %v; want the %d stored", id, len(ev.Body), err, len(want))
+		}
+	}
+	var encs string
+	if err := s.reader.QueryRow(`SELECT group_concat(encoding, ',') FROM (SELECT encoding FROM event_bodies ORDER BY id)`).Scan(&encs); err != nil || encs != "0,0,0,1" {
+		t.Fatalf("encodings %q, %v; want the old rows raw and the new one compressed", encs, err)
+	}
+	got, err := s.SearchEvents(ctx, hookbox.EventQuery{ObjectID: "pi_3QxYzA2eZvKYlo2C1a2b3c4d"})
+	if err != nil || len(got) != 2 || got[0].ID != "evt_new" || got[1].ID != "evt_json" {
+		t.Fatalf("search by object id: %v, %v; want evt_new and the old evt_json", got, err)
+	}
+	cs, err := s.ClaimEvents(ctx, "w", t0.Add(time.Hour), time.Minute, 10)
+	if err != nil || len(cs) != 4 {
+		t.Fatalf("claim after upgrade: %d claims, %v", len(cs), err)
+	}
+	for _, c := range cs {
+		if !bytes.Equal(c.Event.Body, old[c.Event.ID]) {
+			t.Fatalf("claimed %s: %d bytes, want %d", c.Event.ID, len(c.Event.Body), len(old[c.Event.ID]))
+		}
 	}
 }

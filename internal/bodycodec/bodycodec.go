@@ -1,0 +1,138 @@
+// Package bodycodec compresses the event bodies the stores keep, and gives
+// them back byte for byte.
+//
+// A stored body is a pair: an Encoding, kept in a column of its own, and
+// the stored bytes. The marker is a column and not a prefix of the bytes
+// because a body is any bytes (the Store contract stores whatever
+// InsertEvents is given, byte for byte): no prefix can be ruled out of the
+// rows written before compression, while a column added with DEFAULT 0
+// marks every old row Raw without rewriting it.
+//
+// Compression is zstd (github.com/klauspost/compress) at its fastest
+// level: a Stripe event of about 2.7 KB of JSON (repeated keys, ids, nulls)
+// shrinks to about a third. A body that does not shrink, and a body too
+// large to decode within MaxDecoded, is stored Raw.
+package bodycodec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/hookbox/hookbox/envelope"
+)
+
+// Encoding says how a stored body's bytes hold the body.
+type Encoding int64
+
+const (
+	// Raw bytes are the body itself: every row stored before compression,
+	// bodies that do not shrink, and bodies emptied by retention.
+	Raw Encoding = 0
+	// Zstd bytes are one zstd frame of the body.
+	Zstd Encoding = 1
+)
+
+// MaxDecoded bounds the size a Zstd body decodes to, so a damaged row
+// cannot make a reader allocate without limit. Encode stores larger bodies
+// Raw, so every body it encodes decodes.
+const MaxDecoded = 64 << 20
+
+// minSize is the size below which a body is stored Raw: a frame's header
+// and checksum take about a dozen bytes, more than tiny bodies save.
+const minSize = 64
+
+// Codec encodes and decodes bodies. Its methods are safe for concurrent
+// use.
+type Codec struct {
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+}
+
+// New returns a Codec.
+func New() (*Codec, error) {
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		// Bodies are small: a small window and single-segment frames keep
+		// each encoder's memory and the frame header small.
+		zstd.WithWindowSize(1<<20),
+		zstd.WithLowerEncoderMem(true),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("bodycodec: encoder: %w", err)
+	}
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(0),
+		zstd.WithDecoderMaxMemory(MaxDecoded),
+	)
+	if err != nil {
+		enc.Close()
+		return nil, fmt.Errorf("bodycodec: decoder: %w", err)
+	}
+	return &Codec{enc: enc, dec: dec}, nil
+}
+
+// Default is the Codec of the stores.
+var Default = mustNew()
+
+func mustNew() *Codec {
+	c, err := New()
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// Encode returns how to store body: its encoding and the bytes to keep.
+// The bytes are body itself when the encoding is Raw, else a new slice.
+func (c *Codec) Encode(body []byte) (Encoding, []byte) {
+	if len(body) < minSize || len(body) > MaxDecoded {
+		return Raw, body
+	}
+	out := c.enc.EncodeAll(body, make([]byte, 0, len(body)/2))
+	if len(out) >= len(body) {
+		return Raw, body
+	}
+	return Zstd, out
+}
+
+// ErrEncoding is returned for an encoding this version does not know.
+var ErrEncoding = errors.New("bodycodec: unknown encoding")
+
+// Decode returns the body that Encode stored as enc and data. For Raw it
+// is data itself; for Zstd a new slice. An empty data is an empty body
+// whatever the encoding (retention empties bodies).
+func (c *Codec) Decode(enc Encoding, data []byte) ([]byte, error) {
+	switch {
+	case enc == Raw:
+		return data, nil
+	case len(data) == 0:
+		return []byte{}, nil
+	case enc == Zstd:
+		body, err := c.dec.DecodeAll(data, nil)
+		if err != nil {
+			return nil, fmt.Errorf("bodycodec: decode: %w", err)
+		}
+		if body == nil {
+			body = []byte{}
+		}
+		return body, nil
+	}
+	return nil, fmt.Errorf("%w %d", ErrEncoding, enc)
+}
+
+// ObjectID returns the object id a search by object id matches for body,
+// which the stores keep in a column since SQL cannot read a compressed
+// body: the body's data.object.id (envelope.ObjectID: where a key
+// repeats, the last wins) when it is a string whose bytes appear in the
+// body as they are (an id the JSON spells with escapes such as "\/" or
+// "\u00e9" matches nothing, as before compression); "" otherwise.
+func ObjectID(body []byte) string {
+	id, ok := envelope.ObjectID(body)
+	if !ok || !bytes.Contains(body, []byte(id)) {
+		return ""
+	}
+	return id
+}
