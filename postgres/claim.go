@@ -79,9 +79,9 @@ const lateColumn = `(SELECT o.id FROM events o
 				AND (o.created, o.received_at, o.id) > (e.created, e.received_at, e.id)
 			ORDER BY o.created DESC, o.received_at DESC, o.id DESC LIMIT 1)`
 
-// returningColumns are eventColumns and the body, qualified for an UPDATE
+// returningColumns are eventColumns and bodyColumns, qualified for an UPDATE
 // ... FROM.
-var returningColumns = "e." + strings.ReplaceAll(strings.Join(strings.Fields(eventColumns), " "), ", ", ", e.") + ", e.body"
+var returningColumns = "e." + strings.ReplaceAll(strings.Join(strings.Fields(eventColumns), " "), ", ", ", e.") + ", e.body_encoding, e.body"
 
 // ClaimEvents leases up to limit due events to owner until now+lease and
 // returns them with their bodies and every delivery row (delivered ones

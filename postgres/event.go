@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/internal/bodycodec"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -29,22 +30,23 @@ const insertSQL = `INSERT INTO events (
 	id, type, object, created, livemode, account, api_version,
 	body, headers, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead, related_id, related_type, context
+	order_key, order_skip_dead, related_id, related_type, context, body_encoding, object_id
 )
 SELECT id, type, object, created, livemode, account, api_version,
 	body, headers::jsonb, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead, related_id, related_type, context
+	order_key, order_skip_dead, related_id, related_type, context, body_encoding, object_id
 FROM unnest(
 	$1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[], $7::text[],
 	$8::bytea[], $9::text[], $10::timestamptz[], $11::text[], $12::int8[], $13::text[],
 	$14::text[], $15::int8[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[],
-	$19::text[], $20::text[], $21::bool[], $22::text[], $23::text[], $24::text[]
+	$19::text[], $20::text[], $21::bool[], $22::text[], $23::text[], $24::text[],
+	$25::int2[], $26::text[]
 ) AS u (
 	id, type, object, created, livemode, account, api_version,
 	body, headers, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead, related_id, related_type, context
+	order_key, order_skip_dead, related_id, related_type, context, body_encoding, object_id
 )
 ORDER BY id COLLATE "C"
 ON CONFLICT (id) DO NOTHING
@@ -54,6 +56,10 @@ RETURNING id`
 // Listen). Sent inside the transaction that made events due, it is
 // delivered when, and only if, that transaction commits.
 const notifySQL = `SELECT pg_notify($1, $2)`
+
+// bodyColumns are the stored body, which scanEvent decodes: its encoding
+// (0010) and its bytes.
+const bodyColumns = `body_encoding, body`
 
 // eventColumns are the columns of a listing: everything but the body.
 const eventColumns = `id, type, object, created, livemode, account, api_version,
@@ -235,7 +241,9 @@ type insertRow struct {
 	idx                               int // position in the batch
 	ev                                *hookbox.Event
 	state                             string
-	body                              []byte
+	body                              []byte // as stored: encoded
+	enc                               bodycodec.Encoding
+	objectID                          string
 	headers                           string
 	received, next, updated, replayed pgtype.Timestamptz
 }
@@ -292,7 +300,7 @@ func newInsertRow(idx int, ev *hookbox.Event) (insertRow, error) {
 	if updated.IsZero() {
 		updated = ev.ReceivedAt
 	}
-	body := ev.Body
+	enc, body := bodycodec.Default.Encode(ev.Body)
 	if body == nil {
 		body = []byte{} // NOT NULL: a nil slice would bind as NULL
 	}
@@ -301,6 +309,8 @@ func newInsertRow(idx int, ev *hookbox.Event) (insertRow, error) {
 		ev:       ev,
 		state:    string(state),
 		body:     body,
+		enc:      enc,
+		objectID: bodycodec.ObjectID(ev.Body),
 		headers:  headers,
 		received: pgTime(ev.ReceivedAt),
 		next:     pgTime(ev.NextAttemptAt),
@@ -321,6 +331,8 @@ func insertArgs(rows []insertRow) []any {
 		endpoints, orderKeys                    = make([]string, n), make([]string, n)
 		skipDead                                = make([]bool, n)
 		relIDs, relTypes, contexts              = make([]string, n), make([]string, n), make([]string, n)
+		encodings                               = make([]int16, n)
+		objectIDs                               = make([]string, n)
 		received, next, updated, replayed       = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	)
 	for i, r := range rows {
@@ -331,12 +343,14 @@ func insertArgs(rows []insertRow) []any {
 		states[i], attempts[i], next[i], updated[i], replayed[i] = r.state, int64(ev.Attempts), r.next, r.updated, r.replayed
 		endpoints[i], orderKeys[i], skipDead[i] = ev.Endpoint, ev.OrderKey, ev.OrderSkipDead
 		relIDs[i], relTypes[i], contexts[i] = ev.RelatedObject.ID, ev.RelatedObject.Type, ev.Context
+		encodings[i], objectIDs[i] = int16(r.enc), r.objectID
 	}
 	return []any{
 		ids, types, objects, created, livemodes, accounts, versions,
 		bodies, headers, received, addrs, secrets, sources,
 		states, attempts, next, updated, replayed, endpoints,
 		orderKeys, skipDead, relIDs, relTypes, contexts,
+		encodings, objectIDs,
 	}
 }
 
@@ -354,7 +368,7 @@ func (s *Store) FindEventByID(ctx context.Context, id string) (*hookbox.Event, e
 	var ev *hookbox.Event
 	err := s.withConn(ctx, func(conn *pgx.Conn) error {
 		var err error
-		ev, err = scanEvent(conn.QueryRow(ctx, `SELECT `+eventColumns+`, body FROM events WHERE id = $1`, id), true)
+		ev, err = scanEvent(conn.QueryRow(ctx, `SELECT `+eventColumns+`, `+bodyColumns+` FROM events WHERE id = $1`, id), true)
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -538,15 +552,23 @@ func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error)
 		&state, &attempts, &next, &updated, &replayed, &ev.Endpoint,
 		&ev.OrderKey, &ev.OrderSkipDead, &ev.RelatedObject.ID, &ev.RelatedObject.Type, &ev.Context,
 	}
+	var enc int16
 	if withBody {
-		dest = append(dest, &ev.Body)
+		dest = append(dest, &enc, &ev.Body)
 	}
 	dest = append(dest, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
-	if withBody && ev.Body == nil {
-		ev.Body = []byte{}
+	if withBody {
+		body, err := bodycodec.Default.Decode(bodycodec.Encoding(enc), ev.Body)
+		if err != nil {
+			return nil, fmt.Errorf("event %q: body: %w", ev.ID, err)
+		}
+		if body == nil {
+			body = []byte{}
+		}
+		ev.Body = body
 	}
 	if len(headers) > 0 && string(headers) != "{}" {
 		if err := json.Unmarshal(headers, &ev.Headers); err != nil {

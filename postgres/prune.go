@@ -37,7 +37,7 @@ func (s *Store) PruneEvents(ctx context.Context, bodyBefore, rowBefore time.Time
 		if !bodyBefore.IsZero() {
 			// octet_length reads the size from a TOAST pointer without
 			// fetching the body.
-			tag, err := tx.Exec(ctx, `UPDATE events SET body = ''::bytea
+			tag, err := tx.Exec(ctx, `UPDATE events SET body = ''::bytea, body_encoding = 0
 				WHERE state = 'delivered' AND received_at < $1 AND replayed_at < $1 AND octet_length(body) > 0`, ceilMicro(bodyBefore))
 			if err != nil {
 				return err

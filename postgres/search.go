@@ -19,20 +19,21 @@ var _ hookbox.EventSearcher = (*Store)(nil)
 //
 // Every filter is an index condition the planner can use: state and an
 // exact type read events_state or events_type in listing order, the time
-// range and the cursor events_received; an object id is found by reading
-// the bodies of the candidate events (a byte search, then
-// hookbox_object_id of migration 0005; no index, to keep ingest cheap),
+// range and the cursor events_received; an object id is the object_id
+// column (0010) of the candidate events (no index, to keep ingest cheap),
 // and the destination is an EXISTS on deliveries (its
 // primary key per candidate event, or one pass over deliveries when the
 // planner finds that cheaper).
 //
 // The object id is the body's data.object.id when it is a JSON string
 // whose bytes appear in the body as they are (an id the JSON spells with
-// escapes such as "\/" does not match), as in the SQLite store. Where
-// PostgreSQL's jsonb is stricter than SQLite's JSON functions the body
-// matches nothing: invalid UTF-8, \u0000 or a lone surrogate escape
-// anywhere in it; and of duplicate keys the last counts, where SQLite
-// takes the first. Stripe sends none of these.
+// escapes such as "\/" does not match), extracted in Go at insert
+// (bodycodec.ObjectID), as in the SQLite store; of duplicate keys the last
+// counts. The rows stored before 0010 are tested by reading their body (a
+// byte search, then hookbox_object_id of 0005): where PostgreSQL's jsonb is
+// stricter than SQLite's JSON functions such a body matches nothing
+// (invalid UTF-8, \u0000 or a lone surrogate escape anywhere in it).
+// Stripe sends none of these.
 //
 // It fails with EINVALID as FindEvents does, and for a Until outside
 // 1678-2262; EUNAVAILABLE when the store is closed or the database cannot
@@ -183,9 +184,12 @@ func queryWhere(q hookbox.EventQuery) (w where, none bool, err error) {
 			// "\u00e9") does not match there: nor here. The byte search
 			// is cheap and comes first; only bodies holding the id are
 			// parsed.
-			// A thin event names its object in related_id (0007).
-			w.add("(related_id = $? OR position(convert_to($?, 'UTF8') in body) > 0 AND hookbox_object_id(body) = $?)",
-				q.ObjectID, q.ObjectID, q.ObjectID)
+			// A thin event names its object in related_id (0007), a
+			// snapshot event in object_id (0010). The rows stored before
+			// 0010 (object_id NULL) have uncompressed bodies, read as
+			// before.
+			w.add("(related_id = $? OR object_id = $? OR object_id IS NULL AND position(convert_to($?, 'UTF8') in body) > 0 AND hookbox_object_id(body) = $?)",
+				q.ObjectID, q.ObjectID, q.ObjectID, q.ObjectID)
 		}
 	}
 	if q.Destination != "" {
