@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,4 +64,37 @@ func pgExec(ctx context.Context, dsn, sql string) error {
 	defer conn.Close(context.Background())
 	_, err = conn.Exec(ctx, sql)
 	return err
+}
+
+// storeSize returns the bytes the store of dbURL (a roundDB value) takes
+// on disk: the SQLite file with its WAL, or the relations of the schema
+// its search_path names with their indexes and TOAST.
+func storeSize(ctx context.Context, dbURL string) (int64, error) {
+	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
+		var n int64
+		for _, f := range []string{path, path + "-wal"} {
+			st, err := os.Stat(f)
+			if err == nil {
+				n += st.Size()
+			} else if f == path {
+				return 0, err
+			}
+		}
+		return n, nil
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return 0, err
+	}
+	schema := u.Query().Get("search_path")
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var n int64
+	err = conn.QueryRow(ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+		FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+		WHERE s.nspname = $1 AND c.relkind IN ('r', 'm')`, schema).Scan(&n)
+	return n, err
 }

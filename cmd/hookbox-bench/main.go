@@ -31,10 +31,17 @@
 //
 //	go run ./cmd/hookbox-bench [ingest] [--requests 20000] [--concurrency 64] [--rounds 3]
 //	    [--db sqlite|postgres] [--pg-dsn DSN] [--hookbox PATH] [--receivers hookbox,bare]
-//	    [--serve-env K=V]... [--keep] [--strict]
+//	    [--base PATH] [--serve-env K=V]... [--keep] [--strict]
 //	go run ./cmd/hookbox-bench drain [--events 20000] [--rounds 3] [--db sqlite|postgres]
 //	    [--pickup-events 2000] [--pickup-rate 200] [--pg-dsn DSN] [--hookbox PATH]
 //	    [--serve-env K=V]... [--keep] [--strict]
+//
+// --base PATH adds a third receiver, "base": another hookbox binary (an
+// earlier build) run exactly as hookbox is, in the same rounds, so a change
+// is measured side by side with what it changes. After each round of
+// hookbox or base the store's size is read (the SQLite file once the
+// server has stopped and checkpointed, or the schema's relations with their
+// indexes and TOAST) and shown per stored event.
 //
 // It exits 0 whether targets are met or missed, unless --strict; it exits 1
 // when a round could not run at all.
@@ -106,7 +113,8 @@ type config struct {
 	db          string   // "sqlite" or "postgres"
 	pgDSN       string   // the PostgreSQL server of --db postgres
 	hookbox     string   // binary; built when empty
-	receivers   []string // "hookbox", "bare"
+	base        string   // another hookbox binary, receiver "base"; none when empty
+	receivers   []string // "hookbox", "bare", "base"
 	serveEnv    []string // extra KEY=VALUE for hookbox serve
 	self        string   // binary that runs "bare"; os.Executable by default
 }
@@ -129,7 +137,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.db, "db", "sqlite", "store of hookbox serve: sqlite (a fresh file per round) or postgres (a fresh schema per round on --pg-dsn)")
 	fs.StringVar(&c.pgDSN, "pg-dsn", defaultPostgresDSN, "PostgreSQL server for --db postgres")
 	fs.StringVar(&c.hookbox, "hookbox", "", "hookbox binary to use (default: go build ./cmd/hookbox into the temp dir)")
-	receivers := fs.String("receivers", "hookbox,bare", "receivers to measure, comma-separated (hookbox, bare)")
+	receivers := fs.String("receivers", "hookbox,bare", "receivers to measure, comma-separated (hookbox, bare; base is added by --base)")
+	fs.StringVar(&c.base, "base", "", "another hookbox binary (an earlier build) measured as receiver base in the same rounds")
 	fs.Var((*stringList)(&c.serveEnv), "serve-env", "extra KEY=VALUE for hookbox serve, repeatable (e.g. HOOKBOX_LOG_LEVEL=warn)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -157,6 +166,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		default:
 			return nil, fmt.Errorf("unknown receiver %q (hookbox, bare)", r)
 		}
+	}
+	if c.base != "" {
+		c.receivers = append(c.receivers, "base")
 	}
 	if len(c.receivers) == 0 {
 		return nil, errors.New("--receivers names no receiver")
@@ -194,6 +206,7 @@ func (s *summary) failed() int {
 type result struct {
 	summary
 	serverCPU time.Duration // user+system of the receiver process, start to exit
+	dbBytes   int64         // the store's size after the round; 0 for bare
 }
 
 // run runs the mode args name: "drain", or ingest ("ingest" or none).
@@ -249,8 +262,8 @@ func bench(ctx context.Context, c *config, stdout, stderr io.Writer) error {
 				continue
 			}
 			results[recv] = append(results[recv], res)
-			fmt.Fprintf(stderr, "round %d %-7s %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  failed %d  server CPU %v\n",
-				round, recv, res.RPS, res.P50, res.P99, res.failed(), res.serverCPU.Round(time.Millisecond))
+			fmt.Fprintf(stderr, "round %d %-7s %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  failed %d  server CPU %v  store %d B/event\n",
+				round, recv, res.RPS, res.P50, res.P99, res.failed(), res.serverCPU.Round(time.Millisecond), res.dbBytes/int64(max(res.Count, 1)))
 		}
 	}
 	return outcome(runErrs, report(stdout, c, results), c.strict)
@@ -265,18 +278,24 @@ func runRound(ctx context.Context, c *config, recv, dir string, stderr io.Writer
 	}
 	var cmd *exec.Cmd
 	var ready string
+	var db string
 	switch recv {
-	case "hookbox":
+	case "hookbox", "base":
 		admin, err := freeAddr()
 		if err != nil {
 			return result{}, err
 		}
-		db, drop, err := roundDB(ctx, c.db, c.pgDSN, dir, c.keep, stderr)
+		var drop func()
+		db, drop, err = roundDB(ctx, c.db, c.pgDSN, dir, c.keep, stderr)
 		if err != nil {
 			return result{}, err
 		}
 		defer drop()
-		cmd = serveCmd(c.hookbox, db, listen, admin, c.serveEnv)
+		bin := c.hookbox
+		if recv == "base" {
+			bin = c.base
+		}
+		cmd = serveCmd(bin, db, listen, admin, c.serveEnv)
 		ready = "http://" + admin + "/readyz"
 	case "bare":
 		cmd = exec.Command(c.self, "bare", "--listen", listen)
@@ -308,6 +327,11 @@ func runRound(ctx context.Context, c *config, recv, dir string, stderr io.Writer
 		fmt.Fprintf(stderr, "%s: exit after SIGTERM: %v\n", recv, err)
 	}
 	res.serverCPU = cpu
+	if db != "" {
+		if res.dbBytes, err = storeSize(ctx, db); err != nil {
+			return result{}, fmt.Errorf("store size: %w", err)
+		}
+	}
 	return res, nil
 }
 
@@ -398,34 +422,41 @@ func report(w io.Writer, c *config, results map[string][]result) int {
 	fmt.Fprintf(w, "\nhookbox-bench: %d requests x %d rounds, concurrency %d, hookbox on %s, %d CPUs, %s%s\n\n",
 		c.requests, c.rounds, c.concurrency, c.db, runtime.NumCPU(), runtime.Version(), machineLoad())
 
-	type row struct{ rps, p99, cpuPerReq float64 }
+	type row struct{ rps, p99, cpuPerReq, bytesPerEvent float64 }
 	rows := map[string]row{}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "receiver\treq/s (median)\tp99 ms (median)\tserver CPU us/req\tfailed\trounds (req/s)")
+	fmt.Fprintln(tw, "receiver\treq/s (median)\tp99 ms (median)\tserver CPU us/req\tstore B/event\tfailed\trounds (req/s)")
 	for _, recv := range c.receivers {
 		rs := results[recv]
 		if len(rs) == 0 {
 			fmt.Fprintf(tw, "%s\tno round ran\t\t\t\t\n", recv)
 			continue
 		}
-		var rps, p99, cpu []float64
+		var rps, p99, cpu, size []float64
 		var rounds []string
 		failed := 0
 		for _, r := range rs {
 			rps = append(rps, r.RPS)
 			p99 = append(p99, r.P99)
 			cpu = append(cpu, float64(r.serverCPU.Microseconds())/float64(r.Count))
+			size = append(size, float64(r.dbBytes)/float64(r.Count))
 			rounds = append(rounds, fmt.Sprintf("%.0f", r.RPS))
 			failed += r.failed()
 		}
-		rw := row{median(rps), median(p99), median(cpu)}
+		rw := row{median(rps), median(p99), median(cpu), median(size)}
 		rows[recv] = rw
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.0f\t%d\t%s\n", recv, rw.rps, rw.p99, rw.cpuPerReq, failed, strings.Join(rounds, " "))
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.0f\t%.0f\t%d\t%s\n", recv, rw.rps, rw.p99, rw.cpuPerReq, rw.bytesPerEvent, failed, strings.Join(rounds, " "))
 	}
 	h, okH := rows["hookbox"]
 	b, okB := rows["bare"]
 	if okH && okB {
-		fmt.Fprintf(tw, "hookbox/bare\t%.2f\t%.2f\t%.2f\t\t\n", h.rps/b.rps, h.p99/b.p99, h.cpuPerReq/b.cpuPerReq)
+		fmt.Fprintf(tw, "hookbox/bare\t%.2f\t%.2f\t%.2f\t\t\t\n", h.rps/b.rps, h.p99/b.p99, h.cpuPerReq/b.cpuPerReq)
+	}
+	if base, ok := rows["base"]; ok && okB {
+		fmt.Fprintf(tw, "base/bare\t%.2f\t%.2f\t%.2f\t\t\t\n", base.rps/b.rps, base.p99/b.p99, base.cpuPerReq/b.cpuPerReq)
+	}
+	if base, ok := rows["base"]; ok && okH {
+		fmt.Fprintf(tw, "hookbox/base\t%.2f\t%.2f\t%.2f\t%.2f\t\t\n", h.rps/base.rps, h.p99/base.p99, h.cpuPerReq/base.cpuPerReq, h.bytesPerEvent/base.bytesPerEvent)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -67,6 +67,9 @@ func TestBenchFlags(t *testing.T) {
 		c.db != "sqlite" || c.pgDSN != defaultPostgresDSN {
 		t.Fatalf("defaults %+v", c)
 	}
+	if c, err := parseFlags([]string{"--base", "/old/hookbox"}, io.Discard); err != nil || c.base != "/old/hookbox" || strings.Join(c.receivers, ",") != "hookbox,bare,base" {
+		t.Fatalf("--base: %+v, %v; want receiver base added", c, err)
+	}
 	for _, args := range [][]string{
 		{"--requests", "0"}, {"--concurrency", "-1"}, {"--rounds", "0"}, {"--db", "mysql"},
 		{"--receivers", "nginx"}, {"--receivers", ","}, {"--serve-env", "NOEQUALS"}, {"extra"},
