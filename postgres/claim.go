@@ -130,7 +130,7 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 		for rows.Next() {
 			var c claimed
 			var late *string
-			ev, err := scanEvent(rows, true, &c.due, &c.received, &late,
+			ev, err := scanEvent(rows, s.codec, &c.due, &c.received, &late,
 				&d.destination, &d.state, &d.attempts, &d.next, &d.lastError, &d.updated, &d.skip)
 			if err != nil {
 				return err
@@ -222,7 +222,7 @@ func (s *Store) ClaimEvent(ctx context.Context, id, owner string, now time.Time,
 		ev, err := scanEvent(tx.QueryRow(ctx, `UPDATE events e
 			SET state = 'delivering', lease_owner = $2, lease_until = $3, next_attempt_at = $3, updated_at = $4
 			WHERE id = $1
-			RETURNING `+returningColumns, id, owner, until, now.Truncate(time.Microsecond)), true)
+			RETURNING `+returningColumns, id, owner, until, now.Truncate(time.Microsecond)), s.codec)
 		if err != nil {
 			return err
 		}

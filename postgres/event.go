@@ -101,7 +101,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 	// would fail the whole batch.
 	valid := make([]insertRow, 0, len(events))
 	for i, ev := range events {
-		r, err := newInsertRow(i, ev)
+		r, err := newInsertRow(s.codec, i, ev)
 		if err != nil {
 			results[i].Err = err
 			continue
@@ -248,7 +248,7 @@ type insertRow struct {
 	received, next, updated, replayed pgtype.Timestamptz
 }
 
-func newInsertRow(idx int, ev *hookbox.Event) (insertRow, error) {
+func newInsertRow(codec *bodycodec.Codec, idx int, ev *hookbox.Event) (insertRow, error) {
 	if ev == nil {
 		return insertRow{}, hookbox.Errorf(hookbox.EINVALID, "nil event")
 	}
@@ -300,7 +300,7 @@ func newInsertRow(idx int, ev *hookbox.Event) (insertRow, error) {
 	if updated.IsZero() {
 		updated = ev.ReceivedAt
 	}
-	enc, body := bodycodec.Default.Encode(ev.Body)
+	enc, body := codec.Encode(ev.Body)
 	if body == nil {
 		body = []byte{} // NOT NULL: a nil slice would bind as NULL
 	}
@@ -368,7 +368,7 @@ func (s *Store) FindEventByID(ctx context.Context, id string) (*hookbox.Event, e
 	var ev *hookbox.Event
 	err := s.withConn(ctx, func(conn *pgx.Conn) error {
 		var err error
-		ev, err = scanEvent(conn.QueryRow(ctx, `SELECT `+eventColumns+`, `+bodyColumns+` FROM events WHERE id = $1`, id), true)
+		ev, err = scanEvent(conn.QueryRow(ctx, `SELECT `+eventColumns+`, `+bodyColumns+` FROM events WHERE id = $1`, id), s.codec)
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -451,7 +451,7 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 		}
 		defer rows.Close()
 		for rows.Next() {
-			ev, err := scanEvent(rows, false)
+			ev, err := scanEvent(rows, nil)
 			if err != nil {
 				return err
 			}
@@ -536,9 +536,9 @@ func prefixEnd(prefix string) (string, bool) {
 
 type scanner interface{ Scan(dest ...any) error }
 
-// scanEvent scans the eventColumns of row, then the body when withBody is
-// set, then extra.
-func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error) {
+// scanEvent scans the eventColumns of row, then, when codec is not nil, the
+// bodyColumns, decoded with it; then extra.
+func scanEvent(row scanner, codec *bodycodec.Codec, extra ...any) (*hookbox.Event, error) {
 	var (
 		ev                                hookbox.Event
 		headers                           []byte
@@ -553,6 +553,7 @@ func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error)
 		&ev.OrderKey, &ev.OrderSkipDead, &ev.RelatedObject.ID, &ev.RelatedObject.Type, &ev.Context,
 	}
 	var enc int16
+	withBody := codec != nil
 	if withBody {
 		dest = append(dest, &enc, &ev.Body)
 	}
@@ -561,7 +562,7 @@ func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error)
 		return nil, err
 	}
 	if withBody {
-		body, err := bodycodec.Default.Decode(bodycodec.Encoding(enc), ev.Body)
+		body, err := codec.Decode(bodycodec.Encoding(enc), ev.Body)
 		if err != nil {
 			return nil, fmt.Errorf("event %q: body: %w", ev.ID, err)
 		}

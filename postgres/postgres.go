@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/internal/bodycodec"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -104,6 +105,10 @@ type Store struct {
 	opts   Options
 	schema string // current_schema() of the store's connections
 	pool   *pgxpool.Pool
+
+	// codec compresses bodies with this build's dictionary and reads
+	// those of every dictionary in body_dicts (0010).
+	codec *bodycodec.Codec
 
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close: stops Listen
@@ -172,13 +177,43 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	err = s.withConn(ctx, func(conn *pgx.Conn) error {
-		return conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&s.schema)
+		if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&s.schema); err != nil {
+			return err
+		}
+		s.codec, err = openCodec(ctx, conn)
+		return err
 	})
 	if err != nil {
 		s.Close()
 		return nil, unavailable("open store", err)
 	}
 	return s, nil
+}
+
+// openCodec stores this build's body dictionary in body_dicts unless it is
+// there, and returns the codec of every dictionary there.
+func openCodec(ctx context.Context, conn *pgx.Conn) (*bodycodec.Codec, error) {
+	if _, err := conn.Exec(ctx, `INSERT INTO body_dicts (id, dict) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
+		int64(bodycodec.DictVersion), bodycodec.Dict); err != nil {
+		return nil, fmt.Errorf("body dictionary: %w", err)
+	}
+	rows, err := conn.Query(ctx, `SELECT id, dict FROM body_dicts`)
+	if err != nil {
+		return nil, fmt.Errorf("body dictionaries: %w", err)
+	}
+	dicts := map[int64][]byte{}
+	var (
+		id int64
+		d  []byte
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &d}, func() error {
+		dicts[id] = d
+		d = nil
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("body dictionaries: %w", err)
+	}
+	return bodycodec.ForStore(dicts)
 }
 
 // Ping reports whether the database answers a query. It fails with

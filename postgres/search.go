@@ -65,7 +65,7 @@ func (s *Store) SearchEvents(ctx context.Context, q hookbox.EventQuery) ([]*hook
 		}
 		defer rows.Close()
 		for rows.Next() {
-			ev, err := scanEvent(rows, false)
+			ev, err := scanEvent(rows, nil)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/internal/bodycodec"
 )
 
 // claimDueSQL selects the ids of up to ?2 events due at ?1, in claim order.
@@ -122,7 +123,7 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	claims, err := l.claim(ctx, tx, st, ids)
+	claims, err := l.claim(ctx, tx, st, s.codec, ids)
 	if err != nil {
 		return nil, unavailable("claim events", err)
 	}
@@ -178,7 +179,7 @@ func (s *Store) ClaimEvent(ctx context.Context, id, owner string, now time.Time,
 			return nil, hookbox.Errorf(hookbox.ECONFLICT, "event %q is leased", id)
 		}
 	}
-	claims, err := l.claim(ctx, tx, st, []string{id})
+	claims, err := l.claim(ctx, tx, st, s.codec, []string{id})
 	if err != nil {
 		return nil, unavailable("claim event", err)
 	}
@@ -218,8 +219,9 @@ func newLease(owner string, now time.Time, d time.Duration) (lease, error) {
 }
 
 // claim leases the events ids inside tx and returns them in the order of
-// ids, with their deliveries. Ids that do not exist are left out.
-func (l lease) claim(ctx context.Context, tx *sql.Tx, st *queueStmts, ids []string) ([]*hookbox.Claim, error) {
+// ids, with their deliveries and their bodies decoded with codec. Ids that
+// do not exist are left out.
+func (l lease) claim(ctx context.Context, tx *sql.Tx, st *queueStmts, codec *bodycodec.Codec, ids []string) ([]*hookbox.Claim, error) {
 	idsJSON, err := json.Marshal(ids)
 	if err != nil {
 		return nil, err
@@ -231,7 +233,7 @@ func (l lease) claim(ctx context.Context, tx *sql.Tx, st *queueStmts, ids []stri
 	byID := make(map[string]*hookbox.Claim, len(ids))
 	for rows.Next() {
 		var late sql.NullString
-		ev, err := scanEvent(rows, true, &late)
+		ev, err := scanEvent(rows, codec, &late)
 		if err != nil {
 			rows.Close()
 			return nil, err

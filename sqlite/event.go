@@ -81,7 +81,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 
 	// Bodies are compressed and their object ids read before the
 	// transaction begins, not while it holds the database's one writer.
-	bodies := encodeBodies(events)
+	bodies := s.encodeBodies(events)
 
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -147,13 +147,13 @@ type storedBody struct {
 
 // encodeBodies returns the stored form of each event's body (a nil event
 // gets a zero one).
-func encodeBodies(events []*hookbox.Event) []storedBody {
+func (s *Store) encodeBodies(events []*hookbox.Event) []storedBody {
 	out := make([]storedBody, len(events))
 	for i, ev := range events {
 		if ev == nil {
 			continue
 		}
-		out[i].enc, out[i].data = bodycodec.Default.Encode(ev.Body)
+		out[i].enc, out[i].data = s.codec.Encode(ev.Body)
 		if out[i].data == nil {
 			out[i].data = []byte{} // NOT NULL: a nil slice would bind as NULL
 		}
@@ -231,7 +231,7 @@ func (s *Store) FindEventByID(ctx context.Context, id string) (*hookbox.Event, e
 		return nil, errClosed
 	}
 	row := s.reader.QueryRowContext(ctx, `SELECT `+listColumns+`, `+bodyColumns+` FROM events WHERE id = ?`, id)
-	ev, err := scanEvent(row, true)
+	ev, err := scanEvent(row, s.codec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, hookbox.Errorf(hookbox.ENOTFOUND, "event %q not found", id)
 	}
@@ -314,7 +314,7 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 	defer rows.Close()
 	events := make([]*hookbox.Event, 0, min(limit, 256))
 	for rows.Next() {
-		ev, err := scanEvent(rows, false)
+		ev, err := scanEvent(rows, nil)
 		if err != nil {
 			return nil, fmt.Errorf("find events: %w", err)
 		}
@@ -365,7 +365,9 @@ func prefixEnd(prefix string) (string, bool) {
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error) {
+// scanEvent scans the listColumns of row, then, when codec is not nil, the
+// bodyColumns, decoded with it; then extra.
+func scanEvent(row scanner, codec *bodycodec.Codec, extra ...any) (*hookbox.Event, error) {
 	var (
 		ev                                         hookbox.Event
 		livemode, secretIndex, attempts, skipDead  int64
@@ -379,6 +381,7 @@ func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error)
 		&ev.OrderKey, &skipDead, &ev.RelatedObject.ID, &ev.RelatedObject.Type, &ev.Context,
 	}
 	var enc int64
+	withBody := codec != nil
 	if withBody {
 		dest = append(dest, &enc, &ev.Body)
 	}
@@ -387,7 +390,7 @@ func scanEvent(row scanner, withBody bool, extra ...any) (*hookbox.Event, error)
 		return nil, err
 	}
 	if withBody {
-		body, err := bodycodec.Default.Decode(bodycodec.Encoding(enc), ev.Body)
+		body, err := codec.Decode(bodycodec.Encoding(enc), ev.Body)
 		if err != nil {
 			return nil, fmt.Errorf("event %q: body: %w", ev.ID, err)
 		}

@@ -56,7 +56,7 @@ func (s *Store) SearchEvents(ctx context.Context, q hookbox.EventQuery) ([]*hook
 	defer rows.Close()
 	events := make([]*hookbox.Event, 0, min(limit, 256))
 	for rows.Next() {
-		ev, err := scanEvent(rows, false)
+		ev, err := scanEvent(rows, nil)
 		if err != nil {
 			return nil, fmt.Errorf("search events: %w", err)
 		}

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/internal/bodycodec"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -83,6 +84,10 @@ type Store struct {
 	// Prepared once on the writer connection, reused by every batch.
 	insert, insertBody *sql.Stmt
 	now                func() time.Time
+
+	// codec compresses bodies with this build's dictionary and reads
+	// those of every dictionary in body_dicts (0010).
+	codec *bodycodec.Codec
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -142,6 +147,10 @@ func (o Options) Open(path string) (*Store, error) {
 	// The writer connects first and alone: it switches the file to WAL and
 	// runs the migrations before any reader looks at the schema.
 	if err := migrate(ctx, s.writer); err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if s.codec, err = openCodec(ctx, s.writer); err != nil {
 		s.writer.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -251,3 +260,30 @@ func (s *Store) Close() error {
 }
 
 var errClosed = hookbox.Errorf(hookbox.EUNAVAILABLE, "store closed")
+
+// openCodec stores this build's body dictionary in body_dicts unless it is
+// there, and returns the codec of every dictionary there.
+func openCodec(ctx context.Context, db *sql.DB) (*bodycodec.Codec, error) {
+	if _, err := db.ExecContext(ctx, `INSERT INTO body_dicts (id, dict) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`,
+		bodycodec.DictVersion, bodycodec.Dict); err != nil {
+		return nil, fmt.Errorf("body dictionary: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT id, dict FROM body_dicts`)
+	if err != nil {
+		return nil, fmt.Errorf("body dictionaries: %w", err)
+	}
+	defer rows.Close()
+	dicts := map[int64][]byte{}
+	for rows.Next() {
+		var id int64
+		var d []byte
+		if err := rows.Scan(&id, &d); err != nil {
+			return nil, fmt.Errorf("body dictionaries: %w", err)
+		}
+		dicts[id] = d
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("body dictionaries: %w", err)
+	}
+	return bodycodec.ForStore(dicts)
+}

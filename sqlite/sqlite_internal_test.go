@@ -5,13 +5,16 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/internal/bodycodec"
 	"github.com/hookbox/hookbox/storetest"
+	"github.com/klauspost/compress/zstd"
 	msqlite "modernc.org/sqlite"
 	sqlitelib "modernc.org/sqlite/lib"
 )
@@ -517,5 +520,63 @@ func TestMigrate_CompressedBodies(t *testing.T) {
 		if !bytes.Equal(c.Event.Body, old[c.Event.ID]) {
 			t.Fatalf("claimed %s: %d bytes, want %d", c.Event.ID, len(c.Event.Body), len(old[c.Event.ID]))
 		}
+	}
+}
+
+// Ensures bodies compressed with a dictionary this build does not ship
+// (an older build's, kept in body_dicts) read back byte for byte, and that
+// a database holding another dictionary under this build's id is refused
+// rather than misread.
+func TestBodyDicts(t *testing.T) {
+	s, path := openTest(t)
+	ctx := context.Background()
+	var samples [][]byte
+	for i := range 200 {
+		samples = append(samples, storetest.BenchBody(fmt.Sprintf("evt_%d", i)))
+	}
+	old, err := zstd.BuildDict(zstd.BuildDictOptions{ID: 99, Contents: samples, History: bytes.Join(samples[:20], nil), Offsets: [3]int{1, 4, 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCodec, err := bodycodec.New(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := event("evt_old_dict")
+	ev.Body = storetest.BenchBody("evt_old_dict")
+	if _, err := s.InsertEvents(ctx, []*hookbox.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	enc, data := oldCodec.Encode(ev.Body)
+	if enc != bodycodec.Zstd {
+		t.Fatal("not compressed")
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO body_dicts (id, dict) VALUES (99, ?)`, []any{old}},
+		{`UPDATE event_bodies SET encoding = 1, body = ? WHERE id = (SELECT body_id FROM events WHERE id = 'evt_old_dict')`, []any{data}},
+	} {
+		if _, err := s.writer.Exec(q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.FindEventByID(ctx, "evt_old_dict")
+	if err != nil || !bytes.Equal(got.Body, ev.Body) {
+		t.Fatalf("body of an older dictionary: %v", err)
+	}
+	if _, err := s.writer.Exec(`UPDATE body_dicts SET dict = ? WHERE id = ?`, old, bodycodec.DictVersion); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "differs") {
+		t.Fatalf("open with another dictionary under this build's id: %v", err)
 	}
 }

@@ -9,9 +9,14 @@
 // marks every old row Raw without rewriting it.
 //
 // Compression is zstd (github.com/klauspost/compress) at its fastest
-// level: a Stripe event of about 2.7 KB of JSON (repeated keys, ids, nulls)
-// shrinks to about a third. A body that does not shrink, and a body too
-// large to decode within MaxDecoded, is stored Raw.
+// level, with a dictionary trained on Stripe-shaped events (Dict): the keys,
+// enums and nulls every event repeats are in the dictionary, so a body of
+// about 3 KB is stored in about 500 bytes instead of about 1,200 without
+// it. A zstd frame names the dictionary it needs by id, and the stores keep
+// every dictionary they have written with in the database, so the rows
+// written with an older dictionary stay readable by a build that ships a
+// newer one. A body that does not shrink, and a body too large to decode
+// within MaxDecoded, is stored Raw.
 package bodycodec
 
 import (
@@ -51,22 +56,34 @@ type Codec struct {
 	dec *zstd.Decoder
 }
 
-// New returns a Codec.
-func New() (*Codec, error) {
-	enc, err := zstd.NewWriter(nil,
+// New returns a Codec that encodes with the dictionary current (none when
+// nil) and decodes frames of current and of each of known (the
+// dictionaries of older rows). Dictionaries are in zstd's format, with
+// their id in their header (DictID).
+func New(current []byte, known ...[]byte) (*Codec, error) {
+	eopts := []zstd.EOption{
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
-		// Bodies are small: a small window and single-segment frames keep
-		// each encoder's memory and the frame header small.
-		zstd.WithWindowSize(1<<20),
+		// Bodies are small: a small window keeps each encoder's memory
+		// and the frame header small.
+		zstd.WithWindowSize(1 << 20),
 		zstd.WithLowerEncoderMem(true),
-	)
+	}
+	dopts := []zstd.DOption{
+		zstd.WithDecoderConcurrency(0),
+		zstd.WithDecoderMaxMemory(MaxDecoded),
+	}
+	if current != nil {
+		eopts = append(eopts, zstd.WithEncoderDict(current))
+		known = append(known, current)
+	}
+	if len(known) > 0 {
+		dopts = append(dopts, zstd.WithDecoderDicts(known...))
+	}
+	enc, err := zstd.NewWriter(nil, eopts...)
 	if err != nil {
 		return nil, fmt.Errorf("bodycodec: encoder: %w", err)
 	}
-	dec, err := zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(0),
-		zstd.WithDecoderMaxMemory(MaxDecoded),
-	)
+	dec, err := zstd.NewReader(nil, dopts...)
 	if err != nil {
 		enc.Close()
 		return nil, fmt.Errorf("bodycodec: decoder: %w", err)
@@ -74,15 +91,25 @@ func New() (*Codec, error) {
 	return &Codec{enc: enc, dec: dec}, nil
 }
 
-// Default is the Codec of the stores.
-var Default = mustNew()
+// Plain is a Codec without a dictionary.
+var Plain = mustNew()
 
 func mustNew() *Codec {
-	c, err := New()
+	c, err := New(nil)
 	if err != nil {
 		panic(err)
 	}
 	return c
+}
+
+// DictID returns the id a zstd dictionary declares, and false when dict is
+// not one.
+func DictID(dict []byte) (uint32, bool) {
+	d, err := zstd.InspectDictionary(dict)
+	if err != nil {
+		return 0, false
+	}
+	return d.ID(), true
 }
 
 // Encode returns how to store body: its encoding and the bytes to keep.

@@ -32,14 +32,14 @@ func TestRoundTrip(t *testing.T) {
 		{"ZstdMagic", append([]byte{0x28, 0xb5, 0x2f, 0xfd}, bytes.Repeat([]byte("x"), 200)...), bodycodec.Zstd},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			enc, data := bodycodec.Default.Encode(tc.body)
+			enc, data := bodycodec.Plain.Encode(tc.body)
 			if enc != tc.want {
 				t.Fatalf("encoding %d, want %d", enc, tc.want)
 			}
 			if enc == bodycodec.Zstd && len(data) >= len(tc.body) {
 				t.Fatalf("stored %d bytes of a %d-byte body", len(data), len(tc.body))
 			}
-			got, err := bodycodec.Default.Decode(enc, data)
+			got, err := bodycodec.Plain.Decode(enc, data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,15 +53,15 @@ func TestRoundTrip(t *testing.T) {
 // TestDecodeErrors ensures damaged or unknown rows fail instead of
 // returning wrong bytes.
 func TestDecodeErrors(t *testing.T) {
-	enc, data := bodycodec.Default.Encode(stripefixture.New(1).Event("payment_intent.succeeded", false))
+	enc, data := bodycodec.Plain.Encode(stripefixture.New(1).Event("payment_intent.succeeded", false))
 	data[len(data)-1] ^= 0xff // the checksum
-	if _, err := bodycodec.Default.Decode(enc, data); err == nil {
+	if _, err := bodycodec.Plain.Decode(enc, data); err == nil {
 		t.Error("a damaged frame decoded")
 	}
-	if _, err := bodycodec.Default.Decode(7, []byte("x")); err == nil {
+	if _, err := bodycodec.Plain.Decode(7, []byte("x")); err == nil {
 		t.Error("an unknown encoding decoded")
 	}
-	if got, err := bodycodec.Default.Decode(bodycodec.Zstd, nil); err != nil || len(got) != 0 || got == nil {
+	if got, err := bodycodec.Plain.Decode(bodycodec.Zstd, nil); err != nil || len(got) != 0 || got == nil {
 		t.Errorf("an emptied Zstd body: %q, %v; want an empty body", got, err)
 	}
 }
@@ -74,14 +74,14 @@ func FuzzBodyRoundTrip(f *testing.F) {
 	f.Add(stripefixture.New(1).Event("payment_intent.succeeded", false))
 	f.Add(bytes.Repeat([]byte{0}, 1000))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		enc, data := bodycodec.Default.Encode(body)
-		got, err := bodycodec.Default.Decode(enc, data)
+		enc, data := bodycodec.Plain.Encode(body)
+		got, err := bodycodec.Plain.Decode(enc, data)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, body) {
 			t.Fatalf("round trip changed %q into %q", body, got)
 		}
-		_, _ = bodycodec.Default.Decode(bodycodec.Zstd, body)
+		_, _ = bodycodec.Plain.Decode(bodycodec.Zstd, body)
 	})
 }

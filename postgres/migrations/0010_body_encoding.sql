@@ -1,4 +1,5 @@
--- 0010: compressed event bodies, and the object id in a column.
+-- 0010: compressed event bodies, their dictionaries, and the object id in
+-- a column.
 --
 -- body_encoding says how body holds the event's body (internal/bodycodec):
 -- 0 the bytes themselves, 1 a zstd frame of them. The marker is a column,
@@ -24,3 +25,12 @@ ALTER TABLE events ALTER COLUMN body SET STORAGE EXTERNAL;
 -- as before. No index: a search reads the candidate rows, no longer their
 -- bodies.
 ALTER TABLE events ADD COLUMN object_id text;
+
+-- The zstd dictionaries bodies are compressed with, by the id that each
+-- frame names (internal/bodycodec). A build adds its own at open and
+-- never deletes one, so the rows compressed with an older dictionary stay
+-- readable after a build ships a newer one.
+CREATE TABLE body_dicts (
+    id   bigint NOT NULL PRIMARY KEY,
+    dict bytea  NOT NULL
+);

@@ -1,4 +1,5 @@
--- 0010: compressed event bodies, and the object id in a column.
+-- 0010: compressed event bodies, their dictionaries, and the object id in
+-- a column.
 --
 -- event_bodies.encoding says how body holds the event's body
 -- (internal/bodycodec): 0 the bytes themselves, 1 a zstd frame of them.
@@ -17,3 +18,12 @@ ALTER TABLE event_bodies ADD COLUMN encoding INTEGER NOT NULL DEFAULT 0 CHECK (e
 -- search scans the candidate events rows, which no longer means reading
 -- their bodies.
 ALTER TABLE events ADD COLUMN object_id TEXT;
+
+-- The zstd dictionaries bodies are compressed with, by the id that each
+-- frame names (internal/bodycodec). A build adds its own at open and
+-- never deletes one, so the rows compressed with an older dictionary stay
+-- readable after a build ships a newer one.
+CREATE TABLE body_dicts (
+    id   INTEGER PRIMARY KEY,
+    dict BLOB    NOT NULL
+) STRICT;
