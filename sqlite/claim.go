@@ -123,12 +123,15 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	claims, err := l.claim(ctx, tx, st, s.codec, ids)
+	claims, encs, err := l.claim(ctx, tx, st, ids)
 	if err != nil {
 		return nil, unavailable("claim events", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, unavailable("claim events: commit", err)
+	}
+	if err := s.decodeClaims(claims, encs); err != nil {
+		return nil, err
 	}
 	return claims, nil
 }
@@ -179,7 +182,7 @@ func (s *Store) ClaimEvent(ctx context.Context, id, owner string, now time.Time,
 			return nil, hookbox.Errorf(hookbox.ECONFLICT, "event %q is leased", id)
 		}
 	}
-	claims, err := l.claim(ctx, tx, st, s.codec, []string{id})
+	claims, encs, err := l.claim(ctx, tx, st, []string{id})
 	if err != nil {
 		return nil, unavailable("claim event", err)
 	}
@@ -188,6 +191,9 @@ func (s *Store) ClaimEvent(ctx context.Context, id, owner string, now time.Time,
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, unavailable("claim event: commit", err)
+	}
+	if err := s.decodeClaims(claims, encs); err != nil {
+		return nil, err
 	}
 	return claims[0], nil
 }
@@ -219,55 +225,75 @@ func newLease(owner string, now time.Time, d time.Duration) (lease, error) {
 }
 
 // claim leases the events ids inside tx and returns them in the order of
-// ids, with their deliveries and their bodies decoded with codec. Ids that
-// do not exist are left out.
-func (l lease) claim(ctx context.Context, tx *sql.Tx, st *queueStmts, codec *bodycodec.Codec, ids []string) ([]*hookbox.Claim, error) {
+// ids, with their deliveries, and their bodies as stored with the
+// encoding of each: decodeClaims decodes them once the transaction is
+// over, so that decompressing does not hold the database's one writer.
+// Ids that do not exist are left out.
+func (l lease) claim(ctx context.Context, tx *sql.Tx, st *queueStmts, ids []string) ([]*hookbox.Claim, []bodycodec.Encoding, error) {
 	idsJSON, err := json.Marshal(ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows, err := tx.StmtContext(ctx, st.claim).QueryContext(ctx, l.owner, l.until, l.until, l.at, string(idsJSON))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	byID := make(map[string]*hookbox.Claim, len(ids))
+	type stored struct {
+		claim *hookbox.Claim
+		enc   bodycodec.Encoding
+	}
+	byID := make(map[string]stored, len(ids))
 	for rows.Next() {
 		var late sql.NullString
-		ev, err := scanEvent(rows, codec, &late)
+		ev, enc, err := scanStored(rows, true, &late)
 		if err != nil {
 			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		ev.LateAfter = late.String
-		byID[ev.ID] = &hookbox.Claim{Event: ev, Owner: l.owner, LeaseUntil: loadTime(l.until)}
+		byID[ev.ID] = stored{&hookbox.Claim{Event: ev, Owner: l.owner, LeaseUntil: loadTime(l.until)}, enc}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	rows, err = tx.StmtContext(ctx, st.claimDeliveries).QueryContext(ctx, string(idsJSON))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
 			rows.Close()
-			return nil, err
+			return nil, nil, err
 		}
-		if c := byID[d.EventID]; c != nil {
-			c.Deliveries = append(c.Deliveries, d)
+		if c, ok := byID[d.EventID]; ok {
+			c.claim.Deliveries = append(c.claim.Deliveries, d)
 		}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	claims := make([]*hookbox.Claim, 0, len(byID))
+	encs := make([]bodycodec.Encoding, 0, len(byID))
 	for _, id := range ids {
-		if c := byID[id]; c != nil {
-			claims = append(claims, c)
+		if c, ok := byID[id]; ok {
+			claims = append(claims, c.claim)
+			encs = append(encs, c.enc)
 		}
 	}
-	return claims, nil
+	return claims, encs, nil
+}
+
+// decodeClaims decodes the bodies claim left as stored. A body that does
+// not decode (a damaged row) fails the call: the events stay leased and
+// are claimed again when their lease ends.
+func (s *Store) decodeClaims(claims []*hookbox.Claim, encs []bodycodec.Encoding) error {
+	for i, c := range claims {
+		if err := decodeBody(s.codec, c.Event, encs[i]); err != nil {
+			return fmt.Errorf("claim events: %w", err)
+		}
+	}
+	return nil
 }

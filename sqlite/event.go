@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hookbox/hookbox"
@@ -146,21 +148,41 @@ type storedBody struct {
 }
 
 // encodeBodies returns the stored form of each event's body (a nil event
-// gets a zero one).
+// gets a zero one). A large batch is encoded on up to GOMAXPROCS
+// goroutines: InsertEvents runs on the group committer's one goroutine, the
+// path every event of the store waits on, and compression is most of its
+// CPU outside SQLite.
 func (s *Store) encodeBodies(events []*hookbox.Event) []storedBody {
 	out := make([]storedBody, len(events))
-	for i, ev := range events {
-		if ev == nil {
-			continue
+	encode := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ev := events[i]
+			if ev == nil {
+				continue
+			}
+			out[i].enc, out[i].data = s.codec.Encode(ev.Body)
+			if out[i].data == nil {
+				out[i].data = []byte{} // NOT NULL: a nil slice would bind as NULL
+			}
+			out[i].objectID = bodycodec.ObjectID(ev.Body)
 		}
-		out[i].enc, out[i].data = s.codec.Encode(ev.Body)
-		if out[i].data == nil {
-			out[i].data = []byte{} // NOT NULL: a nil slice would bind as NULL
-		}
-		out[i].objectID = bodycodec.ObjectID(ev.Body)
 	}
+	workers := min(runtime.GOMAXPROCS(0), len(events)/parallelEncodeMin)
+	if workers <= 1 {
+		encode(0, len(events))
+		return out
+	}
+	var wg sync.WaitGroup
+	per := (len(events) + workers - 1) / workers
+	for lo := 0; lo < len(events); lo += per {
+		wg.Go(func() { encode(lo, min(lo+per, len(events))) })
+	}
+	wg.Wait()
 	return out
 }
+
+// parallelEncodeMin is the fewest events per goroutine encodeBodies starts.
+const parallelEncodeMin = 8
 
 // insertArgs fills args with the column values of ev, in insertSQL order.
 func insertArgs(args []any, ev *hookbox.Event) error {
@@ -368,6 +390,37 @@ type scanner interface{ Scan(dest ...any) error }
 // scanEvent scans the listColumns of row, then, when codec is not nil, the
 // bodyColumns, decoded with it; then extra.
 func scanEvent(row scanner, codec *bodycodec.Codec, extra ...any) (*hookbox.Event, error) {
+	if codec == nil {
+		ev, _, err := scanStored(row, false, extra...)
+		return ev, err
+	}
+	ev, enc, err := scanStored(row, true, extra...)
+	if err != nil {
+		return nil, err
+	}
+	if err := decodeBody(codec, ev, enc); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// decodeBody replaces ev.Body, stored as enc, by the body.
+func decodeBody(codec *bodycodec.Codec, ev *hookbox.Event, enc bodycodec.Encoding) error {
+	body, err := codec.Decode(enc, ev.Body)
+	if err != nil {
+		return fmt.Errorf("event %q: body: %w", ev.ID, err)
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	ev.Body = body
+	return nil
+}
+
+// scanStored scans the listColumns of row, then, withBody, the
+// bodyColumns, leaving the stored bytes in Body and returning their
+// encoding; then extra.
+func scanStored(row scanner, withBody bool, extra ...any) (*hookbox.Event, bodycodec.Encoding, error) {
 	var (
 		ev                                         hookbox.Event
 		livemode, secretIndex, attempts, skipDead  int64
@@ -381,27 +434,16 @@ func scanEvent(row scanner, codec *bodycodec.Codec, extra ...any) (*hookbox.Even
 		&ev.OrderKey, &skipDead, &ev.RelatedObject.ID, &ev.RelatedObject.Type, &ev.Context,
 	}
 	var enc int64
-	withBody := codec != nil
 	if withBody {
 		dest = append(dest, &enc, &ev.Body)
 	}
 	dest = append(dest, extra...)
 	if err := row.Scan(dest...); err != nil {
-		return nil, err
-	}
-	if withBody {
-		body, err := codec.Decode(bodycodec.Encoding(enc), ev.Body)
-		if err != nil {
-			return nil, fmt.Errorf("event %q: body: %w", ev.ID, err)
-		}
-		if body == nil {
-			body = []byte{}
-		}
-		ev.Body = body
+		return nil, 0, err
 	}
 	if headers != "{}" {
 		if err := json.Unmarshal([]byte(headers), &ev.Headers); err != nil {
-			return nil, fmt.Errorf("event %q: headers: %w", ev.ID, err)
+			return nil, 0, fmt.Errorf("event %q: headers: %w", ev.ID, err)
 		}
 	}
 	ev.Livemode = livemode != 0
@@ -414,7 +456,7 @@ func scanEvent(row scanner, codec *bodycodec.Codec, extra ...any) (*hookbox.Even
 	ev.NextAttemptAt = loadTime(nextAttempt)
 	ev.UpdatedAt = loadTime(updatedAt)
 	ev.ReplayedAt = loadTime(replayed)
-	return &ev, nil
+	return &ev, bodycodec.Encoding(enc), nil
 }
 
 // Time limits of int64 unix nanoseconds.

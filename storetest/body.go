@@ -16,6 +16,7 @@ import (
 // for byte wherever it is read.
 func runBodies(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("RoundTrip", func(t *testing.T) { testBodyRoundTrip(t, open(t)) })
+	t.Run("Batch", func(t *testing.T) { testBodyBatch(t, open(t)) })
 	t.Run("ReplayAndPrune", func(t *testing.T) { testBodyReplayPrune(t, open(t)) })
 	t.Run("SearchObjectID", func(t *testing.T) { testBodySearch(t, open(t)) })
 }
@@ -149,6 +150,34 @@ func testBodySearch(t *testing.T, s hookbox.Store) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("object %s: %v, want %v", tc.id, got, tc.want)
+		}
+	}
+}
+
+// Ensures each event of a large batch gets its own body back and is found
+// by its own object id (a store may encode a batch's bodies in parallel).
+func testBodyBatch(t *testing.T, s hookbox.Store) {
+	const n = 200
+	evs := make([]*hookbox.Event, n)
+	for i := range evs {
+		id := fmt.Sprintf("evt_%03d", i)
+		evs[i] = queued(id, base.Add(time.Duration(i)*time.Millisecond), qt0)
+		evs[i].Body = stripeBody(id, fmt.Sprintf("pi_%03d", i))
+	}
+	MustInsert(t, s, evs...)
+	for _, ev := range evs {
+		if got := MustFindByID(t, s, ev.ID).Body; !bytes.Equal(got, ev.Body) {
+			t.Fatalf("%s: another body came back", ev.ID)
+		}
+	}
+	se, ok := s.(hookbox.EventSearcher)
+	if !ok {
+		return
+	}
+	for _, i := range []int{0, 77, n - 1} {
+		got, err := se.SearchEvents(context.Background(), hookbox.EventQuery{ObjectID: fmt.Sprintf("pi_%03d", i)})
+		if err != nil || len(got) != 1 || got[0].ID != evs[i].ID {
+			t.Fatalf("object pi_%03d: %d events, %v; want %s", i, len(got), err, evs[i].ID)
 		}
 	}
 }
