@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -101,7 +103,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 	// would fail the whole batch.
 	valid := make([]insertRow, 0, len(events))
 	for i, ev := range events {
-		r, err := newInsertRow(s.codec, i, ev)
+		r, err := newInsertRow(i, ev)
 		if err != nil {
 			results[i].Err = err
 			continue
@@ -111,6 +113,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 	if len(valid) == 0 {
 		return results, nil
 	}
+	s.encodeBodies(valid)
 
 	err := s.inTx(ctx, "insert events", func(tx pgx.Tx) error {
 		return s.insertBatch(ctx, tx, valid, results)
@@ -248,7 +251,7 @@ type insertRow struct {
 	received, next, updated, replayed pgtype.Timestamptz
 }
 
-func newInsertRow(codec *bodycodec.Codec, idx int, ev *hookbox.Event) (insertRow, error) {
+func newInsertRow(idx int, ev *hookbox.Event) (insertRow, error) {
 	if ev == nil {
 		return insertRow{}, hookbox.Errorf(hookbox.EINVALID, "nil event")
 	}
@@ -300,17 +303,10 @@ func newInsertRow(codec *bodycodec.Codec, idx int, ev *hookbox.Event) (insertRow
 	if updated.IsZero() {
 		updated = ev.ReceivedAt
 	}
-	enc, body := codec.Encode(ev.Body)
-	if body == nil {
-		body = []byte{} // NOT NULL: a nil slice would bind as NULL
-	}
 	return insertRow{
 		idx:      idx,
 		ev:       ev,
 		state:    string(state),
-		body:     body,
-		enc:      enc,
-		objectID: bodycodec.ObjectID(ev.Body),
 		headers:  headers,
 		received: pgTime(ev.ReceivedAt),
 		next:     pgTime(ev.NextAttemptAt),
@@ -318,6 +314,36 @@ func newInsertRow(codec *bodycodec.Codec, idx int, ev *hookbox.Event) (insertRow
 		replayed: pgTime(ev.ReplayedAt),
 	}, nil
 }
+
+// encodeBodies sets the stored body and object id of each row. A large
+// batch is encoded on up to GOMAXPROCS goroutines: InsertEvents runs on
+// the group committer's one goroutine, which every event waits on.
+func (s *Store) encodeBodies(rows []insertRow) {
+	encode := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			r := &rows[i]
+			r.enc, r.body = s.codec.Encode(r.ev.Body)
+			if r.body == nil {
+				r.body = []byte{} // NOT NULL: a nil slice would bind as NULL
+			}
+			r.objectID = bodycodec.ObjectID(r.ev.Body)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(rows)/parallelEncodeMin)
+	if workers <= 1 {
+		encode(0, len(rows))
+		return
+	}
+	var wg sync.WaitGroup
+	per := (len(rows) + workers - 1) / workers
+	for lo := 0; lo < len(rows); lo += per {
+		wg.Go(func() { encode(lo, min(lo+per, len(rows))) })
+	}
+	wg.Wait()
+}
+
+// parallelEncodeMin is the fewest rows per goroutine encodeBodies starts.
+const parallelEncodeMin = 8
 
 // insertArgs returns the array parameters of insertSQL for rows.
 func insertArgs(rows []insertRow) []any {
