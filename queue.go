@@ -36,8 +36,22 @@ type Delivery struct {
 	// purpose: a late event under --late skip, or a skip by hand. Such a
 	// delivery is StateDelivered (settled), and a replay sends the event.
 	SkipReason string
+	// HoldReason is set on a held delivery: the destination states a Stripe
+	// API version (deliver.Versioned) the event is not in. It is pending,
+	// due at HeldUntil (never), with no attempt made and no retry budget
+	// spent, until ReleaseHeld (or a replay) makes it due with HoldReason
+	// HoldReleased, which it keeps until delivered: a released delivery is
+	// sent whatever its version.
+	HoldReason string
 	UpdatedAt  time.Time
 }
+
+// HeldUntil is the NextAttemptAt of a held delivery: never due on its own.
+var HeldUntil = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// HoldReleased is the HoldReason of a held delivery that was released (or
+// replayed): it is delivered whatever its API version.
+const HoldReleased = "released"
 
 // Attempt is one delivery attempt, recorded whatever its outcome.
 type Attempt struct {
@@ -174,6 +188,16 @@ type Queue interface {
 	// many events were skipped. EINVALID for no ids or an empty reason.
 	SkipEvents(ctx context.Context, ids []string, reason string, now time.Time) (int, error)
 
+	// ReleaseHeld makes the held deliveries of destination due at now, with
+	// HoldReason HoldReleased, for the events ids (all of the
+	// destination's held events when ids is nil), and their events due at
+	// now. Returns how many events were released. EINVALID for an empty
+	// destination.
+	ReleaseHeld(ctx context.Context, destination string, ids []string, now time.Time) (int, error)
+
+	// CountHeld returns the number of held deliveries per destination.
+	CountHeld(ctx context.Context) (map[string]int, error)
+
 	// CountBlocked returns, per destination, the number of ordered keys
 	// held by a dead event (an event with an OrderKey, not OrderSkipDead,
 	// dead at that destination): later events of those keys wait.
@@ -181,6 +205,8 @@ type Queue interface {
 
 	// CountEvents returns the number of events in each state and the
 	// receive time of the oldest event not settled yet, pending or
-	// delivering (zero if none): one stuck in delivering ages too.
+	// delivering (zero if none): one stuck in delivering ages too. An
+	// event due at HeldUntil (only held deliveries left) waits for a
+	// person, as a dead one does, and does not count as the oldest.
 	CountEvents(ctx context.Context) (map[State]int, time.Time, error)
 }

@@ -68,7 +68,7 @@ var claimSQL = `WITH due AS (
 	RETURNING ` + returningColumns + `, due.next_attempt_at AS due_at, due.received_at AS due_received,
 		` + lateColumn + ` AS late_after
 )
-SELECT c.*, d.destination, d.state, d.attempts, d.next_attempt_at, d.last_error, d.updated_at, d.skip_reason
+SELECT c.*, d.destination, d.state, d.attempts, d.next_attempt_at, d.last_error, d.updated_at, d.skip_reason, d.hold_reason
 FROM claimed c LEFT JOIN deliveries d ON d.event_id = c.id
 ORDER BY c.id, d.destination`
 
@@ -116,9 +116,9 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 	var (
 		got []claimed
 		d   struct {
-			destination, state, lastError, skip *string
-			attempts                            *int64
-			next, updated                       pgtype.Timestamptz
+			destination, state, lastError, skip, hold *string
+			attempts                                  *int64
+			next, updated                             pgtype.Timestamptz
 		}
 	)
 	err = s.withConn(ctx, func(conn *pgx.Conn) error {
@@ -131,7 +131,7 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 			var c claimed
 			var late *string
 			ev, err := scanEvent(rows, true, &c.due, &c.received, &late,
-				&d.destination, &d.state, &d.attempts, &d.next, &d.lastError, &d.updated, &d.skip)
+				&d.destination, &d.state, &d.attempts, &d.next, &d.lastError, &d.updated, &d.skip, &d.hold)
 			if err != nil {
 				return err
 			}
@@ -147,7 +147,7 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 				c.Deliveries = append(c.Deliveries, hookbox.Delivery{
 					EventID: ev.ID, Destination: *d.destination, State: hookbox.State(*d.state),
 					Attempts: int(*d.attempts), NextAttemptAt: goTime(d.next), LastError: *d.lastError, UpdatedAt: goTime(d.updated),
-					SkipReason: *d.skip,
+					SkipReason: *d.skip, HoldReason: *d.hold,
 				})
 			}
 		}

@@ -393,6 +393,9 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 	if f.Blocked {
 		w.add(blockedSQL)
 	}
+	if f.Held {
+		w.add(heldFilterSQL, f.HeldDestination, f.HeldDestination)
+	}
 	if !f.Since.IsZero() {
 		if !inRange(f.Since) {
 			return nil, hookbox.Errorf(hookbox.EINVALID, "since out of range")

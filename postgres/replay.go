@@ -63,7 +63,8 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 		FOR UPDATE
 	), reset AS (
 		UPDATE deliveries d
-		SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1, skip_reason = ''
+		SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1, skip_reason = '',
+			hold_reason = CASE WHEN d.hold_reason <> '' THEN 'released' ELSE '' END
 		FROM sel
 		WHERE d.event_id = sel.id AND (d.state <> 'delivered' OR sel.state = 'delivered')
 	)

@@ -140,6 +140,9 @@ func queryWhere(q hookbox.EventQuery) (w where, none bool, err error) {
 	if q.Blocked {
 		w.add(blockedSQL)
 	}
+	if q.Held {
+		w.add(heldFilterSQL, q.HeldDestination, q.HeldDestination)
+	}
 	if !q.Since.IsZero() {
 		if !inRange(q.Since) {
 			return w, false, hookbox.Errorf(hookbox.EINVALID, "since out of range")

@@ -242,6 +242,10 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 	if f.Blocked {
 		where = append(where, blockedSQL)
 	}
+	if f.Held {
+		where = append(where, heldFilterSQL)
+		args = append(args, f.HeldDestination, f.HeldDestination)
+	}
 	if !f.Since.IsZero() {
 		since, ok := filterTime(f.Since)
 		if !ok {

@@ -76,7 +76,8 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 	// Deliveries first, while events.state still tells which events were
 	// delivered.
 	if _, err := tx.ExecContext(ctx, `UPDATE deliveries
-		SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?, skip_reason = ''
+		SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?, skip_reason = '',
+			hold_reason = CASE WHEN hold_reason <> '' THEN 'released' ELSE '' END
 		WHERE event_id IN (SELECT id FROM events WHERE `+selected+`)
 			AND (state <> 'delivered'
 				OR (SELECT e.state FROM events e WHERE e.id = deliveries.event_id) = 'delivered')`,

@@ -204,6 +204,10 @@ func queryWhere(q hookbox.EventQuery) ([]string, []any, error) {
 	if q.Blocked {
 		where = append(where, blockedSQL)
 	}
+	if q.Held {
+		where = append(where, heldFilterSQL)
+		args = append(args, q.HeldDestination, q.HeldDestination)
+	}
 	if !q.Since.IsZero() {
 		since, ok := filterTime(q.Since)
 		if !ok {
