@@ -161,8 +161,10 @@ type Queue interface {
 	// is not delivered; a selected event that is fully delivered is sent to
 	// every destination again (an explicit replay). Leased events are
 	// skipped, and so are events whose body retention emptied (nothing
-	// is left to send). Returns how many events were replayed. EINVALID
-	// for an empty filter.
+	// is left to send). A selected thin event whose fetch was given up
+	// (ThinStore, FetchFailed) has it pending again, due now, with fresh
+	// attempts and its retry window starting now. Returns how many events
+	// were replayed. EINVALID for an empty filter.
 	ReplayEvents(ctx context.Context, f ReplayFilter, now time.Time) (int, error)
 
 	// FindDeliveries returns the deliveries of an event, by destination.

@@ -44,7 +44,7 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 	out := outcome{allOK: true}
 	comp := hookbox.Completion{EventID: ev.ID, Owner: w.owner}
 	var orphans []hookbox.Delivery // pending deliveries no destination takes
-	var skipped []hookbox.Delivery // late events an ordered destination skips
+	var skipped []hookbox.Delivery // late events an ordered destination skips, Preparer skips
 	var waiting []hookbox.Delivery // deliveries a Preparer defers: no attempt
 
 	known := make(map[string]bool, len(w.Destinations))
@@ -83,6 +83,10 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			// as soon as the fetch ends (hookbox.ThinStore).
 			prep := pr.Prepare(hard, t.ev)
 			switch {
+			case prep.Skip != "":
+				skipped = append(skipped, hookbox.Delivery{Destination: name, State: hookbox.StateDelivered,
+					Attempts: p.Attempts, LastError: p.LastError, SkipReason: cleanText(prep.Skip, maxLastError)})
+				continue
 			case prep.Dead:
 				d := p
 				d.Destination = name
@@ -207,9 +211,9 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 	}
 	for _, s := range skipped {
 		s.EventID, s.UpdatedAt = ev.ID, now
-		w.log.LogAttrs(context.Background(), slog.LevelInfo, "late event skipped",
+		w.log.LogAttrs(context.Background(), slog.LevelInfo, "delivery skipped",
 			slog.String("event_id", ev.ID), slog.String("type", ev.Type),
-			slog.String("destination", s.Destination), slog.String("late_after", ev.LateAfter))
+			slog.String("destination", s.Destination), slog.String("reason", s.SkipReason))
 		comp.Deliveries = append(comp.Deliveries, s)
 	}
 	for _, d := range waiting {

@@ -28,13 +28,18 @@ type fileConfig struct {
 
 // endpointConfig is one webhook endpoint, served at /webhooks/{name}.
 type endpointConfig struct {
-	Name         string              `yaml:"name"`
-	Secrets      []secretRef         `yaml:"secrets"`
-	Tolerance    yamlDuration        `yaml:"tolerance"`
-	Livemode     string              `yaml:"livemode"`   // any (default), live, test
-	PublicURL    string              `yaml:"public_url"` // the URL Stripe posts to; default --public-url + path
-	Payload      string              `yaml:"payload"`    // snapshot (default), thin
-	Destinations []destinationConfig `yaml:"destinations"`
+	Name      string       `yaml:"name"`
+	Secrets   []secretRef  `yaml:"secrets"`
+	Tolerance yamlDuration `yaml:"tolerance"`
+	Livemode  string       `yaml:"livemode"`   // any (default), live, test
+	PublicURL string       `yaml:"public_url"` // the URL Stripe posts to; default --public-url + path
+	Payload   string       `yaml:"payload"`    // snapshot (default), thin
+	// DedupeSnapshot (payload: thin only): skip the thin twin of a stored
+	// snapshot event (thin.SkipSnapshotTwins), waiting up to
+	// DedupeSnapshotWait for a twin that is not stored yet.
+	DedupeSnapshot     bool                `yaml:"dedupe_snapshot"`
+	DedupeSnapshotWait yamlDuration        `yaml:"dedupe_snapshot_wait"`
+	Destinations       []destinationConfig `yaml:"destinations"`
 
 	secrets  []string         // resolved
 	livemode deliver.Livemode // parsed Livemode
@@ -189,6 +194,9 @@ func (ep *endpointConfig) resolve(getenv func(string) string) (warnings []string
 	if ep.payload, err = receiver.ParsePayload(ep.Payload); err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
+	if err := checkDedupe(ep.DedupeSnapshot, time.Duration(ep.DedupeSnapshotWait), ep.payload); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
 	seen := map[string]bool{}
 	for k := range ep.Destinations {
 		d := &ep.Destinations[k]
@@ -318,7 +326,8 @@ func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout t
 		if tol == 0 {
 			tol = defTol
 		}
-		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live, Payload: e.payload}, sources: secretSources(e.Secrets), publicURL: e.PublicURL}
+		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live, Payload: e.payload}, sources: secretSources(e.Secrets), publicURL: e.PublicURL,
+			dedupe: e.DedupeSnapshot, dedupeWait: time.Duration(e.DedupeSnapshotWait)}
 		for _, r := range e.Secrets {
 			ep.envRefs = append(ep.envRefs, r.Env)
 		}

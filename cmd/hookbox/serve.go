@@ -17,6 +17,7 @@ import (
 	"github.com/hookbox/hookbox/ingest"
 	"github.com/hookbox/hookbox/receiver"
 	"github.com/hookbox/hookbox/stripesig"
+	"github.com/hookbox/hookbox/thin"
 )
 
 // serveConfig is everything "hookbox serve" runs with: flags, HOOKBOX_*
@@ -308,7 +309,7 @@ func (c *serveConfig) readAdminToken(getenv func(string) string) error {
 
 // receiverOptions returns the receiver's options with the endpoints'
 // destinations built on the clock now (nil: time.Now).
-func (c *serveConfig) receiverOptions(now func() time.Time, store hookbox.ThinStore) (receiver.Options, error) {
+func (c *serveConfig) receiverOptions(now func() time.Time, store thin.EventStore) (receiver.Options, error) {
 	o := c.opts
 	o.NowFunc = now
 	for i, spec := range c.endpoints {
@@ -354,7 +355,7 @@ func openReceiver(ctx context.Context, cfg *serveConfig, logw io.Writer, now fun
 	if err != nil {
 		return nil, err
 	}
-	ts, _ := store.(hookbox.ThinStore)
+	ts, _ := store.(thin.EventStore)
 	opts, err := cfg.receiverOptions(now, ts)
 	if err != nil {
 		store.Close()
