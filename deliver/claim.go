@@ -46,6 +46,7 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 	var orphans []hookbox.Delivery // pending deliveries no destination takes
 	var skipped []hookbox.Delivery // late events an ordered destination skips, Preparer skips
 	var waiting []hookbox.Delivery // deliveries a Preparer defers: no attempt
+	var holds []hookbox.Delivery   // deliveries held for their API version: no attempt
 
 	known := make(map[string]bool, len(w.Destinations))
 	var targets []*target
@@ -64,6 +65,12 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			continue
 		}
 		if tried && p.State == hookbox.StateDead {
+			out.allOK = false
+			continue
+		}
+		if h, ok := held(ev, d, p); ok {
+			h.Destination = name
+			holds = append(holds, h)
 			out.allOK = false
 			continue
 		}
@@ -182,6 +189,9 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			Attempts:    t.prev.Attempts + 1,
 			UpdatedAt:   now,
 		}
+		if !a.OK && t.prev.HoldReason == hookbox.HoldReleased {
+			d.HoldReason = hookbox.HoldReleased // released: sent whatever its version, until delivered
+		}
 		if a.OK {
 			d.State = hookbox.StateDelivered
 			w.log.LogAttrs(context.Background(), slog.LevelDebug, "event delivered",
@@ -208,6 +218,13 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			}
 		}
 		comp.Deliveries = append(comp.Deliveries, d)
+	}
+	for _, h := range holds {
+		h.EventID, h.UpdatedAt = ev.ID, now
+		w.log.LogAttrs(context.Background(), slog.LevelInfo, "delivery held for its API version",
+			slog.String("event_id", ev.ID), slog.String("type", ev.Type),
+			slog.String("destination", h.Destination), slog.String("reason", h.HoldReason))
+		comp.Deliveries = append(comp.Deliveries, h)
 	}
 	for _, s := range skipped {
 		s.EventID, s.UpdatedAt = ev.ID, now
@@ -317,4 +334,21 @@ func (w *Worker) lateFor(ev *hookbox.Event, d Destination, prev hookbox.Delivery
 	}
 	return ev, &hookbox.Delivery{Destination: d.Name(), State: hookbox.StateDelivered,
 		Attempts: prev.Attempts, LastError: prev.LastError, SkipReason: lateReason(ev)}
+}
+
+// held returns the held delivery of ev at d when d states a Stripe API
+// version (Versioned) that ev, rendered in another, is not compatible with
+// (hookbox.APIVersion.Compatible): due at hookbox.HeldUntil, no attempt
+// made, the retry budget untouched. A delivery released by hand
+// (hookbox.HoldReleased) and an event replayed are not held: both are
+// explicit requests to send it. An event with no api_version (thin
+// notifications) is never held.
+func held(ev *hookbox.Event, d Destination, prev hookbox.Delivery) (hookbox.Delivery, bool) {
+	v := VersionOf(d)
+	if v == "" || ev.APIVersion == "" || prev.HoldReason == hookbox.HoldReleased || !ev.ReplayedAt.IsZero() || v.Compatible(ev.APIVersion) {
+		return hookbox.Delivery{}, false
+	}
+	return hookbox.Delivery{State: hookbox.StatePending, Attempts: prev.Attempts, LastError: prev.LastError,
+		NextAttemptAt: hookbox.HeldUntil,
+		HoldReason:    "event in API version " + ev.APIVersion + "; the destination reads " + v.String()}, true
 }

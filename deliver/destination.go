@@ -89,3 +89,20 @@ func PreparerOf(d Destination) (Preparer, bool) {
 	}
 	return nil, false
 }
+
+// VersionOf returns the Stripe API version destination d states
+// (Versioned), looking through wrappers that implement Unwrap()
+// Destination; the zero APIVersion when none states one.
+func VersionOf(d Destination) hookbox.APIVersion {
+	for d != nil {
+		if v, ok := d.(Versioned); ok {
+			return v.APIVersion()
+		}
+		u, ok := d.(interface{ Unwrap() Destination })
+		if !ok {
+			return ""
+		}
+		d = u.Unwrap()
+	}
+	return ""
+}
