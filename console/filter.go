@@ -57,7 +57,7 @@ func parseFilter(v url.Values, now time.Time) (filter, error) {
 
 // parse checks f and reads its times.
 func (f *filter) parse(now time.Time) error {
-	if f.State != "" && !hookbox.State(f.State).Valid() {
+	if f.State != "" && f.State != StateHeld && !hookbox.State(f.State).Valid() {
 		return hookbox.Errorf(hookbox.EINVALID, "unknown state %q", f.State)
 	}
 	if f.Q != "" && !isEventID(f.Q) && f.Since == "" {
@@ -96,10 +96,18 @@ func isEventID(q string) bool {
 	return strings.HasPrefix(q, "evt_") || strings.HasPrefix(q, "evt.")
 }
 
+// StateHeld is the state filter of the events with a delivery held for
+// its API version (hookbox.EventFilter.Held): pending events, listed apart.
+const StateHeld = "held"
+
 // query returns the store query of f (cursor and limit set by the caller).
 func (f filter) query() hookbox.EventQuery {
+	state, held := hookbox.State(f.State), f.State == StateHeld
+	if held {
+		state = ""
+	}
 	q := hookbox.EventQuery{
-		EventFilter: hookbox.EventFilter{Type: f.Type, State: hookbox.State(f.State), Since: f.since, Blocked: f.Blocked},
+		EventFilter: hookbox.EventFilter{Type: f.Type, State: state, Since: f.since, Blocked: f.Blocked, Held: held},
 		Until:       f.until,
 		Destination: f.Destination,
 	}

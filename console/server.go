@@ -220,6 +220,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/events/{id}", api(s.apiShowEvent))
 	mux.Handle("POST /api/events/{id}/replay", api(s.apiReplayEvent))
 	mux.Handle("POST /api/events/{id}/skip", api(s.apiSkipEvent))
+	mux.Handle("POST /api/release", api(s.apiRelease))
 	mux.Handle("POST /api/replay", api(s.apiReplay))
 	mux.Handle("/api/", api(func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, hookbox.Errorf(hookbox.ENOTFOUND, "no such API endpoint"))

@@ -102,6 +102,9 @@ func New(opts Options) (r *Receiver, err error) {
 	if len(ordered) > 0 {
 		r.metrics.RegisterBlocked(r.store.CountBlocked)
 	}
+	if versioned := versionedNames(opts.Endpoints); len(versioned) > 0 {
+		r.metrics.RegisterHeld(r.store.CountHeld, versioned)
+	}
 	r.activity = console.NewActivity()
 	if err := r.buildEdge(); err != nil {
 		return nil, err
