@@ -234,6 +234,9 @@ func (o Options) validate() error {
 	if err := validateOrder(o); err != nil {
 		return err
 	}
+	if err := validateDedupe(o.Endpoints); err != nil {
+		return err
+	}
 	if err := validateThin(o); err != nil {
 		return err
 	}

@@ -112,7 +112,7 @@ func New(opts Options) (r *Receiver, err error) {
 	if r.fetcher, err = r.newFetcher(); err != nil {
 		return nil, fmt.Errorf("thin events: %w", err)
 	}
-	r.insert = r.fetchInsert(orderInsert(r.store.InsertEvents, orders(opts.Endpoints), r.wakeAt))
+	r.insert = r.fetchInsert(orderInsert(dedupeInsert(r.store.InsertEvents, opts.Endpoints), orders(opts.Endpoints), r.wakeAt))
 	r.committer = groupcommit.New(r.insert, groupcommit.Options{
 		MaxBatch: opts.MaxBatch, Linger: opts.Linger, Timeout: opts.CommitTimeout,
 		OnBatchFunc: func(size int, d time.Duration, err error) {

@@ -34,6 +34,9 @@ type endpointConfig struct {
 	Livemode  string       `yaml:"livemode"`   // any (default), live, test
 	PublicURL string       `yaml:"public_url"` // the URL Stripe posts to; default --public-url + path
 	Payload   string       `yaml:"payload"`    // snapshot (default), thin
+	// Dedupe: id (default: an event id is stored once) or endpoint (once
+	// per endpoint: the second endpoint of an API version upgrade).
+	Dedupe string `yaml:"dedupe"`
 	// DedupeSnapshot (payload: thin only): skip the thin twin of a stored
 	// snapshot event (thin.SkipSnapshotTwins), waiting up to
 	// DedupeSnapshotWait for a twin that is not stored yet.
@@ -44,6 +47,7 @@ type endpointConfig struct {
 	secrets  []string         // resolved
 	livemode deliver.Livemode // parsed Livemode
 	payload  receiver.Payload // parsed Payload
+	dedupe   receiver.Dedupe  // parsed Dedupe
 }
 
 // destinationConfig is one HTTP destination of an endpoint.
@@ -194,6 +198,9 @@ func (ep *endpointConfig) resolve(getenv func(string) string) (warnings []string
 	if ep.payload, err = receiver.ParsePayload(ep.Payload); err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
+	if ep.dedupe, err = receiver.ParseDedupe(ep.Dedupe); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
 	if err := checkDedupe(ep.DedupeSnapshot, time.Duration(ep.DedupeSnapshotWait), ep.payload); err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
@@ -326,7 +333,7 @@ func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout t
 		if tol == 0 {
 			tol = defTol
 		}
-		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live, Payload: e.payload}, sources: secretSources(e.Secrets), publicURL: e.PublicURL,
+		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live, Payload: e.payload, Dedupe: e.dedupe}, sources: secretSources(e.Secrets), publicURL: e.PublicURL,
 			dedupe: e.DedupeSnapshot, dedupeWait: time.Duration(e.DedupeSnapshotWait)}
 		for _, r := range e.Secrets {
 			ep.envRefs = append(ep.envRefs, r.Env)
