@@ -38,6 +38,7 @@ type Receiver struct {
 	activity  *console.Activity
 	committer *groupcommit.Committer
 	insert    hookbox.InsertFunc    // the store's, with the events' order keys set
+	versions  *endpointVersions     // each endpoint's API version, as its webhooks show
 	worker    *deliver.Worker       // nil without destinations
 	periodic  *reconcile.Periodic   // nil without Options.Reconcile or a snapshot endpoint
 	thinRecon []*reconcile.Periodic // one per thin endpoint, with Options.Reconcile
@@ -112,7 +113,8 @@ func New(opts Options) (r *Receiver, err error) {
 	if r.fetcher, err = r.newFetcher(); err != nil {
 		return nil, fmt.Errorf("thin events: %w", err)
 	}
-	r.insert = r.fetchInsert(orderInsert(dedupeInsert(r.store.InsertEvents, opts.Endpoints), orders(opts.Endpoints), r.wakeAt))
+	r.versions = newEndpointVersions(opts.Endpoints)
+	r.insert = r.fetchInsert(orderInsert(r.versions.insert(dedupeInsert(r.store.InsertEvents, opts.Endpoints)), orders(opts.Endpoints), r.wakeAt))
 	r.committer = groupcommit.New(r.insert, groupcommit.Options{
 		MaxBatch: opts.MaxBatch, Linger: opts.Linger, Timeout: opts.CommitTimeout,
 		OnBatchFunc: func(size int, d time.Duration, err error) {
@@ -227,6 +229,9 @@ func (r *Receiver) Open(ctx context.Context) (err error) {
 		r.startNotifier()
 	}
 	if r.periodic != nil {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		r.versions.seed(sctx, r.store) // before the first run marks what it recovers
+		cancel()
 		if err := r.periodic.Start(context.Background()); err != nil {
 			return fmt.Errorf("reconcile: %w", err)
 		}
