@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/hookbox/hookbox"
 )
@@ -97,4 +98,34 @@ func HeldCompatible(ctx context.Context, s hookbox.Store, dest string, v hookbox
 		last := evs[len(evs)-1]
 		f.BeforeReceivedAt, f.BeforeID = last.ReceivedAt, last.ID
 	}
+}
+
+// releaseEvent releases the delivery of one event held at a destination
+// (POST /events/{id}/release, form field destination) and goes back to
+// its page, which says the result.
+func (s *Server) releaseEvent(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	id, dest := r.PathValue("id"), r.PostForm.Get("destination")
+	if dest == "" {
+		s.renderError(w, r, hookbox.Errorf(hookbox.EINVALID, "destination is required"))
+		return
+	}
+	if _, err := s.store.FindEventByID(r.Context(), id); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	n, err := s.store.ReleaseHeld(r.Context(), dest, []string{id}, s.now())
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	s.log.Info("console: released a held delivery", "id", id, "destination", dest, "released", n)
+	if n > 0 && s.wake != nil {
+		s.wake()
+	}
+	http.Redirect(w, r, eventURL(id)+"?released="+strconv.Itoa(n), http.StatusSeeOther)
 }

@@ -215,6 +215,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /events/{id}", page(s.showEvent))
 	mux.Handle("POST /events/{id}/replay", page(s.replayEvent))
 	mux.Handle("POST /events/{id}/skip", page(s.skipEvent))
+	mux.Handle("POST /events/{id}/release", page(s.releaseEvent))
 
 	mux.Handle("GET /api/events", api(s.apiListEvents))
 	mux.Handle("GET /api/events/{id}", api(s.apiShowEvent))
