@@ -9,7 +9,7 @@ import (
 )
 
 // heldFilterSQL selects the events with a held delivery, at the
-// destination of its two parameters when that is not ''.
+// destination of its two parameters when that is not ”.
 const heldFilterSQL = `EXISTS (SELECT 1 FROM deliveries d
 	WHERE d.event_id = events.id AND d.hold_reason <> '' AND d.hold_reason <> 'released' AND d.state = 'pending'
 		AND ($? = '' OR d.destination = $?))`

@@ -10,7 +10,7 @@ import (
 )
 
 // heldFilterSQL selects the events with a held delivery, at the
-// destination of its two parameters when that is not '' (a lookup of the
+// destination of its two parameters when that is not ” (a lookup of the
 // deliveries key per event).
 const heldFilterSQL = `EXISTS (SELECT 1 FROM deliveries d
 	WHERE d.event_id = events.id AND d.hold_reason <> '' AND d.hold_reason <> 'released' AND d.state = 'pending'
