@@ -223,6 +223,9 @@ func (r *Receiver) Open(ctx context.Context) (err error) {
 	// Background work runs on its own context: cancelling ctx must not
 	// abort deliveries, which get their grace period in Close.
 	if r.async() {
+		rctx, cancel := context.WithTimeout(ctx, startupTimeout)
+		r.releaseReadable(rctx)
+		cancel()
 		if err := r.worker.Start(context.Background()); err != nil {
 			return fmt.Errorf("start delivery: %w", err)
 		}
