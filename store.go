@@ -67,6 +67,10 @@ type EventFilter struct {
 	// destination.
 	Held            bool
 	HeldDestination string
+	// APIVersion keeps the events rendered in that Stripe API version: an
+	// exact version (2026-03-25.dahlia), or a release train (dahlia: every
+	// version of the train).
+	APIVersion string
 	// Before is a keyset cursor: only events received strictly before
 	// (BeforeReceivedAt, BeforeID) in the listing order.
 	BeforeReceivedAt time.Time

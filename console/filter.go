@@ -24,6 +24,9 @@ type filter struct {
 	// (hookbox.EventFilter.Blocked): the later events of their Stripe
 	// object wait behind each.
 	Blocked bool `json:"blocked,omitempty"`
+	// Version keeps the events of that Stripe API version: exact, or a
+	// release train (hookbox.EventFilter.APIVersion).
+	Version string `json:"api_version,omitempty"`
 
 	since, until time.Time
 }
@@ -45,6 +48,7 @@ func parseFilter(v url.Values, now time.Time) (filter, error) {
 		Until:       strings.TrimSpace(v.Get("until")),
 		Destination: strings.TrimSpace(v.Get("destination")),
 		Q:           strings.TrimSpace(v.Get("q")),
+		Version:     strings.TrimSpace(v.Get("api_version")),
 	}
 	if b := strings.TrimSpace(v.Get("blocked")); b != "" {
 		var err error
@@ -107,7 +111,7 @@ func (f filter) query() hookbox.EventQuery {
 		state = ""
 	}
 	q := hookbox.EventQuery{
-		EventFilter: hookbox.EventFilter{Type: f.Type, State: state, Since: f.since, Blocked: f.Blocked, Held: held},
+		EventFilter: hookbox.EventFilter{Type: f.Type, State: state, Since: f.since, Blocked: f.Blocked, Held: held, APIVersion: f.Version},
 		Until:       f.until,
 		Destination: f.Destination,
 	}
@@ -129,7 +133,7 @@ func (f filter) empty() bool { return f == (filter{}) }
 // values returns f as query parameters (empty ones left out).
 func (f filter) values() url.Values {
 	v := url.Values{}
-	for _, kv := range [][2]string{{"state", f.State}, {"type", f.Type}, {"since", f.Since}, {"until", f.Until}, {"destination", f.Destination}, {"q", f.Q}} {
+	for _, kv := range [][2]string{{"state", f.State}, {"type", f.Type}, {"since", f.Since}, {"until", f.Until}, {"destination", f.Destination}, {"q", f.Q}, {"api_version", f.Version}} {
 		if kv[1] != "" {
 			v.Set(kv[0], kv[1])
 		}

@@ -84,3 +84,43 @@ func TestRelease(t *testing.T) {
 		t.Fatalf("woken %d times, want 2", woken)
 	}
 }
+
+// TestVersions ensures the overview shows the API versions of the newest
+// events, most frequent first, each linked to the events of that version,
+// and that the events list filters by exact version and by train.
+func TestVersions(t *testing.T) {
+	store := mustOpenStore(t)
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i, v := range []string{"2026-03-25.dahlia", "2026-03-25.dahlia", "2025-03-31.basil", "2026-07-29.dahlia"} {
+		ev := newEvent("evt_v"+string(rune('a'+i)), "invoice.paid", "in_1", at.Add(time.Duration(i)*time.Second), hookbox.StatePending, "")
+		ev.APIVersion = v
+		mustInsert(t, store, ev)
+	}
+	ts := newConsole(t, console.Options{Store: store, Token: testToken})
+	cl := client(t)
+	login(t, cl, ts.URL)
+	_, body := do(t, cl, "GET", ts.URL+"/", "", nil)
+	i1, i2 := strings.Index(body, `href="/events?api_version=2026-03-25.dahlia">2<`), strings.Index(body, `href="/events?api_version=2025-03-31.basil">1<`)
+	if !strings.Contains(body, "API versions seen") || i1 < 0 || i2 < 0 || i1 > i2 {
+		t.Fatalf("overview versions table missing or out of order (%d, %d)", i1, i2)
+	}
+	for _, c := range []struct {
+		v           string
+		want, never []string
+	}{
+		{"dahlia", []string{"evt_va", "evt_vb", "evt_vd"}, []string{"evt_vc"}},
+		{"2025-03-31.basil", []string{"evt_vc"}, []string{"evt_va", "evt_vd"}},
+	} {
+		_, body := do(t, cl, "GET", ts.URL+"/events?api_version="+c.v, "", nil)
+		for _, id := range c.want {
+			if !strings.Contains(body, ">"+id+"<") {
+				t.Errorf("api_version=%s lacks %s", c.v, id)
+			}
+		}
+		for _, id := range c.never {
+			if strings.Contains(body, ">"+id+"<") {
+				t.Errorf("api_version=%s lists %s", c.v, id)
+			}
+		}
+	}
+}

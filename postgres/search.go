@@ -173,6 +173,7 @@ func queryWhere(q hookbox.EventQuery) (w where, none bool, err error) {
 	case q.BeforeID != "":
 		return w, false, hookbox.Errorf(hookbox.EINVALID, "cursor id without cursor time")
 	}
+	w.addVersion(q.APIVersion)
 	if q.Type != "" && !w.addType(q.Type) {
 		none = true
 	}

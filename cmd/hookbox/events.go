@@ -80,6 +80,7 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 	db := dbFlag(ef)
 	typ := fset.String("type", "", "only this type (exact, or a prefix like invoice.*)")
 	state := fset.String("state", "", "only this state: "+statesList()+"; or held: events with a delivery held for its API version")
+	version := fset.String("api-version", "", "only events of this Stripe API version: exact (2026-03-25.dahlia) or a train (dahlia)")
 	blocked := fset.Bool("blocked", false, "only dead events that hold the later events of their Stripe object (--order object); skip or replay them")
 	var since longDuration
 	fset.Var(&since, "since", "only events received within this duration (e.g. 24h, 7d)")
@@ -96,7 +97,7 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 		return errors.New("--limit must be positive")
 	}
 	// One event more than shown tells whether there is a next page.
-	f := hookbox.EventFilter{Type: *typ, State: hookbox.State(*state), Blocked: *blocked, Limit: *limit + 1}
+	f := hookbox.EventFilter{Type: *typ, State: hookbox.State(*state), Blocked: *blocked, APIVersion: *version, Limit: *limit + 1}
 	if *state == "held" {
 		f.State, f.Held = "", true
 	}
