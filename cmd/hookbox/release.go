@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hookbox/hookbox"
@@ -24,14 +23,10 @@ func runEventsRelease(ctx context.Context, env *environ, args []string) error {
 	db := dbFlag(ef)
 	dest := fset.String("destination", "", "the destination whose held deliveries to send (as events show names it, e.g. forward or stripe/app)")
 	version := fset.String("api-version", "", "only events in a version compatible with this one (exact, 2026-07-29.dahlia, or a train, dahlia): the version the app reads now")
-	var ids []string
-	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		ids, args = append(ids, args[0]), args[1:]
-	}
-	if err := ef.parse(args); err != nil {
+	ids, err := parseIDs(ef, args)
+	if err != nil {
 		return err
 	}
-	ids = append(ids, fset.Args()...)
 	if *dest == "" {
 		return errors.New("events release: --destination is required (hookbox events list --state held shows what is held)")
 	}
