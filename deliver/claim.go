@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // outcome is what delivering one claim produced.
@@ -266,7 +267,14 @@ func orphan(d hookbox.Delivery, reason string) hookbox.Delivery {
 func (w *Worker) attempt(ctx context.Context, t *target) hookbox.Attempt {
 	ev := t.ev
 	start := time.Now()
+	var span trace.Span
+	if w.Tracer != nil {
+		ctx, span = w.startSpan(ctx, t)
+	}
 	a := t.dest.Deliver(ctx, ev, t.number)
+	if span != nil {
+		defer endSpan(span, &a)
+	}
 	a.EventID, a.Destination, a.Number = ev.ID, t.dest.Name(), t.number
 	if a.StartedAt.IsZero() {
 		a.StartedAt = start

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Worker defaults.
@@ -103,6 +104,11 @@ type Worker struct {
 	// can stall on a failing store while ingest is fine; this lets it be
 	// counted and alerted on.
 	OnStoreError func(op string, err error)
+	// Tracer, when set, makes one span per attempt, "hookbox.deliver"
+	// (see attempt), whose context the destination passes on: a W3C
+	// traceparent header on HTTP forwards and broker messages. nil: no
+	// spans.
+	Tracer trace.Tracer
 
 	chanOnce sync.Once
 	wake     chan struct{} // Wake: claim now

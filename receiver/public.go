@@ -65,6 +65,7 @@ func (r *Receiver) endpointHandler(ep Endpoint) (*ingest.Handler, error) {
 		ClientAddrFunc: r.proxies.ClientAddr,
 		LogSampler:     r.logs,
 		Thin:           ep.Payload == PayloadThin,
+		Tracer:         r.tracer(),
 	}
 	if r.worker != nil && r.opts.Mode == ModeSync {
 		h.DeliverFunc = r.worker.DeliverNow

@@ -22,6 +22,7 @@ import (
 	"github.com/hookbox/hookbox/reconcile"
 	"github.com/hookbox/hookbox/stripeapi"
 	"github.com/hookbox/hookbox/thin"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Receiver is a whole hookbox: the public webhook handler of its endpoints,
@@ -152,6 +153,14 @@ func New(opts Options) (r *Receiver, err error) {
 	return r, nil
 }
 
+// tracer returns hookbox's tracer from Options.TracerProvider, or nil.
+func (r *Receiver) tracer() trace.Tracer {
+	if r.opts.TracerProvider == nil {
+		return nil
+	}
+	return r.opts.TracerProvider.Tracer("github.com/hookbox/hookbox", trace.WithInstrumentationVersion(r.opts.Version))
+}
+
 func (r *Receiver) newWorker() *deliver.Worker {
 	o := r.opts
 	return &deliver.Worker{
@@ -169,6 +178,7 @@ func (r *Receiver) newWorker() *deliver.Worker {
 		Logger:       r.logger,
 		OnStoreError: func(op string, _ error) { r.metrics.StoreError(op) },
 		OnLate:       func(dest string, _ bool) { r.metrics.Late(dest) },
+		Tracer:       r.tracer(),
 	}
 }
 
@@ -346,6 +356,11 @@ func (r *Receiver) Close() error {
 		}
 		if r.logs != nil {
 			r.logs.Flush() // the counts of suppressed lines
+		}
+		if r.opts.TraceFlush != nil {
+			if err := r.opts.TraceFlush(ctx); err != nil {
+				r.logger.Warn("flush traces", "error", err)
+			}
 		}
 		if r.store != nil {
 			if err := r.store.Close(); err != nil {

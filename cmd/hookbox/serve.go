@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -42,6 +41,7 @@ type serveConfig struct {
 	opts receiver.Options
 	// extraDests are added to the first endpoint (tests).
 	extraDests []deliver.Destination
+	getenv     func(string) string // the OTEL_* variables (tracing.New)
 }
 
 const serveUsage = `Usage: hookbox serve [flags]
@@ -93,7 +93,7 @@ func parseServeFlags(env *environ, args []string, name, usage string, extra func
 		fs.PrintDefaults()
 	}
 	ef := &envFlags{fs: fs, getenv: env.Getenv}
-	c := &serveConfig{}
+	c := &serveConfig{getenv: env.Getenv}
 	apply := []func() error{
 		c.mainFlags(ef), c.ingestFlags(ef), c.deliveryFlags(ef), c.edgeFlags(ef), c.thinFlags(ef),
 	}
@@ -325,22 +325,6 @@ func (c *serveConfig) receiverOptions(now func() time.Time, store thin.EventStor
 	return o, nil
 }
 
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("--log-format %q: want json or text", format)
-	}
-}
-
 // openReceiver opens the store and starts a receiver on cfg, logging to
 // logw, with the clock now (nil: time.Now).
 func openReceiver(ctx context.Context, cfg *serveConfig, logw io.Writer, now func() time.Time) (*receiver.Receiver, error) {
@@ -362,7 +346,7 @@ func openReceiver(ctx context.Context, cfg *serveConfig, logw io.Writer, now fun
 		return nil, err
 	}
 	opts.Store, opts.Logger, opts.Version = store, logger, buildVersion()
-	r, err := receiver.New(opts)
+	r, err := newTracedReceiver(ctx, cfg, opts)
 	if err != nil {
 		return nil, err
 	}
