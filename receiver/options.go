@@ -119,6 +119,9 @@ type Options struct {
 	// Thin, when set, fetches the full form of thin events (endpoints
 	// with PayloadThin) in the background.
 	Thin *ThinOptions
+	// Notify, when set, tells people of dead events, failing destinations
+	// and other conditions through Slack, a signed webhook or email.
+	Notify *NotifyOptions
 
 	// Admin surface.
 	AdminToken string // required off loopback; never logged
@@ -275,6 +278,11 @@ func (o Options) validate() error {
 	}
 	if o.Reconcile != nil {
 		if err := o.Reconcile.validate(); err != nil {
+			return err
+		}
+	}
+	if o.Notify != nil {
+		if err := o.Notify.validate(o.Endpoints); err != nil {
 			return err
 		}
 	}

@@ -78,6 +78,7 @@ func (r *Receiver) endpointHandler(ep Endpoint) (*ingest.Handler, error) {
 // delivery wake-up and the failure limit.
 func (r *Receiver) onResult(res ingest.Result) {
 	r.metrics.IngestResult(res)
+	r.trackIngest(res)
 	idx := -1
 	if res.Event != nil {
 		idx = res.Event.SecretIndex

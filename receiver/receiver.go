@@ -18,6 +18,7 @@ import (
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/edge"
 	"github.com/hookbox/hookbox/groupcommit"
+	"github.com/hookbox/hookbox/notify"
 	"github.com/hookbox/hookbox/prom"
 	"github.com/hookbox/hookbox/reconcile"
 	"github.com/hookbox/hookbox/stripeapi"
@@ -45,6 +46,8 @@ type Receiver struct {
 	thinRecon []*reconcile.Periodic // one per thin endpoint, with Options.Reconcile
 	fetcher   *thin.Fetcher         // nil without Options.Thin and a thin endpoint
 	monitor   *stripeapi.Monitor    // nil without Options.StripeCheck
+	notifier  *notify.Notifier      // nil without Options.Notify
+	tracker   *notify.Tracker       // what notifications see of ingest and delivery; nil without Options.Notify
 	dests     []deliver.Destination
 
 	proxies *edge.Proxies
@@ -108,6 +111,9 @@ func New(opts Options) (r *Receiver, err error) {
 		r.metrics.RegisterHeld(r.store.CountHeld, versioned)
 	}
 	r.activity = console.NewActivity()
+	if opts.Notify != nil {
+		r.notifier = r.newNotifier()
+	}
 	if err := r.buildEdge(); err != nil {
 		return nil, err
 	}
@@ -167,6 +173,9 @@ func (r *Receiver) newWorker() *deliver.Worker {
 		OnAttempt: func(a hookbox.Attempt) {
 			r.metrics.Attempt(a)
 			r.activity.RecordAttempt(a)
+			if r.tracker != nil {
+				r.tracker.Attempt(a)
+			}
 		},
 		Queue:        r.store,
 		Destinations: r.dests,
@@ -267,6 +276,9 @@ func (r *Receiver) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("thin events: %w", err)
 		}
 		r.stops = append(r.stops, r.fetcher.Stop)
+	}
+	if err := r.startNotify(); err != nil {
+		return err
 	}
 	r.stops = append(r.stops, r.startRetention())
 	r.startAllowlist()

@@ -24,6 +24,9 @@ import (
 // is not per endpoint (listeners, store, retries, retention).
 type fileConfig struct {
 	Endpoints []endpointConfig `yaml:"endpoints"`
+	Notify    *notifyConfig    `yaml:"notify"`
+
+	notify *receiver.NotifyOptions // resolved Notify
 }
 
 // endpointConfig is one webhook endpoint, served at /webhooks/{name}.
@@ -122,7 +125,7 @@ func emptyDocument(n *yaml.Node) bool {
 	return n.Kind == 0 || n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
-func parseFileConfig(b []byte, getenv func(string) string) (*fileConfig, []string, error) {
+func parseFileConfig(b []byte, getenv func(string) string) (_ *fileConfig, _ []string, err error) {
 	var fc fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -160,6 +163,13 @@ func parseFileConfig(b []byte, getenv func(string) string) (*fileConfig, []strin
 		seen[ep.Name] = true
 		w, err := ep.resolve(getenv)
 		if err != nil {
+			return nil, nil, err
+		}
+		warnings = append(warnings, w...)
+	}
+	if fc.Notify != nil {
+		var w []string
+		if fc.notify, w, err = fc.Notify.resolve(getenv); err != nil {
 			return nil, nil, err
 		}
 		warnings = append(warnings, w...)
@@ -321,10 +331,10 @@ func (d *destinationConfig) spec(endpoint string, defTimeout time.Duration) dest
 // loadEndpoints reads the config file at path into endpoint specs; the
 // tolerance and destination timeout the file leaves unset are defTol and
 // defTimeout (serve's flags).
-func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout time.Duration) ([]endpointSpec, []string, error) {
+func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout time.Duration) ([]endpointSpec, *receiver.NotifyOptions, []string, error) {
 	fc, warnings, err := loadFileConfig(path, getenv)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var eps []endpointSpec
 	for _, e := range fc.Endpoints {
@@ -353,7 +363,7 @@ func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout t
 		}
 		eps = append(eps, ep)
 	}
-	return eps, warnings, nil
+	return eps, fc.notify, warnings, nil
 }
 
 // yamlSections are the parts of the config file as its reader knows them,
@@ -365,6 +375,10 @@ var yamlSections = []struct {
 	{reflect.TypeOf(fileConfig{}), "the top level", ""},
 	{reflect.TypeOf(endpointConfig{}), "an endpoint", "endpoints"},
 	{reflect.TypeOf(destinationConfig{}), "a destination", "destinations"},
+	{reflect.TypeOf(notifyConfig{}), "notify", ""},
+	{reflect.TypeOf(channelConfig{}), "a notify channel", "channels"},
+	{reflect.TypeOf(conditionConfig{}), "notify conditions", ""},
+	{reflect.TypeOf(signatureConfig{}), "signature_failures", ""},
 	{reflect.TypeOf(secretRef{}), "a secret ({env: NAME}, {file: PATH} or {value: ...})", "secrets ({env: NAME}, {file: PATH} or {value: ...})"},
 }
 

@@ -120,7 +120,7 @@ func TestConfigFile_Invalid(t *testing.T) {
 	}
 	for _, tc := range []struct{ yaml, want string }{
 		{"endpoints: []", "no endpoints"},
-		{"endpoint:\n  - name: a", `line 1: unknown key "endpoint" in the top level (known keys: endpoints)`},
+		{"endpoint:\n  - name: a", `line 1: unknown key "endpoint" in the top level (known keys: endpoints, notify)`},
 		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    colour: red", `line 4: unknown key "colour" in an endpoint (known keys: name, secrets, tolerance, livemode, public_url, payload, dedupe, dedupe_snapshot, dedupe_snapshot_wait, destinations)`},
 		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    destinations:\n      - {name: d, url: http://x, secret: {env: S}, event: [a.b]}", `line 5: unknown key "event" in a destination (known keys: name, url, secret, events, livemode, timeout, api_version, order, order_window, late, on_dead, deliver)`},
 		{"endpoints:\n  - name: a\n    secrets: [{envv: S}]", `line 3: unknown key "envv" in a secret`},

@@ -199,10 +199,11 @@ func (c *serveConfig) readEndpoints(getenv func(string) string) error {
 		if c.forward.to != "" || c.forward.apiVersion != "" {
 			return errors.New("--config and --forward-to (or --forward-api-version): declare destinations in the config file")
 		}
-		eps, warnings, err := loadEndpoints(c.configFile, getenv, c.tolerance, c.forward.timeout)
+		eps, notify, warnings, err := loadEndpoints(c.configFile, getenv, c.tolerance, c.forward.timeout)
 		if err != nil {
 			return err
 		}
+		c.opts.Notify = notify
 		c.endpoints, c.warnings = eps, append(warnings, ignoredWithConfig(getenv, eps)...)
 		return nil
 	}
