@@ -53,6 +53,11 @@ var HeldUntil = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 // replayed): it is delivered whatever its API version.
 const HoldReleased = "released"
 
+// HoldPaused is the HoldReason of a delivery parked because its
+// destination is paused (PauseDestination): due at HeldUntil until the
+// destination is resumed (ReleasePaused), no attempt made.
+const HoldPaused = "paused"
+
 // Attempt is one delivery attempt, recorded whatever its outcome.
 type Attempt struct {
 	EventID     string
@@ -197,8 +202,23 @@ type Queue interface {
 	// destination.
 	ReleaseHeld(ctx context.Context, destination string, ids []string, now time.Time) (int, error)
 
-	// CountHeld returns the number of held deliveries per destination.
+	// CountHeld returns the number of held deliveries per destination
+	// (not those parked by a pause).
 	CountHeld(ctx context.Context) (map[string]int, error)
+
+	// PauseDestination pauses (paused) or resumes the destination name,
+	// recorded at now; the pause is kept in the store. A resume does not
+	// make the parked deliveries due: ReleasePaused does.
+	PauseDestination(ctx context.Context, name string, paused bool, now time.Time) error
+
+	// PausedDestinations returns the paused destinations and since when.
+	PausedDestinations(ctx context.Context) (map[string]time.Time, error)
+
+	// ReleasePaused makes the deliveries of destination parked by a pause
+	// (HoldReason HoldPaused) due at now, with no hold, and their events
+	// due at now. Returns how many. It reads first and writes only when
+	// there is something to release.
+	ReleasePaused(ctx context.Context, destination string, now time.Time) (int, error)
 
 	// CountBlocked returns, per destination, the number of ordered keys
 	// held by a dead event (an event with an OrderKey, not OrderSkipDead,

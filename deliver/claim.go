@@ -69,6 +69,12 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			out.allOK = false
 			continue
 		}
+		if w.isPaused(name) {
+			holds = append(holds, hookbox.Delivery{Destination: name, State: hookbox.StatePending, Attempts: p.Attempts,
+				LastError: p.LastError, NextAttemptAt: hookbox.HeldUntil, HoldReason: hookbox.HoldPaused})
+			out.allOK = false
+			continue
+		}
 		if h, ok := held(ev, d, p); ok {
 			h.Destination = name
 			holds = append(holds, h)
@@ -222,7 +228,7 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 	}
 	for _, h := range holds {
 		h.EventID, h.UpdatedAt = ev.ID, now
-		w.log.LogAttrs(context.Background(), slog.LevelInfo, "delivery held for its API version",
+		w.log.LogAttrs(context.Background(), slog.LevelInfo, "delivery held",
 			slog.String("event_id", ev.ID), slog.String("type", ev.Type),
 			slog.String("destination", h.Destination), slog.String("reason", h.HoldReason))
 		comp.Deliveries = append(comp.Deliveries, h)

@@ -46,6 +46,7 @@ func runQueue(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("CompleteClaimsEmpty", func(t *testing.T) { testCompleteClaimsEmpty(t, open(t)) })
 	runOrder(t, open)
 	runHeld(t, open)
+	runPause(t, open)
 }
 
 // queued returns a pending event with no attempts, due at next, received at
