@@ -124,3 +124,49 @@ func TestVersions(t *testing.T) {
 		}
 	}
 }
+
+// TestDestinationsPage ensures the destinations page lists the configured
+// destinations with their state and held count, that its Pause and
+// Resume buttons (and the API's) pause and resume a destination in the
+// store, and that an unknown destination is refused.
+func TestDestinationsPage(t *testing.T) {
+	store := mustOpenStore(t)
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ev := newEvent("evt_h", "invoice.paid", "in_1", at, hookbox.StatePending, "")
+	mustInsert(t, store, ev)
+	hold(t, store, "evt_h", "app", at)
+	woken := 0
+	ts := newConsole(t, console.Options{Store: store, Token: testToken, Destinations: []string{"app", "stripe/other"}, WakeFunc: func() { woken++ }})
+	cl := client(t)
+	login(t, cl, ts.URL)
+	_, body := do(t, cl, "GET", ts.URL+"/destinations", "", nil)
+	for _, w := range []string{">app<", ">stripe/other<", `<span class="state state-active">active</span>`, `<a href="/events?state=held">1</a>`} {
+		if !strings.Contains(body, w) {
+			t.Fatalf("destinations page lacks %q", w)
+		}
+	}
+	res, _ := do(t, cl, "POST", ts.URL+"/destinations/pause", "destination=stripe%2Fother", nil)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("pause: %d", res.StatusCode)
+	}
+	if p, _ := store.PausedDestinations(context.Background()); len(p) != 1 || p["stripe/other"].IsZero() {
+		t.Fatalf("paused after the button: %v", p)
+	}
+	_, body = do(t, cl, "GET", ts.URL+res.Header.Get("Location"), "", nil)
+	if !strings.Contains(body, "Paused: its events wait") || !strings.Contains(body, `state-paused`) {
+		t.Fatal("the page does not show the pause")
+	}
+	auth := map[string]string{"Authorization": "Bearer " + testToken, "Content-Type": "application/json"}
+	if res, out := do(t, cl, "POST", ts.URL+"/api/destinations/resume", `{"destination":"stripe/other"}`, auth); res.StatusCode != 200 || !strings.Contains(out, `"paused": false`) {
+		t.Fatalf("api resume: %d %s", res.StatusCode, out)
+	}
+	if p, _ := store.PausedDestinations(context.Background()); len(p) != 0 {
+		t.Fatalf("paused after the resume: %v", p)
+	}
+	if res, _ := do(t, cl, "POST", ts.URL+"/api/destinations/pause", `{"destination":"nope"}`, auth); res.StatusCode != 404 {
+		t.Fatalf("pause of an unknown destination: %d", res.StatusCode)
+	}
+	if res, out := do(t, cl, "GET", ts.URL+"/api/destinations", "", auth); res.StatusCode != 200 || !strings.Contains(out, `"held": 1`) {
+		t.Fatalf("api list: %d %s", res.StatusCode, out)
+	}
+}

@@ -20,7 +20,7 @@ var templateFS embed.FS
 
 // pages are the templates rendered inside the layout; each is parsed with
 // the layout and the shared partials into a set of its own.
-var pages = []string{"login", "overview", "events", "event", "replay", "error"}
+var pages = []string{"login", "overview", "events", "event", "replay", "error", "destinations"}
 
 // layout is the data every page is rendered with.
 type layout struct {

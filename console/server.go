@@ -222,6 +222,12 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("POST /api/events/{id}/replay", api(s.apiReplayEvent))
 	mux.Handle("POST /api/events/{id}/skip", api(s.apiSkipEvent))
 	mux.Handle("POST /api/release", api(s.apiRelease))
+	mux.Handle("GET /destinations", page(s.showDestinations))
+	mux.Handle("POST /destinations/pause", page(s.pauseDestination(true)))
+	mux.Handle("POST /destinations/resume", page(s.pauseDestination(false)))
+	mux.Handle("GET /api/destinations", api(s.apiDestinations))
+	mux.Handle("POST /api/destinations/pause", api(s.apiPause(true)))
+	mux.Handle("POST /api/destinations/resume", api(s.apiPause(false)))
 	mux.Handle("POST /api/replay", api(s.apiReplay))
 	mux.Handle("/api/", api(func(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, hookbox.Errorf(hookbox.ENOTFOUND, "no such API endpoint"))
