@@ -350,6 +350,8 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 			switch {
 			case d.SkipReason != "":
 				state = "skipped"
+			case d.HoldReason == hookbox.HoldPaused && d.State == hookbox.StatePending:
+				state = "paused"
 			case d.HoldReason != "" && d.HoldReason != hookbox.HoldReleased && d.State == hookbox.StatePending:
 				state = "held"
 			}
@@ -357,7 +359,7 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 			if n := last[d.Destination]; n > d.Attempts {
 				line += fmt.Sprintf(" since the last replay, %d in all (the last Hookbox-Attempt)", n)
 			}
-			if d.State == hookbox.StatePending && !d.NextAttemptAt.IsZero() && state != "held" {
+			if d.State == hookbox.StatePending && !d.NextAttemptAt.IsZero() && state != "held" && state != "paused" {
 				line += "  next " + d.NextAttemptAt.UTC().Format(time.RFC3339)
 			}
 			if d.LastError != "" {
@@ -365,6 +367,9 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 			}
 			if d.SkipReason != "" {
 				line += "  skipped: " + d.SkipReason
+			}
+			if state == "paused" {
+				line += "  waiting: the destination is paused (hookbox destinations resume " + d.Destination + ")"
 			}
 			if state == "held" {
 				line += "  held: " + d.HoldReason + " (hookbox events release --destination " + d.Destination + ")"
