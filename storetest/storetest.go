@@ -118,6 +118,7 @@ func Run(t *testing.T, h Harness) {
 		t.Run("Idempotent", func(t *testing.T) { testCloseIdempotent(t, open(t)) })
 	})
 	t.Run("Queue", func(t *testing.T) { runQueue(t, open) })
+	t.Run("OrderStress", func(t *testing.T) { runOrderStress(t, open) })
 	t.Run("EventSearcher", func(t *testing.T) { runSearch(t, h) })
 	t.Run("Notifier", func(t *testing.T) { runNotifier(t, h) })
 	t.Run("Migrations", func(t *testing.T) { runMigrations(t, h) })
