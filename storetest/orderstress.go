@@ -70,6 +70,7 @@ type stressEvent struct {
 	delivered int64 // clock when its delivering completion returned, 0 if never
 	dead      bool  // last completed dead, not replayed since
 	settled   bool  // last completed delivered or dead
+	settledAt int64 // clock when the last such completion was called
 }
 
 func (e *stressEvent) before(o *stressEvent) bool {
@@ -184,6 +185,7 @@ func testOrderStress(t *testing.T, stores []hookbox.Store, size orderStressSize)
 			if deadID == "" {
 				continue
 			}
+			start := tick()
 			n, err := stores[0].ReplayEvents(ctx, hookbox.ReplayFilter{IDs: []string{deadID}}, now())
 			if err != nil || n != 1 {
 				t.Errorf("ReplayEvents(%s) = %d, %v", deadID, n, err)
@@ -191,9 +193,12 @@ func testOrderStress(t *testing.T, stores []hookbox.Store, size orderStressSize)
 			}
 			at := tick()
 			mu.Lock()
-			e := events[deadID]
-			e.dead, e.settled = false, false
-			e.unsettled = append(e.unsettled, [2]int64{at, 1<<63 - 1})
+			// Unless a claimer took the replayed event and settled it
+			// again before the replay returned.
+			if e := events[deadID]; e.settledAt < start {
+				e.dead, e.settled = false, false
+				e.unsettled = append(e.unsettled, [2]int64{at, 1<<63 - 1})
+			}
 			mu.Unlock()
 		}
 	})
@@ -237,7 +242,9 @@ func testOrderStress(t *testing.T, stores []hookbox.Store, size orderStressSize)
 					if n := len(se.unsettled); d.State != hookbox.StatePending && n > 0 && se.unsettled[n-1][1] == 1<<63-1 {
 						se.unsettled[n-1][1] = released
 					}
-					se.settled = d.State != hookbox.StatePending
+					if se.settled = d.State != hookbox.StatePending; se.settled {
+						se.settledAt = released
+					}
 					mu.Unlock()
 					if err := s.CompleteClaim(ctx, hookbox.Completion{EventID: c.Event.ID, Owner: owner, Now: now(),
 						Attempts: []hookbox.Attempt{tried(d, now())}, Deliveries: []hookbox.Delivery{d}}); err != nil {
@@ -262,6 +269,12 @@ func testOrderStress(t *testing.T, stores []hookbox.Store, size orderStressSize)
 		return
 	}
 	checkOrderStress(t, events, claims)
+	if t.Failed() {
+		for _, e := range events {
+			got := MustFindByID(t, stores[0], e.id)
+			t.Logf("stored %s: %s next %s created %d received %s", e.id, got.State, got.NextAttemptAt.Format("05.000000"), got.Created, got.ReceivedAt.Format("05.000000"))
+		}
+	}
 }
 
 // checkOrderStress fails t when two claims of one key overlap, when a
