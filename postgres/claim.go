@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -34,29 +35,74 @@ import (
 //
 // An ordered event (order_key set) is due only at the head of its key: no
 // other event of the key delivering, none older (created, received_at, id)
-// pending or holding the key dead. An expired lease is claimed again
-// whatever arrived meanwhile: its event was the key's head when first
-// claimed, and may have reached the destination. The gate reads the statement's snapshot,
-// in which every event this statement or a concurrent one is claiming is
-// still pending: a claimer that passes over a locked head finds the next
-// event of its key held by that head, so two claimers never take two events
-// of one key; a claimer whose snapshot predates another's committed claim
-// sees the head pending and the rest held, and the head itself, once
-// locked, fails the re-check. late_after is the newest delivered event of
-// the key newer than the claimed one (a late event).
-var claimSQL = `WITH due AS (
-	SELECT id, next_attempt_at, received_at FROM events
-	WHERE state IN ('pending', 'delivering')
+// pending or holding the key dead (dueWhere). An expired lease is claimed
+// again whatever arrived meanwhile: its event was the key's head when first
+// claimed, and may have reached the destination. late_after is the newest
+// delivered event of the key newer than the claimed one (a late event).
+//
+// The gate reads the statement's snapshot, which alone cannot keep two
+// claimers off one key: the snapshot of a claimer may predate an event of
+// the key that another claimer sees (an older one inserted or replayed
+// meanwhile), and the two then lock two different rows, each its own
+// head, and both commit. So claimSQL runs second in the transaction of
+// ClaimEvents, after lockKeysSQL took the key locks, and takes ordered
+// events only of the keys whose lock the transaction holds (listed in the
+// transaction's setting hookbox.claim_keys): claims of one key are
+// serialised, and the snapshot of the second is taken after the first
+// committed, so it sees the first's event delivering.
+// dueWhere is the WHERE clause of a due event, the gate of ordered events
+// included; $1 is now truncated to the microsecond, $5 rounded up.
+const dueWhere = dueTerms + `
+		AND (events.order_key = '' OR ` + headTerm + `)`
+
+// dueTerms are the terms of a due event, the predicate of the partial index
+// events_queue first.
+const dueTerms = `state IN ('pending', 'delivering')
 		AND next_attempt_at <= $1
-		AND (state = 'pending' OR lease_until < $5)
-		AND (events.order_key = '' OR events.state = 'delivering' OR NOT EXISTS (
+		AND (state = 'pending' OR lease_until < $5)`
+
+// headTerm is true when the ordered event is the head of its key, or a
+// lease that expired.
+const headTerm = `events.state = 'delivering' OR NOT EXISTS (
 			SELECT 1 FROM events o
 			WHERE o.order_key <> '' AND o.state IN ('pending', 'delivering', 'dead')
 				AND o.order_key = events.order_key
 				AND o.id <> events.id
 				AND (o.state = 'delivering'
 					OR ((o.state = 'pending' OR NOT o.order_skip_dead)
-						AND (o.created, o.received_at, o.id) < (events.created, events.received_at, events.id)))))
+						AND (o.created, o.received_at, o.id) < (events.created, events.received_at, events.id))))`
+
+// claimKeyClass is the first key of the transaction-level advisory locks
+// on order keys (pg_try_advisory_xact_lock(claimKeyClass,
+// hashtext(order_key))); migrationLock, a one-bigint lock, never meets
+// them. Two keys of one hash share a lock: they wait on each other, never
+// more.
+const claimKeyClass = 0x68626f78 // "hbox"
+
+// lockKeysSQL takes the advisory lock of the key of each head among the
+// first $2 events due at $1 ($3: $1 rounded up), in claim order, the scan
+// of claimSQL without row locks; it passes over, as SKIP LOCKED passes
+// over rows, the keys another transaction holds, and lists the hashes it
+// holds in the transaction's setting hookbox.claim_keys for claimSQL.
+// Unordered events take no lock but count in the $2, which bounds the
+// scan and the locks taken. The CASE orders the terms: only a head (one
+// per key) tries its key's lock, whatever order the planner gives the
+// WHERE's terms.
+var lockKeysSQL = `SELECT set_config('hookbox.claim_keys', '{' || coalesce(string_agg(DISTINCT k::text, ','), '') || '}', true)
+FROM (
+	SELECT CASE WHEN order_key = '' THEN NULL ELSE hashtext(order_key) END AS k FROM events
+	WHERE ` + strings.ReplaceAll(dueTerms, "$5", "$3") + `
+		AND CASE WHEN order_key = '' THEN true
+			WHEN ` + headTerm + ` THEN pg_try_advisory_xact_lock(` + fmt.Sprint(claimKeyClass) + `, hashtext(order_key))
+			ELSE false END
+	ORDER BY next_attempt_at, received_at, id
+	LIMIT $2
+) locked`
+
+var claimSQL = `WITH due AS (
+	SELECT id, next_attempt_at, received_at FROM events
+	WHERE ` + dueWhere + `
+		AND (events.order_key = '' OR hashtext(events.order_key) = ANY(current_setting('hookbox.claim_keys')::int[]))
 	ORDER BY next_attempt_at, received_at, id
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
@@ -122,7 +168,18 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 		}
 	)
 	err = s.withConn(ctx, func(conn *pgx.Conn) error {
-		rows, err := conn.Query(ctx, claimSQL, now.Truncate(time.Microsecond), limit, owner, until, ceilMicro(now))
+		// One batch, one round trip, one implicit transaction (a single
+		// Sync): the key locks last until the claim commits.
+		at, ceil := now.Truncate(time.Microsecond), ceilMicro(now)
+		b := &pgx.Batch{}
+		b.Queue(lockKeysSQL, at, limit, ceil)
+		b.Queue(claimSQL, at, limit, owner, until, ceil)
+		br := conn.SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rows, err := br.Query()
 		if err != nil {
 			return err
 		}
@@ -151,7 +208,11 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 				})
 			}
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return br.Close() // the commit's error, if any
 	})
 	if err != nil {
 		return nil, dbError("claim events", err)
