@@ -14,6 +14,7 @@ func runHeld(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("HeldNotClaimed", func(t *testing.T) { testHeldNotClaimed(t, open(t)) })
 	t.Run("HeldReleased", func(t *testing.T) { testHeldReleased(t, open(t)) })
 	t.Run("HeldInvalid", func(t *testing.T) { testHeldInvalid(t, open(t)) })
+	t.Run("HeldHeadHoldsKey", func(t *testing.T) { testHeldHeadHoldsKey(t, open(t)) })
 }
 
 func heldDelivery(id, dest string, now time.Time) hookbox.Delivery {
@@ -111,4 +112,25 @@ func testHeldInvalid(t *testing.T, s hookbox.Store) {
 	if hookbox.ErrorCode(err) != hookbox.EINVALID {
 		t.Fatalf("a delivered held delivery: %v, want EINVALID", err)
 	}
+}
+
+// Ensures a held head of an ordered key holds the key's later events, even
+// when a dead event would not (OrderSkipDead), until it is released.
+func testHeldHeadHoldsKey(t *testing.T, s hookbox.Store) {
+	e1, e2 := ordered("evt_1", "K", 100, 0), ordered("evt_2", "K", 200, time.Millisecond)
+	e1.OrderSkipDead, e2.OrderSkipDead = true, true
+	MustInsert(t, s, e1, e2)
+	cs := mustClaim(t, s, "w", qt0, 10)
+	assertClaimIDs(t, cs, "evt_1")
+	mustComplete(t, s, hookbox.Completion{EventID: "evt_1", Owner: "w", Now: qt0,
+		Deliveries: []hookbox.Delivery{heldDelivery("evt_1", "app", qt0)}})
+	assertClaimIDs(t, mustClaim(t, s, "w", qt0.Add(24*time.Hour), 10)) // evt_2 waits
+	at := qt0.Add(25 * time.Hour)
+	if n, err := s.ReleaseHeld(context.Background(), "app", nil, at); err != nil || n != 1 {
+		t.Fatalf("ReleaseHeld = %d, %v; want 1, nil", n, err)
+	}
+	cs = mustClaim(t, s, "w", at, 10)
+	assertClaimIDs(t, cs, "evt_1")
+	completeAs(t, s, cs[0], at, delivered("evt_1", "app", 1, at))
+	assertClaimIDs(t, mustClaim(t, s, "w", at, 10), "evt_2")
 }
