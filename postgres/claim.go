@@ -51,26 +51,19 @@ import (
 // serialised, and the snapshot of the second is taken after the first
 // committed, so it sees the first's event delivering.
 // dueWhere is the WHERE clause of a due event, the gate of ordered events
-// included; $1 is now truncated to the microsecond, $5 rounded up.
-const dueWhere = dueTerms + `
-		AND (events.order_key = '' OR ` + headTerm + `)`
-
-// dueTerms are the terms of a due event, the predicate of the partial index
-// events_queue first.
-const dueTerms = `state IN ('pending', 'delivering')
+// included (the predicate of the partial index events_queue first,
+// verbatim); $1 is now truncated to the microsecond, $5 rounded up.
+const dueWhere = `state IN ('pending', 'delivering')
 		AND next_attempt_at <= $1
-		AND (state = 'pending' OR lease_until < $5)`
-
-// headTerm is true when the ordered event is the head of its key, or a
-// lease that expired.
-const headTerm = `events.state = 'delivering' OR NOT EXISTS (
+		AND (state = 'pending' OR lease_until < $5)
+		AND (events.order_key = '' OR events.state = 'delivering' OR NOT EXISTS (
 			SELECT 1 FROM events o
 			WHERE o.order_key <> '' AND o.state IN ('pending', 'delivering', 'dead')
 				AND o.order_key = events.order_key
 				AND o.id <> events.id
 				AND (o.state = 'delivering'
 					OR ((o.state = 'pending' OR NOT o.order_skip_dead)
-						AND (o.created, o.received_at, o.id) < (events.created, events.received_at, events.id))))`
+						AND (o.created, o.received_at, o.id) < (events.created, events.received_at, events.id)))))`
 
 // claimKeyClass is the first key of the transaction-level advisory locks
 // on order keys (pg_try_advisory_xact_lock(claimKeyClass,
@@ -79,23 +72,25 @@ const headTerm = `events.state = 'delivering' OR NOT EXISTS (
 // more.
 const claimKeyClass = 0x68626f78 // "hbox"
 
-// lockKeysSQL takes the advisory lock of the key of each head among the
-// first $2 events due at $1 ($3: $1 rounded up), in claim order, the scan
-// of claimSQL without row locks; it passes over, as SKIP LOCKED passes
-// over rows, the keys another transaction holds, and lists the hashes it
-// holds in the transaction's setting hookbox.claim_keys for claimSQL.
-// Unordered events take no lock but count in the $2, which bounds the
-// scan and the locks taken. The CASE orders the terms: only a head (one
-// per key) tries its key's lock, whatever order the planner gives the
-// WHERE's terms.
+// lockKeysSQL takes the advisory lock of the key of each ordered event
+// among the first events due at $1 ($3: $1 rounded up), in claim order, up
+// to $2 events (the scan of claimSQL, without row locks), and lists the
+// hashes it holds in the transaction's setting hookbox.claim_keys for
+// claimSQL. Keys another transaction holds are passed over, as SKIP
+// LOCKED passes over rows, among the first 4*$2 due events. Unordered
+// events take no lock but count in the $2. The inner LIMIT keeps the lock
+// out of the scan whatever the plan (a volatile term is never pushed into
+// a subquery with a LIMIT): a sorting plan would otherwise try the lock of
+// every due event's key; here at most 4*$2 are tried and $2 held.
 var lockKeysSQL = `SELECT set_config('hookbox.claim_keys', '{' || coalesce(string_agg(DISTINCT k::text, ','), '') || '}', true)
 FROM (
-	SELECT CASE WHEN order_key = '' THEN NULL ELSE hashtext(order_key) END AS k FROM events
-	WHERE ` + strings.ReplaceAll(dueTerms, "$5", "$3") + `
-		AND CASE WHEN order_key = '' THEN true
-			WHEN ` + headTerm + ` THEN pg_try_advisory_xact_lock(` + fmt.Sprint(claimKeyClass) + `, hashtext(order_key))
-			ELSE false END
-	ORDER BY next_attempt_at, received_at, id
+	SELECT k FROM (
+		SELECT CASE WHEN order_key = '' THEN NULL ELSE hashtext(order_key) END AS k FROM events
+		WHERE ` + strings.ReplaceAll(dueWhere, "$5", "$3") + `
+		ORDER BY next_attempt_at, received_at, id
+		LIMIT 4 * $2
+	) due
+	WHERE k IS NULL OR pg_try_advisory_xact_lock(` + fmt.Sprint(claimKeyClass) + `, k)
 	LIMIT $2
 ) locked`
 
