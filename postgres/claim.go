@@ -16,10 +16,11 @@ import (
 // claimSQL leases up to $2 events due at $1 to $3 until $4, and returns
 // them with their due time and reception from before the claim (the claim
 // order), one row per delivery row of the event (its columns NULL when it
-// has none), an event's rows together. One statement, so one round trip
-// and no BEGIN nor COMMIT of its own: the claim is the drain's hot path,
-// and a delivery row's event body repeated matters less (events with
-// deliveries are retries, and most have one destination).
+// has none), an event's rows together. It and lockKeysSQL go in one batch,
+// so one round trip and one implicit transaction with no BEGIN nor COMMIT
+// of its own: the claim is the drain's hot path, and a delivery row's
+// event body repeated matters less (events with deliveries are retries,
+// and most have one destination).
 //
 // The CTE repeats the predicate of the partial index events_queue
 // verbatim and reads it in claim order. A delivering event's
