@@ -82,12 +82,17 @@ const claimKeyClass = 0x68626f78 // "hbox"
 // events take no lock but count in the $2. The inner LIMIT keeps the lock
 // out of the scan whatever the plan (a volatile term is never pushed into
 // a subquery with a LIMIT): a sorting plan would otherwise try the lock of
-// every due event's key; here at most 4*$2 are tried and $2 held.
+// every due event's key; here at most 4*$2 are tried and $2 held. When no
+// ordered event is live (the EXISTS, one probe of events_order_live, run
+// once) the scan is skipped: an unordered queue pays one index probe. An
+// ordered event stored between the two statements is then passed over by
+// this claim (its key is not in the setting) and taken by the next.
 var lockKeysSQL = `SELECT set_config('hookbox.claim_keys', '{' || coalesce(string_agg(DISTINCT k::text, ','), '') || '}', true)
 FROM (
 	SELECT k FROM (
 		SELECT CASE WHEN order_key = '' THEN NULL ELSE hashtext(order_key) END AS k FROM events
 		WHERE ` + strings.ReplaceAll(dueWhere, "$5", "$3") + `
+			AND EXISTS (SELECT 1 FROM events o WHERE o.order_key <> '' AND o.state IN ('pending', 'delivering', 'dead'))
 		ORDER BY next_attempt_at, received_at, id
 		LIMIT 4 * $2
 	) due
