@@ -140,3 +140,11 @@ type InsertResult struct {
 	// the batch are unaffected.
 	Err error
 }
+
+// HeaderTraceparent is the key in Event.Headers of the W3C traceparent of
+// the span that received the event, kept when tracing is on and the span
+// is sampled, so that each delivery attempt's span (a trace of its own,
+// since it may run days later) links back to it. Neither Stripe nor a
+// client sets it: it is written by hookbox's ingest, not copied from the
+// request.
+const HeaderTraceparent = "Hookbox-Traceparent"

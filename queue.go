@@ -36,8 +36,27 @@ type Delivery struct {
 	// purpose: a late event under --late skip, or a skip by hand. Such a
 	// delivery is StateDelivered (settled), and a replay sends the event.
 	SkipReason string
+	// HoldReason is set on a held delivery: the destination states a Stripe
+	// API version (deliver.Versioned) the event is not in. It is pending,
+	// due at HeldUntil (never), with no attempt made and no retry budget
+	// spent, until ReleaseHeld (or a replay) makes it due with HoldReason
+	// HoldReleased, which it keeps until delivered: a released delivery is
+	// sent whatever its version.
+	HoldReason string
 	UpdatedAt  time.Time
 }
+
+// HeldUntil is the NextAttemptAt of a held delivery: never due on its own.
+var HeldUntil = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// HoldReleased is the HoldReason of a held delivery that was released (or
+// replayed): it is delivered whatever its API version.
+const HoldReleased = "released"
+
+// HoldPaused is the HoldReason of a delivery parked because its
+// destination is paused (PauseDestination): due at HeldUntil until the
+// destination is resumed (ReleasePaused), no attempt made.
+const HoldPaused = "paused"
 
 // Attempt is one delivery attempt, recorded whatever its outcome.
 type Attempt struct {
@@ -147,8 +166,10 @@ type Queue interface {
 	// is not delivered; a selected event that is fully delivered is sent to
 	// every destination again (an explicit replay). Leased events are
 	// skipped, and so are events whose body retention emptied (nothing
-	// is left to send). Returns how many events were replayed. EINVALID
-	// for an empty filter.
+	// is left to send). A selected thin event whose fetch was given up
+	// (ThinStore, FetchFailed) has it pending again, due now, with fresh
+	// attempts and its retry window starting now. Returns how many events
+	// were replayed. EINVALID for an empty filter.
 	ReplayEvents(ctx context.Context, f ReplayFilter, now time.Time) (int, error)
 
 	// FindDeliveries returns the deliveries of an event, by destination.
@@ -174,6 +195,31 @@ type Queue interface {
 	// many events were skipped. EINVALID for no ids or an empty reason.
 	SkipEvents(ctx context.Context, ids []string, reason string, now time.Time) (int, error)
 
+	// ReleaseHeld makes the held deliveries of destination due at now, with
+	// HoldReason HoldReleased, for the events ids (all of the
+	// destination's held events when ids is nil), and their events due at
+	// now. Returns how many events were released. EINVALID for an empty
+	// destination.
+	ReleaseHeld(ctx context.Context, destination string, ids []string, now time.Time) (int, error)
+
+	// CountHeld returns the number of held deliveries per destination
+	// (not those parked by a pause).
+	CountHeld(ctx context.Context) (map[string]int, error)
+
+	// PauseDestination pauses (paused) or resumes the destination name,
+	// recorded at now; the pause is kept in the store. A resume does not
+	// make the parked deliveries due: ReleasePaused does.
+	PauseDestination(ctx context.Context, name string, paused bool, now time.Time) error
+
+	// PausedDestinations returns the paused destinations and since when.
+	PausedDestinations(ctx context.Context) (map[string]time.Time, error)
+
+	// ReleasePaused makes the deliveries of destination parked by a pause
+	// (HoldReason HoldPaused) due at now, with no hold, and their events
+	// due at now. Returns how many. It reads first and writes only when
+	// there is something to release.
+	ReleasePaused(ctx context.Context, destination string, now time.Time) (int, error)
+
 	// CountBlocked returns, per destination, the number of ordered keys
 	// held by a dead event (an event with an OrderKey, not OrderSkipDead,
 	// dead at that destination): later events of those keys wait.
@@ -181,6 +227,8 @@ type Queue interface {
 
 	// CountEvents returns the number of events in each state and the
 	// receive time of the oldest event not settled yet, pending or
-	// delivering (zero if none): one stuck in delivering ages too.
+	// delivering (zero if none): one stuck in delivering ages too. An
+	// event due at HeldUntil (only held deliveries left) waits for a
+	// person, as a dead one does, and does not count as the oldest.
 	CountEvents(ctx context.Context) (map[State]int, time.Time, error)
 }

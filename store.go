@@ -62,6 +62,15 @@ type EventFilter struct {
 	// OrderKey, not OrderSkipDead): the later events of the key wait
 	// behind each.
 	Blocked bool
+	// Held keeps the events with a held delivery (a destination states an
+	// API version the event is not in); with HeldDestination, held at that
+	// destination.
+	Held            bool
+	HeldDestination string
+	// APIVersion keeps the events rendered in that Stripe API version: an
+	// exact version (2026-03-25.dahlia), or a release train (dahlia: every
+	// version of the train).
+	APIVersion string
 	// Before is a keyset cursor: only events received strictly before
 	// (BeforeReceivedAt, BeforeID) in the listing order.
 	BeforeReceivedAt time.Time

@@ -61,8 +61,9 @@ type Fetch struct {
 	// it; set when State is FetchDone and retention has not emptied it.
 	Body      []byte
 	FetchedAt time.Time
-	// ReceivedAt is the notification's: the fetch's retry window starts
-	// there.
+	// ReceivedAt is the notification's, or its last replay's when it was
+	// replayed: the fetch's retry window starts there (a replay resets a
+	// given-up fetch with fresh attempts).
 	ReceivedAt time.Time
 }
 

@@ -30,7 +30,7 @@ func TestAPIAuth(t *testing.T) {
 			// A console of its own: the failures of all the cases would
 			// reach the failure limit.
 			ts := newConsole(t, console.Options{Store: store, Token: testToken})
-			for _, req := range [][2]string{{"GET", "/api/events"}, {"GET", "/api/events/evt_1"}, {"POST", "/api/events/evt_1/replay"}, {"POST", "/api/events/evt_1/skip"}, {"POST", "/api/replay"}} {
+			for _, req := range [][2]string{{"GET", "/api/events"}, {"GET", "/api/events/evt_1"}, {"POST", "/api/events/evt_1/replay"}, {"POST", "/api/events/evt_1/skip"}, {"POST", "/api/replay"}, {"POST", "/api/release"}, {"GET", "/api/destinations"}, {"POST", "/api/destinations/pause"}} {
 				res, body := do(t, c, req[0], ts.URL+req[1], "", h)
 				if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "unauthorized") {
 					t.Fatalf("%s %s: %d %s", req[0], req[1], res.StatusCode, body)

@@ -83,7 +83,11 @@ type DeliveryDocument struct {
 	// SkipReason is set when the destination was not sent the event on
 	// purpose (a late event under --late skip, or a skip by hand); state
 	// is then "delivered" (settled) and a replay sends the event.
-	SkipReason string    `json:"skip_reason"`
+	SkipReason string `json:"skip_reason"`
+	// HoldReason is set on a delivery held because the event's Stripe API
+	// version is not one the destination reads (state "pending", never
+	// due until released); "released" once released, until delivered.
+	HoldReason string    `json:"hold_reason"`
 	UpdatedAt  time.Time `json:"updated_at"`
 }
 
@@ -111,7 +115,7 @@ func NewEventSummary(ev *hookbox.Event) EventSummary {
 		URL: eventURL(ev.ID), NoDestination: DeliveredToNoneRow(ev),
 		OrderKey: ev.OrderKey, Blocked: Blocked(ev),
 	}
-	if ev.State == hookbox.StatePending {
+	if ev.State == hookbox.StatePending && !ev.NextAttemptAt.Equal(hookbox.HeldUntil) {
 		s.NextAttemptAt = docTimePtr(ev.NextAttemptAt)
 	}
 	return s
@@ -144,10 +148,10 @@ func NewEventDocument(ev *hookbox.Event, ds []hookbox.Delivery, as []hookbox.Att
 	for _, x := range ds {
 		dd := DeliveryDocument{
 			Destination: x.Destination, State: string(x.State), Attempts: x.Attempts,
-			LastError: x.LastError, SkipReason: x.SkipReason, UpdatedAt: docTime(x.UpdatedAt),
+			LastError: x.LastError, SkipReason: x.SkipReason, HoldReason: x.HoldReason, UpdatedAt: docTime(x.UpdatedAt),
 		}
-		if x.State == hookbox.StatePending {
-			dd.NextAttemptAt = docTimePtr(x.NextAttemptAt)
+		if x.State == hookbox.StatePending && !x.NextAttemptAt.Equal(hookbox.HeldUntil) {
+			dd.NextAttemptAt = docTimePtr(x.NextAttemptAt) // null when held: never due on its own
 		}
 		d.Deliveries = append(d.Deliveries, dd)
 	}

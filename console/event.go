@@ -20,6 +20,7 @@ type eventPage struct {
 	RawAsIs    bool   // Raw is JSON not indented: indenting would make it too large
 	Replayed   int    // a replay just replayed this many (-1: none)
 	Skipped    int    // a skip just skipped this many (-1: none)
+	Released   int    // a release just released this many (-1: none)
 	// Blocked: a dead event holding its ordered key (Blocked); CanSkip:
 	// the event is one a skip settles (dead, or pending and tried).
 	Blocked, CanSkip bool
@@ -45,7 +46,10 @@ func (s *Server) showEvent(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
-	p.Replayed, p.Skipped = -1, -1
+	p.Replayed, p.Skipped, p.Released = -1, -1, -1
+	if n, err := strconv.Atoi(r.URL.Query().Get("released")); err == nil && n >= 0 {
+		p.Released = n
+	}
 	p.Payload, p.Raw, p.RawAsIs = parseTree(p.Event.Body)
 	if n, err := strconv.Atoi(r.URL.Query().Get("replayed")); err == nil && n >= 0 {
 		p.Replayed = n

@@ -24,6 +24,9 @@ type filter struct {
 	// (hookbox.EventFilter.Blocked): the later events of their Stripe
 	// object wait behind each.
 	Blocked bool `json:"blocked,omitempty"`
+	// Version keeps the events of that Stripe API version: exact, or a
+	// release train (hookbox.EventFilter.APIVersion).
+	Version string `json:"api_version,omitempty"`
 
 	since, until time.Time
 }
@@ -45,6 +48,7 @@ func parseFilter(v url.Values, now time.Time) (filter, error) {
 		Until:       strings.TrimSpace(v.Get("until")),
 		Destination: strings.TrimSpace(v.Get("destination")),
 		Q:           strings.TrimSpace(v.Get("q")),
+		Version:     strings.TrimSpace(v.Get("api_version")),
 	}
 	if b := strings.TrimSpace(v.Get("blocked")); b != "" {
 		var err error
@@ -57,7 +61,7 @@ func parseFilter(v url.Values, now time.Time) (filter, error) {
 
 // parse checks f and reads its times.
 func (f *filter) parse(now time.Time) error {
-	if f.State != "" && !hookbox.State(f.State).Valid() {
+	if f.State != "" && f.State != StateHeld && !hookbox.State(f.State).Valid() {
 		return hookbox.Errorf(hookbox.EINVALID, "unknown state %q", f.State)
 	}
 	if f.Q != "" && !isEventID(f.Q) && f.Since == "" {
@@ -96,10 +100,18 @@ func isEventID(q string) bool {
 	return strings.HasPrefix(q, "evt_") || strings.HasPrefix(q, "evt.")
 }
 
+// StateHeld is the state filter of the events with a delivery held for
+// its API version (hookbox.EventFilter.Held): pending events, listed apart.
+const StateHeld = "held"
+
 // query returns the store query of f (cursor and limit set by the caller).
 func (f filter) query() hookbox.EventQuery {
+	state, held := hookbox.State(f.State), f.State == StateHeld
+	if held {
+		state = ""
+	}
 	q := hookbox.EventQuery{
-		EventFilter: hookbox.EventFilter{Type: f.Type, State: hookbox.State(f.State), Since: f.since, Blocked: f.Blocked},
+		EventFilter: hookbox.EventFilter{Type: f.Type, State: state, Since: f.since, Blocked: f.Blocked, Held: held, APIVersion: f.Version},
 		Until:       f.until,
 		Destination: f.Destination,
 	}
@@ -121,7 +133,7 @@ func (f filter) empty() bool { return f == (filter{}) }
 // values returns f as query parameters (empty ones left out).
 func (f filter) values() url.Values {
 	v := url.Values{}
-	for _, kv := range [][2]string{{"state", f.State}, {"type", f.Type}, {"since", f.Since}, {"until", f.Until}, {"destination", f.Destination}, {"q", f.Q}} {
+	for _, kv := range [][2]string{{"state", f.State}, {"type", f.Type}, {"since", f.Since}, {"until", f.Until}, {"destination", f.Destination}, {"q", f.Q}, {"api_version", f.Version}} {
 		if kv[1] != "" {
 			v.Set(kv[0], kv[1])
 		}

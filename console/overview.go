@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -23,7 +24,10 @@ type overviewPage struct {
 	// Blocked are the ordered keys held by a dead event, per destination
 	// (hookbox.Queue.CountBlocked), by name; destinations with none are
 	// left out.
-	Blocked   []Count
+	Blocked []Count
+	// Versions are the Stripe API versions of the newest events
+	// (VersionSample of them), most frequent first.
+	Versions  []Count
 	CanSearch bool // the events list filters by destination
 	// NoneConfigured: this process has no destination, so events stay
 	// pending.
@@ -108,6 +112,10 @@ func (s *Server) showOverview(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.SortFunc(p.Blocked, func(a, b Count) int { return strings.Compare(a.Name, b.Name) })
+	if p.Versions, err = s.versionsSeen(ctx); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
 	if r.URL.Query().Get("fragment") != "" {
 		s.renderFragment(w, r, "overview", "overview-body", p)
 		return
@@ -161,4 +169,32 @@ func newChart(pts []Point) chart {
 		})
 	}
 	return c
+}
+
+// VersionSample is how many of the newest events the overview's API
+// versions are counted over: a bounded read whatever the store holds.
+const VersionSample = 1000
+
+// versionsSeen counts the API versions of the newest VersionSample events,
+// most frequent first ("" for events without one, thin notifications).
+func (s *Server) versionsSeen(ctx context.Context) ([]Count, error) {
+	evs, err := s.store.FindEvents(ctx, hookbox.EventFilter{Limit: VersionSample})
+	if err != nil {
+		return nil, err
+	}
+	n := map[string]int{}
+	for _, ev := range evs {
+		n[ev.APIVersion]++
+	}
+	out := make([]Count, 0, len(n))
+	for v, c := range n {
+		out = append(out, Count{Name: v, N: c})
+	}
+	slices.SortFunc(out, func(a, b Count) int {
+		if a.N != b.N {
+			return b.N - a.N
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out, nil
 }

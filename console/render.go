@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +20,7 @@ var templateFS embed.FS
 
 // pages are the templates rendered inside the layout; each is parsed with
 // the layout and the shared partials into a set of its own.
-var pages = []string{"login", "overview", "events", "event", "replay", "error"}
+var pages = []string{"login", "overview", "events", "event", "replay", "error", "destinations"}
 
 // layout is the data every page is rendered with.
 type layout struct {
@@ -47,7 +48,7 @@ func (s *Server) parseTemplates() (map[string]*template.Template, error) {
 		"add":            func(a, b int) int { return a + b },
 		"mul":            func(a, b int) int { return a * b },
 		"sub":            func(a, b int) int { return a - b },
-		"states":         func() []hookbox.State { return hookbox.States },
+		"states":         func() []hookbox.State { return append(slices.Clone(hookbox.States), StateHeld) },
 		"maxIndentRatio": func() int { return MaxIndentRatio },
 		"reasonCount": func(cs []Count, name string) int {
 			for _, c := range cs {

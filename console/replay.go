@@ -51,7 +51,7 @@ func (s *Server) replayByFilter(ctx context.Context, f filter) (int, error) {
 	if f.State == "" {
 		return 0, errNoState
 	}
-	if !f.needsSearch() && f.Q == "" && !f.Blocked {
+	if !f.needsSearch() && f.Q == "" && !f.Blocked && f.Version == "" && f.State != StateHeld {
 		return s.replay(ctx, hookbox.ReplayFilter{State: hookbox.State(f.State), Type: f.Type, Since: f.since})
 	}
 	var ids []string

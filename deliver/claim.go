@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // outcome is what delivering one claim produced.
@@ -44,8 +45,9 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 	out := outcome{allOK: true}
 	comp := hookbox.Completion{EventID: ev.ID, Owner: w.owner}
 	var orphans []hookbox.Delivery // pending deliveries no destination takes
-	var skipped []hookbox.Delivery // late events an ordered destination skips
+	var skipped []hookbox.Delivery // late events an ordered destination skips, Preparer skips
 	var waiting []hookbox.Delivery // deliveries a Preparer defers: no attempt
+	var holds []hookbox.Delivery   // deliveries held for their API version: no attempt
 
 	known := make(map[string]bool, len(w.Destinations))
 	var targets []*target
@@ -67,6 +69,18 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			out.allOK = false
 			continue
 		}
+		if w.isPaused(name) {
+			holds = append(holds, hookbox.Delivery{Destination: name, State: hookbox.StatePending, Attempts: p.Attempts,
+				LastError: p.LastError, NextAttemptAt: hookbox.HeldUntil, HoldReason: hookbox.HoldPaused})
+			out.allOK = false
+			continue
+		}
+		if h, ok := held(ev, d, p); ok {
+			h.Destination = name
+			holds = append(holds, h)
+			out.allOK = false
+			continue
+		}
 		t := &target{dest: d, ev: ev, prev: p, tried: tried, number: p.Attempts + 1}
 		if ev.LateAfter != "" {
 			var skip *hookbox.Delivery
@@ -83,6 +97,10 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			// as soon as the fetch ends (hookbox.ThinStore).
 			prep := pr.Prepare(hard, t.ev)
 			switch {
+			case prep.Skip != "":
+				skipped = append(skipped, hookbox.Delivery{Destination: name, State: hookbox.StateDelivered,
+					Attempts: p.Attempts, LastError: p.LastError, SkipReason: cleanText(prep.Skip, maxLastError)})
+				continue
 			case prep.Dead:
 				d := p
 				d.Destination = name
@@ -178,6 +196,9 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			Attempts:    t.prev.Attempts + 1,
 			UpdatedAt:   now,
 		}
+		if !a.OK && t.prev.HoldReason == hookbox.HoldReleased {
+			d.HoldReason = hookbox.HoldReleased // released: sent whatever its version, until delivered
+		}
 		if a.OK {
 			d.State = hookbox.StateDelivered
 			w.log.LogAttrs(context.Background(), slog.LevelDebug, "event delivered",
@@ -205,11 +226,18 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 		}
 		comp.Deliveries = append(comp.Deliveries, d)
 	}
+	for _, h := range holds {
+		h.EventID, h.UpdatedAt = ev.ID, now
+		w.log.LogAttrs(context.Background(), slog.LevelInfo, "delivery held",
+			slog.String("event_id", ev.ID), slog.String("type", ev.Type),
+			slog.String("destination", h.Destination), slog.String("reason", h.HoldReason))
+		comp.Deliveries = append(comp.Deliveries, h)
+	}
 	for _, s := range skipped {
 		s.EventID, s.UpdatedAt = ev.ID, now
-		w.log.LogAttrs(context.Background(), slog.LevelInfo, "late event skipped",
+		w.log.LogAttrs(context.Background(), slog.LevelInfo, "delivery skipped",
 			slog.String("event_id", ev.ID), slog.String("type", ev.Type),
-			slog.String("destination", s.Destination), slog.String("late_after", ev.LateAfter))
+			slog.String("destination", s.Destination), slog.String("reason", s.SkipReason))
 		comp.Deliveries = append(comp.Deliveries, s)
 	}
 	for _, d := range waiting {
@@ -245,7 +273,14 @@ func orphan(d hookbox.Delivery, reason string) hookbox.Delivery {
 func (w *Worker) attempt(ctx context.Context, t *target) hookbox.Attempt {
 	ev := t.ev
 	start := time.Now()
+	var span trace.Span
+	if w.Tracer != nil {
+		ctx, span = w.startSpan(ctx, t)
+	}
 	a := t.dest.Deliver(ctx, ev, t.number)
+	if span != nil {
+		defer endSpan(span, &a)
+	}
 	a.EventID, a.Destination, a.Number = ev.ID, t.dest.Name(), t.number
 	if a.StartedAt.IsZero() {
 		a.StartedAt = start
@@ -313,4 +348,21 @@ func (w *Worker) lateFor(ev *hookbox.Event, d Destination, prev hookbox.Delivery
 	}
 	return ev, &hookbox.Delivery{Destination: d.Name(), State: hookbox.StateDelivered,
 		Attempts: prev.Attempts, LastError: prev.LastError, SkipReason: lateReason(ev)}
+}
+
+// held returns the held delivery of ev at d when d states a Stripe API
+// version (Versioned) that ev, rendered in another, is not compatible with
+// (hookbox.APIVersion.Compatible): due at hookbox.HeldUntil, no attempt
+// made, the retry budget untouched. A delivery released by hand
+// (hookbox.HoldReleased) and an event replayed are not held: both are
+// explicit requests to send it. An event with no api_version (thin
+// notifications) is never held.
+func held(ev *hookbox.Event, d Destination, prev hookbox.Delivery) (hookbox.Delivery, bool) {
+	v := VersionOf(d)
+	if v == "" || ev.APIVersion == "" || prev.HoldReason == hookbox.HoldReleased || !ev.ReplayedAt.IsZero() || v.Compatible(ev.APIVersion) {
+		return hookbox.Delivery{}, false
+	}
+	return hookbox.Delivery{State: hookbox.StatePending, Attempts: prev.Attempts, LastError: prev.LastError,
+		NextAttemptAt: hookbox.HeldUntil,
+		HoldReason:    "event in API version " + ev.APIVersion + "; the destination reads " + v.String()}, true
 }

@@ -56,7 +56,7 @@ type Preparer interface {
 	// pending, is tried again after Wait, and no attempt is recorded or
 	// counted against the retry budget; or Dead, a reason, gives up on the
 	// destination (the delivery is dead with that reason; a replay tries
-	// again).
+	// again); or Skip, a reason, settles it without sending.
 	Prepare(ctx context.Context, ev *hookbox.Event) Prepared
 }
 
@@ -68,6 +68,10 @@ type Prepared struct {
 	// Dead, why it is dead.
 	Reason string
 	Dead   bool
+	// Skip, a reason, settles the delivery without sending: it is
+	// StateDelivered with SkipReason Skip (as a late event under
+	// LateSkip), and a replay sends the event.
+	Skip string
 }
 
 // PreparerOf returns the Preparer of d, looking through wrappers that
@@ -84,4 +88,21 @@ func PreparerOf(d Destination) (Preparer, bool) {
 		d = u.Unwrap()
 	}
 	return nil, false
+}
+
+// VersionOf returns the Stripe API version destination d states
+// (Versioned), looking through wrappers that implement Unwrap()
+// Destination; the zero APIVersion when none states one.
+func VersionOf(d Destination) hookbox.APIVersion {
+	for d != nil {
+		if v, ok := d.(Versioned); ok {
+			return v.APIVersion()
+		}
+		u, ok := d.(interface{ Unwrap() Destination })
+		if !ok {
+			return ""
+		}
+		d = u.Unwrap()
+	}
+	return ""
 }

@@ -202,6 +202,9 @@ func (d *HTTP) Deliver(ctx context.Context, ev *hookbox.Event, attempt int) hook
 	if ev.LateAfter != "" {
 		h[HeaderLate] = []string{ev.LateAfter}
 	}
+	if tp := Traceparent(ctx); tp != "" {
+		h[HeaderTraceparent] = []string{tp}
+	}
 
 	resp, err := d.client.Do(req)
 	if err != nil {

@@ -23,6 +23,8 @@ const (
 // (also Idempotency-Key), type, the attempt number, Content-Type and a
 // Stripe-Signature of the body made at now with secret (a fresh timestamp
 // per attempt, as for HTTP forwards). The order is fixed: HeaderNames.
+// When tracing is on, the brokers add HeaderTraceparent (Traceparent(ctx))
+// after these.
 func MessageHeaders(ev *hookbox.Event, attempt int, secret string, now time.Time) map[string]string {
 	return map[string]string{
 		"Content-Type":       "application/json",

@@ -144,6 +144,11 @@ type Mux struct {
 	Timeout time.Duration
 	// Logger receives handler panics with their stack; nil: slog.Default().
 	Logger *slog.Logger
+	// Version is the Stripe API version the handlers read (exact, or a
+	// release train; hookbox.ParseAPIVersion): an event in an
+	// incompatible version is held for this destination until released
+	// (Versioned). The zero value reads every version.
+	Version hookbox.APIVersion
 
 	name     string
 	mu       sync.RWMutex
@@ -158,6 +163,9 @@ type prefixHandler struct {
 }
 
 var _ Destination = (*Mux)(nil)
+
+// APIVersion returns Version (Versioned).
+func (m *Mux) APIVersion() hookbox.APIVersion { return m.Version }
 
 // NewMux returns an empty Mux whose destination name is name, or
 // DefaultMuxName when name is empty. It panics on an invalid name (see

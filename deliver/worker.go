@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookbox/hookbox"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Worker defaults.
@@ -103,6 +105,11 @@ type Worker struct {
 	// can stall on a failing store while ingest is fine; this lets it be
 	// counted and alerted on.
 	OnStoreError func(op string, err error)
+	// Tracer, when set, makes one span per attempt, "hookbox.deliver"
+	// (see attempt), whose context the destination passes on: a W3C
+	// traceparent header on HTTP forwards and broker messages. nil: no
+	// spans.
+	Tracer trace.Tracer
 
 	chanOnce sync.Once
 	wake     chan struct{} // Wake: claim now
@@ -117,6 +124,9 @@ type Worker struct {
 	batch    int
 	poll     time.Duration
 	log      *slog.Logger
+
+	paused   atomic.Pointer[map[string]bool] // destinations paused in the store
+	pausedAt time.Time                       // last read of the paused set (loop only)
 
 	mu        sync.Mutex
 	started   bool
@@ -438,6 +448,7 @@ func (w *Worker) loop(ctx context.Context) {
 			return
 		default:
 		}
+		w.refreshPaused(ctx)
 		// At capacity, wait until a good part of the slots is free again:
 		// claiming one event per finished one would turn a backlog into
 		// one claim transaction per event.
@@ -777,4 +788,57 @@ func (w *Worker) storeError(op string, err error) {
 	if w.OnStoreError != nil {
 		w.OnStoreError(op, err)
 	}
+}
+
+// pausedEvery is how often a worker reads the paused destinations from
+// the store (and makes due the parked deliveries of those not paused).
+const pausedEvery = time.Second
+
+// refreshPaused reads the paused destinations at most every pausedEvery,
+// and makes due the deliveries parked for a destination that is not paused
+// any more (resumed on any replica, or by the CLI). A failed read keeps
+// the last set.
+func (w *Worker) refreshPaused(ctx context.Context) {
+	now := time.Now()
+	if now.Sub(w.pausedAt) < pausedEvery {
+		return
+	}
+	w.pausedAt = now
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	paused, err := w.Queue.PausedDestinations(sctx)
+	if err != nil {
+		w.storeError("paused", err)
+		return
+	}
+	set := make(map[string]bool, len(paused))
+	for name := range paused {
+		set[name] = true
+	}
+	w.paused.Store(&set)
+	released := 0
+	for _, d := range w.Destinations {
+		if set[d.Name()] {
+			continue
+		}
+		n, err := w.Queue.ReleasePaused(sctx, d.Name(), w.now())
+		if err != nil {
+			w.storeError("paused", err)
+			continue
+		}
+		if n > 0 {
+			w.log.LogAttrs(ctx, slog.LevelInfo, "destination resumed: parked deliveries due",
+				slog.String("destination", d.Name()), slog.Int("deliveries", n))
+		}
+		released += n
+	}
+	if released > 0 {
+		signal(w.wake)
+	}
+}
+
+// isPaused reports whether destination name is paused, as last read.
+func (w *Worker) isPaused(name string) bool {
+	p := w.paused.Load()
+	return p != nil && (*p)[name]
 }

@@ -19,6 +19,10 @@ import (
 	"github.com/hookbox/hookbox/edge"
 	"github.com/hookbox/hookbox/envelope"
 	"github.com/hookbox/hookbox/stripesig"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults for the handler and the server in front of it.
@@ -122,6 +126,18 @@ type Handler struct {
 	// satisfies it; it never delivers an event twice to a destination.
 	DeliverFunc func(ctx context.Context, eventID string) (allOK bool, err error)
 
+	// Tracer, when set, makes one span per request, "hookbox.webhook",
+	// with the endpoint, the outcome, the reason of a refusal and the
+	// event's id and type once known, and two children: "hookbox.verify"
+	// (the signature check) and "hookbox.commit" (the wait for the group
+	// commit). The span is always the root of a new trace: the endpoint
+	// is public, and a traceparent sent by a client is not trusted. The
+	// span context of a sampled span is kept with the event
+	// (hookbox.HeaderTraceparent) for the delivery spans to link to.
+	// Neither the body nor a header value is ever an attribute. nil: no
+	// spans, and no cost.
+	Tracer trace.Tracer
+
 	samplerOnce sync.Once
 	sampler     *edge.LogSampler
 }
@@ -142,7 +158,17 @@ var (
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.now()
 	res := Result{Endpoint: h.Endpoint, Client: h.clientAddr(r)}
+	ctx := r.Context()
+	var span trace.Span
+	if h.Tracer != nil {
+		ctx, span = h.Tracer.Start(ctx, "hookbox.webhook", trace.WithNewRoot(),
+			trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("hookbox.endpoint", h.Endpoint)))
+	}
 	defer func() {
+		if span != nil {
+			endSpan(span, res)
+		}
 		res.Duration = h.now().Sub(start)
 		h.log(r.Context(), res)
 		if h.OnResult != nil {
@@ -188,6 +214,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sigs := r.Header.Values(stripesig.HeaderName)
 	sig := ""
 	var secretIndex int
+	var vspan trace.Span
+	if span != nil {
+		_, vspan = h.Tracer.Start(ctx, "hookbox.verify")
+	}
 	switch len(sigs) {
 	case 0:
 		err = stripesig.ErrNotSigned
@@ -196,6 +226,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		secretIndex, err = h.Verifier.Verify(body, sig)
 	default:
 		err = stripesig.ErrInvalidHeader
+	}
+	if vspan != nil {
+		if err != nil {
+			vspan.SetStatus(codes.Error, stripesig.Reason(err))
+		}
+		vspan.End()
 	}
 	if err != nil {
 		res.Outcome, res.Reason = OutcomeRejected, stripesig.Reason(err)
@@ -217,6 +253,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Headers = keptHeaders(r, sig)
+	if span != nil && span.SpanContext().IsSampled() {
+		propagation.TraceContext{}.Inject(ctx, traceparentCarrier(ev.Headers))
+	}
 	ev.Endpoint = h.Endpoint
 	ev.ReceivedAt = start.UTC()
 	ev.ClientAddr = res.Client
@@ -225,9 +264,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ev.State = hookbox.StatePending
 	res.Event = ev
 
-	ir, err := h.Submit(r.Context(), ev)
+	var cspan trace.Span
+	sctx := ctx
+	if span != nil {
+		sctx, cspan = h.Tracer.Start(ctx, "hookbox.commit")
+	}
+	ir, err := h.Submit(sctx, ev)
 	if err == nil {
 		err = ir.Err
+	}
+	if cspan != nil {
+		if err != nil {
+			cspan.SetStatus(codes.Error, hookbox.ErrorCode(err))
+		}
+		cspan.End()
 	}
 	if err != nil {
 		if hookbox.ErrorCode(err) == hookbox.EINVALID {
@@ -245,7 +295,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.DeliverFunc != nil {
-		ok, err := h.DeliverFunc(r.Context(), ev.ID)
+		ok, err := h.DeliverFunc(ctx, ev.ID)
 		if err != nil || !ok {
 			// Stored, but not everywhere yet: a 5xx makes Stripe retry,
 			// and the retry delivers only to the destinations missing it.
@@ -268,6 +318,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write(respReceived)
 	}
 }
+
+// endSpan records a request's outcome on its span and ends it: the
+// outcome, the reason of a refusal, the event's id and type when known.
+func endSpan(span trace.Span, res Result) {
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("hookbox.outcome", string(res.Outcome)))
+		if res.Reason != "" {
+			span.SetAttributes(attribute.String("hookbox.reason", res.Reason))
+		}
+		if ev := res.Event; ev != nil {
+			span.SetAttributes(attribute.String("hookbox.event.id", ev.ID),
+				attribute.String("hookbox.event.type", ev.Type))
+		}
+		switch res.Outcome {
+		case OutcomeAccepted, OutcomeDuplicate:
+		default:
+			span.SetStatus(codes.Error, reasonOr(res))
+		}
+	}
+	span.End()
+}
+
+// traceparentCarrier stores the traceparent of the request's span in an
+// event's headers under hookbox.HeaderTraceparent (and nothing else: the
+// tracestate of a span that ingest started is empty).
+type traceparentCarrier map[string]string
+
+func (c traceparentCarrier) Get(string) string { return "" }
+func (c traceparentCarrier) Set(key, value string) {
+	if key == "traceparent" {
+		c[hookbox.HeaderTraceparent] = value
+	}
+}
+func (c traceparentCarrier) Keys() []string { return nil }
 
 var errWrongPayload = errors.New(`a snapshot event at a thin endpoint: want object "v2.core.event" (configure this event destination's payload as thin, or point it at a snapshot endpoint)`)
 

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -15,10 +16,11 @@ import (
 // claimSQL leases up to $2 events due at $1 to $3 until $4, and returns
 // them with their due time and reception from before the claim (the claim
 // order), one row per delivery row of the event (its columns NULL when it
-// has none), an event's rows together. One statement, so one round trip
-// and no BEGIN nor COMMIT of its own: the claim is the drain's hot path,
-// and a delivery row's event body repeated matters less (events with
-// deliveries are retries, and most have one destination).
+// has none), an event's rows together. It and lockKeysSQL go in one batch,
+// so one round trip and one implicit transaction with no BEGIN nor COMMIT
+// of its own: the claim is the drain's hot path, and a delivery row's
+// event body repeated matters less (events with deliveries are retries,
+// and most have one destination).
 //
 // The CTE repeats the predicate of the partial index events_queue
 // verbatim and reads it in claim order. A delivering event's
@@ -34,19 +36,25 @@ import (
 //
 // An ordered event (order_key set) is due only at the head of its key: no
 // other event of the key delivering, none older (created, received_at, id)
-// pending or holding the key dead. An expired lease is claimed again
-// whatever arrived meanwhile: its event was the key's head when first
-// claimed, and may have reached the destination. The gate reads the statement's snapshot,
-// in which every event this statement or a concurrent one is claiming is
-// still pending: a claimer that passes over a locked head finds the next
-// event of its key held by that head, so two claimers never take two events
-// of one key; a claimer whose snapshot predates another's committed claim
-// sees the head pending and the rest held, and the head itself, once
-// locked, fails the re-check. late_after is the newest delivered event of
-// the key newer than the claimed one (a late event).
-var claimSQL = `WITH due AS (
-	SELECT id, next_attempt_at, received_at FROM events
-	WHERE state IN ('pending', 'delivering')
+// pending or holding the key dead (dueWhere). An expired lease is claimed
+// again whatever arrived meanwhile: its event was the key's head when first
+// claimed, and may have reached the destination. late_after is the newest
+// delivered event of the key newer than the claimed one (a late event).
+//
+// The gate reads the statement's snapshot, which alone cannot keep two
+// claimers off one key: the snapshot of a claimer may predate an event of
+// the key that another claimer sees (an older one inserted or replayed
+// meanwhile), and the two then lock two different rows, each its own
+// head, and both commit. So claimSQL runs second in the transaction of
+// ClaimEvents, after lockKeysSQL took the key locks, and takes ordered
+// events only of the keys whose lock the transaction holds (listed in the
+// transaction's setting hookbox.claim_keys): claims of one key are
+// serialised, and the snapshot of the second is taken after the first
+// committed, so it sees the first's event delivering.
+// dueWhere is the WHERE clause of a due event, the gate of ordered events
+// included (the predicate of the partial index events_queue first,
+// verbatim); $1 is now truncated to the microsecond, $5 rounded up.
+const dueWhere = `state IN ('pending', 'delivering')
 		AND next_attempt_at <= $1
 		AND (state = 'pending' OR lease_until < $5)
 		AND (events.order_key = '' OR events.state = 'delivering' OR NOT EXISTS (
@@ -56,7 +64,46 @@ var claimSQL = `WITH due AS (
 				AND o.id <> events.id
 				AND (o.state = 'delivering'
 					OR ((o.state = 'pending' OR NOT o.order_skip_dead)
-						AND (o.created, o.received_at, o.id) < (events.created, events.received_at, events.id)))))
+						AND (o.created, o.received_at, o.id) < (events.created, events.received_at, events.id)))))`
+
+// claimKeyClass is the first key of the transaction-level advisory locks
+// on order keys (pg_try_advisory_xact_lock(claimKeyClass,
+// hashtext(order_key))); migrationLock, a one-bigint lock, never meets
+// them. Two keys of one hash share a lock: they wait on each other, never
+// more.
+const claimKeyClass = 0x68626f78 // "hbox"
+
+// lockKeysSQL takes the advisory lock of the key of each ordered event
+// among the first events due at $1 ($3: $1 rounded up), in claim order, up
+// to $2 events (the scan of claimSQL, without row locks), and lists the
+// hashes it holds in the transaction's setting hookbox.claim_keys for
+// claimSQL. Keys another transaction holds are passed over, as SKIP
+// LOCKED passes over rows, among the first 4*$2 due events. Unordered
+// events take no lock but count in the $2. The inner LIMIT keeps the lock
+// out of the scan whatever the plan (a volatile term is never pushed into
+// a subquery with a LIMIT): a sorting plan would otherwise try the lock of
+// every due event's key; here at most 4*$2 are tried and $2 held. When no
+// ordered event is live (the EXISTS, one probe of events_order_live, run
+// once) the scan is skipped: an unordered queue pays one index probe. An
+// ordered event stored between the two statements is then passed over by
+// this claim (its key is not in the setting) and taken by the next.
+var lockKeysSQL = `SELECT set_config('hookbox.claim_keys', '{' || coalesce(string_agg(DISTINCT k::text, ','), '') || '}', true)
+FROM (
+	SELECT k FROM (
+		SELECT CASE WHEN order_key = '' THEN NULL ELSE hashtext(order_key) END AS k FROM events
+		WHERE ` + strings.ReplaceAll(dueWhere, "$5", "$3") + `
+			AND EXISTS (SELECT 1 FROM events o WHERE o.order_key <> '' AND o.state IN ('pending', 'delivering', 'dead'))
+		ORDER BY next_attempt_at, received_at, id
+		LIMIT 4 * $2
+	) due
+	WHERE k IS NULL OR pg_try_advisory_xact_lock(` + fmt.Sprint(claimKeyClass) + `, k)
+	LIMIT $2
+) locked`
+
+var claimSQL = `WITH due AS (
+	SELECT id, next_attempt_at, received_at FROM events
+	WHERE ` + dueWhere + `
+		AND (events.order_key = '' OR hashtext(events.order_key) = ANY(current_setting('hookbox.claim_keys')::int[]))
 	ORDER BY next_attempt_at, received_at, id
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
@@ -68,7 +115,7 @@ var claimSQL = `WITH due AS (
 	RETURNING ` + returningColumns + `, due.next_attempt_at AS due_at, due.received_at AS due_received,
 		` + lateColumn + ` AS late_after
 )
-SELECT c.*, d.destination, d.state, d.attempts, d.next_attempt_at, d.last_error, d.updated_at, d.skip_reason
+SELECT c.*, d.destination, d.state, d.attempts, d.next_attempt_at, d.last_error, d.updated_at, d.skip_reason, d.hold_reason
 FROM claimed c LEFT JOIN deliveries d ON d.event_id = c.id
 ORDER BY c.id, d.destination`
 
@@ -116,13 +163,24 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 	var (
 		got []claimed
 		d   struct {
-			destination, state, lastError, skip *string
-			attempts                            *int64
-			next, updated                       pgtype.Timestamptz
+			destination, state, lastError, skip, hold *string
+			attempts                                  *int64
+			next, updated                             pgtype.Timestamptz
 		}
 	)
 	err = s.withConn(ctx, func(conn *pgx.Conn) error {
-		rows, err := conn.Query(ctx, claimSQL, now.Truncate(time.Microsecond), limit, owner, until, ceilMicro(now))
+		// One batch, one round trip, one implicit transaction (a single
+		// Sync): the key locks last until the claim commits.
+		at, ceil := now.Truncate(time.Microsecond), ceilMicro(now)
+		b := &pgx.Batch{}
+		b.Queue(lockKeysSQL, at, limit, ceil)
+		b.Queue(claimSQL, at, limit, owner, until, ceil)
+		br := conn.SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rows, err := br.Query()
 		if err != nil {
 			return err
 		}
@@ -131,7 +189,7 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 			var c claimed
 			var late *string
 			ev, err := scanEvent(rows, s.codec, &c.due, &c.received, &late,
-				&d.destination, &d.state, &d.attempts, &d.next, &d.lastError, &d.updated, &d.skip)
+				&d.destination, &d.state, &d.attempts, &d.next, &d.lastError, &d.updated, &d.skip, &d.hold)
 			if err != nil {
 				return err
 			}
@@ -147,11 +205,15 @@ func (s *Store) ClaimEvents(ctx context.Context, owner string, now time.Time, le
 				c.Deliveries = append(c.Deliveries, hookbox.Delivery{
 					EventID: ev.ID, Destination: *d.destination, State: hookbox.State(*d.state),
 					Attempts: int(*d.attempts), NextAttemptAt: goTime(d.next), LastError: *d.lastError, UpdatedAt: goTime(d.updated),
-					SkipReason: *d.skip,
+					SkipReason: *d.skip, HoldReason: *d.hold,
 				})
 			}
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return br.Close() // the commit's error, if any
 	})
 	if err != nil {
 		return nil, dbError("claim events", err)

@@ -51,10 +51,10 @@ ORDER BY n`
 // destination once (completionArgs keeps the last), and one statement
 // cannot upsert a row twice.
 const upsertDeliveriesSQL = recordedCTE + `INSERT INTO deliveries (` + deliveryColumns + `)
-SELECT event_id, destination, state, attempts, next_attempt_at, last_error, updated_at, skip_reason
+SELECT event_id, destination, state, attempts, next_attempt_at, last_error, updated_at, skip_reason, hold_reason
 FROM unnest(
-	$4::int8[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::timestamptz[], $10::text[], $11::timestamptz[], $12::text[]
-) AS d (idx, event_id, destination, state, attempts, next_attempt_at, last_error, updated_at, skip_reason)
+	$4::int8[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::timestamptz[], $10::text[], $11::timestamptz[], $12::text[], $13::text[]
+) AS d (idx, event_id, destination, state, attempts, next_attempt_at, last_error, updated_at, skip_reason, hold_reason)
 WHERE d.idx IN (SELECT idx FROM recorded)
 ON CONFLICT (event_id, destination) DO UPDATE SET
 	state = excluded.state,
@@ -62,7 +62,8 @@ ON CONFLICT (event_id, destination) DO UPDATE SET
 	next_attempt_at = excluded.next_attempt_at,
 	last_error = excluded.last_error,
 	updated_at = excluded.updated_at,
-	skip_reason = excluded.skip_reason`
+	skip_reason = excluded.skip_reason,
+	hold_reason = excluded.hold_reason`
 
 // completeSQL derives the aggregate state of the events of the recorded
 // completions from all of their delivery rows, as the hookbox.Queue
@@ -292,7 +293,7 @@ func (c *completion) queue(b *pgx.Batch) {
 	}
 	if d := &c.deliveries; len(d.ids) > 0 {
 		b.Queue(upsertDeliveriesSQL, cs.idxs, cs.ids, cs.owners,
-			d.idxs, d.ids, d.dests, d.states, d.attempts, d.next, d.errors, d.updated, d.skips)
+			d.idxs, d.ids, d.dests, d.states, d.attempts, d.next, d.errors, d.updated, d.skips, d.holds)
 	}
 	b.Queue(completeSQL, cs.idxs, cs.ids, cs.owners, cs.nows)
 }
@@ -323,10 +324,10 @@ type completion struct {
 		oks                []bool
 	}
 	deliveries struct {
-		idxs                              []int64
-		ids, dests, states, errors, skips []string
-		attempts                          []int64
-		next, updated                     []pgtype.Timestamptz
+		idxs                                     []int64
+		ids, dests, states, errors, skips, holds []string
+		attempts                                 []int64
+		next, updated                            []pgtype.Timestamptz
 	}
 }
 
@@ -348,7 +349,7 @@ func (b *completion) add(idx int64, c hookbox.Completion, o *completion) {
 	}
 	d.ids, d.dests, d.states, d.errors = append(d.ids, od.ids...), append(d.dests, od.dests...), append(d.states, od.states...), append(d.errors, od.errors...)
 	d.attempts, d.next, d.updated = append(d.attempts, od.attempts...), append(d.next, od.next...), append(d.updated, od.updated...)
-	d.skips = append(d.skips, od.skips...)
+	d.skips, d.holds = append(d.skips, od.skips...), append(d.holds, od.holds...)
 }
 
 // completionArgs validates c and returns its rows.
@@ -405,6 +406,9 @@ func completionArgs(c hookbox.Completion) (completion, error) {
 			if d.Attempts < 0 {
 				return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: negative delivery attempts", c.EventID)
 			}
+			if d.HoldReason != "" && d.State == hookbox.StateDelivered {
+				return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery delivered but held", c.EventID)
+			}
 			if d.SkipReason != "" && d.State != hookbox.StateDelivered {
 				return out, hookbox.Errorf(hookbox.EINVALID, "completion of %q: delivery skipped but %s", c.EventID, d.State)
 			}
@@ -425,6 +429,7 @@ func completionArgs(c hookbox.Completion) (completion, error) {
 			dl.ids, dl.dests, dl.states = append(dl.ids, c.EventID), append(dl.dests, d.Destination), append(dl.states, string(d.State))
 			dl.attempts, dl.next, dl.errors = append(dl.attempts, int64(d.Attempts)), append(dl.next, pgTime(d.NextAttemptAt)), append(dl.errors, cleanText(d.LastError))
 			dl.updated, dl.skips = append(dl.updated, pgTime(at)), append(dl.skips, cleanText(d.SkipReason))
+			dl.holds = append(dl.holds, cleanText(d.HoldReason))
 		}
 	}
 	return out, nil

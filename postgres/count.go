@@ -23,7 +23,7 @@ const countEventsSQL = `SELECT
 	(SELECT count(*) FROM events WHERE state = 'pending'),
 	(SELECT count(*) FROM events WHERE state = 'delivering'),
 	(SELECT count(*) FROM events WHERE state = 'dead'),
-	(SELECT min(received_at) FROM events WHERE state IN ('pending', 'delivering'))`
+	(SELECT min(received_at) FROM events WHERE state IN ('pending', 'delivering') AND next_attempt_at < '2200-01-01 00:00:00+00')`
 
 // CountEvents returns the number of events in each state (every State is
 // a key, 0 when none) and the receive time of the oldest StatePending or

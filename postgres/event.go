@@ -433,6 +433,9 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 	if f.Blocked {
 		w.add(blockedSQL)
 	}
+	if f.Held {
+		w.add(heldFilterSQL, f.HeldDestination, f.HeldDestination)
+	}
 	if !f.Since.IsZero() {
 		if !inRange(f.Since) {
 			return nil, hookbox.Errorf(hookbox.EINVALID, "since out of range")
@@ -460,6 +463,7 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 	case f.BeforeID != "":
 		return nil, hookbox.Errorf(hookbox.EINVALID, "cursor id without cursor time")
 	}
+	w.addVersion(f.APIVersion)
 	if f.Type != "" && !w.addType(f.Type) {
 		return []*hookbox.Event{}, nil // no stored type can match
 	}
@@ -660,4 +664,18 @@ func ceilMicro(t time.Time) time.Time {
 		c = c.Add(time.Microsecond)
 	}
 	return c
+}
+
+// addVersion adds the condition of an EventFilter.APIVersion: exact, or
+// every version of a release train (a name without a dot).
+func (w *where) addVersion(v string) {
+	switch {
+	case v == "":
+	case !validText(v):
+		w.add("false") // no stored version holds it
+	case strings.Contains(v, "."):
+		w.add("api_version = $?", v)
+	default:
+		w.add("right(api_version, $?) = $?", len(v)+1, "."+v)
+	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // deliveryColumns are the columns forEachDelivery reads, in order.
-const deliveryColumns = `event_id, destination, state, attempts, next_attempt_at, last_error, updated_at, skip_reason`
+const deliveryColumns = `event_id, destination, state, attempts, next_attempt_at, last_error, updated_at, skip_reason, hold_reason`
 
 // forEachDelivery calls fn with each delivery row of rows (deliveryColumns),
 // then closes rows.
@@ -18,7 +18,7 @@ func forEachDelivery(rows pgx.Rows, fn func(hookbox.Delivery)) error {
 		attempts      int64
 		next, updated pgtype.Timestamptz
 	)
-	_, err := pgx.ForEachRow(rows, []any{&d.EventID, &d.Destination, &state, &attempts, &next, &d.LastError, &updated, &d.SkipReason}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&d.EventID, &d.Destination, &state, &attempts, &next, &d.LastError, &updated, &d.SkipReason, &d.HoldReason}, func() error {
 		d.State = hookbox.State(state)
 		d.Attempts = int(attempts)
 		d.NextAttemptAt = goTime(next)

@@ -23,6 +23,12 @@ const benchGroup = 16
 // benchClaims inserts and claims n events in groups, and returns the
 // completions of every group.
 func benchClaims(b *testing.B, s hookbox.Store, n int, claim func([][]hookbox.Completion)) {
+	benchClaimsKeyed(b, s, n, 0, claim)
+}
+
+// benchClaimsKeyed is benchClaims with events ordered over keys keys (the
+// i-th event's key is i%keys; none when keys is 0).
+func benchClaimsKeyed(b *testing.B, s hookbox.Store, n, keys int, claim func([][]hookbox.Completion)) {
 	ctx := context.Background()
 	now := time.Now()
 	for done := 0; done < n; {
@@ -31,6 +37,9 @@ func benchClaims(b *testing.B, s hookbox.Store, n int, claim func([][]hookbox.Co
 		for i := range evs {
 			id := fmt.Sprintf("evt_bench_%08d", done+i)
 			evs[i] = &hookbox.Event{ID: id, Type: "payment_intent.succeeded", Object: "event", Body: storetest.BenchBody(id), ReceivedAt: now}
+			if keys > 0 {
+				evs[i].OrderKey = fmt.Sprintf("stripe/acct_1/live/pi_%d", (done+i)%keys)
+			}
 		}
 		if _, err := s.InsertEvents(ctx, evs); err != nil {
 			b.Fatal(err)
@@ -65,6 +74,15 @@ func BenchmarkQueueClaimEvents(b *testing.B) {
 	b.ResetTimer()
 	b.StopTimer()
 	benchClaims(b, s, b.N, func([][]hookbox.Completion) {})
+}
+
+// BenchmarkQueueClaimEventsOrdered: claims of 16 events of an ordered
+// destination, each the head of its own key (the gate's cost, no waits).
+func BenchmarkQueueClaimEventsOrdered(b *testing.B) {
+	s := mustOpenStore(b)
+	b.ResetTimer()
+	b.StopTimer()
+	benchClaimsKeyed(b, s, b.N, 1<<30, func([][]hookbox.Completion) {})
 }
 
 // BenchmarkQueueCompleteClaims: completions of 16 claims in one

@@ -13,7 +13,10 @@ import (
 // with ReplayedAt now (the start of a new retry window) and a fresh retry
 // budget (Attempts = 0, due now) for every destination that is not
 // delivered; a selected event that is StateDelivered has every destination
-// reset, so it is sent to all of them again. Events whose lease holds
+// reset, so it is sent to all of them again. A thin event whose fetch was
+// given up (hookbox.FetchFailed) has it pending again, due now, with fresh
+// attempts, so that its deliver: event destinations wait for a new fetch
+// instead of going dead again. Events whose lease holds
 // (StateDelivering, lease not expired before now) are skipped. The
 // event's own Attempts, a total, is kept. Returns how many events were
 // replayed; when any were, the transaction notifies Channel.
@@ -63,9 +66,15 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 		FOR UPDATE
 	), reset AS (
 		UPDATE deliveries d
-		SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1, skip_reason = ''
+		SET state = 'pending', attempts = 0, next_attempt_at = $1, updated_at = $1, skip_reason = '',
+			hold_reason = CASE WHEN d.hold_reason <> '' THEN 'released' ELSE '' END
 		FROM sel
 		WHERE d.event_id = sel.id AND (d.state <> 'delivered' OR sel.state = 'delivered')
+	), refetch AS (
+		UPDATE thin_fetches f
+		SET state = 'pending', attempts = 0, next_attempt_at = $1, last_error = '', lease_owner = '', updated_at = $1
+		FROM sel
+		WHERE f.event_id = sel.id AND f.state = 'failed'
 	)
 	UPDATE events e
 	SET state = 'pending', next_attempt_at = $1, replayed_at = $1, updated_at = $1,

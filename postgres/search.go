@@ -141,6 +141,9 @@ func queryWhere(q hookbox.EventQuery) (w where, none bool, err error) {
 	if q.Blocked {
 		w.add(blockedSQL)
 	}
+	if q.Held {
+		w.add(heldFilterSQL, q.HeldDestination, q.HeldDestination)
+	}
 	if !q.Since.IsZero() {
 		if !inRange(q.Since) {
 			return w, false, hookbox.Errorf(hookbox.EINVALID, "since out of range")
@@ -171,6 +174,7 @@ func queryWhere(q hookbox.EventQuery) (w where, none bool, err error) {
 	case q.BeforeID != "":
 		return w, false, hookbox.Errorf(hookbox.EINVALID, "cursor id without cursor time")
 	}
+	w.addVersion(q.APIVersion)
 	if q.Type != "" && !w.addType(q.Type) {
 		none = true
 	}

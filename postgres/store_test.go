@@ -340,3 +340,11 @@ func TestCompleteClaim_CleansText(t *testing.T) {
 		t.Fatalf("FindDeliveries = %+v, %v", ds, err)
 	}
 }
+
+// Ensures claimers on three handles of one schema, as on three replicas,
+// never hold two events of a key at once and claim each key's events in
+// order unless late, while events and replays arrive (storetest's
+// OrderStress; HOOKBOX_LONG=1 for a larger run).
+func TestOrderStressReplicas(t *testing.T) {
+	storetest.OrderStress(t, newDatabase(t), 3)
+}

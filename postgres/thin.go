@@ -37,7 +37,7 @@ func insertFetches(ctx context.Context, tx pgx.Tx, rows []insertRow) error {
 	return err
 }
 
-const fetchColumns = `f.event_id, e.context, f.state, f.attempts, f.next_attempt_at, f.last_error, f.fetched_at, e.received_at`
+const fetchColumns = `f.event_id, e.context, f.state, f.attempts, f.next_attempt_at, f.last_error, f.fetched_at, GREATEST(e.received_at, e.replayed_at)`
 
 func scanFetch(row scanner, body bool) (hookbox.Fetch, error) {
 	var (

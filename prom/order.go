@@ -34,7 +34,7 @@ func newOrderMetrics(reg *prometheus.Registry, m *Metrics, ordered []string) *or
 	for _, d := range ordered {
 		o.late.WithLabelValues(d)
 	}
-	reg.MustRegister(o.late, blockedCollector{m})
+	reg.MustRegister(o.late, blockedCollector{m}, heldCollector{m})
 	return o
 }
 
@@ -76,5 +76,56 @@ func (c blockedCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for d, n := range blocked {
 		ch <- prometheus.MustNewConstMetric(blockedDesc, prometheus.GaugeValue, float64(n), d)
+	}
+}
+
+// HeldFunc counts the held deliveries per destination;
+// hookbox.Queue.CountHeld satisfies it.
+type HeldFunc func(ctx context.Context) (map[string]int, error)
+
+var heldDesc = prometheus.NewDesc("hookbox_deliveries_held",
+	"Deliveries held because the event's Stripe API version is not one the destination reads (its api_version), waiting for hookbox events release; counted at scrape time.",
+	[]string{"destination"}, nil)
+
+// RegisterHeld makes every scrape call count, under Options.QueueTimeout,
+// and expose hookbox_deliveries_held{destination}, 0 for each destination
+// of versioned with nothing held. When count fails the gauge is absent and
+// hookbox_store_errors_total{op="count"} counts it. nil removes it.
+func (m *Metrics) RegisterHeld(count HeldFunc, versioned []string) {
+	if count == nil {
+		m.held.Store(nil)
+		return
+	}
+	m.held.Store(&heldSource{count: count, dests: versioned})
+}
+
+type heldSource struct {
+	count HeldFunc
+	dests []string
+}
+
+type heldCollector struct{ m *Metrics }
+
+func (heldCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c heldCollector) Collect(ch chan<- prometheus.Metric) {
+	src := c.m.held.Load()
+	if src == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.m.queueTimeout)
+	defer cancel()
+	held, err := src.count(ctx)
+	if err != nil {
+		c.m.storeErrors.WithLabelValues(OpCount).Inc()
+		return
+	}
+	for _, d := range src.dests {
+		if _, ok := held[d]; !ok {
+			held[d] = 0
+		}
+	}
+	for d, n := range held {
+		ch <- prometheus.MustNewConstMetric(heldDesc, prometheus.GaugeValue, float64(n), d)
 	}
 }

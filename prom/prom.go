@@ -141,6 +141,7 @@ type Metrics struct {
 
 	edge  *edgeMetrics
 	order *orderMetrics
+	held  atomic.Pointer[heldSource]
 	thin  thinMetrics
 
 	queue        atomic.Pointer[CountFunc]

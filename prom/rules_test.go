@@ -152,6 +152,7 @@ func exposedNames(tb testing.TB) map[string]bool {
 		OrderedDestinations: []string{"app"},
 	})
 	m.RegisterBlocked(func(context.Context) (map[string]int, error) { return map[string]int{}, nil })
+	m.RegisterHeld(func(context.Context) (map[string]int, error) { return map[string]int{}, nil }, []string{"app"})
 	m.RegisterQueue(func(context.Context) (map[hookbox.State]int, time.Time, error) {
 		return map[hookbox.State]int{}, time.Time{}, nil
 	})

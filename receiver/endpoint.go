@@ -37,6 +37,13 @@ type Endpoint struct {
 	// ("", the default: classic webhook endpoints) or PayloadThin (an
 	// event destination of thin events, API v2).
 	Payload Payload
+	// Dedupe is what makes an event a duplicate here: DedupeID ("", the
+	// default: an event id is stored once, whichever endpoint it arrives
+	// on) or DedupeEndpoint (an event id is stored once per endpoint: the
+	// copy Stripe sends to this endpoint is stored, and delivered to this
+	// endpoint's destinations, even when another endpoint already has the
+	// same event, as during an API version upgrade with two endpoints).
+	Dedupe Dedupe
 	// Destinations receive the events of this endpoint (see Routes).
 	Destinations []deliver.Destination
 }
@@ -52,6 +59,31 @@ const (
 	// full events are fetched from Stripe's API when a key is given.
 	PayloadThin Payload = "thin"
 )
+
+// Dedupe is how an endpoint recognises a duplicate (Endpoint.Dedupe).
+type Dedupe string
+
+const (
+	// DedupeID: one event id is stored once.
+	DedupeID Dedupe = "id"
+	// DedupeEndpoint: one event id is stored once per endpoint: the
+	// endpoint's events are stored under the id "<event id>@<endpoint>"
+	// (hookbox.Event.ID, also the Idempotency-Key of their deliveries;
+	// the body keeps Stripe's id), so a Stripe retry to the same endpoint
+	// is still a duplicate, and another endpoint's copy is not.
+	DedupeEndpoint Dedupe = "endpoint"
+)
+
+// ParseDedupe parses "id" (or "") and "endpoint".
+func ParseDedupe(s string) (Dedupe, error) {
+	switch d := Dedupe(s); d {
+	case "", DedupeID:
+		return DedupeID, nil
+	case DedupeEndpoint:
+		return d, nil
+	}
+	return "", hookbox.Errorf(hookbox.EINVALID, "dedupe %q: want id or endpoint", s)
+}
 
 // ParsePayload parses "snapshot" (or "") and "thin".
 func ParsePayload(s string) (Payload, error) {

@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/edge"
 	"github.com/hookbox/hookbox/reconcile"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Server timeouts against slow clients. Stripe sends a few KB and expects an
@@ -76,6 +78,16 @@ type Options struct {
 	NowFunc func() time.Time
 	// Version is reported in hookbox_build_info.
 	Version string
+	// TracerProvider makes the spans of webhooks (ingest.Handler.Tracer)
+	// and of delivery attempts (deliver.Worker.Tracer); package tracing
+	// builds one from the OTEL_* environment variables, and a library
+	// user may pass their own. nil: no spans at all.
+	TracerProvider trace.TracerProvider
+	// TraceFlush, if set, is called by Close once ingest and delivery
+	// have stopped, to export the spans still buffered (as
+	// tracing.Provider.Shutdown does). A provider passed without it is
+	// the caller's to flush.
+	TraceFlush func(context.Context) error
 
 	// Ingest.
 	MaxBody       int64         // largest accepted body; 0: ingest.DefaultMaxBody
@@ -107,6 +119,9 @@ type Options struct {
 	// Thin, when set, fetches the full form of thin events (endpoints
 	// with PayloadThin) in the background.
 	Thin *ThinOptions
+	// Notify, when set, tells people of dead events, failing destinations
+	// and other conditions through Slack, a signed webhook or email.
+	Notify *NotifyOptions
 
 	// Admin surface.
 	AdminToken string // required off loopback; never logged
@@ -234,6 +249,9 @@ func (o Options) validate() error {
 	if err := validateOrder(o); err != nil {
 		return err
 	}
+	if err := validateDedupe(o.Endpoints); err != nil {
+		return err
+	}
 	if err := validateThin(o); err != nil {
 		return err
 	}
@@ -260,6 +278,11 @@ func (o Options) validate() error {
 	}
 	if o.Reconcile != nil {
 		if err := o.Reconcile.validate(); err != nil {
+			return err
+		}
+	}
+	if o.Notify != nil {
+		if err := o.Notify.validate(o.Endpoints); err != nil {
 			return err
 		}
 	}

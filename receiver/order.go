@@ -57,6 +57,20 @@ func orderedNames(eps []Endpoint) []string {
 	return out
 }
 
+// versionedNames returns the names of the destinations that state the
+// Stripe API version they read (their events may be held).
+func versionedNames(eps []Endpoint) []string {
+	var out []string
+	for _, ep := range eps {
+		for _, d := range ep.Destinations {
+			if deliver.VersionOf(d) != "" {
+				out = append(out, d.Name())
+			}
+		}
+	}
+	return out
+}
+
 // validateOrder checks the orderings of the destinations.
 func validateOrder(o Options) error {
 	for _, ep := range o.Endpoints {

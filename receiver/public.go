@@ -65,6 +65,7 @@ func (r *Receiver) endpointHandler(ep Endpoint) (*ingest.Handler, error) {
 		ClientAddrFunc: r.proxies.ClientAddr,
 		LogSampler:     r.logs,
 		Thin:           ep.Payload == PayloadThin,
+		Tracer:         r.tracer(),
 	}
 	if r.worker != nil && r.opts.Mode == ModeSync {
 		h.DeliverFunc = r.worker.DeliverNow
@@ -77,6 +78,7 @@ func (r *Receiver) endpointHandler(ep Endpoint) (*ingest.Handler, error) {
 // delivery wake-up and the failure limit.
 func (r *Receiver) onResult(res ingest.Result) {
 	r.metrics.IngestResult(res)
+	r.trackIngest(res)
 	idx := -1
 	if res.Event != nil {
 		idx = res.Event.SecretIndex

@@ -18,10 +18,12 @@ import (
 	"github.com/hookbox/hookbox/deliver"
 	"github.com/hookbox/hookbox/edge"
 	"github.com/hookbox/hookbox/groupcommit"
+	"github.com/hookbox/hookbox/notify"
 	"github.com/hookbox/hookbox/prom"
 	"github.com/hookbox/hookbox/reconcile"
 	"github.com/hookbox/hookbox/stripeapi"
 	"github.com/hookbox/hookbox/thin"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Receiver is a whole hookbox: the public webhook handler of its endpoints,
@@ -38,11 +40,14 @@ type Receiver struct {
 	activity  *console.Activity
 	committer *groupcommit.Committer
 	insert    hookbox.InsertFunc    // the store's, with the events' order keys set
+	versions  *endpointVersions     // each endpoint's API version, as its webhooks show
 	worker    *deliver.Worker       // nil without destinations
 	periodic  *reconcile.Periodic   // nil without Options.Reconcile or a snapshot endpoint
 	thinRecon []*reconcile.Periodic // one per thin endpoint, with Options.Reconcile
 	fetcher   *thin.Fetcher         // nil without Options.Thin and a thin endpoint
 	monitor   *stripeapi.Monitor    // nil without Options.StripeCheck
+	notifier  *notify.Notifier      // nil without Options.Notify
+	tracker   *notify.Tracker       // what notifications see of ingest and delivery; nil without Options.Notify
 	dests     []deliver.Destination
 
 	proxies *edge.Proxies
@@ -102,14 +107,21 @@ func New(opts Options) (r *Receiver, err error) {
 	if len(ordered) > 0 {
 		r.metrics.RegisterBlocked(r.store.CountBlocked)
 	}
+	if versioned := versionedNames(opts.Endpoints); len(versioned) > 0 {
+		r.metrics.RegisterHeld(r.store.CountHeld, versioned)
+	}
 	r.activity = console.NewActivity()
+	if opts.Notify != nil {
+		r.notifier = r.newNotifier()
+	}
 	if err := r.buildEdge(); err != nil {
 		return nil, err
 	}
 	if r.fetcher, err = r.newFetcher(); err != nil {
 		return nil, fmt.Errorf("thin events: %w", err)
 	}
-	r.insert = r.fetchInsert(orderInsert(r.store.InsertEvents, orders(opts.Endpoints), r.wakeAt))
+	r.versions = newEndpointVersions(opts.Endpoints)
+	r.insert = r.fetchInsert(orderInsert(r.versions.insert(dedupeInsert(r.store.InsertEvents, opts.Endpoints)), orders(opts.Endpoints), r.wakeAt))
 	r.committer = groupcommit.New(r.insert, groupcommit.Options{
 		MaxBatch: opts.MaxBatch, Linger: opts.Linger, Timeout: opts.CommitTimeout,
 		OnBatchFunc: func(size int, d time.Duration, err error) {
@@ -147,12 +159,23 @@ func New(opts Options) (r *Receiver, err error) {
 	return r, nil
 }
 
+// tracer returns hookbox's tracer from Options.TracerProvider, or nil.
+func (r *Receiver) tracer() trace.Tracer {
+	if r.opts.TracerProvider == nil {
+		return nil
+	}
+	return r.opts.TracerProvider.Tracer("github.com/hookbox/hookbox", trace.WithInstrumentationVersion(r.opts.Version))
+}
+
 func (r *Receiver) newWorker() *deliver.Worker {
 	o := r.opts
 	return &deliver.Worker{
 		OnAttempt: func(a hookbox.Attempt) {
 			r.metrics.Attempt(a)
 			r.activity.RecordAttempt(a)
+			if r.tracker != nil {
+				r.tracker.Attempt(a)
+			}
 		},
 		Queue:        r.store,
 		Destinations: r.dests,
@@ -164,6 +187,7 @@ func (r *Receiver) newWorker() *deliver.Worker {
 		Logger:       r.logger,
 		OnStoreError: func(op string, _ error) { r.metrics.StoreError(op) },
 		OnLate:       func(dest string, _ bool) { r.metrics.Late(dest) },
+		Tracer:       r.tracer(),
 	}
 }
 
@@ -218,12 +242,18 @@ func (r *Receiver) Open(ctx context.Context) (err error) {
 	// Background work runs on its own context: cancelling ctx must not
 	// abort deliveries, which get their grace period in Close.
 	if r.async() {
+		rctx, cancel := context.WithTimeout(ctx, startupTimeout)
+		r.releaseReadable(rctx)
+		cancel()
 		if err := r.worker.Start(context.Background()); err != nil {
 			return fmt.Errorf("start delivery: %w", err)
 		}
 		r.startNotifier()
 	}
 	if r.periodic != nil {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		r.versions.seed(sctx, r.store) // before the first run marks what it recovers
+		cancel()
 		if err := r.periodic.Start(context.Background()); err != nil {
 			return fmt.Errorf("reconcile: %w", err)
 		}
@@ -246,6 +276,9 @@ func (r *Receiver) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("thin events: %w", err)
 		}
 		r.stops = append(r.stops, r.fetcher.Stop)
+	}
+	if err := r.startNotify(); err != nil {
+		return err
 	}
 	r.stops = append(r.stops, r.startRetention())
 	r.startAllowlist()
@@ -335,6 +368,11 @@ func (r *Receiver) Close() error {
 		}
 		if r.logs != nil {
 			r.logs.Flush() // the counts of suppressed lines
+		}
+		if r.opts.TraceFlush != nil {
+			if err := r.opts.TraceFlush(ctx); err != nil {
+				r.logger.Warn("flush traces", "error", err)
+			}
 		}
 		if r.store != nil {
 			if err := r.store.Close(); err != nil {

@@ -42,10 +42,10 @@ func validateThin(o Options) error {
 				continue
 			}
 			if ep.Payload != PayloadThin {
-				return errors.New("endpoint " + ep.Name + ": destination " + d.Name() + " delivers the fetched event (deliver: event), which only a thin endpoint (payload: thin) has")
+				return errors.New("endpoint " + ep.Name + ": destination " + d.Name() + " needs the fetched event (deliver: event, dedupe_snapshot), which only a thin endpoint (payload: thin) has")
 			}
 			if o.Thin == nil {
-				return errors.New("endpoint " + ep.Name + ": destination " + d.Name() + " delivers the fetched event (deliver: event): set STRIPE_API_KEY or STRIPE_API_KEY_FILE so that hookbox fetches it")
+				return errors.New("endpoint " + ep.Name + ": destination " + d.Name() + " needs the fetched event (deliver: event, dedupe_snapshot): set STRIPE_API_KEY or STRIPE_API_KEY_FILE so that hookbox fetches it")
 			}
 		}
 	}

@@ -28,14 +28,15 @@ func insertAttemptsSQL(n int) string {
 // keeps the parser from reading ON CONFLICT as a join constraint.)
 func upsertDeliveriesSQL(n int) string {
 	return `INSERT INTO deliveries (` + deliveryColumns + `)
-SELECT * FROM (` + valuesSQL(n, 8) + `) WHERE column1 IS NOT NULL
+SELECT * FROM (` + valuesSQL(n, 9) + `) WHERE column1 IS NOT NULL
 ON CONFLICT (event_id, destination) DO UPDATE SET
 	state = excluded.state,
 	attempts = excluded.attempts,
 	next_attempt_at = excluded.next_attempt_at,
 	last_error = excluded.last_error,
 	updated_at = excluded.updated_at,
-	skip_reason = excluded.skip_reason`
+	skip_reason = excluded.skip_reason,
+	hold_reason = excluded.hold_reason`
 }
 
 // aggregatesSQL derives the state of up to n events (id, completion time)
@@ -221,7 +222,7 @@ func (s *Store) completeBatch(ctx context.Context, st *queueStmts, cs []hookbox.
 	if err := execChunks(ctx, tx, &st.attempts, attempts, 9); err != nil {
 		return nil, fmt.Errorf("attempts: %w", err)
 	}
-	if err := execChunks(ctx, tx, &st.deliveries, deliveries, 8); err != nil {
+	if err := execChunks(ctx, tx, &st.deliveries, deliveries, 9); err != nil {
 		return nil, fmt.Errorf("deliveries: %w", err)
 	}
 	if err := execChunks(ctx, tx, &st.aggregates, aggregates, 2); err != nil {
@@ -275,7 +276,7 @@ func (s *Store) completeEach(ctx context.Context, st *queueStmts, cs []hookbox.C
 		if err := execChunks(ctx, tx, &st.attempts, args[i].attempts, 9); err != nil {
 			return nil, i, fmt.Errorf("event %q: attempts: %w", c.EventID, err)
 		}
-		if err := execChunks(ctx, tx, &st.deliveries, args[i].deliveries, 8); err != nil {
+		if err := execChunks(ctx, tx, &st.deliveries, args[i].deliveries, 9); err != nil {
 			return nil, i, fmt.Errorf("event %q: deliveries: %w", c.EventID, err)
 		}
 		if err := execChunks(ctx, tx, &st.aggregates, [][]any{{c.EventID, args[i].now}}, 2); err != nil {
@@ -350,6 +351,8 @@ func completionRows(c hookbox.Completion) (attempts, deliveries [][]any, now int
 			return invalid("delivery %d: negative attempts", i)
 		case d.SkipReason != "" && d.State != hookbox.StateDelivered:
 			return invalid("delivery %d: skipped but %s", i, d.State)
+		case d.HoldReason != "" && d.State == hookbox.StateDelivered:
+			return invalid("delivery %d: delivered but held (%q)", i, d.HoldReason)
 		}
 		next, ok1 := storedTime(d.NextAttemptAt)
 		updated, ok2 := storedTime(d.UpdatedAt)
@@ -360,7 +363,7 @@ func completionRows(c hookbox.Completion) (attempts, deliveries [][]any, now int
 			updated = now
 		}
 		deliveries = append(deliveries, []any{
-			c.EventID, d.Destination, string(d.State), int64(d.Attempts), next, d.LastError, updated, d.SkipReason,
+			c.EventID, d.Destination, string(d.State), int64(d.Attempts), next, d.LastError, updated, d.SkipReason, d.HoldReason,
 		})
 	}
 	return attempts, deliveries, now, nil

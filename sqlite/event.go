@@ -284,6 +284,7 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 		args  []any
 	)
 	where, args = whereType(where, args, f.Type)
+	where, args = whereVersion(where, args, f.APIVersion)
 	if f.State != "" {
 		if !f.State.Valid() {
 			return nil, hookbox.Errorf(hookbox.EINVALID, "unknown state %q", f.State)
@@ -293,6 +294,10 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 	}
 	if f.Blocked {
 		where = append(where, blockedSQL)
+	}
+	if f.Held {
+		where = append(where, heldFilterSQL)
+		args = append(args, f.HeldDestination, f.HeldDestination)
 	}
 	if !f.Since.IsZero() {
 		since, ok := filterTime(f.Since)
@@ -513,4 +518,17 @@ func boolInt(b bool) int64 {
 		return 1
 	}
 	return 0
+}
+
+// whereVersion adds the condition of an EventFilter.APIVersion: exact, or
+// every version of a release train (a name without a dot).
+func whereVersion(where []string, args []any, v string) ([]string, []any) {
+	switch {
+	case v == "":
+		return where, args
+	case strings.Contains(v, "."):
+		return append(where, "api_version = ?"), append(args, v)
+	default: // a train: the part after the dot; substr, no LIKE escaping
+		return append(where, "substr(api_version, -?) = ?"), append(args, len(v)+1, "."+v)
+	}
 }

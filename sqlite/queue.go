@@ -13,7 +13,7 @@ import (
 )
 
 // deliveryColumns are the columns scanDelivery reads, in order.
-const deliveryColumns = `event_id, destination, state, attempts, next_attempt_at, last_error, updated_at, skip_reason`
+const deliveryColumns = `event_id, destination, state, attempts, next_attempt_at, last_error, updated_at, skip_reason, hold_reason`
 
 // leaseSQL reads the lease of one event, for ClaimEvent and CompleteClaims.
 const leaseSQL = `SELECT state, lease_owner, lease_until FROM events WHERE id = ?`
@@ -161,7 +161,7 @@ func scanDelivery(row scanner) (hookbox.Delivery, error) {
 		state               string
 		attempts, next, upd int64
 	)
-	if err := row.Scan(&d.EventID, &d.Destination, &state, &attempts, &next, &d.LastError, &upd, &d.SkipReason); err != nil {
+	if err := row.Scan(&d.EventID, &d.Destination, &state, &attempts, &next, &d.LastError, &upd, &d.SkipReason, &d.HoldReason); err != nil {
 		return d, err
 	}
 	d.State = hookbox.State(state)

@@ -15,7 +15,9 @@ import (
 // Every delivery row that is not delivered gets a fresh retry budget
 // (Attempts 0, due at now); an event that was delivered gets every one of
 // its delivery rows back to pending, so that every destination receives it
-// again. Events under a live lease (delivering, lease ending at now or
+// again. A thin event whose fetch was given up (hookbox.FetchFailed) has
+// it pending again, due at now, with fresh attempts. Events under a live
+// lease (delivering, lease ending at now or
 // later) are skipped; an expired lease is replayed and its worker's
 // completion then fails with ECONFLICT. Attempts already recorded stay.
 //
@@ -76,12 +78,22 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 	// Deliveries first, while events.state still tells which events were
 	// delivered.
 	if _, err := tx.ExecContext(ctx, `UPDATE deliveries
-		SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?, skip_reason = ''
+		SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?, skip_reason = '',
+			hold_reason = CASE WHEN hold_reason <> '' THEN 'released' ELSE '' END
 		WHERE event_id IN (SELECT id FROM events WHERE `+selected+`)
 			AND (state <> 'delivered'
 				OR (SELECT e.state FROM events e WHERE e.id = deliveries.event_id) = 'delivered')`,
 		append([]any{at, at}, args...)...); err != nil {
 		return 0, unavailable("replay: deliveries", err)
+	}
+	// A given-up fetch of a thin event is tried again with fresh
+	// attempts, so that its deliver: event destinations wait for it
+	// instead of going dead again at once.
+	if _, err := tx.ExecContext(ctx, `UPDATE thin_fetches
+		SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = '', lease_owner = '', updated_at = ?
+		WHERE state = 'failed' AND event_id IN (SELECT id FROM events WHERE `+selected+`)`,
+		append([]any{at, at}, args...)...); err != nil {
+		return 0, unavailable("replay: fetches", err)
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE events
 		SET state = 'pending', next_attempt_at = ?, replayed_at = ?, updated_at = ?, lease_owner = '', lease_until = 0

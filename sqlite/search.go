@@ -194,6 +194,7 @@ func queryWhere(q hookbox.EventQuery) ([]string, []any, error) {
 		args  []any
 	)
 	where, args = whereType(where, args, q.Type)
+	where, args = whereVersion(where, args, q.APIVersion)
 	if q.State != "" {
 		if !q.State.Valid() {
 			return nil, nil, hookbox.Errorf(hookbox.EINVALID, "unknown state %q", q.State)
@@ -203,6 +204,10 @@ func queryWhere(q hookbox.EventQuery) ([]string, []any, error) {
 	}
 	if q.Blocked {
 		where = append(where, blockedSQL)
+	}
+	if q.Held {
+		where = append(where, heldFilterSQL)
+		args = append(args, q.HeldDestination, q.HeldDestination)
 	}
 	if !q.Since.IsZero() {
 		since, ok := filterTime(q.Since)

@@ -28,7 +28,7 @@ func insertFetch(ctx context.Context, tx *sql.Tx, ev *hookbox.Event) error {
 
 // fetchColumns are the columns of a Fetch without its body, from
 // thin_fetches f joined to its events e.
-const fetchColumns = `f.event_id, e.context, f.state, f.attempts, f.next_attempt_at, f.last_error, f.fetched_at, e.received_at`
+const fetchColumns = `f.event_id, e.context, f.state, f.attempts, f.next_attempt_at, f.last_error, f.fetched_at, max(e.received_at, e.replayed_at)`
 
 func scanFetch(row scanner, body bool) (hookbox.Fetch, error) {
 	var (

@@ -45,6 +45,8 @@ func runQueue(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("CompleteClaimsBatch", func(t *testing.T) { testCompleteClaimsBatch(t, open(t)) })
 	t.Run("CompleteClaimsEmpty", func(t *testing.T) { testCompleteClaimsEmpty(t, open(t)) })
 	runOrder(t, open)
+	runHeld(t, open)
+	runPause(t, open)
 }
 
 // queued returns a pending event with no attempts, due at next, received at
@@ -151,7 +153,7 @@ func assertDeliveries(tb testing.TB, got []hookbox.Delivery, want ...hookbox.Del
 		w.NextAttemptAt = storedTime(w.NextAttemptAt)
 		w.UpdatedAt = storedTime(w.UpdatedAt)
 		if g.EventID != w.EventID || g.Destination != w.Destination || g.State != w.State ||
-			g.Attempts != w.Attempts || g.LastError != w.LastError || g.SkipReason != w.SkipReason ||
+			g.Attempts != w.Attempts || g.LastError != w.LastError || g.SkipReason != w.SkipReason || g.HoldReason != w.HoldReason ||
 			!g.NextAttemptAt.Equal(w.NextAttemptAt) || !g.UpdatedAt.Equal(w.UpdatedAt) {
 			tb.Fatalf("delivery %d:\n\tgot  %+v\n\twant %+v", i, g, w)
 		}

@@ -106,6 +106,7 @@ func Run(t *testing.T, h Harness) {
 		t.Run("TypeExact", func(t *testing.T) { testFindTypeExact(t, open(t)) })
 		t.Run("TypePrefix", func(t *testing.T) { testFindTypePrefix(t, open(t)) })
 		t.Run("State", func(t *testing.T) { testFindState(t, open(t)) })
+		t.Run("APIVersion", func(t *testing.T) { testFindAPIVersion(t, open(t)) })
 		t.Run("Since", func(t *testing.T) { testFindSince(t, open(t)) })
 		t.Run("Paging", func(t *testing.T) { testFindPaging(t, open(t)) })
 		t.Run("ErrInvalid", func(t *testing.T) { testFindInvalid(t, open(t)) })
@@ -118,6 +119,7 @@ func Run(t *testing.T, h Harness) {
 	})
 	t.Run("Queue", func(t *testing.T) { runQueue(t, open) })
 	t.Run("Bodies", func(t *testing.T) { runBodies(t, open) })
+	t.Run("OrderStress", func(t *testing.T) { runOrderStress(t, open) })
 	t.Run("EventSearcher", func(t *testing.T) { runSearch(t, h) })
 	t.Run("Notifier", func(t *testing.T) { runNotifier(t, h) })
 	t.Run("Migrations", func(t *testing.T) { runMigrations(t, h) })
@@ -805,5 +807,39 @@ func testCloseIdempotent(t *testing.T, s hookbox.Store) {
 	}
 	if _, err := s.InsertEvents(context.Background(), []*hookbox.Event{NewEvent("evt_2", "charge.succeeded", base)}); err == nil {
 		t.Fatalf("InsertEvents after Close: no error")
+	}
+}
+
+// Ensures FindEvents (and SearchEvents, when the store has it) select by
+// API version: exactly, or every version of a release train, and nothing
+// else (a train is matched on what follows the dot, not as a substring).
+func testFindAPIVersion(t *testing.T, s hookbox.Store) {
+	var evs []*hookbox.Event
+	for i, v := range []string{"2026-03-25.dahlia", "2026-07-29.dahlia", "2025-03-31.basil", "2025-03-31.notdahlia", ""} {
+		ev := NewEvent(fmt.Sprintf("evt_v%d", i), "invoice.paid", base.Add(time.Duration(i)*time.Second))
+		ev.APIVersion = v
+		evs = append(evs, ev)
+	}
+	MustInsert(t, s, evs...)
+	for _, c := range []struct {
+		v    string
+		want []string
+	}{
+		{"dahlia", []string{"evt_v1", "evt_v0"}},
+		{"2026-03-25.dahlia", []string{"evt_v0"}},
+		{"basil", []string{"evt_v2"}},
+		{"clover", nil},
+		{"", []string{"evt_v4", "evt_v3", "evt_v2", "evt_v1", "evt_v0"}},
+	} {
+		got, err := s.FindEvents(context.Background(), hookbox.EventFilter{APIVersion: c.v})
+		if err != nil || !slices.Equal(eventIDs(got), c.want) && !(len(got) == 0 && len(c.want) == 0) {
+			t.Errorf("FindEvents(APIVersion %q) = %v, %v; want %v", c.v, eventIDs(got), err, c.want)
+		}
+		if es, ok := s.(hookbox.EventSearcher); ok {
+			got, err := es.SearchEvents(context.Background(), hookbox.EventQuery{EventFilter: hookbox.EventFilter{APIVersion: c.v}})
+			if err != nil || !slices.Equal(eventIDs(got), c.want) && !(len(got) == 0 && len(c.want) == 0) {
+				t.Errorf("SearchEvents(APIVersion %q) = %v, %v; want %v", c.v, eventIDs(got), err, c.want)
+			}
+		}
 	}
 }

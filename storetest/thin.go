@@ -21,6 +21,7 @@ func runThin(t *testing.T, h Harness) {
 	t.Run("CompleteOnce", func(t *testing.T) { testThinCompleteOnce(t, open(t)) })
 	t.Run("Retry", func(t *testing.T) { testThinRetry(t, open(t)) })
 	t.Run("CompleteWakesEvent", func(t *testing.T) { testThinWake(t, open(t)) })
+	t.Run("ReplayRefetches", func(t *testing.T) { testThinReplay(t, open(t)) })
 	t.Run("SearchRelatedObject", func(t *testing.T) { testThinSearch(t, open(t)) })
 	t.Run("ErrInvalid", func(t *testing.T) { testThinInvalid(t, open(t)) })
 }
@@ -226,6 +227,38 @@ func testThinWake(t *testing.T, s thinStore) {
 	cs, err := s.ClaimEvents(ctx, "w", now, time.Minute, 10)
 	if err != nil || len(cs) != 1 || cs[0].Event.ID != "evt_w" {
 		t.Fatalf("after the fetch the event is not due: %v %v", cs, err)
+	}
+}
+
+// Ensures a replay gives a given-up fetch a fresh start: pending, due at
+// the replay, attempts and error cleared, its retry window starting at the
+// replay; a done fetch is left as it is.
+func testThinReplay(t *testing.T, s thinStore) {
+	ctx := context.Background()
+	MustInsert(t, s, NewThinEvent("evt_gone", "mtr_1", base), NewThinEvent("evt_done", "mtr_1", base.Add(time.Millisecond)))
+	now := base.Add(time.Second)
+	mustClaimFetches(t, s, "f", now, 10)
+	if err := s.CompleteFetch(ctx, hookbox.FetchResult{EventID: "evt_gone", Owner: "f", Now: now, Error: "stripe api: 404", GiveUp: true}); err != nil {
+		t.Fatal(err)
+	}
+	full := []byte(`{"id":"evt_done","object":"v2.core.event"}`)
+	if err := s.CompleteFetch(ctx, hookbox.FetchResult{EventID: "evt_done", Owner: "f", Now: now, Body: full}); err != nil {
+		t.Fatal(err)
+	}
+	replay := base.Add(96 * time.Hour) // past the fetch's first retry window
+	if n, err := s.ReplayEvents(ctx, hookbox.ReplayFilter{IDs: []string{"evt_gone", "evt_done"}}, replay); err != nil || n != 2 {
+		t.Fatalf("ReplayEvents = %d, %v; want 2", n, err)
+	}
+	f := mustFindFetch(t, s, "evt_gone")
+	if f.State != hookbox.FetchPending || f.Attempts != 0 || f.LastError != "" || !f.NextAttemptAt.Equal(storedTime(replay)) ||
+		!f.ReceivedAt.Equal(storedTime(replay)) {
+		t.Fatalf("given-up fetch after a replay = %+v, want pending, no attempts, due and its window from %s", f, replay)
+	}
+	if got := mustClaimFetches(t, s, "g", replay, 10); len(got) != 1 || got[0].EventID != "evt_gone" {
+		t.Fatalf("claim after the replay = %v, want evt_gone only", fetchIDs(got))
+	}
+	if f := mustFindFetch(t, s, "evt_done"); f.State != hookbox.FetchDone || !bytes.Equal(f.Body, full) {
+		t.Fatalf("a replay changed a done fetch: %+v", f)
 	}
 }
 

@@ -230,6 +230,9 @@ func (d *Destination) publish(ctx context.Context, ev *hookbox.Event, attempt in
 	for k, v := range hs {
 		table[k] = v
 	}
+	if tp := deliver.Traceparent(ctx); tp != "" {
+		table[deliver.HeaderTraceparent] = tp
+	}
 	msg := amqpgo.Publishing{
 		Headers:      table,
 		ContentType:  hs["Content-Type"],

@@ -378,6 +378,9 @@ func (d *Destination) Deliver(ctx context.Context, ev *hookbox.Event, attempt in
 	for _, k := range deliver.HeaderNames {
 		headers = append(headers, kgo.RecordHeader{Key: k, Value: []byte(hs[k])})
 	}
+	if tp := deliver.Traceparent(ctx); tp != "" {
+		headers = append(headers, kgo.RecordHeader{Key: deliver.HeaderTraceparent, Value: []byte(tp)})
+	}
 	rec := &kgo.Record{
 		Topic:   d.topic.Expand(ev),
 		Key:     []byte(d.recordKey(ev)),

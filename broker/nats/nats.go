@@ -378,6 +378,9 @@ func (d *Destination) Deliver(ctx context.Context, ev *hookbox.Event, attempt in
 	for k, v := range deliver.MessageHeaders(ev, attempt, d.secret, d.now()) {
 		msg.Header[k] = []string{v}
 	}
+	if tp := deliver.Traceparent(ctx); tp != "" {
+		msg.Header[deliver.HeaderTraceparent] = []string{tp}
+	}
 	popts := []jetstream.PublishOpt{jetstream.WithMsgID(MsgID(ev)), jetstream.WithRetryAttempts(0)}
 	if d.stream != "" {
 		popts = append(popts, jetstream.WithExpectStream(d.stream))

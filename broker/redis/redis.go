@@ -194,6 +194,9 @@ func (d *Destination) Deliver(ctx context.Context, ev *hookbox.Event, attempt in
 	for _, k := range deliver.HeaderNames {
 		values = append(values, k, h[k])
 	}
+	if tp := deliver.Traceparent(ctx); tp != "" {
+		values = append(values, deliver.HeaderTraceparent, tp)
+	}
 	args := &goredis.XAddArgs{Stream: stream, Values: values}
 	if d.maxLen > 0 {
 		args.MaxLen, args.Approx = d.maxLen, true

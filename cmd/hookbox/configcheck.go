@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hookbox/hookbox/receiver"
 	"strings"
 	"text/tabwriter"
 )
@@ -53,6 +54,9 @@ func runConfig(ctx context.Context, env *environ, args []string) error {
 		fmt.Fprintf(tw, "  secrets\t%d (%s)\n", len(e.Secrets), e.sources)
 		fmt.Fprintf(tw, "  tolerance\t%s\n", e.Tolerance)
 		fmt.Fprintf(tw, "  livemode\t%s\n", e.Livemode)
+		if e.Dedupe == receiver.DedupeEndpoint {
+			fmt.Fprintf(tw, "  dedupe\tper endpoint: stored as EVENT_ID@%s, beside another endpoint's copy\n", e.Name)
+		}
 		fmt.Fprintf(tw, "  stripe posts to\t%s\n", orText(e.stripeURL(cfg.stripe.publicURL), "unknown (no --public-url nor public_url)"))
 		if len(e.dests) == 0 {
 			fmt.Fprintf(tw, "  destinations\tnone: events are stored and stay pending\n")

@@ -24,21 +24,33 @@ import (
 // is not per endpoint (listeners, store, retries, retention).
 type fileConfig struct {
 	Endpoints []endpointConfig `yaml:"endpoints"`
+	Notify    *notifyConfig    `yaml:"notify"`
+
+	notify *receiver.NotifyOptions // resolved Notify
 }
 
 // endpointConfig is one webhook endpoint, served at /webhooks/{name}.
 type endpointConfig struct {
-	Name         string              `yaml:"name"`
-	Secrets      []secretRef         `yaml:"secrets"`
-	Tolerance    yamlDuration        `yaml:"tolerance"`
-	Livemode     string              `yaml:"livemode"`   // any (default), live, test
-	PublicURL    string              `yaml:"public_url"` // the URL Stripe posts to; default --public-url + path
-	Payload      string              `yaml:"payload"`    // snapshot (default), thin
-	Destinations []destinationConfig `yaml:"destinations"`
+	Name      string       `yaml:"name"`
+	Secrets   []secretRef  `yaml:"secrets"`
+	Tolerance yamlDuration `yaml:"tolerance"`
+	Livemode  string       `yaml:"livemode"`   // any (default), live, test
+	PublicURL string       `yaml:"public_url"` // the URL Stripe posts to; default --public-url + path
+	Payload   string       `yaml:"payload"`    // snapshot (default), thin
+	// Dedupe: id (default: an event id is stored once) or endpoint (once
+	// per endpoint: the second endpoint of an API version upgrade).
+	Dedupe string `yaml:"dedupe"`
+	// DedupeSnapshot (payload: thin only): skip the thin twin of a stored
+	// snapshot event (thin.SkipSnapshotTwins), waiting up to
+	// DedupeSnapshotWait for a twin that is not stored yet.
+	DedupeSnapshot     bool                `yaml:"dedupe_snapshot"`
+	DedupeSnapshotWait yamlDuration        `yaml:"dedupe_snapshot_wait"`
+	Destinations       []destinationConfig `yaml:"destinations"`
 
 	secrets  []string         // resolved
 	livemode deliver.Livemode // parsed Livemode
 	payload  receiver.Payload // parsed Payload
+	dedupe   receiver.Dedupe  // parsed Dedupe
 }
 
 // destinationConfig is one HTTP destination of an endpoint.
@@ -113,7 +125,7 @@ func emptyDocument(n *yaml.Node) bool {
 	return n.Kind == 0 || n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
-func parseFileConfig(b []byte, getenv func(string) string) (*fileConfig, []string, error) {
+func parseFileConfig(b []byte, getenv func(string) string) (_ *fileConfig, _ []string, err error) {
 	var fc fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -155,6 +167,13 @@ func parseFileConfig(b []byte, getenv func(string) string) (*fileConfig, []strin
 		}
 		warnings = append(warnings, w...)
 	}
+	if fc.Notify != nil {
+		var w []string
+		if fc.notify, w, err = fc.Notify.resolve(getenv); err != nil {
+			return nil, nil, err
+		}
+		warnings = append(warnings, w...)
+	}
 	return &fc, warnings, nil
 }
 
@@ -187,6 +206,12 @@ func (ep *endpointConfig) resolve(getenv func(string) string) (warnings []string
 		}
 	}
 	if ep.payload, err = receiver.ParsePayload(ep.Payload); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if ep.dedupe, err = receiver.ParseDedupe(ep.Dedupe); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if err := checkDedupe(ep.DedupeSnapshot, time.Duration(ep.DedupeSnapshotWait), ep.payload); err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	seen := map[string]bool{}
@@ -306,10 +331,10 @@ func (d *destinationConfig) spec(endpoint string, defTimeout time.Duration) dest
 // loadEndpoints reads the config file at path into endpoint specs; the
 // tolerance and destination timeout the file leaves unset are defTol and
 // defTimeout (serve's flags).
-func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout time.Duration) ([]endpointSpec, []string, error) {
+func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout time.Duration) ([]endpointSpec, *receiver.NotifyOptions, []string, error) {
 	fc, warnings, err := loadFileConfig(path, getenv)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var eps []endpointSpec
 	for _, e := range fc.Endpoints {
@@ -318,7 +343,8 @@ func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout t
 		if tol == 0 {
 			tol = defTol
 		}
-		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live, Payload: e.payload}, sources: secretSources(e.Secrets), publicURL: e.PublicURL}
+		ep := endpointSpec{Endpoint: receiver.Endpoint{Name: e.Name, Secrets: e.secrets, Tolerance: tol, Livemode: live, Payload: e.payload, Dedupe: e.dedupe}, sources: secretSources(e.Secrets), publicURL: e.PublicURL,
+			dedupe: e.DedupeSnapshot, dedupeWait: time.Duration(e.DedupeSnapshotWait)}
 		for _, r := range e.Secrets {
 			ep.envRefs = append(ep.envRefs, r.Env)
 		}
@@ -337,7 +363,7 @@ func loadEndpoints(path string, getenv func(string) string, defTol, defTimeout t
 		}
 		eps = append(eps, ep)
 	}
-	return eps, warnings, nil
+	return eps, fc.notify, warnings, nil
 }
 
 // yamlSections are the parts of the config file as its reader knows them,
@@ -349,6 +375,10 @@ var yamlSections = []struct {
 	{reflect.TypeOf(fileConfig{}), "the top level", ""},
 	{reflect.TypeOf(endpointConfig{}), "an endpoint", "endpoints"},
 	{reflect.TypeOf(destinationConfig{}), "a destination", "destinations"},
+	{reflect.TypeOf(notifyConfig{}), "notify", ""},
+	{reflect.TypeOf(channelConfig{}), "a notify channel", "channels"},
+	{reflect.TypeOf(conditionConfig{}), "notify conditions", ""},
+	{reflect.TypeOf(signatureConfig{}), "signature_failures", ""},
 	{reflect.TypeOf(secretRef{}), "a secret ({env: NAME}, {file: PATH} or {value: ...})", "secrets ({env: NAME}, {file: PATH} or {value: ...})"},
 }
 

@@ -22,6 +22,10 @@ type endpointSpec struct {
 	sources           string   // where the secrets come from, for config check
 	envRefs           []string // environment variables the file takes secrets from
 	publicURL         string   // the URL Stripe posts to; "": unknown
+	// dedupe: the thin twins of stored snapshot events are skipped by every
+	// destination (dedupe_snapshot), waiting up to dedupeWait for the twin.
+	dedupe     bool
+	dedupeWait time.Duration
 }
 
 // destSpec is one HTTP destination as configured.
@@ -90,7 +94,7 @@ func brokerSchemes() string {
 // endpoint returns the receiver's endpoint with its destinations built;
 // those that deliver the fetched event read it from store (nil when only
 // checking the configuration).
-func (e endpointSpec) endpoint(now func() time.Time, store hookbox.ThinStore) (receiver.Endpoint, error) {
+func (e endpointSpec) endpoint(now func() time.Time, store thin.EventStore) (receiver.Endpoint, error) {
 	ep := e.Endpoint
 	ep.Destinations = nil
 	for _, d := range e.dests {
@@ -101,6 +105,9 @@ func (e endpointSpec) endpoint(now func() time.Time, store hookbox.ThinStore) (r
 		var dest deliver.Destination = h
 		if d.fullEvent {
 			dest = thin.DeliverEvent(dest, store)
+		}
+		if e.dedupe {
+			dest = thin.SkipSnapshotTwins(dest, thin.TwinOptions{Store: store, Wait: e.dedupeWait, NowFunc: now})
 		}
 		if d.order != nil {
 			dest = deliver.Ordered(dest, *d.order)
@@ -192,10 +199,11 @@ func (c *serveConfig) readEndpoints(getenv func(string) string) error {
 		if c.forward.to != "" || c.forward.apiVersion != "" {
 			return errors.New("--config and --forward-to (or --forward-api-version): declare destinations in the config file")
 		}
-		eps, warnings, err := loadEndpoints(c.configFile, getenv, c.tolerance, c.forward.timeout)
+		eps, notify, warnings, err := loadEndpoints(c.configFile, getenv, c.tolerance, c.forward.timeout)
 		if err != nil {
 			return err
 		}
+		c.opts.Notify = notify
 		c.endpoints, c.warnings = eps, append(warnings, ignoredWithConfig(getenv, eps)...)
 		return nil
 	}

@@ -24,6 +24,7 @@ const eventsUsage = `Usage:
   hookbox events show ID         show one stored event, its deliveries and attempts
   hookbox events replay ID...    deliver events again (or --state dead [--type T] [--since 24h])
   hookbox events skip ID...      settle dead events without sending them (unblocks an ordered object)
+  hookbox events release --destination NAME [--api-version V]   send deliveries held for their API version
   hookbox events export [flags]  stream events as JSON Lines (metadata and the exact body)
 
 Run "hookbox events SUBCOMMAND -h" for its flags.
@@ -31,7 +32,7 @@ Run "hookbox events SUBCOMMAND -h" for its flags.
 
 func runEvents(ctx context.Context, env *environ, args []string) error {
 	if len(args) == 0 {
-		return errors.New("events: want a subcommand: list, show, replay, skip, export")
+		return errors.New("events: want a subcommand: list, show, replay, skip, release, export")
 	}
 	switch args[0] {
 	case "list":
@@ -42,13 +43,15 @@ func runEvents(ctx context.Context, env *environ, args []string) error {
 		return runEventsReplay(ctx, env, args[1:])
 	case "skip":
 		return runEventsSkip(ctx, env, args[1:])
+	case "release":
+		return runEventsRelease(ctx, env, args[1:])
 	case "export":
 		return runEventsExport(ctx, env, args[1:])
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(env.Stdout, eventsUsage)
 		return nil
 	default:
-		return fmt.Errorf("events: unknown subcommand %q (want list, show, replay, skip or export)", args[0])
+		return fmt.Errorf("events: unknown subcommand %q (want list, show, replay, skip, release or export)", args[0])
 	}
 }
 
@@ -76,7 +79,8 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 	ef := &envFlags{fs: fset, getenv: env.Getenv}
 	db := dbFlag(ef)
 	typ := fset.String("type", "", "only this type (exact, or a prefix like invoice.*)")
-	state := fset.String("state", "", "only this state: "+statesList())
+	state := fset.String("state", "", "only this state: "+statesList()+"; or held: events with a delivery held for its API version")
+	version := fset.String("api-version", "", "only events of this Stripe API version: exact (2026-03-25.dahlia) or a train (dahlia)")
 	blocked := fset.Bool("blocked", false, "only dead events that hold the later events of their Stripe object (--order object); skip or replay them")
 	var since longDuration
 	fset.Var(&since, "since", "only events received within this duration (e.g. 24h, 7d)")
@@ -93,8 +97,11 @@ func runEventsList(ctx context.Context, env *environ, args []string) error {
 		return errors.New("--limit must be positive")
 	}
 	// One event more than shown tells whether there is a next page.
-	f := hookbox.EventFilter{Type: *typ, State: hookbox.State(*state), Blocked: *blocked, Limit: *limit + 1}
-	if *state != "" && !f.State.Valid() {
+	f := hookbox.EventFilter{Type: *typ, State: hookbox.State(*state), Blocked: *blocked, APIVersion: *version, Limit: *limit + 1}
+	if *state == "held" {
+		f.State, f.Held = "", true
+	}
+	if f.State != "" && !f.State.Valid() {
 		return fmt.Errorf("--state %q: want one of %s", *state, statesList())
 	}
 	var err error
@@ -340,14 +347,19 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 		fmt.Fprintln(w, "deliveries:")
 		for _, d := range deliveries {
 			state := string(d.State)
-			if d.SkipReason != "" {
+			switch {
+			case d.SkipReason != "":
 				state = "skipped"
+			case d.HoldReason == hookbox.HoldPaused && d.State == hookbox.StatePending:
+				state = "paused"
+			case d.HoldReason != "" && d.HoldReason != hookbox.HoldReleased && d.State == hookbox.StatePending:
+				state = "held"
 			}
 			line := fmt.Sprintf("  %-12s %-10s attempts %d", d.Destination, state, d.Attempts)
 			if n := last[d.Destination]; n > d.Attempts {
 				line += fmt.Sprintf(" since the last replay, %d in all (the last Hookbox-Attempt)", n)
 			}
-			if d.State == hookbox.StatePending && !d.NextAttemptAt.IsZero() {
+			if d.State == hookbox.StatePending && !d.NextAttemptAt.IsZero() && state != "held" && state != "paused" {
 				line += "  next " + d.NextAttemptAt.UTC().Format(time.RFC3339)
 			}
 			if d.LastError != "" {
@@ -355,6 +367,12 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 			}
 			if d.SkipReason != "" {
 				line += "  skipped: " + d.SkipReason
+			}
+			if state == "paused" {
+				line += "  waiting: the destination is paused (hookbox destinations resume " + d.Destination + ")"
+			}
+			if state == "held" {
+				line += "  held: " + d.HoldReason + " (hookbox events release --destination " + d.Destination + ")"
 			}
 			fmt.Fprintln(w, line)
 		}

@@ -63,6 +63,7 @@ Usage:
   hookbox events show ID         show one stored event, its deliveries and attempts
   hookbox events replay ID...    deliver events again (or --state dead [--type T] [--since 24h])
   hookbox events export [flags]  write events as JSON Lines, exact bodies included
+  hookbox destinations ...       list, pause and resume destinations (kept in the store)
   hookbox backup FILE            copy the SQLite store consistently while serve runs
   hookbox reconcile [flags]      recover events Stripe never delivered, from its events API
   hookbox stripe endpoints ...   list, create, update, delete and check Stripe's webhook endpoints
@@ -91,6 +92,8 @@ func run(ctx context.Context, env *environ, args []string) error {
 		return runSign(ctx, env, rest)
 	case "events":
 		return runEvents(ctx, env, rest)
+	case "destinations":
+		return runDestinations(ctx, env, rest)
 	case "reconcile":
 		return runReconcile(ctx, env, rest)
 	case "stripe":

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hookbox/hookbox"
@@ -24,15 +23,10 @@ func runEventsReplay(ctx context.Context, env *environ, args []string) error {
 	typ := fset.String("type", "", "with --state: only this type (exact, or a prefix like invoice.*)")
 	var since longDuration
 	fset.Var(&since, "since", "with --state: only events received within this duration (e.g. 24h, 7d)")
-	// Ids may come before or after the flags.
-	var ids []string
-	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		ids, args = append(ids, args[0]), args[1:]
-	}
-	if err := ef.parse(args); err != nil {
+	ids, err := parseIDs(ef, args)
+	if err != nil {
 		return err
 	}
-	ids = append(ids, fset.Args()...)
 	f := hookbox.ReplayFilter{IDs: ids, State: hookbox.State(*state), Type: *typ}
 	switch {
 	case len(ids) > 0 && (*state != "" || *typ != "" || since != 0):

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/hookbox/hookbox/ingest"
 	"github.com/hookbox/hookbox/receiver"
 	"github.com/hookbox/hookbox/stripesig"
+	"github.com/hookbox/hookbox/thin"
 )
 
 // serveConfig is everything "hookbox serve" runs with: flags, HOOKBOX_*
@@ -41,6 +41,7 @@ type serveConfig struct {
 	opts receiver.Options
 	// extraDests are added to the first endpoint (tests).
 	extraDests []deliver.Destination
+	getenv     func(string) string // the OTEL_* variables (tracing.New)
 }
 
 const serveUsage = `Usage: hookbox serve [flags]
@@ -92,7 +93,7 @@ func parseServeFlags(env *environ, args []string, name, usage string, extra func
 		fs.PrintDefaults()
 	}
 	ef := &envFlags{fs: fs, getenv: env.Getenv}
-	c := &serveConfig{}
+	c := &serveConfig{getenv: env.Getenv}
 	apply := []func() error{
 		c.mainFlags(ef), c.ingestFlags(ef), c.deliveryFlags(ef), c.edgeFlags(ef), c.thinFlags(ef),
 	}
@@ -308,7 +309,7 @@ func (c *serveConfig) readAdminToken(getenv func(string) string) error {
 
 // receiverOptions returns the receiver's options with the endpoints'
 // destinations built on the clock now (nil: time.Now).
-func (c *serveConfig) receiverOptions(now func() time.Time, store hookbox.ThinStore) (receiver.Options, error) {
+func (c *serveConfig) receiverOptions(now func() time.Time, store thin.EventStore) (receiver.Options, error) {
 	o := c.opts
 	o.NowFunc = now
 	for i, spec := range c.endpoints {
@@ -322,22 +323,6 @@ func (c *serveConfig) receiverOptions(now func() time.Time, store hookbox.ThinSt
 		o.Endpoints = append(o.Endpoints, ep)
 	}
 	return o, nil
-}
-
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("--log-format %q: want json or text", format)
-	}
 }
 
 // openReceiver opens the store and starts a receiver on cfg, logging to
@@ -354,14 +339,14 @@ func openReceiver(ctx context.Context, cfg *serveConfig, logw io.Writer, now fun
 	if err != nil {
 		return nil, err
 	}
-	ts, _ := store.(hookbox.ThinStore)
+	ts, _ := store.(thin.EventStore)
 	opts, err := cfg.receiverOptions(now, ts)
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	opts.Store, opts.Logger, opts.Version = store, logger, buildVersion()
-	r, err := receiver.New(opts)
+	r, err := newTracedReceiver(ctx, cfg, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -22,14 +22,10 @@ func runEventsSkip(ctx context.Context, env *environ, args []string) error {
 	ef := &envFlags{fs: fset, getenv: env.Getenv}
 	db := dbFlag(ef)
 	reason := fset.String("reason", "skipped by hand", "why, recorded with each skipped delivery")
-	var ids []string
-	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		ids, args = append(ids, args[0]), args[1:]
-	}
-	if err := ef.parse(args); err != nil {
+	ids, err := parseIDs(ef, args)
+	if err != nil {
 		return err
 	}
-	ids = append(ids, fset.Args()...)
 	switch {
 	case len(ids) == 0:
 		return errors.New("events skip: want event ids (see hookbox events list --blocked)")
@@ -53,4 +49,17 @@ func runEventsSkip(ctx context.Context, env *environ, args []string) error {
 		return hookbox.Errorf(hookbox.ECONFLICT, "%d of %d event(s) skipped", n, len(ids))
 	}
 	return nil
+}
+
+// parseIDs parses args with ef's flags and returns the event ids among
+// them: ids may come before or after the flags.
+func parseIDs(ef *envFlags, args []string) ([]string, error) {
+	var ids []string
+	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		ids, args = append(ids, args[0]), args[1:]
+	}
+	if err := ef.parse(args); err != nil {
+		return nil, err
+	}
+	return append(ids, ef.fs.Args()...), nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/hookbox/hookbox/receiver"
 )
@@ -25,6 +26,20 @@ func checkDeliver(v string, p receiver.Payload) error {
 		return nil
 	}
 	return fmt.Errorf("deliver %q: want notification or event", v)
+}
+
+// checkDedupe checks an endpoint's dedupe_snapshot keys against its
+// payload.
+func checkDedupe(on bool, wait time.Duration, p receiver.Payload) error {
+	switch {
+	case (on || wait != 0) && p != receiver.PayloadThin:
+		return fmt.Errorf("dedupe_snapshot: needs payload: thin (it skips the thin twins of snapshot events)")
+	case wait < 0:
+		return fmt.Errorf("dedupe_snapshot_wait: must not be negative")
+	case wait != 0 && !on:
+		return fmt.Errorf("dedupe_snapshot_wait: set dedupe_snapshot: true too")
+	}
+	return nil
 }
 
 // thinFlags registers --payload, the default endpoint's payload family.

@@ -26,12 +26,19 @@ type Event struct {
 	Context     string // "" for none
 	RelatedID   string // "" for none
 	RelatedType string
+	// SnapshotEvent, when set, is the snapshot event this thin event
+	// duplicates (Stripe's snapshot-to-thin migration): the fetched form's
+	// snapshot_event.
+	SnapshotEvent string
 }
 
 // Full is the event as GET /v2/core/events/{id} returns it.
 func (e Event) Full() []byte {
 	m := e.fields()
 	m["data"] = map[string]any{"fake": true, "related_id": e.RelatedID}
+	if e.SnapshotEvent != "" {
+		m["snapshot_event"] = e.SnapshotEvent
+	}
 	b, _ := json.Marshal(m)
 	return b
 }
