@@ -226,19 +226,23 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 		}
 		comp.Deliveries = append(comp.Deliveries, d)
 	}
-	for _, h := range holds {
-		h.EventID, h.UpdatedAt = ev.ID, now
-		w.log.LogAttrs(context.Background(), slog.LevelInfo, "delivery held",
-			slog.String("event_id", ev.ID), slog.String("type", ev.Type),
-			slog.String("destination", h.Destination), slog.String("reason", h.HoldReason))
-		comp.Deliveries = append(comp.Deliveries, h)
-	}
-	for _, s := range skipped {
-		s.EventID, s.UpdatedAt = ev.ID, now
-		w.log.LogAttrs(context.Background(), slog.LevelInfo, "delivery skipped",
-			slog.String("event_id", ev.ID), slog.String("type", ev.Type),
-			slog.String("destination", s.Destination), slog.String("reason", s.SkipReason))
-		comp.Deliveries = append(comp.Deliveries, s)
+	// Deliveries settled or parked without an attempt: recorded as they
+	// are, each logged with its reason.
+	for _, kind := range []struct {
+		ds     []hookbox.Delivery
+		msg    string
+		reason func(hookbox.Delivery) string
+	}{
+		{holds, "delivery held", func(d hookbox.Delivery) string { return d.HoldReason }},
+		{skipped, "delivery skipped", func(d hookbox.Delivery) string { return d.SkipReason }},
+	} {
+		for _, d := range kind.ds {
+			d.EventID, d.UpdatedAt = ev.ID, now
+			w.log.LogAttrs(context.Background(), slog.LevelInfo, kind.msg,
+				slog.String("event_id", ev.ID), slog.String("type", ev.Type),
+				slog.String("destination", d.Destination), slog.String("reason", kind.reason(d)))
+			comp.Deliveries = append(comp.Deliveries, d)
+		}
 	}
 	for _, d := range waiting {
 		d.EventID, d.UpdatedAt = ev.ID, now

@@ -120,8 +120,14 @@ func New(opts Options) (r *Receiver, err error) {
 	if r.fetcher, err = r.newFetcher(); err != nil {
 		return nil, fmt.Errorf("thin events: %w", err)
 	}
-	r.versions = newEndpointVersions(opts.Endpoints)
-	r.insert = r.fetchInsert(orderInsert(r.versions.insert(dedupeInsert(r.store.InsertEvents, opts.Endpoints)), orders(opts.Endpoints), r.wakeAt))
+	insert := dedupeInsert(r.store.InsertEvents, opts.Endpoints)
+	if opts.Reconcile != nil {
+		// Only reconciled events are marked: without periodic reconcile
+		// the webhooks' versions need not be tracked on the insert path.
+		r.versions = newEndpointVersions(opts.Endpoints)
+		insert = r.versions.insert(insert)
+	}
+	r.insert = r.fetchInsert(orderInsert(insert, orders(opts.Endpoints), r.wakeAt))
 	r.committer = groupcommit.New(r.insert, groupcommit.Options{
 		MaxBatch: opts.MaxBatch, Linger: opts.Linger, Timeout: opts.CommitTimeout,
 		OnBatchFunc: func(size int, d time.Duration, err error) {
