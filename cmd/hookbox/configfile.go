@@ -73,8 +73,17 @@ type destinationConfig struct {
 	// Deliver: what a destination of a thin endpoint receives,
 	// notification (default) or event.
 	Deliver string `yaml:"deliver"`
+	// Delivery controls (deliver.Controls): attempts at once (per
+	// replica), attempts per second with a burst (shared by the
+	// replicas), and the circuit breaker.
+	MaxInFlight     int             `yaml:"max_in_flight"`
+	Rate            float64         `yaml:"rate"`
+	Burst           int             `yaml:"burst"`
+	BreakerFailures breakerFailures `yaml:"breaker_failures"`
+	BreakerProbe    yamlDuration    `yaml:"breaker_probe"`
 
 	order      *deliver.Ordering
+	controls   deliver.Controls
 	secret     string             // resolved
 	types      deliver.Types      // parsed Events
 	livemode   deliver.Livemode   // parsed Livemode
@@ -260,6 +269,9 @@ func (d *destinationConfig) resolve(endpoint string, getenv func(string) string)
 	if d.order, err = deliver.ParseOrdering(d.Order, time.Duration(d.OrderWindow), d.Late, d.OnDead); err != nil {
 		return false, err
 	}
+	if d.controls, err = d.parseControls(); err != nil {
+		return false, err
+	}
 	if _, err := d.spec(endpoint, time.Second).destination(nil); err != nil {
 		return false, err
 	}
@@ -325,7 +337,7 @@ func (d *destinationConfig) spec(endpoint string, defTimeout time.Duration) dest
 		timeout = defTimeout
 	}
 	return destSpec{name: endpoint + "/" + d.Name, url: d.URL, secret: d.secret, types: d.types, livemode: d.livemode, timeout: timeout, order: d.order, apiVersion: d.apiVersion,
-		fullEvent: d.Deliver == deliverEvent}
+		fullEvent: d.Deliver == deliverEvent, controls: d.controls}
 }
 
 // loadEndpoints reads the config file at path into endpoint specs; the
@@ -452,6 +464,8 @@ func yamlTypeName(goType string) string {
 		return "a string"
 	case "map[string]interface {}", "map[string]any":
 		return "a map"
+	case "int", "float64":
+		return "a number"
 	}
 	return strings.TrimPrefix(goType, "main.")
 }

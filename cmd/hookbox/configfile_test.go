@@ -122,7 +122,7 @@ func TestConfigFile_Invalid(t *testing.T) {
 		{"endpoints: []", "no endpoints"},
 		{"endpoint:\n  - name: a", `line 1: unknown key "endpoint" in the top level (known keys: endpoints, notify)`},
 		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    colour: red", `line 4: unknown key "colour" in an endpoint (known keys: name, secrets, tolerance, livemode, public_url, payload, dedupe, dedupe_snapshot, dedupe_snapshot_wait, destinations)`},
-		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    destinations:\n      - {name: d, url: http://x, secret: {env: S}, event: [a.b]}", `line 5: unknown key "event" in a destination (known keys: name, url, secret, events, livemode, timeout, api_version, order, order_window, late, on_dead, deliver)`},
+		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    destinations:\n      - {name: d, url: http://x, secret: {env: S}, event: [a.b]}", `line 5: unknown key "event" in a destination (known keys: name, url, secret, events, livemode, timeout, api_version, order, order_window, late, on_dead, deliver, max_in_flight, rate, burst, breaker_failures, breaker_probe)`},
 		{"endpoints:\n  - name: a\n    secrets: [{envv: S}]", `line 3: unknown key "envv" in a secret`},
 		{"endpoints:\n  - name: a\n    secrets: [{env: S}]\n    dedupe_snapshot: true", "dedupe_snapshot: needs payload: thin"},
 		{"endpoints:\n  - name: a\n    payload: thin\n    secrets: [{env: S}]\n    dedupe_snapshot_wait: 5s", "set dedupe_snapshot: true too"},

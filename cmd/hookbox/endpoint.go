@@ -37,6 +37,7 @@ type destSpec struct {
 	order             *deliver.Ordering  // nil: not ordered
 	apiVersion        hookbox.APIVersion // "": any
 	fullEvent         bool               // deliver: event (a thin endpoint's fetched event)
+	controls          deliver.Controls   // zero: no caps, the default breaker
 }
 
 // forwardFlags are the default endpoint's destination (--forward-to).
@@ -47,6 +48,7 @@ type forwardFlags struct {
 	livemode   deliver.Livemode
 	apiVersion hookbox.APIVersion
 	order      *deliver.Ordering
+	controls   deliver.Controls
 }
 
 // destination builds the destination its URL's scheme names (http(s),
@@ -111,6 +113,9 @@ func (e endpointSpec) endpoint(now func() time.Time, store thin.EventStore) (rec
 		}
 		if d.order != nil {
 			dest = deliver.Ordered(dest, *d.order)
+		}
+		if d.controls != (deliver.Controls{}) {
+			dest = deliver.Controlled(dest, d.controls)
 		}
 		ep.Destinations = append(ep.Destinations, dest)
 	}
@@ -226,7 +231,7 @@ func (c *serveConfig) readEndpoints(getenv func(string) string) error {
 		if len(fs) != 1 {
 			return errors.New("--forward-to needs exactly one HOOKBOX_FORWARD_SECRET (or HOOKBOX_FORWARD_SECRET_FILE): the secret your app verifies hookbox's signature with")
 		}
-		d := destSpec{name: "forward", url: c.forward.to, secret: fs[0], types: c.forward.types, livemode: c.forward.livemode, timeout: c.forward.timeout, order: c.forward.order, apiVersion: c.forward.apiVersion}
+		d := destSpec{name: "forward", url: c.forward.to, secret: fs[0], types: c.forward.types, livemode: c.forward.livemode, timeout: c.forward.timeout, order: c.forward.order, apiVersion: c.forward.apiVersion, controls: c.forward.controls}
 		if _, err := d.destination(nil); err != nil {
 			return fmt.Errorf("--forward-to: %w", err)
 		}

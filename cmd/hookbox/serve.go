@@ -95,7 +95,7 @@ func parseServeFlags(env *environ, args []string, name, usage string, extra func
 	ef := &envFlags{fs: fs, getenv: env.Getenv}
 	c := &serveConfig{getenv: env.Getenv}
 	apply := []func() error{
-		c.mainFlags(ef), c.ingestFlags(ef), c.deliveryFlags(ef), c.edgeFlags(ef), c.thinFlags(ef),
+		c.mainFlags(ef), c.ingestFlags(ef), c.deliveryFlags(ef), c.edgeFlags(ef), c.thinFlags(ef), c.controlFlags(ef),
 	}
 	apiBase, finishStripe := c.stripeFlags(ef)
 	finishReconcile := addReconcileServeFlags(ef, apiBase)
