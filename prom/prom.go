@@ -139,10 +139,11 @@ type Metrics struct {
 	reconOnce     sync.Once
 	stripeEnabled *prometheus.GaugeVec // endpoint
 
-	edge  *edgeMetrics
-	order *orderMetrics
-	held  atomic.Pointer[heldSource]
-	thin  thinMetrics
+	edge     *edgeMetrics
+	order    *orderMetrics
+	controls *controlMetrics
+	held     atomic.Pointer[heldSource]
+	thin     thinMetrics
 
 	queue        atomic.Pointer[CountFunc]
 	queueTimeout time.Duration
@@ -239,6 +240,7 @@ func New(opts Options) *Metrics {
 
 	m.edge = newEdgeMetrics(m.reg)
 	m.order = newOrderMetrics(m.reg, m, opts.OrderedDestinations)
+	m.controls = newControlMetrics(m.reg, m, opts.Destinations)
 
 	// Series that exist from the start, at zero.
 	for _, ep := range opts.Endpoints {

@@ -156,6 +156,10 @@ func exposedNames(tb testing.TB) map[string]bool {
 	m.RegisterQueue(func(context.Context) (map[hookbox.State]int, time.Time, error) {
 		return map[hookbox.State]int{}, time.Time{}, nil
 	})
+	m.RegisterDestinationStates(func(context.Context) (map[string]hookbox.DestinationState, error) {
+		return map[string]hookbox.DestinationState{}, nil
+	})
+	m.RegisterInFlight(func() map[string]int { return nil })
 	m.ReconcileRun(true, 1, timeBase)
 	m.StripeEndpointEnabled("stripe", true)
 	m.RegisterThin([]string{"thin"}, func(context.Context) (map[hookbox.FetchState]int, error) {

@@ -110,6 +110,9 @@ func New(opts Options) (r *Receiver, err error) {
 	if versioned := versionedNames(opts.Endpoints); len(versioned) > 0 {
 		r.metrics.RegisterHeld(r.store.CountHeld, versioned)
 	}
+	if len(r.dests) > 0 {
+		r.metrics.RegisterDestinationStates(r.destinationStates)
+	}
 	r.activity = console.NewActivity()
 	if opts.Notify != nil {
 		r.notifier = r.newNotifier()
@@ -137,6 +140,7 @@ func New(opts Options) (r *Receiver, err error) {
 	})
 	if len(r.dests) > 0 {
 		r.worker = r.newWorker()
+		r.metrics.RegisterInFlight(r.inFlight)
 	} else {
 		r.logger.Warn("no destination configured (--forward-to): events are stored and stay pending until one is")
 	}
@@ -193,6 +197,9 @@ func (r *Receiver) newWorker() *deliver.Worker {
 		Logger:       r.logger,
 		OnStoreError: func(op string, _ error) { r.metrics.StoreError(op) },
 		OnLate:       func(dest string, _ bool) { r.metrics.Late(dest) },
+		OnBreaker:    r.breakerOpened,
+		OnProbe:      r.metrics.BreakerProbe,
+		OnDefer:      r.metrics.Deferred,
 		Tracer:       r.tracer(),
 	}
 }
