@@ -231,7 +231,11 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			d.LastError = lastError(a)
 			parked := w.attemptFailed(hard, name, t.probe)
 			next, dead := w.Retry.Next(d.Attempts, ev.WindowStart(), now)
-			if !dead && parked {
+			if parked {
+				// The breaker is open: the app is down, not this event. It
+				// waits for the breaker, never dead meanwhile (a probe
+				// spends an attempt, and would otherwise end the budget of
+				// the events it probes with during a long outage).
 				d.State, d.NextAttemptAt, d.HoldReason = hookbox.StatePending, hookbox.HeldUntil, hookbox.HoldBreaker
 				w.log.LogAttrs(context.Background(), slog.LevelWarn, "delivery attempt failed; breaker open: parked",
 					slog.String("event_id", ev.ID), slog.String("type", ev.Type),

@@ -316,6 +316,7 @@ func (w *Worker) attemptFailed(ctx context.Context, name string, probe bool) boo
 		c.st.BreakerOpenAt, c.st.ProbeAt = now, probeAt
 	}
 	c.mu.Unlock()
+	w.WakeAt(probeAt) // the first probe
 	if changed {
 		w.log.LogAttrs(ctx, slog.LevelWarn, "circuit breaker opened: deliveries parked, one probe at a time",
 			slog.String("destination", name), slog.Int64("consecutive_failures", n), slog.Duration("probe_every", c.c.BreakerProbe))

@@ -20,7 +20,12 @@ const pausedEvery = time.Second
 // A failed read keeps the last state.
 func (w *Worker) refreshPaused(ctx context.Context) {
 	now := time.Now()
-	if now.Sub(w.pausedAt) < pausedEvery {
+	// The poll ticker fires a hair less than pausedEvery after the last
+	// read began: a tenth of slack keeps the reads once a tick, not every
+	// other tick. A probe that is due reads sooner, so that probes go once
+	// per BreakerProbe rather than at the next read after it.
+	since := now.Sub(w.pausedAt)
+	if since < pausedEvery-pausedEvery/10 && !w.probeDue(w.now()) {
 		return
 	}
 	w.pausedAt = now
@@ -66,19 +71,40 @@ func (w *Worker) refreshPaused(ctx context.Context) {
 func (w *Worker) probe(ctx context.Context, c *destCtl, st hookbox.DestinationState) bool {
 	now := w.now()
 	if st.ProbeAt.After(now) {
+		w.WakeAt(st.ProbeAt) // read again then (probeDue)
 		return false
 	}
-	id, err := w.Queue.ProbeBreaker(ctx, c.name, now.Add(c.c.BreakerProbe), now)
-	if err != nil {
-		w.storeError("breaker", err)
-		return false
+	next := now.Add(c.c.BreakerProbe)
+	id, err := w.Queue.ProbeBreaker(ctx, c.name, next, now)
+	if err != nil || id == "" {
+		// Nothing parked, another replica probed, or the store failed:
+		// the next regular read tells.
+		if err != nil {
+			w.storeError("breaker", err)
+		}
+		next = now.Add(pausedEvery)
 	}
+	c.mu.Lock()
+	c.st.ProbeAt = next
+	c.mu.Unlock()
 	if id == "" {
 		return false
 	}
+	w.WakeAt(next) // the next probe
 	w.log.LogAttrs(ctx, slog.LevelInfo, "circuit breaker probe",
 		slog.String("destination", c.name), slog.String("event_id", id))
 	return true
+}
+
+// probeDue reports whether an open breaker's probe is due at now, as
+// last read or set.
+func (w *Worker) probeDue(now time.Time) bool {
+	for _, c := range w.ctl {
+		if c.open() && !c.state().ProbeAt.After(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // isPaused reports whether destination name is paused, as last read.
