@@ -335,6 +335,9 @@ func TestControls_Breaker(t *testing.T) {
 	if !parkedShown {
 		t.Fatal("events show never showed a parked delivery")
 	}
+	if out := cliRun(t, vars, "events", "list", "--state", "pending", "--db", db); strings.Count(out, "  pending  ") != events {
+		t.Fatalf("events list --state pending while the breaker is open:\n%s", out)
+	}
 	// Probes: the requests after the breaker opened (leaving the attempts
 	// already under way), one about every second.
 	var probes []time.Time

@@ -58,17 +58,22 @@ func TestConfig_Controls(t *testing.T) {
 		t.Fatalf("controls %+v, want %+v", got, want)
 	}
 
-	// Defaults: the breaker on (10 failures, a probe every 10 s), no caps;
-	// breaker_failures: off turns it off.
+	// Defaults (breaker_failures 0 is the default too): the breaker on
+	// (10 failures, a probe every 10 s), no caps; breaker_failures: off
+	// turns it off.
 	env, out, _ = testEnv(checkVars)
-	if err := run(context.Background(), env, []string{"config", "check", writeControlsConfig(t)}); err != nil {
+	if err := run(context.Background(), env, []string{"config", "check", writeControlsConfig(t, "breaker_failures: 0")}); err != nil {
 		t.Fatal(err)
 	}
 	if words := strings.Join(strings.Fields(out.String()), " "); !strings.Contains(words, "limits none") || !strings.Contains(words, "breaker opens after 10 consecutive failed attempts; then one probe every 10s") {
 		t.Fatalf("config check of the defaults:\n%s", out)
 	}
 	env, out, _ = testEnv(checkVars)
-	if err := run(context.Background(), env, []string{"config", "check", writeControlsConfig(t, "breaker_failures: off")}); err != nil || !strings.Contains(out.String(), "breaker        off") && !strings.Contains(strings.Join(strings.Fields(out.String()), " "), "breaker off") {
+	if err := run(context.Background(), env, []string{"config", "check", writeControlsConfig(t, "rate: 0.5")}); err != nil || !strings.Contains(out.String(), "0.5/s, burst 1 (shared by every replica)") {
+		t.Fatalf("rate without a burst: %v\n%s", err, out)
+	}
+	env, out, _ = testEnv(checkVars)
+	if err := run(context.Background(), env, []string{"config", "check", writeControlsConfig(t, "breaker_failures: off")}); err != nil || !strings.Contains(strings.Join(strings.Fields(out.String()), " "), "breaker off") {
 		t.Fatalf("breaker_failures: off: %v\n%s", err, out)
 	}
 
@@ -80,6 +85,7 @@ func TestConfig_Controls(t *testing.T) {
 		{"breaker_failures: lots", "or off"},
 		{"breaker_probe: 0s", "positive duration"},
 		{"rate: fast", "want a number"},
+		{"rate: 0.0001", "below one event in 1000 s"},
 	} {
 		env, _, _ := testEnv(checkVars)
 		err := run(context.Background(), env, []string{"config", "check", writeControlsConfig(t, c.key)})
