@@ -96,11 +96,11 @@ func (w *Worker) probe(ctx context.Context, c *destCtl, st hookbox.DestinationSt
 	return true
 }
 
-// probeDue reports whether an open breaker's probe is due at now, as
-// last read or set.
+// probeDue reports whether the probe of an open breaker (of a destination
+// not paused) is due at now, as last read or set.
 func (w *Worker) probeDue(now time.Time) bool {
 	for _, c := range w.ctl {
-		if c.open() && !c.state().ProbeAt.After(now) {
+		if st := c.state(); c.open() && st.PausedAt.IsZero() && !st.ProbeAt.After(now) {
 			return true
 		}
 	}
