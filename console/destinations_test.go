@@ -128,7 +128,7 @@ func TestDestinationsPage_Controls(t *testing.T) {
 		"rate: 5/s, burst 10", "max in flight: 2 per process", "breaker: after 3 failures in a row, a probe every 30s",
 		"<span>2 breaker</span>", "<span>1 probe</span>", "<span>1 paused</span>", "breaker: off",
 		`<span class="state state-paused">paused</span>`, `<span class="state state-active">active</span>`,
-		"last errors (this process):", `<a href="/events/evt_b2" class="mono">evt_b2</a> #4 HTTP 503`,
+		"last errors (this process):", `<a href="/events/evt_b2" class="mono">evt_b2</a> #4 <span class="mono">HTTP 503 Service Unavailable</span>`,
 		`action="/destinations/resume"`, `action="/destinations/pause"`,
 	} {
 		if !strings.Contains(body, w) {
