@@ -121,6 +121,19 @@ func TestDestinationsPage_Controls(t *testing.T) {
 		t.Errorf("idle: %+v", idle)
 	}
 
+	// Paused with its breaker open: paused (nothing is attempted), the breaker still told.
+	if err := store.PauseDestination(context.Background(), "app", true, at); err != nil {
+		t.Fatal(err)
+	}
+	_, out = do(t, cl, "GET", ts.URL+"/api/destinations", "", auth)
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Destinations[0].State != console.DestinationPaused ||
+		doc.Destinations[0].BreakerOpenAt == nil || doc.Destinations[0].PausedAt == nil {
+		t.Errorf("app paused with its breaker open: %v %s", err, out)
+	}
+	if err := store.PauseDestination(context.Background(), "app", false, at); err != nil {
+		t.Fatal(err)
+	}
+
 	login(t, cl, ts.URL)
 	_, body := do(t, cl, "GET", ts.URL+"/destinations", "", nil)
 	for _, w := range []string{

@@ -63,10 +63,12 @@ func TestDestinations_ListBreaker(t *testing.T) {
 		t.Errorf("api: %s", out)
 	}
 
+	cliRun(t, vars, "destinations", "pause", "gone", "--db", db) // a name serve does not run
 	list := cliRun(t, vars, "destinations", "list", "--db", db)
 	line := regexp.MustCompile(`(?m)^forward\tbreaker open since \S+, next probe \S+\tparked 1 \(breaker 1, probe 0, paused 0\)\t` +
 		`rate unlimited, in flight uncapped, breaker after 10 failures, a probe every 10s$`)
-	if !line.MatchString(list) {
+	other := regexp.MustCompile(`\ngone\tpaused since \S+\tparked 0 \(breaker 0, probe 0, paused 0\)\tnot configured\n$`)
+	if !line.MatchString(list) || !other.MatchString(list) || !strings.HasPrefix(list, "forward\t") {
 		t.Errorf("destinations list:\n%s", list)
 	}
 	show := cliRun(t, map[string]string{"HOOKBOX_DB": db}, "events", "show", "evt_br1")
