@@ -202,9 +202,9 @@ func (c *destCtl) done(d time.Duration) {
 func (c *destCtl) inflightTurn(now time.Time) time.Time {
 	avg := time.Duration(c.avgNanos.Load())
 	if avg <= 0 {
-		avg = time.Second
+		avg = 100 * time.Millisecond // no attempt finished yet
 	}
-	step := max(avg/time.Duration(c.c.MaxInFlight), 50*time.Millisecond)
+	step := min(max(avg/time.Duration(c.c.MaxInFlight), 10*time.Millisecond), 5*time.Second)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	base := now
