@@ -27,7 +27,7 @@ func TestWorker_BrokerOutage(t *testing.T) {
 	s := brokertest.OpenStore(t)
 	d := mustNew(t, "kafka", cl.url("topic="+topic), deliver.BrokerOptions{Timeout: time.Second})
 	w := brokertest.StartWorker(t, &deliver.Worker{
-		Queue:        s,
+		Queue: s,
 		// No breaker: this test watches every event retried through the
 		// outage (an open breaker would park them unattempted).
 		Destinations: []deliver.Destination{deliver.Controlled(d, deliver.Controls{BreakerFailures: -1})},
