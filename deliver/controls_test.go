@@ -241,3 +241,38 @@ func TestControls_Check(t *testing.T) {
 		t.Fatalf("defaults %+v", c)
 	}
 }
+
+// TestControls_OtherDestinationKeepsSchedule ensures that an event coming
+// due again for one destination (deferred by its rate limit) does not
+// retry another destination of the event before its own retry time.
+func TestControls_OtherDestinationKeepsSchedule(t *testing.T) {
+	s := mustOpenStore(t)
+	good := newReceiver(t, nil)
+	bad := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	})
+	const n = 6
+	evs := make([]*hookbox.Event, n)
+	for i := range evs {
+		evs[i] = newEvent(fmt.Sprintf("evt_sched_%03d", i), "charge.succeeded", false)
+	}
+	mustInsert(t, s, evs...)
+	w := startWorker(t, &deliver.Worker{
+		Queue: s,
+		Destinations: []deliver.Destination{
+			deliver.Controlled(mustHTTP(t, "limited", good.URL, deliver.HTTPOptions{}), deliver.Controls{Rate: 4, Burst: 1}),
+			deliver.Controlled(mustHTTP(t, "failing", bad.URL, deliver.HTTPOptions{}), deliver.Controls{BreakerFailures: -1}),
+		},
+		Retry: hookbox.RetryPolicy{Base: time.Hour, Cap: time.Hour, MaxAttempts: 5, RandFunc: func() float64 { return 0 }},
+	})
+	w.Wake()
+	waitFor(t, "every event delivered to the limited destination", func() bool { return good.count() == n })
+	if got := bad.count(); got != n {
+		t.Fatalf("the failing destination got %d attempts, want %d: one each, the next an hour later", got, n)
+	}
+	for _, ev := range evs {
+		if d := mustDeliveries(t, s, ev.ID)["failing"]; d.Attempts != 1 || d.NextAttemptAt.Before(time.Now().Add(20*time.Minute)) {
+			t.Fatalf("%s failing: %+v", ev.ID, d)
+		}
+	}
+}

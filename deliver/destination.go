@@ -91,6 +91,14 @@ func PreparerOf(d Destination) (Preparer, bool) {
 	return nil, false
 }
 
+// hasPreparer reports whether d has a Preparer: its deliveries wait for
+// something the store signals on the event (a thin event's fetch), not on
+// the delivery, so they are tried whenever the event is claimed.
+func hasPreparer(d Destination) bool {
+	_, ok := PreparerOf(d)
+	return ok
+}
+
 // VersionOf returns the Stripe API version destination d states
 // (Versioned), looking through wrappers that implement Unwrap()
 // Destination; the zero APIVersion when none states one.
