@@ -40,9 +40,13 @@ type target struct {
 // deliverClaim delivers a claimed event to every destination that accepts
 // it and has not delivered it (or died on it) yet, in parallel, and builds
 // the Completion. hard ending (Shutdown, a gone sync request) cuts the
-// deliveries short.
-func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
+// deliveries short. Unless all (sync mode: Stripe's retry is the
+// schedule), a destination whose delivery is not due yet is left as it is:
+// the event came due for another destination (a retry, a deferral by a
+// limit, a probe, a release), and this one keeps its own schedule.
+func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) outcome {
 	ev := c.Event
+	claimed := w.now()
 	prev := make(map[string]hookbox.Delivery, len(c.Deliveries))
 	for _, d := range c.Deliveries {
 		prev[d.Destination] = d
@@ -71,6 +75,13 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			continue
 		}
 		if tried && p.State == hookbox.StateDead {
+			out.allOK = false
+			continue
+		}
+		if !all && tried && p.State == hookbox.StatePending && p.NextAttemptAt.After(claimed) && !hasPreparer(d) {
+			if p.NextAttemptAt.Before(hookbox.HeldUntil) {
+				out.retries = append(out.retries, p.NextAttemptAt)
+			}
 			out.allOK = false
 			continue
 		}

@@ -85,9 +85,30 @@ func testBreakerProbe(t *testing.T, s hookbox.Store) {
 		t.Fatalf("probe before its time = %q, %v", id, err)
 	}
 	now := later.Add(10 * time.Second)
-	id, err := s.ProbeBreaker(ctx, "app", now.Add(10*time.Second), now)
-	if err != nil || id != "evt_2" {
-		t.Fatalf("probe = %q, %v; want evt_2 (fewest attempts, oldest)", id, err)
+	// Replicas racing at the probe time: one probe.
+	var (
+		mu  sync.Mutex
+		ids []string
+		wg  sync.WaitGroup
+	)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := s.ProbeBreaker(ctx, "app", now.Add(10*time.Second), now)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if id != "" {
+				ids = append(ids, id)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(ids) != 1 || ids[0] != "evt_2" {
+		t.Fatalf("racing probes = %q; want one, evt_2 (fewest attempts, oldest)", ids)
 	}
 	if id, err := s.ProbeBreaker(ctx, "app", now.Add(10*time.Second), now); err != nil || id != "" {
 		t.Fatalf("second probe in one interval = %q, %v", id, err)
