@@ -143,9 +143,10 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) 
 			}
 			t.ev = prep.Event
 		}
-		if tried && (!ev.ReplayedAt.IsZero() || p.Attempts == 0) {
-			// After a replay the retry budget restarted at 0, but attempt
-			// numbers continue: count them in the log.
+		if tried && (!ev.ReplayedAt.IsZero() || p.Attempts == 0 || t.probe) {
+			// After a replay the retry budget restarted at 0 (and failed
+			// probes spend none of it), but attempt numbers continue:
+			// count them in the log.
 			history = true
 		}
 		targets = append(targets, t)
@@ -241,8 +242,14 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) 
 			out.allOK = false
 			d.LastError = lastError(a)
 			parked := w.attemptFailed(hard, name, t.probe)
+			if parked && t.probe {
+				// A failed probe tells of the destination, not of the
+				// event: it spends none of the event's retry budget,
+				// so that an outage sends no event dead.
+				d.Attempts = t.prev.Attempts
+			}
 			next, dead := w.Retry.Next(d.Attempts, ev.WindowStart(), now)
-			if !dead && parked {
+			if parked && (t.probe || !dead) {
 				d.State, d.NextAttemptAt, d.HoldReason = hookbox.StatePending, hookbox.HeldUntil, hookbox.HoldBreaker
 				w.log.LogAttrs(context.Background(), slog.LevelWarn, "delivery attempt failed; breaker open: parked",
 					slog.String("event_id", ev.ID), slog.String("type", ev.Type),

@@ -276,3 +276,48 @@ func TestControls_OtherDestinationKeepsSchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestControls_ProbeKeepsBudget ensures failed probes spend none of the
+// probed event's retry budget: a lone event behind an open breaker
+// outlives many more failed probes than its budget, and is delivered when
+// the destination recovers, its attempt numbers going on.
+func TestControls_ProbeKeepsBudget(t *testing.T) {
+	s := mustOpenStore(t)
+	var down atomic.Bool
+	down.Store(true)
+	app := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	})
+	ev := newEvent("evt_lone", "charge.succeeded", false)
+	mustInsert(t, s, ev)
+	var probesFailed atomic.Int64
+	w := startWorker(t, &deliver.Worker{
+		Queue: s,
+		Destinations: []deliver.Destination{deliver.Controlled(mustHTTP(t, "app", app.URL, deliver.HTTPOptions{}),
+			deliver.Controls{BreakerFailures: 2, BreakerProbe: 50 * time.Millisecond})},
+		Retry: fastRetry(3),
+		OnProbe: func(_ string, ok bool) {
+			if !ok {
+				probesFailed.Add(1)
+			}
+		},
+	})
+	w.Wake()
+	waitFor(t, "five failed probes", func() bool { return probesFailed.Load() >= 5 })
+	if st := mustEvent(t, s, ev.ID).State; st == hookbox.StateDead {
+		t.Fatal("the event went dead on failed probes")
+	}
+	down.Store(false)
+	waitState(t, s, ev.ID, hookbox.StateDelivered)
+	atts := mustAttempts(t, s, ev.ID)
+	for i, a := range atts {
+		if a.Number != i+1 {
+			t.Fatalf("attempt %d numbered %d", i+1, a.Number)
+		}
+	}
+	if len(atts) < 2+5+1 {
+		t.Fatalf("%d attempts, want 2 failures, 5+ probes and the delivery", len(atts))
+	}
+}
