@@ -124,6 +124,10 @@ func testBreakerProbe(t *testing.T, s hookbox.Store) {
 	if held, _ := s.CountHeld(ctx); held["app"] != 0 {
 		t.Fatalf("CountHeld = %v with a probe out", held)
 	}
+	// A resume while the breaker is open releases nothing it parked.
+	if n, err := s.ReleasePaused(ctx, "app", now); err != nil || n != 0 {
+		t.Fatalf("ReleasePaused with the breaker open = %d, %v; want 0", n, err)
+	}
 	// The probe succeeds; the breaker closes; the rest are released.
 	mustComplete(t, s, hookbox.Completion{EventID: "evt_2", Owner: "w", Now: now, Deliveries: []hookbox.Delivery{
 		{EventID: "evt_2", Destination: "app", State: hookbox.StateDelivered, Attempts: 2, UpdatedAt: now}}})
