@@ -116,6 +116,11 @@ type DestinationControls interface {
 	// probe time is left as it is). Replicas racing get one probe.
 	ProbeBreaker(ctx context.Context, name string, next, now time.Time) (eventID string, err error)
 
+	// CountParked returns the number of pending deliveries parked for
+	// their destination (Parked: HoldPaused, HoldBreaker, HoldProbe), per
+	// destination and hold reason; destinations with none are absent.
+	CountParked(ctx context.Context) (map[string]map[string]int, error)
+
 	// TakeRate takes one send from the rate limit of destination name
 	// (RateLimit.Take on the stored state, atomically): ok with the send
 	// time at, within wait of now, or the time to try again.

@@ -40,9 +40,13 @@ type target struct {
 // deliverClaim delivers a claimed event to every destination that accepts
 // it and has not delivered it (or died on it) yet, in parallel, and builds
 // the Completion. hard ending (Shutdown, a gone sync request) cuts the
-// deliveries short.
-func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
+// deliveries short. Unless all (sync mode: Stripe's retry is the
+// schedule), a destination whose delivery is not due yet is left as it is:
+// the event came due for another destination (a retry, a deferral by a
+// limit, a probe, a release), and this one keeps its own schedule.
+func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) outcome {
 	ev := c.Event
+	claimed := w.now()
 	prev := make(map[string]hookbox.Delivery, len(c.Deliveries))
 	for _, d := range c.Deliveries {
 		prev[d.Destination] = d
@@ -71,6 +75,13 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			continue
 		}
 		if tried && p.State == hookbox.StateDead {
+			out.allOK = false
+			continue
+		}
+		if !all && tried && p.State == hookbox.StatePending && p.NextAttemptAt.After(claimed) && !hasPreparer(d) {
+			if p.NextAttemptAt.Before(hookbox.HeldUntil) {
+				out.retries = append(out.retries, p.NextAttemptAt)
+			}
 			out.allOK = false
 			continue
 		}
@@ -132,9 +143,10 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			}
 			t.ev = prep.Event
 		}
-		if tried && (!ev.ReplayedAt.IsZero() || p.Attempts == 0) {
-			// After a replay the retry budget restarted at 0, but attempt
-			// numbers continue: count them in the log.
+		if tried && (!ev.ReplayedAt.IsZero() || p.Attempts == 0 || t.probe) {
+			// After a replay the retry budget restarted at 0 (and failed
+			// probes spend none of it), but attempt numbers continue:
+			// count them in the log.
 			history = true
 		}
 		targets = append(targets, t)
@@ -230,12 +242,14 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			out.allOK = false
 			d.LastError = lastError(a)
 			parked := w.attemptFailed(hard, name, t.probe)
+			if parked && t.probe {
+				// A failed probe tells of the destination, not of the
+				// event: it spends none of the event's retry budget,
+				// so that an outage sends no event dead.
+				d.Attempts = t.prev.Attempts
+			}
 			next, dead := w.Retry.Next(d.Attempts, ev.WindowStart(), now)
-			if parked {
-				// The breaker is open: the app is down, not this event. It
-				// waits for the breaker, never dead meanwhile (a probe
-				// spends an attempt, and would otherwise end the budget of
-				// the events it probes with during a long outage).
+			if parked && (t.probe || !dead) {
 				d.State, d.NextAttemptAt, d.HoldReason = hookbox.StatePending, hookbox.HeldUntil, hookbox.HoldBreaker
 				w.log.LogAttrs(context.Background(), slog.LevelWarn, "delivery attempt failed; breaker open: parked",
 					slog.String("event_id", ev.ID), slog.String("type", ev.Type),

@@ -3,7 +3,6 @@ package deliver
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"sync"
@@ -86,7 +85,7 @@ func (c Controls) Check() error {
 // Controlled returns d delivered under Controls c. A destination not
 // wrapped gets the zero Controls: no caps, the default breaker.
 func Controlled(d Destination, c Controls) Destination {
-	return controlled{Destination: d, c: c}
+	return controlled{wrapped: wrapped{d}, c: c}
 }
 
 // ControlsOf returns the Controls of d (with defaults), looking through
@@ -106,22 +105,8 @@ func ControlsOf(d Destination) Controls {
 }
 
 type controlled struct {
-	Destination
+	wrapped
 	c Controls
-}
-
-// Unwrap returns the destination that delivers.
-func (d controlled) Unwrap() Destination { return d.Destination }
-
-// AttemptTimeout passes the wrapped destination's timeout on.
-func (d controlled) AttemptTimeout() time.Duration { return attemptTimeout(d.Destination) }
-
-// Close closes the wrapped destination when it holds resources.
-func (d controlled) Close() error {
-	if c, ok := d.Destination.(io.Closer); ok {
-		return c.Close()
-	}
-	return nil
 }
 
 // DestinationStatus is a destination's delivery controls as a Worker sees
@@ -202,9 +187,9 @@ func (c *destCtl) done(d time.Duration) {
 func (c *destCtl) inflightTurn(now time.Time) time.Time {
 	avg := time.Duration(c.avgNanos.Load())
 	if avg <= 0 {
-		avg = time.Second
+		avg = 100 * time.Millisecond // no attempt finished yet
 	}
-	step := max(avg/time.Duration(c.c.MaxInFlight), 50*time.Millisecond)
+	step := min(max(avg/time.Duration(c.c.MaxInFlight), 10*time.Millisecond), 5*time.Second)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	base := now

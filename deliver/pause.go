@@ -44,6 +44,13 @@ func (w *Worker) refreshPaused(ctx context.Context) {
 		c.mu.Lock()
 		c.st = st
 		c.mu.Unlock()
+		if c.c.BreakerFailures <= 0 && !st.BreakerOpenAt.IsZero() {
+			// Opened while the breaker was on (this worker's config
+			// turned it off): close it, so that it is not reported open.
+			if _, err := w.Queue.SetBreaker(sctx, name, false, time.Time{}, w.now()); err != nil {
+				w.storeError("breaker", err)
+			}
+		}
 		switch {
 		case !st.PausedAt.IsZero():
 		case c.open():

@@ -647,7 +647,7 @@ func (w *Worker) process(c *hookbox.Claim) {
 // same event to deliver next, or nil when it let go of the event.
 func (w *Worker) processOnce(c *hookbox.Claim) *hookbox.Claim {
 	id := c.Event.ID
-	out := w.deliverClaim(w.hard, c)
+	out := w.deliverClaim(w.hard, c, false)
 	if out.aborted && len(out.completion.Attempts) == 0 {
 		// Cut short by Shutdown with nothing to record: release it.
 		w.mu.Lock()

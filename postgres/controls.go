@@ -138,3 +138,32 @@ func (s *Store) TakeRate(ctx context.Context, name string, lim hookbox.RateLimit
 	}
 	return send, granted, nil
 }
+
+// CountParked returns the pending deliveries parked for their destination,
+// per destination and hold reason.
+func (s *Store) CountParked(ctx context.Context) (map[string]map[string]int, error) {
+	out := map[string]map[string]int{}
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `SELECT destination, hold_reason, count(*) FROM deliveries
+			WHERE hold_reason <> '' AND hold_reason IN ('paused', 'breaker', 'probe') AND state = 'pending' GROUP BY destination, hold_reason`)
+		if err != nil {
+			return err
+		}
+		var (
+			d, reason string
+			n         int64
+		)
+		_, err = pgx.ForEachRow(rows, []any{&d, &reason, &n}, func() error {
+			if out[d] == nil {
+				out[d] = map[string]int{}
+			}
+			out[d][reason] = int(n)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, dbError("count parked", err)
+	}
+	return out, nil
+}

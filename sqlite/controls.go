@@ -149,3 +149,33 @@ func (s *Store) TakeRate(ctx context.Context, name string, lim hookbox.RateLimit
 	}
 	return send, granted, nil
 }
+
+// CountParked returns the pending deliveries parked for their destination,
+// per destination and hold reason (the deliveries_held index alone).
+func (s *Store) CountParked(ctx context.Context) (map[string]map[string]int, error) {
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	rows, err := s.reader.QueryContext(ctx, `SELECT destination, hold_reason, count(*) FROM deliveries INDEXED BY deliveries_held
+		WHERE hold_reason <> '' AND hold_reason IN ('paused', 'breaker', 'probe') AND state = 'pending' GROUP BY destination, hold_reason`)
+	if err != nil {
+		return nil, fmt.Errorf("count parked: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]int{}
+	for rows.Next() {
+		var d, reason string
+		var n int
+		if err := rows.Scan(&d, &reason, &n); err != nil {
+			return nil, fmt.Errorf("count parked: %w", err)
+		}
+		if out[d] == nil {
+			out[d] = map[string]int{}
+		}
+		out[d][reason] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count parked: %w", err)
+	}
+	return out, nil
+}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ func runControls(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("BreakerOpenClose", func(t *testing.T) { testBreakerOpenClose(t, open(t)) })
 	t.Run("BreakerProbe", func(t *testing.T) { testBreakerProbe(t, open(t)) })
 	t.Run("RateShared", func(t *testing.T) { testRateShared(t, open(t)) })
+	t.Run("CountParked", func(t *testing.T) { testCountParked(t, open(t)) })
 }
 
 // Ensures a breaker opens once (a second open is not a change), is listed
@@ -83,9 +85,30 @@ func testBreakerProbe(t *testing.T, s hookbox.Store) {
 		t.Fatalf("probe before its time = %q, %v", id, err)
 	}
 	now := later.Add(10 * time.Second)
-	id, err := s.ProbeBreaker(ctx, "app", now.Add(10*time.Second), now)
-	if err != nil || id != "evt_2" {
-		t.Fatalf("probe = %q, %v; want evt_2 (fewest attempts, oldest)", id, err)
+	// Replicas racing at the probe time: one probe.
+	var (
+		mu  sync.Mutex
+		ids []string
+		wg  sync.WaitGroup
+	)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := s.ProbeBreaker(ctx, "app", now.Add(10*time.Second), now)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if id != "" {
+				ids = append(ids, id)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(ids) != 1 || ids[0] != "evt_2" {
+		t.Fatalf("racing probes = %q; want one, evt_2 (fewest attempts, oldest)", ids)
 	}
 	if id, err := s.ProbeBreaker(ctx, "app", now.Add(10*time.Second), now); err != nil || id != "" {
 		t.Fatalf("second probe in one interval = %q, %v", id, err)
@@ -100,6 +123,10 @@ func testBreakerProbe(t *testing.T, s hookbox.Store) {
 	}
 	if held, _ := s.CountHeld(ctx); held["app"] != 0 {
 		t.Fatalf("CountHeld = %v with a probe out", held)
+	}
+	// A resume while the breaker is open releases nothing it parked.
+	if n, err := s.ReleasePaused(ctx, "app", now); err != nil || n != 0 {
+		t.Fatalf("ReleasePaused with the breaker open = %d, %v; want 0", n, err)
 	}
 	// The probe succeeds; the breaker closes; the rest are released.
 	mustComplete(t, s, hookbox.Completion{EventID: "evt_2", Owner: "w", Now: now, Deliveries: []hookbox.Delivery{
@@ -163,5 +190,59 @@ func testRateShared(t *testing.T, s hookbox.Store) {
 	}
 	if at, ok, err := s.TakeRate(ctx, "app", lim, 150*time.Millisecond, qt0.Add(100*time.Millisecond)); err != nil || !ok || !at.Equal(qt0.Add(200*time.Millisecond)) {
 		t.Fatalf("take within wait = %v, %v, %v; want at +200ms", at, ok, err)
+	}
+}
+
+// Ensures CountParked counts the pending deliveries parked for their
+// destination by hold reason (paused, breaker, probe), per destination,
+// and nothing else: not a delivery held for its API version, not one
+// released or delivered.
+func testCountParked(t *testing.T, s hookbox.Store) {
+	ctx := context.Background()
+	if got, err := s.CountParked(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("CountParked of an empty store = %v, %v", got, err)
+	}
+	reasons := map[string][]hookbox.Delivery{
+		"evt_1": {{Destination: "app", HoldReason: hookbox.HoldPaused}, {Destination: "other", HoldReason: hookbox.HoldBreaker}},
+		"evt_2": {{Destination: "app", HoldReason: hookbox.HoldPaused}, {Destination: "other", HoldReason: hookbox.HoldBreaker}},
+		"evt_3": {{Destination: "app", HoldReason: hookbox.HoldBreaker}, {Destination: "other", HoldReason: hookbox.HoldBreaker}},
+		"evt_4": {{Destination: "app", HoldReason: "event in API version 2024-06-20; the destination reads dahlia"},
+			{Destination: "other", HoldReason: "", State: hookbox.StateDelivered}},
+	}
+	var evs []*hookbox.Event
+	for i, id := range []string{"evt_1", "evt_2", "evt_3", "evt_4"} {
+		evs = append(evs, queued(id, base.Add(time.Duration(i)*time.Second), qt0))
+	}
+	MustInsert(t, s, evs...)
+	for _, c := range mustClaim(t, s, "w", qt0, 10) {
+		var ds []hookbox.Delivery
+		for _, d := range reasons[c.Event.ID] {
+			d.EventID, d.UpdatedAt, d.Attempts = c.Event.ID, qt0, 1
+			if d.State == "" {
+				d.State, d.NextAttemptAt = hookbox.StatePending, hookbox.HeldUntil
+			}
+			ds = append(ds, d)
+		}
+		mustComplete(t, s, hookbox.Completion{EventID: c.Event.ID, Owner: "w", Now: qt0, Deliveries: ds})
+	}
+	if _, err := s.SetBreaker(ctx, "other", true, qt0, qt0); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := s.ProbeBreaker(ctx, "other", qt0.Add(time.Minute), qt0); err != nil || id == "" {
+		t.Fatalf("probe = %q, %v", id, err)
+	}
+	want := map[string]map[string]int{
+		"app":   {hookbox.HoldPaused: 2, hookbox.HoldBreaker: 1},
+		"other": {hookbox.HoldBreaker: 2, hookbox.HoldProbe: 1},
+	}
+	got, err := s.CountParked(ctx)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("CountParked = %v, %v; want %v", got, err, want)
+	}
+	if n, err := s.ReleasePaused(ctx, "app", qt0.Add(time.Minute)); err != nil || n != 3 {
+		t.Fatalf("ReleasePaused(app) = %d, %v", n, err)
+	}
+	if got, _ := s.CountParked(ctx); len(got["app"]) != 0 || got["other"][hookbox.HoldBreaker] != 2 {
+		t.Fatalf("CountParked after app's release = %v", got)
 	}
 }

@@ -72,7 +72,7 @@ func runConfig(ctx context.Context, env *environ, args []string) error {
 			if d.order != nil {
 				fmt.Fprintf(tw, "    order\t%s\n", d.order)
 			}
-			limits, breaker := controlsText(d.controls)
+			limits, breaker := controlsCheckText(d.controls)
 			fmt.Fprintf(tw, "    limits\t%s\n", limits)
 			fmt.Fprintf(tw, "    breaker\t%s\n", breaker)
 		}

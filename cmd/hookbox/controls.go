@@ -116,9 +116,9 @@ func (e *envFlags) value(v interface {
 	e.fs.Var(v, name, withEnv(usage, env))
 }
 
-// controlsText describes a destination's delivery controls for config
+// controlsCheckText describes a destination's delivery controls for config
 // check: its caps and its circuit breaker.
-func controlsText(c deliver.Controls) (limits, breaker string) {
+func controlsCheckText(c deliver.Controls) (limits, breaker string) {
 	c = c.WithDefaults()
 	var l []string
 	if c.MaxInFlight > 0 {

@@ -326,7 +326,7 @@ func TestControls_Breaker(t *testing.T) {
 			evs, _ := m.Store().FindEvents(t.Context(), hookbox.EventFilter{State: hookbox.StatePending, Limit: 10})
 			for _, ev := range evs {
 				out := cliRun(t, vars, "events", "show", ev.ID, "--db", db)
-				parkedShown = parkedShown || strings.Contains(out, "parked") && strings.Contains(out, "circuit breaker is open")
+				parkedShown = parkedShown || strings.Contains(out, "parked: breaker open")
 			}
 		}
 		time.Sleep(100 * time.Millisecond)

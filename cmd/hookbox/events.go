@@ -363,7 +363,7 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 			if n := last[d.Destination]; n > d.Attempts {
 				line += fmt.Sprintf(" since the last replay, %d in all (the last Hookbox-Attempt)", n)
 			}
-			if d.State == hookbox.StatePending && !d.NextAttemptAt.IsZero() && state != "held" && state != "paused" && state != "parked" {
+			if d.State == hookbox.StatePending && !d.NextAttemptAt.IsZero() && !d.NextAttemptAt.Equal(hookbox.HeldUntil) {
 				line += "  next " + d.NextAttemptAt.UTC().Format(time.RFC3339)
 			}
 			if d.LastError != "" {
@@ -376,10 +376,10 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 				line += "  waiting: the destination is paused (hookbox destinations resume " + d.Destination + ")"
 			}
 			if state == "parked" {
-				line += "  waiting: the destination's circuit breaker is open (one probe at a time; a success sends the rest)"
+				line += "  parked: breaker open (waits, its retry budget untouched, until the breaker closes or it goes as the probe)"
 			}
 			if state == "probe" {
-				line += "  the open circuit breaker's next probe"
+				line += "  probe: the one attempt the open breaker lets through"
 			}
 			if state == "held" {
 				line += "  held: " + d.HoldReason + " (hookbox events release --destination " + d.Destination + ")"
