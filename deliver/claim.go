@@ -249,7 +249,11 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) 
 				d.Attempts = t.prev.Attempts
 			}
 			next, dead := w.Retry.Next(d.Attempts, ev.WindowStart(), now)
-			if parked && (t.probe || !dead) {
+			// A failure that opens the breaker, or comes while it is
+			// open, is the destination's outage: the delivery is parked,
+			// not sent dead, whatever its budget; once the breaker
+			// closes, a failure counts against the budget again.
+			if parked {
 				d.State, d.NextAttemptAt, d.HoldReason = hookbox.StatePending, hookbox.HeldUntil, hookbox.HoldBreaker
 				w.log.LogAttrs(context.Background(), slog.LevelWarn, "delivery attempt failed; breaker open: parked",
 					slog.String("event_id", ev.ID), slog.String("type", ev.Type),

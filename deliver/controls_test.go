@@ -277,8 +277,9 @@ func TestControls_OtherDestinationKeepsSchedule(t *testing.T) {
 	}
 }
 
-// TestControls_ProbeKeepsBudget ensures failed probes spend none of the
-// probed event's retry budget: a lone event behind an open breaker
+// TestControls_ProbeKeepsBudget ensures the failure that opens the breaker
+// parks its delivery even when it spent the last of the budget, and failed
+// probes spend none of it: a lone event behind an open breaker
 // outlives many more failed probes than its budget, and is delivered when
 // the destination recovers, its attempt numbers going on.
 func TestControls_ProbeKeepsBudget(t *testing.T) {
@@ -297,7 +298,9 @@ func TestControls_ProbeKeepsBudget(t *testing.T) {
 		Queue: s,
 		Destinations: []deliver.Destination{deliver.Controlled(mustHTTP(t, "app", app.URL, deliver.HTTPOptions{}),
 			deliver.Controls{BreakerFailures: 2, BreakerProbe: 50 * time.Millisecond})},
-		Retry: fastRetry(3),
+		// The failure that opens the breaker is also the last of the
+		// budget: parked, not dead.
+		Retry: fastRetry(2),
 		OnProbe: func(_ string, ok bool) {
 			if !ok {
 				probesFailed.Add(1)
