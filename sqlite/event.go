@@ -289,8 +289,10 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 		if !f.State.Valid() {
 			return nil, hookbox.Errorf(hookbox.EINVALID, "unknown state %q", f.State)
 		}
-		where = append(where, "state = ?")
-		args = append(args, string(f.State))
+		// A literal term (the state is one of four), with the WHERE of
+		// the state's partial index, so that SQLite may use it.
+		term, _ := stateTerm(f.State)
+		where = append(where, term)
 	}
 	if f.Blocked {
 		where = append(where, blockedSQL)

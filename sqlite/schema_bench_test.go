@@ -1,0 +1,263 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/storetest"
+)
+
+// schemaVariant is one shape of the store measured by
+// BenchmarkIngestSchema: statements run on a copy of the seeded store,
+// and a change to the events inserted.
+type schemaVariant struct {
+	name   string
+	ddl    []string
+	mutate func(*hookbox.Event)
+}
+
+// beforeLean turns the schema back into what it was before migration
+// 0013 (the reference, "main"): the seeded store is built in it, so its
+// indexes have the shape years of ingest leave, and the variants change
+// that store as a migration would.
+var beforeLean = []string{
+	`DROP INDEX events_received`, `CREATE INDEX events_received ON events (received_at DESC, id DESC)`,
+	`DROP INDEX events_type`, `CREATE INDEX events_type ON events (type, received_at DESC, id DESC)`,
+	`DROP INDEX events_dead`,
+	`DROP INDEX events_queue`,
+	`CREATE INDEX events_queue ON events (next_attempt_at, received_at) WHERE state IN ('pending', 'delivering')`,
+	`CREATE INDEX events_state_next_attempt ON events (state, next_attempt_at)`,
+}
+
+// schemaVariants are the shapes BenchmarkIngestSchema compares; the first
+// is the reference. HOOKBOX_BENCH_VARIANTS (names, comma-separated) picks
+// some; the reference always runs.
+var schemaVariants = []schemaVariant{
+	{name: "main"},
+	{name: "0013", ddl: []string{migrationSQL("0013_lean_indexes.sql")}},
+	{name: "no-state-index", ddl: []string{`DROP INDEX events_state_next_attempt`}},
+	{name: "no-type-index", ddl: []string{`DROP INDEX events_type`}},
+	{name: "no-received-index", ddl: []string{`DROP INDEX events_received`}},
+	{name: "no-headers", mutate: func(ev *hookbox.Event) { ev.Headers = nil }},
+	{name: "received-asc", ddl: []string{`DROP INDEX events_received`, `CREATE INDEX events_received ON events (received_at, id)`}},
+	{name: "type-asc", ddl: []string{`DROP INDEX events_type`, `CREATE INDEX events_type ON events (type, received_at, id)`}},
+	{name: "type-asc-no-id", ddl: []string{`DROP INDEX events_type`, `CREATE INDEX events_type ON events (type, received_at)`}},
+}
+
+func migrationSQL(name string) string {
+	b, err := migrationFS.ReadFile("migrations/" + name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// BenchmarkIngestSchema measures what the schema costs at ingest: batches
+// of 256 events with random 24-character ids (as Stripe's) and
+// storetest.BenchBody bodies, inserted by InsertEvents into copies of one
+// store that already holds HOOKBOX_BENCH_SEED events (100,000), each copy
+// changed by one schemaVariant. The copies take turns within each round
+// (the order rotates), so every variant meets the same machine; it
+// reports each variant's wall time and process CPU per event as a ratio
+// to the reference's, and the file bytes each event added:
+//
+//	go test -run '^$' -bench IngestSchema -benchtime 1x ./sqlite/
+func BenchmarkIngestSchema(b *testing.B) {
+	const batch = 256
+	seedN := envInt("HOOKBOX_BENCH_SEED", 100_000)
+	rounds := envInt("HOOKBOX_BENCH_ROUNDS", 5)
+	perRound := envInt("HOOKBOX_BENCH_BATCHES", 20) // batches per variant per round
+	variants := pickVariants(os.Getenv("HOOKBOX_BENCH_VARIANTS"))
+	ctx := context.Background()
+	dir := b.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+
+	seed := filepath.Join(dir, "seed.db")
+	s, err := Open(seed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, q := range beforeLean {
+		if _, err := s.writer.ExecContext(ctx, q); err != nil {
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+	for n := 0; n < seedN; n += batch {
+		if _, err := s.InsertEvents(ctx, benchBatch(rng, batch, nil)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+
+	stores := make([]*Store, len(variants))
+	for i, v := range variants {
+		path := filepath.Join(dir, v.name+".db")
+		copyFile(b, seed, path)
+		if _, err := os.Stat(seed + "-wal"); err == nil {
+			copyFile(b, seed+"-wal", path+"-wal")
+		}
+		s, err := Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		for _, q := range v.ddl {
+			if _, err := s.writer.ExecContext(ctx, q); err != nil {
+				b.Fatalf("%s: %s: %v", v.name, q, err)
+			}
+		}
+		stores[i] = s
+	}
+	pages := func(s *Store) int64 {
+		var n int64
+		if err := s.writer.QueryRowContext(ctx, `SELECT page_count * page_size FROM pragma_page_count, pragma_page_size`).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	startBytes := make([]int64, len(variants))
+	for i, s := range stores {
+		startBytes[i] = pages(s)
+	}
+
+	wall := make([][]time.Duration, len(variants))
+	cpu := make([][]time.Duration, len(variants))
+	b.ResetTimer()
+	for r := range rounds {
+		for k := range variants {
+			i := (k + r) % len(variants)
+			evs := make([][]*hookbox.Event, perRound)
+			for j := range evs {
+				evs[j] = benchBatch(rng, batch, variants[i].mutate)
+			}
+			c0, t0 := processCPU(), time.Now()
+			for _, e := range evs {
+				if _, err := stores[i].InsertEvents(ctx, e); err != nil {
+					b.Fatal(err)
+				}
+			}
+			wall[i] = append(wall[i], time.Since(t0))
+			cpu[i] = append(cpu[i], processCPU()-c0)
+		}
+	}
+	b.StopTimer()
+	events := float64(rounds * perRound * batch)
+	b.Logf("%d events stored before, %d rounds of %d batches of %d per variant; medians", seedN, rounds, perRound, batch)
+	b.Logf("%-20s %10s %10s %8s %8s %8s", "variant", "us/event", "cpu us/ev", "B/event", "time/ref", "cpu/ref")
+	for i, v := range variants {
+		b.Logf("%-20s %10.1f %10.1f %8.0f %8.3f %8.3f", v.name,
+			float64(median(wall[i]).Microseconds())/float64(perRound*batch),
+			float64(median(cpu[i]).Microseconds())/float64(perRound*batch),
+			float64(pages(stores[i])-startBytes[i])/events,
+			ratioMedian(wall[i], wall[0]), ratioMedian(cpu[i], cpu[0]))
+	}
+	for i, v := range variants {
+		w, c := median(wall[i]), median(cpu[i])
+		b.ReportMetric(float64(w.Microseconds())/float64(perRound*batch), v.name+"-us/event")
+		b.ReportMetric(float64(c.Microseconds())/float64(perRound*batch), v.name+"-cpu-us/event")
+		b.ReportMetric(float64(pages(stores[i])-startBytes[i])/events, v.name+"-B/event")
+		if i > 0 {
+			b.ReportMetric(ratioMedian(wall[i], wall[0]), v.name+"/base-time")
+			b.ReportMetric(ratioMedian(cpu[i], cpu[0]), v.name+"/base-cpu")
+		}
+	}
+}
+
+// benchBatch returns n events with random ids, changed by mutate.
+func benchBatch(rng *rand.Rand, n int, mutate func(*hookbox.Event)) []*hookbox.Event {
+	const alnum = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	evs := make([]*hookbox.Event, n)
+	for i := range evs {
+		var id [24]byte
+		for j := range id {
+			id[j] = alnum[rng.IntN(len(alnum))]
+		}
+		ev := storetest.BenchEvent(0)
+		ev.ID = "evt_" + string(id[:])
+		ev.Body = storetest.BenchBody(ev.ID)
+		if mutate != nil {
+			mutate(ev)
+		}
+		evs[i] = ev
+	}
+	return evs
+}
+
+func pickVariants(names string) []schemaVariant {
+	if names == "" {
+		return schemaVariants
+	}
+	out := schemaVariants[:1:1]
+	for _, v := range schemaVariants[1:] {
+		if slices.Contains(strings.Split(names, ","), v.name) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// ratioMedian is the median over rounds of a[r]/b[r]: each round's
+// variants ran back to back, so the ratio of a round is of one moment of
+// the machine.
+func ratioMedian(a, b []time.Duration) float64 {
+	rs := make([]float64, len(a))
+	for i := range a {
+		rs[i] = float64(a[i]) / float64(b[i])
+	}
+	slices.Sort(rs)
+	return rs[len(rs)/2]
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// processCPU is the user and system time of this process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func envInt(name string, def int) int {
+	var n int
+	if _, err := fmt.Sscan(os.Getenv(name), &n); err != nil || n <= 0 {
+		return def
+	}
+	return n
+}
+
+func copyFile(tb testing.TB, from, to string) {
+	tb.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		tb.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
