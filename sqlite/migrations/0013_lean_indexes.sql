@@ -32,3 +32,10 @@ DROP INDEX events_queue;
 CREATE INDEX events_queue ON events (next_attempt_at, received_at, state)
     WHERE state IN ('pending', 'delivering');
 CREATE INDEX events_dead ON events (received_at, id) WHERE state = 'dead';
+
+-- The request headers kept with an event (a few, usually Stripe's three),
+-- in the compact form of internal/headercodec: about 45 bytes where the
+-- JSON object of headers took about 230, checked by json_valid at every
+-- insert. New rows store '{}' in headers; the rows stored before keep
+-- their JSON there and NULL here, and read as before.
+ALTER TABLE events ADD COLUMN headers_packed BLOB;
