@@ -71,8 +71,8 @@ func leanIndexes() string {
 // of 256 events with random 24-character ids (as Stripe's) and
 // storetest.BenchBody bodies, inserted by InsertEvents into copies of one
 // store that already holds HOOKBOX_BENCH_SEED events (100,000), each copy
-// changed by one schemaVariant. The copies take turns within each round
-// (the order rotates), so every variant meets the same machine; it
+// changed by one schemaVariant. The copies take turns, a batch each (the
+// order rotates), so every variant meets the same machine; it
 // reports each variant's wall time and process CPU per event as a ratio
 // to the reference's, and the file bytes each event added:
 //
@@ -138,49 +138,48 @@ func BenchmarkIngestSchema(b *testing.B) {
 		startBytes[i] = pages(s)
 	}
 
-	wall := make([][]time.Duration, len(variants))
-	writer := make([][]time.Duration, len(variants))
-	cpu := make([][]time.Duration, len(variants))
+	// Per variant and round, the time summed over the round's batches.
+	wall, writer, cpu := make([][]time.Duration, len(variants)), make([][]time.Duration, len(variants)), make([][]time.Duration, len(variants))
+	for i := range variants {
+		wall[i], writer[i], cpu[i] = make([]time.Duration, rounds), make([]time.Duration, rounds), make([]time.Duration, rounds)
+	}
 	b.ResetTimer()
-	for r := range rounds {
+	for step := range rounds * perRound {
+		r := step / perRound
+		evs := make([][]*hookbox.Event, len(variants))
+		for i, v := range variants {
+			evs[i] = benchBatch(rng, batch, v.mutate)
+		}
 		for k := range variants {
-			i := (k + r) % len(variants)
-			evs := make([][]*hookbox.Event, perRound)
-			for j := range evs {
-				evs[j] = benchBatch(rng, batch, variants[i].mutate)
-			}
+			i := (k + step) % len(variants)
 			c0, t0, w0 := processCPU(), time.Now(), stores[i].insertNanos.Load()
-			for _, e := range evs {
-				if _, err := stores[i].InsertEvents(ctx, e); err != nil {
-					b.Fatal(err)
-				}
+			if _, err := stores[i].InsertEvents(ctx, evs[i]); err != nil {
+				b.Fatal(err)
 			}
-			wall[i] = append(wall[i], time.Since(t0))
-			writer[i] = append(writer[i], time.Duration(stores[i].insertNanos.Load()-w0))
-			cpu[i] = append(cpu[i], processCPU()-c0)
+			wall[i][r] += time.Since(t0)
+			writer[i][r] += time.Duration(stores[i].insertNanos.Load() - w0)
+			cpu[i][r] += processCPU() - c0
 		}
 	}
 	b.StopTimer()
 	events := float64(rounds * perRound * batch)
-	b.Logf("%d events stored before, %d rounds of %d batches of %d per variant; medians", seedN, rounds, perRound, batch)
-	b.Logf("%-20s %9s %9s %9s %8s %8s %8s %8s", "variant", "us/event", "writer us", "cpu us", "B/event", "time/ref", "writ/ref", "cpu/ref")
+	b.Logf("%d events stored before; %d rounds of %d batches of %d events per variant, one batch of each in turn; per event: medians of the rounds; x/ref: median of the rounds' ratios (total's ratio)",
+		seedN, rounds, perRound, batch)
+	b.Logf("%-20s %9s %9s %9s %8s %14s %14s %14s", "variant", "us/event", "writer us", "cpu us", "B/event", "time/ref", "writer/ref", "cpu/ref")
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(perRound*batch) }
-	for i, v := range variants {
-		b.Logf("%-20s %9.1f %9.1f %9.1f %8.0f %8.3f %8.3f %8.3f", v.name,
-			per(median(wall[i])), per(median(writer[i])), per(median(cpu[i])),
-			float64(pages(stores[i])-startBytes[i])/events,
-			ratioMedian(wall[i], wall[0]), ratioMedian(writer[i], writer[0]), ratioMedian(cpu[i], cpu[0]))
+	ratios := func(a, ref []time.Duration) string {
+		return fmt.Sprintf("%.3f (%.3f)", ratioMedian(a, ref), float64(sum(a))/float64(sum(ref)))
 	}
 	for i, v := range variants {
-		w, c := median(wall[i]), median(cpu[i])
-		b.ReportMetric(float64(w.Microseconds())/float64(perRound*batch), v.name+"-us/event")
-		b.ReportMetric(float64(c.Microseconds())/float64(perRound*batch), v.name+"-cpu-us/event")
-		b.ReportMetric(float64(pages(stores[i])-startBytes[i])/events, v.name+"-B/event")
-		if i > 0 {
-			b.ReportMetric(ratioMedian(wall[i], wall[0]), v.name+"/main-time")
-			b.ReportMetric(ratioMedian(writer[i], writer[0]), v.name+"/main-writer")
-			b.ReportMetric(ratioMedian(cpu[i], cpu[0]), v.name+"/main-cpu")
-		}
+		b.Logf("%-20s %9.1f %9.1f %9.1f %8.0f %14s %14s %14s", v.name,
+			per(median(wall[i])), per(median(writer[i])), per(median(cpu[i])),
+			float64(pages(stores[i])-startBytes[i])/events,
+			ratios(wall[i], wall[0]), ratios(writer[i], writer[0]), ratios(cpu[i], cpu[0]))
+	}
+	for i, v := range variants[1:] {
+		b.ReportMetric(ratioMedian(wall[i+1], wall[0]), v.name+"/main-time")
+		b.ReportMetric(ratioMedian(writer[i+1], writer[0]), v.name+"/main-writer")
+		b.ReportMetric(ratioMedian(cpu[i+1], cpu[0]), v.name+"/main-cpu")
 	}
 }
 
@@ -227,6 +226,14 @@ func ratioMedian(a, b []time.Duration) float64 {
 	}
 	slices.Sort(rs)
 	return rs[len(rs)/2]
+}
+
+func sum(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t
 }
 
 func median(ds []time.Duration) time.Duration {
