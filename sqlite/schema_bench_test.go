@@ -55,6 +55,8 @@ var schemaVariants = []schemaVariant{
 	{name: "received-asc", ddl: []string{`DROP INDEX events_received`, `CREATE INDEX events_received ON events (received_at, id)`}},
 	{name: "type-asc", ddl: []string{`DROP INDEX events_type`, `CREATE INDEX events_type ON events (type, received_at, id)`}},
 	{name: "type-asc-no-id", ddl: []string{`DROP INDEX events_type`, `CREATE INDEX events_type ON events (type, received_at)`}},
+	{name: "0013-type-no-id", packed: true, ddl: []string{leanIndexes(), `DROP INDEX events_type`, `CREATE INDEX events_type ON events (type, received_at)`}},
+	{name: "0013-no-type-index", packed: true, ddl: []string{leanIndexes(), `DROP INDEX events_type`}},
 }
 
 // leanIndexes is migration 0013 but its new column, which the seeded
@@ -73,10 +75,16 @@ func leanIndexes() string {
 // store that already holds HOOKBOX_BENCH_SEED events (100,000), each copy
 // changed by one schemaVariant. The copies take turns, a batch each (the
 // order rotates), so every variant meets the same machine; it
-// reports each variant's wall time and process CPU per event as a ratio
-// to the reference's, and the file bytes each event added:
+// reports each variant's wall time, the writer's time (InsertEvents from
+// BEGIN to COMMIT) and the process CPU per event, each as a ratio to the
+// reference's, and the file bytes each event added.
 //
-//	go test -run '^$' -bench IngestSchema -benchtime 1x ./sqlite/
+// With HOOKBOX_BENCH_DRAIN set, it then measures the store's side of a
+// drain the same way (benchDrain). HOOKBOX_BENCH_ROUNDS (5) and
+// HOOKBOX_BENCH_BATCHES (20 per round) set the length:
+//
+//	HOOKBOX_BENCH_DRAIN=1 HOOKBOX_BENCH_VARIANTS=0013 HOOKBOX_BENCH_ROUNDS=15 \
+//		go test -run '^$' -bench IngestSchema -benchtime 1x ./sqlite/
 func BenchmarkIngestSchema(b *testing.B) {
 	const batch = 256
 	seedN := envInt("HOOKBOX_BENCH_SEED", 100_000)
@@ -176,10 +184,53 @@ func BenchmarkIngestSchema(b *testing.B) {
 			float64(pages(stores[i])-startBytes[i])/events,
 			ratios(wall[i], wall[0]), ratios(writer[i], writer[0]), ratios(cpu[i], cpu[0]))
 	}
+	if os.Getenv("HOOKBOX_BENCH_DRAIN") != "" {
+		benchDrain(b, variants, stores, rounds, perRound)
+	}
 	for i, v := range variants[1:] {
 		b.ReportMetric(ratioMedian(wall[i+1], wall[0]), v.name+"/main-time")
 		b.ReportMetric(ratioMedian(writer[i+1], writer[0]), v.name+"/main-writer")
 		b.ReportMetric(ratioMedian(cpu[i+1], cpu[0]), v.name+"/main-cpu")
+	}
+}
+
+// benchDrain measures the store's side of a drain in the stores of
+// BenchmarkIngestSchema, which hold their events pending: a claim of 32
+// events and the completion of each (one attempt, delivered), the
+// variants taking turns a claim at a time as at ingest.
+func benchDrain(b *testing.B, variants []schemaVariant, stores []*Store, rounds, perRound int) {
+	const group = 32
+	ctx := context.Background()
+	now := time.Now().Add(time.Hour)
+	wall := make([][]time.Duration, len(variants))
+	for i := range wall {
+		wall[i] = make([]time.Duration, rounds)
+	}
+	for step := range rounds * perRound {
+		for k := range variants {
+			i := (k + step) % len(variants)
+			t0 := time.Now()
+			claims, err := stores[i].ClaimEvents(ctx, "w1", now, time.Minute, group)
+			if err != nil || len(claims) != group {
+				b.Fatalf("ClaimEvents: %d, %v", len(claims), err)
+			}
+			cs := make([]hookbox.Completion, len(claims))
+			for j, c := range claims {
+				cs[j] = hookbox.Completion{EventID: c.Event.ID, Owner: "w1", Now: now,
+					Attempts:   []hookbox.Attempt{{Destination: "forward", Number: 1, StartedAt: now, Duration: time.Millisecond, StatusCode: 200, OK: true}},
+					Deliveries: []hookbox.Delivery{{Destination: "forward", State: hookbox.StateDelivered, Attempts: 1}}}
+			}
+			if _, err := stores[i].CompleteClaims(ctx, cs); err != nil {
+				b.Fatal(err)
+			}
+			wall[i][step/perRound] += time.Since(t0)
+		}
+	}
+	b.Logf("drain: %d rounds of %d claims of %d events, each completed, per variant, one claim of each in turn", rounds, perRound, group)
+	b.Logf("%-20s %9s %14s", "variant", "us/event", "time/ref")
+	for i, v := range variants {
+		b.Logf("%-20s %9.1f %6.3f (%.3f)", v.name, float64(median(wall[i]).Microseconds())/float64(perRound*group),
+			ratioMedian(wall[i], wall[0]), float64(sum(wall[i]))/float64(sum(wall[0])))
 	}
 }
 
