@@ -105,6 +105,7 @@ func BenchmarkIngestSchema(b *testing.B) {
 			b.Fatalf("%s: %v", q, err)
 		}
 	}
+	s.headersJSON = true
 	for n := 0; n < seedN; n += batch {
 		if _, err := s.InsertEvents(ctx, benchBatch(rng, batch, nil)); err != nil {
 			b.Fatal(err)
@@ -171,18 +172,21 @@ func BenchmarkIngestSchema(b *testing.B) {
 	}
 	b.StopTimer()
 	events := float64(rounds * perRound * batch)
-	b.Logf("%d events stored before; %d rounds of %d batches of %d events per variant, one batch of each in turn; per event: medians of the rounds; x/ref: median of the rounds' ratios (total's ratio)",
+	benchf("%d events stored before; %d rounds of %d batches of %d events per variant, one batch of each in turn; per event: medians of the rounds; x/ref: median of the rounds' ratios (total's ratio)",
 		seedN, rounds, perRound, batch)
-	b.Logf("%-20s %9s %9s %9s %8s %14s %14s %14s", "variant", "us/event", "writer us", "cpu us", "B/event", "time/ref", "writer/ref", "cpu/ref")
+	benchf("%-20s %9s %9s %9s %8s %14s %14s %14s", "variant", "us/event", "writer us", "cpu us", "B/event", "time/ref", "writer/ref", "cpu/ref")
 	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(perRound*batch) }
 	ratios := func(a, ref []time.Duration) string {
 		return fmt.Sprintf("%.3f (%.3f)", ratioMedian(a, ref), float64(sum(a))/float64(sum(ref)))
 	}
 	for i, v := range variants {
-		b.Logf("%-20s %9.1f %9.1f %9.1f %8.0f %14s %14s %14s", v.name,
+		benchf("%-20s %9.1f %9.1f %9.1f %8.0f %14s %14s %14s", v.name,
 			per(median(wall[i])), per(median(writer[i])), per(median(cpu[i])),
 			float64(pages(stores[i])-startBytes[i])/events,
 			ratios(wall[i], wall[0]), ratios(writer[i], writer[0]), ratios(cpu[i], cpu[0]))
+	}
+	for i, v := range variants {
+		benchf("%-20s %s", v.name, storeLayout(b, stores[i]))
 	}
 	if os.Getenv("HOOKBOX_BENCH_DRAIN") != "" {
 		benchDrain(b, variants, stores, rounds, perRound)
@@ -226,12 +230,40 @@ func benchDrain(b *testing.B, variants []schemaVariant, stores []*Store, rounds,
 			wall[i][step/perRound] += time.Since(t0)
 		}
 	}
-	b.Logf("drain: %d rounds of %d claims of %d events, each completed, per variant, one claim of each in turn", rounds, perRound, group)
-	b.Logf("%-20s %9s %14s", "variant", "us/event", "time/ref")
+	benchf("drain: %d rounds of %d claims of %d events, each completed, per variant, one claim of each in turn", rounds, perRound, group)
+	benchf("%-20s %9s %14s", "variant", "us/event", "time/ref")
 	for i, v := range variants {
-		b.Logf("%-20s %9.1f %6.3f (%.3f)", v.name, float64(median(wall[i]).Microseconds())/float64(perRound*group),
+		benchf("%-20s %9.1f %6.3f (%.3f)", v.name, float64(median(wall[i]).Microseconds())/float64(perRound*group),
 			ratioMedian(wall[i], wall[0]), float64(sum(wall[i]))/float64(sum(wall[0])))
 	}
+}
+
+// storeLayout lists the b-trees of s that take more than 1% of the file,
+// largest first: bytes per event (pages, so fill included) and how full
+// their pages are (dbstat).
+func storeLayout(b *testing.B, s *Store) string {
+	rows, err := s.writer.Query(`SELECT name, sum(pgsize), sum(payload) * 1.0 / sum(pgsize),
+		(SELECT count(*) FROM events) FROM dbstat GROUP BY name
+		HAVING sum(pgsize) > (SELECT page_count * page_size FROM pragma_page_count, pragma_page_size) / 100
+		ORDER BY 2 DESC`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name string
+		var size, n int64
+		var fill float64
+		if err := rows.Scan(&name, &size, &fill, &n); err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s %.0f (%.2f)", name, float64(size)/float64(n), fill))
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return "B/event (fill): " + strings.Join(out, ", ")
 }
 
 // benchBatch returns n events with random ids, changed by mutate.
@@ -327,4 +359,10 @@ func copyFile(tb testing.TB, from, to string) {
 	if err := out.Close(); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// benchf prints a line of the benchmark's report to stdout: b.Logf
+// truncates a benchmark's log after a few lines.
+func benchf(format string, args ...any) {
+	fmt.Printf(format+"\n", args...)
 }
