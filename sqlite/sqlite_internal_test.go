@@ -288,6 +288,11 @@ func TestQueryPlans(t *testing.T) {
 		{"blocked", list + " WHERE " + blockedSQL + order, "events_dead", nil},
 		{"pending", list + " WHERE " + stateTermPending + order, "events_", nil},
 		{"delivered", list + " WHERE " + stateTermDelivered + order, "events_received", nil},
+		// SearchEvents reads a state's partial index by name when it holds
+		// few events (plan); INDEXED BY fails if the WHERE stops matching.
+		{"search pending", list + " INDEXED BY events_queue WHERE " + stateTermPending + order, "events_queue", nil},
+		{"search delivering", list + " INDEXED BY events_queue WHERE " + stateTermDelivering + order, "events_queue", nil},
+		{"search dead", list + " INDEXED BY events_dead WHERE " + stateTermDead + order, "events_dead", nil},
 		{"claim", claimDueSQL, "events_queue", []any{1, 10}},
 		{"prune rows", pruneRowsSQL, "events_received", []any{1, 10}},
 		// A body batch walks on from its cursor, and empties each body
@@ -302,7 +307,10 @@ func TestQueryPlans(t *testing.T) {
 		if !strings.Contains(p, tc.want) || strings.Contains(p, "SCAN events") && !strings.Contains(p, "USING INDEX") {
 			t.Errorf("%s: plan %q, want %s", tc.name, p, tc.want)
 		}
-		if tc.name != "prefix" && strings.Contains(p, "TEMP B-TREE") {
+		// A prefix of types, and the few live events of a state, are
+		// sorted.
+		sorts := tc.name == "prefix" || strings.HasPrefix(tc.name, "search pending") || strings.HasPrefix(tc.name, "search delivering")
+		if !sorts && strings.Contains(p, "TEMP B-TREE") {
 			t.Errorf("%s: plan %q sorts", tc.name, p)
 		}
 		t.Logf("%s: %s", tc.name, p)
