@@ -8,8 +8,7 @@
 -- (46-47% in the benchmark's store, 87-90% ascending). Ascending, a new
 -- entry is appended at the right end of its range, and the listing reads
 -- the same index backwards (ORDER BY ... DESC needs no sort either way).
--- Rebuilding them reads the table once at the first open: seconds for a
--- million events.
+-- Rebuilding them reads the table once, at the first open of this build.
 DROP INDEX events_received;
 CREATE INDEX events_received ON events (received_at, id);
 
