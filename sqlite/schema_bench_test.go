@@ -62,7 +62,7 @@ var schemaVariants = []schemaVariant{
 // leanIndexes is migration 0013 but its new column, which the seeded
 // store has (and the reference leaves NULL).
 func leanIndexes() string {
-	b, err := migrationFS.ReadFile("migrations/0013_lean_indexes.sql")
+	b, err := migrationFS.ReadFile("migrations/0013_lean.sql")
 	if err != nil {
 		panic(err)
 	}
