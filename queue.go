@@ -203,7 +203,7 @@ type Queue interface {
 	ReleaseHeld(ctx context.Context, destination string, ids []string, now time.Time) (int, error)
 
 	// CountHeld returns the number of held deliveries per destination
-	// (not those parked by a pause).
+	// (not those parked for their destination: hookbox.Parked).
 	CountHeld(ctx context.Context) (map[string]int, error)
 
 	// PauseDestination pauses (paused) or resumes the destination name,
@@ -214,10 +214,14 @@ type Queue interface {
 	// PausedDestinations returns the paused destinations and since when.
 	PausedDestinations(ctx context.Context) (map[string]time.Time, error)
 
+	// DestinationControls: circuit breakers and rate limits.
+	DestinationControls
+
 	// ReleasePaused makes the deliveries of destination parked by a pause
-	// (HoldReason HoldPaused) due at now, with no hold, and their events
-	// due at now. Returns how many. It reads first and writes only when
-	// there is something to release.
+	// (HoldReason HoldPaused), and those parked by its breaker
+	// (HoldBreaker) unless the breaker is open, due at now, with no hold,
+	// and their events due at now. Returns how many. It
+	// reads first and writes only when there is something to release.
 	ReleasePaused(ctx context.Context, destination string, now time.Time) (int, error)
 
 	// CountBlocked returns, per destination, the number of ordered keys

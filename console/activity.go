@@ -1,9 +1,11 @@
 package console
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookbox/hookbox"
 )
@@ -28,6 +30,26 @@ const (
 type Activity struct {
 	mu    sync.Mutex
 	slots [activityMinutes]slot
+	// failures are the last LastFailures failed attempts of each
+	// destination, newest first (the destinations page).
+	failures map[string][]Failure
+}
+
+// LastFailures is how many failed attempts of each destination Activity
+// keeps for the destinations page.
+const LastFailures = 3
+
+// maxFailureError bounds the error text kept of a failed attempt.
+const maxFailureError = 300
+
+// Failure is one failed delivery attempt as Activity keeps it: no
+// response body.
+type Failure struct {
+	At         time.Time // when the attempt started
+	EventID    string
+	Number     int    // the Hookbox-Attempt header it sent
+	StatusCode int    // 0: no response arrived
+	Error      string // the attempt's error, cut to 300 bytes
 }
 
 type slot struct {
@@ -102,9 +124,50 @@ func (a *Activity) RecordAttempt(at hookbox.Attempt) {
 	s := a.slotAt(t)
 	if at.OK {
 		s.delivered++
-	} else {
-		s.failed++
+		return
 	}
+	s.failed++
+	if a.failures == nil {
+		a.failures = map[string][]Failure{}
+	}
+	f := Failure{At: at.StartedAt, EventID: at.EventID, Number: at.Number, StatusCode: at.StatusCode, Error: cut(at.Error, maxFailureError)}
+	if f.At.IsZero() {
+		f.At = t
+	}
+	fs := a.failures[at.Destination]
+	i := 0
+	for i < len(fs) && !fs[i].At.Before(f.At) {
+		i++ // an attempt that finished late goes in its place
+	}
+	if i >= LastFailures {
+		return
+	}
+	fs = slices.Insert(fs, i, f)
+	a.failures[at.Destination] = fs[:min(len(fs), LastFailures)]
+}
+
+// Failures returns the last failed attempts of destination that this
+// process made, newest first (at most LastFailures).
+func (a *Activity) Failures(destination string) []Failure {
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.failures[destination])
+}
+
+// cut returns s cut to at most n bytes, on a rune boundary, with "…" when
+// cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 // Totals are Activity's counts over a span of time.

@@ -12,12 +12,76 @@ import (
 	"github.com/hookbox/hookbox"
 )
 
+// DestinationStatus is a destination's delivery controls and live state
+// as this process's delivery worker sees them (Options.DestinationStatusFunc,
+// from deliver.Worker.Status).
+type DestinationStatus struct {
+	MaxInFlight     int           // attempts at once, per process; 0: no cap
+	Rate            float64       // attempts per second, shared by replicas; 0: no limit
+	Burst           int           // with Rate
+	BreakerFailures int           // consecutive failed attempts that open the breaker; < 0: off
+	BreakerProbe    time.Duration // an open breaker's time between probes
+	InFlight        int           // attempts under way in this process
+	Failures        int           // the run of consecutive failed attempts this process saw
+}
+
+// Destination states, as the destinations page and API name them.
+const (
+	DestinationActive      = "active"
+	DestinationPaused      = "paused"
+	DestinationBreakerOpen = "breaker_open"
+)
+
 // destinationRow is one destination on the destinations page.
 type destinationRow struct {
-	Name          string
-	Paused        bool
-	PausedAt      time.Time
-	Held, Blocked int
+	Name string
+	// State: DestinationPaused when paused (whatever the breaker: nothing
+	// is attempted), else DestinationBreakerOpen, else DestinationActive.
+	State                            string
+	PausedAt, BreakerOpenAt, ProbeAt time.Time // the store's
+	Held, Blocked                    int
+	Parked                           map[string]int     // by hold reason (hookbox.Parked)
+	Status                           *DestinationStatus // nil: not delivered to by this process
+	Failures                         []Failure          // the last failed attempts of this process, newest first
+}
+
+// Paused reports whether the destination is paused.
+func (r destinationRow) Paused() bool { return !r.PausedAt.IsZero() }
+
+// BreakerOpen reports whether the destination's circuit breaker is open.
+func (r destinationRow) BreakerOpen() bool { return !r.BreakerOpenAt.IsZero() }
+
+// RateLimit says the destination's rate limit.
+func (r destinationRow) RateLimit() string {
+	switch {
+	case r.Status == nil:
+		return "—"
+	case r.Status.Rate <= 0:
+		return "none"
+	}
+	return strconv.FormatFloat(r.Status.Rate, 'g', -1, 64) + "/s, burst " + strconv.Itoa(max(r.Status.Burst, 1))
+}
+
+// InFlightLimit says the destination's cap on attempts at once.
+func (r destinationRow) InFlightLimit() string {
+	switch {
+	case r.Status == nil:
+		return "—"
+	case r.Status.MaxInFlight <= 0:
+		return "no cap"
+	}
+	return strconv.Itoa(r.Status.MaxInFlight) + " per process"
+}
+
+// Breaker says when the destination's circuit breaker opens.
+func (r destinationRow) Breaker() string {
+	switch {
+	case r.Status == nil:
+		return "—"
+	case r.Status.BreakerFailures < 0:
+		return "off"
+	}
+	return "after " + strconv.Itoa(r.Status.BreakerFailures) + " failures in a row, a probe every " + r.Status.BreakerProbe.String()
 }
 
 // destinationsPage is the destinations page: each configured destination
@@ -31,15 +95,50 @@ type destinationsPage struct {
 
 // DestinationDocument is a destination in GET /api/destinations.
 type DestinationDocument struct {
-	Name     string     `json:"name"`
-	State    string     `json:"state"` // active or paused
-	PausedAt *time.Time `json:"paused_at"`
-	Held     int        `json:"held"`
-	Blocked  int        `json:"blocked_keys"`
+	Name string `json:"name"`
+	// State is active, paused or breaker_open; a paused destination whose
+	// breaker is open is paused (nothing is attempted), with
+	// breaker_open_at set.
+	State         string     `json:"state"`
+	PausedAt      *time.Time `json:"paused_at"`
+	BreakerOpenAt *time.Time `json:"breaker_open_at"`
+	NextProbeAt   *time.Time `json:"next_probe_at"` // an open breaker's next probe
+	Held          int        `json:"held"`
+	Blocked       int        `json:"blocked_keys"`
+	// Parked counts the deliveries waiting for the destination, without
+	// an attempt, by why: paused, breaker (its breaker is open) and probe
+	// (let through as the open breaker's probe).
+	Parked map[string]int `json:"parked"`
+	// Limits, InFlight and ConsecutiveFailures are this process's (null
+	// when it does not deliver to the destination).
+	Limits              *LimitsDocument `json:"limits"`
+	InFlight            *int            `json:"in_flight"`
+	ConsecutiveFailures *int            `json:"consecutive_failures"`
+	// LastErrors are the last failed attempts this process made, newest
+	// first (at most LastFailures; forgotten at a restart).
+	LastErrors []FailureDocument `json:"last_errors"`
+}
+
+// LimitsDocument is a destination's delivery controls.
+type LimitsDocument struct {
+	MaxInFlight         int     `json:"max_in_flight"` // per process; 0: no cap
+	Rate                float64 `json:"rate"`          // attempts per second; 0: no limit
+	Burst               int     `json:"burst"`
+	BreakerFailures     int     `json:"breaker_failures"` // < 0: the breaker is off
+	BreakerProbeSeconds float64 `json:"breaker_probe_seconds"`
+}
+
+// FailureDocument is one failed delivery attempt.
+type FailureDocument struct {
+	At         time.Time `json:"at"`
+	EventID    string    `json:"event_id"`
+	Attempt    int       `json:"attempt"`     // the Hookbox-Attempt header sent
+	StatusCode int       `json:"status_code"` // 0: no response arrived
+	Error      string    `json:"error"`
 }
 
 func (s *Server) destinationRows(ctx context.Context) ([]destinationRow, error) {
-	paused, err := s.store.PausedDestinations(ctx)
+	states, err := s.store.DestinationStates(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -51,10 +150,29 @@ func (s *Server) destinationRows(ctx context.Context) ([]destinationRow, error) 
 	if err != nil {
 		return nil, err
 	}
+	parked, err := s.store.CountParked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var status map[string]DestinationStatus
+	if s.destStatus != nil {
+		status = s.destStatus()
+	}
 	rows := make([]destinationRow, 0, len(s.dests))
 	for _, name := range s.dests {
-		at, p := paused[name]
-		rows = append(rows, destinationRow{Name: name, Paused: p, PausedAt: at, Held: held[name], Blocked: blocked[name]})
+		st := states[name]
+		row := destinationRow{Name: name, State: DestinationActive, PausedAt: st.PausedAt, BreakerOpenAt: st.BreakerOpenAt,
+			Held: held[name], Blocked: blocked[name], Parked: parked[name], Failures: s.activity.Failures(name)}
+		if row.BreakerOpen() {
+			row.State, row.ProbeAt = DestinationBreakerOpen, st.ProbeAt
+		}
+		if row.Paused() {
+			row.State = DestinationPaused
+		}
+		if ds, ok := status[name]; ok {
+			row.Status = &ds
+		}
+		rows = append(rows, row)
 	}
 	return rows, nil
 }
@@ -126,11 +244,7 @@ func (s *Server) apiDestinations(w http.ResponseWriter, r *http.Request) {
 	}
 	docs := make([]DestinationDocument, 0, len(rows))
 	for _, row := range rows {
-		d := DestinationDocument{Name: row.Name, State: "active", Held: row.Held, Blocked: row.Blocked}
-		if row.Paused {
-			d.State, d.PausedAt = "paused", docTimePtr(row.PausedAt)
-		}
-		docs = append(docs, d)
+		docs = append(docs, newDestinationDocument(row))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"destinations": docs})
 }
@@ -159,4 +273,23 @@ func (s *Server) apiPause(paused bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"destination": req.Destination, "paused": paused, "due": n})
 	}
+}
+
+func newDestinationDocument(row destinationRow) DestinationDocument {
+	d := DestinationDocument{Name: row.Name, State: row.State, PausedAt: docTimePtr(row.PausedAt),
+		BreakerOpenAt: docTimePtr(row.BreakerOpenAt), NextProbeAt: docTimePtr(row.ProbeAt),
+		Held: row.Held, Blocked: row.Blocked, Parked: map[string]int{}, LastErrors: []FailureDocument{}}
+	for _, r := range []string{hookbox.HoldPaused, hookbox.HoldBreaker, hookbox.HoldProbe} {
+		d.Parked[r] = row.Parked[r]
+	}
+	if st := row.Status; st != nil {
+		d.Limits = &LimitsDocument{MaxInFlight: st.MaxInFlight, Rate: st.Rate, Burst: st.Burst,
+			BreakerFailures: st.BreakerFailures, BreakerProbeSeconds: st.BreakerProbe.Seconds()}
+		d.InFlight, d.ConsecutiveFailures = &st.InFlight, &st.Failures
+	}
+	for _, f := range row.Failures {
+		d.LastErrors = append(d.LastErrors, FailureDocument{At: docTime(f.At), EventID: f.EventID, Attempt: f.Number,
+			StatusCode: f.StatusCode, Error: f.Error})
+	}
+	return d
 }

@@ -38,6 +38,7 @@ func (s *Server) parseTemplates() (map[string]*template.Template, error) {
 		"unix":           unixTime,
 		"ago":            func(t time.Time) string { return relative(t, s.now()) },
 		"eventURL":       eventURL,
+		"due":            due,
 		"noDestination":  DeliveredToNoneRow,
 		"blocked":        Blocked,
 		"maxSkipReason":  func() int { return MaxSkipReason },
@@ -216,4 +217,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// due is a delivery's next attempt time for a page: zero (shown as "—")
+// when it is held or parked, never due on its own (hookbox.HeldUntil).
+func due(t time.Time) time.Time {
+	if t.Equal(hookbox.HeldUntil) {
+		return time.Time{}
+	}
+	return t
 }

@@ -53,6 +53,12 @@ type Options struct {
 	// events filter. Empty: the overview and pending events' pages say
 	// that no destination is configured (events stay pending).
 	Destinations []string
+	// DestinationStatusFunc, if set, returns the delivery controls and
+	// live state of each destination this process delivers to
+	// (deliver.Worker.Status), by name, for the destinations page; nil, or
+	// a destination absent from its map: the page shows what the store
+	// knows only.
+	DestinationStatusFunc func() map[string]DestinationStatus
 	// WakeFunc, if set, is called after a replay so that delivery starts
 	// at once (deliver.(*Worker).Wake).
 	WakeFunc func()
@@ -109,6 +115,7 @@ type Server struct {
 	isHTTPS       func(*http.Request) bool
 	activity      *Activity
 	dests         []string
+	destStatus    func() map[string]DestinationStatus
 	wake          func()
 	log           *slog.Logger
 	nowFunc       func() time.Time
@@ -147,6 +154,7 @@ func New(o Options) (*Server, error) {
 		isHTTPS:       o.IsHTTPS,
 		activity:      o.Activity,
 		dests:         o.Destinations,
+		destStatus:    o.DestinationStatusFunc,
 		wake:          o.WakeFunc,
 		log:           o.Logger,
 		nowFunc:       o.NowFunc,

@@ -30,14 +30,23 @@ type target struct {
 	tried  bool
 	number int // attempt number to make
 	att    hookbox.Attempt
+	probe  bool // the attempt is an open breaker's probe (HoldProbe)
+	// deferTo, when set, is when the delivery comes back: a limit of the
+	// destination (deferReason) held it back, no attempt was made.
+	deferTo     time.Time
+	deferReason string
 }
 
 // deliverClaim delivers a claimed event to every destination that accepts
 // it and has not delivered it (or died on it) yet, in parallel, and builds
 // the Completion. hard ending (Shutdown, a gone sync request) cuts the
-// deliveries short.
-func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
+// deliveries short. Unless all (sync mode: Stripe's retry is the
+// schedule), a destination whose delivery is not due yet is left as it is:
+// the event came due for another destination (a retry, a deferral by a
+// limit, a probe, a release), and this one keeps its own schedule.
+func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) outcome {
 	ev := c.Event
+	claimed := w.now()
 	prev := make(map[string]hookbox.Delivery, len(c.Deliveries))
 	for _, d := range c.Deliveries {
 		prev[d.Destination] = d
@@ -69,6 +78,13 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			out.allOK = false
 			continue
 		}
+		if !all && tried && p.State == hookbox.StatePending && p.NextAttemptAt.After(claimed) && !hasPreparer(d) {
+			if p.NextAttemptAt.Before(hookbox.HeldUntil) {
+				out.retries = append(out.retries, p.NextAttemptAt)
+			}
+			out.allOK = false
+			continue
+		}
 		if w.isPaused(name) {
 			holds = append(holds, hookbox.Delivery{Destination: name, State: hookbox.StatePending, Attempts: p.Attempts,
 				LastError: p.LastError, NextAttemptAt: hookbox.HeldUntil, HoldReason: hookbox.HoldPaused})
@@ -88,6 +104,15 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 				skipped = append(skipped, *skip)
 				continue
 			}
+		}
+		t.probe = tried && p.HoldReason == hookbox.HoldProbe
+		if !t.probe && w.breakerOpen(name) {
+			// An open breaker: parked until it closes or this delivery
+			// is its probe; no attempt, the retry budget untouched.
+			holds = append(holds, hookbox.Delivery{Destination: name, State: hookbox.StatePending, Attempts: p.Attempts,
+				LastError: p.LastError, NextAttemptAt: hookbox.HeldUntil, HoldReason: hookbox.HoldBreaker})
+			out.allOK = false
+			continue
 		}
 		if pr, ok := PreparerOf(d); ok {
 			// What the destination sends may not be there yet (the full
@@ -118,9 +143,10 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			}
 			t.ev = prep.Event
 		}
-		if tried && (!ev.ReplayedAt.IsZero() || p.Attempts == 0) {
-			// After a replay the retry budget restarted at 0, but attempt
-			// numbers continue: count them in the log.
+		if tried && (!ev.ReplayedAt.IsZero() || p.Attempts == 0 || t.probe) {
+			// After a replay the retry budget restarted at 0 (and failed
+			// probes spend none of it), but attempt numbers continue:
+			// count them in the log.
 			history = true
 		}
 		targets = append(targets, t)
@@ -157,14 +183,14 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 		w.numberFromHistory(dctx, ev.ID, targets)
 	}
 	if len(targets) == 1 {
-		targets[0].att = w.attempt(dctx, targets[0])
+		w.gatedAttempt(dctx, targets[0])
 	} else if len(targets) > 1 {
 		var wg sync.WaitGroup
 		for _, t := range targets {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				t.att = w.attempt(dctx, t)
+				w.gatedAttempt(dctx, t)
 			}()
 		}
 		wg.Wait()
@@ -176,6 +202,12 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 	for _, t := range targets {
 		a := t.att
 		name := t.dest.Name()
+		if !t.deferTo.IsZero() {
+			comp.Deliveries = append(comp.Deliveries, w.deferred(ev, t, now))
+			out.retries = append(out.retries, t.deferTo)
+			out.allOK = false
+			continue
+		}
 		if out.aborted && !a.OK {
 			// Cut short: record nothing; the destination stays pending
 			// (a row is written so the event cannot look delivered).
@@ -200,6 +232,7 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 			d.HoldReason = hookbox.HoldReleased // released: sent whatever its version, until delivered
 		}
 		if a.OK {
+			w.attemptOK(hard, name, t.probe)
 			d.State = hookbox.StateDelivered
 			w.log.LogAttrs(context.Background(), slog.LevelDebug, "event delivered",
 				slog.String("event_id", ev.ID), slog.String("type", ev.Type),
@@ -208,8 +241,21 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim) outcome {
 		} else {
 			out.allOK = false
 			d.LastError = lastError(a)
+			parked := w.attemptFailed(hard, name, t.probe)
+			if parked && t.probe {
+				// A failed probe tells of the destination, not of the
+				// event: it spends none of the event's retry budget,
+				// so that an outage sends no event dead.
+				d.Attempts = t.prev.Attempts
+			}
 			next, dead := w.Retry.Next(d.Attempts, ev.WindowStart(), now)
-			if dead {
+			if parked && (t.probe || !dead) {
+				d.State, d.NextAttemptAt, d.HoldReason = hookbox.StatePending, hookbox.HeldUntil, hookbox.HoldBreaker
+				w.log.LogAttrs(context.Background(), slog.LevelWarn, "delivery attempt failed; breaker open: parked",
+					slog.String("event_id", ev.ID), slog.String("type", ev.Type),
+					slog.String("destination", name), slog.Int("attempt", a.Number),
+					slog.String("error", d.LastError))
+			} else if dead {
 				d.State = hookbox.StateDead
 				w.log.LogAttrs(context.Background(), slog.LevelError, "event dead at destination",
 					slog.String("event_id", ev.ID), slog.String("type", ev.Type),

@@ -69,7 +69,9 @@ func TestWorker_GroupCompletion(t *testing.T) {
 		Queue: s,
 		Destinations: []deliver.Destination{
 			mustHTTP(t, "good", good.URL, deliver.HTTPOptions{}),
-			mustHTTP(t, "flaky", flaky.URL, deliver.HTTPOptions{}),
+			// Every first attempt fails: no breaker, which would park
+			// the retries for a probe interval.
+			deliver.Controlled(mustHTTP(t, "flaky", flaky.URL, deliver.HTTPOptions{}), deliver.Controls{BreakerFailures: -1}),
 		},
 		Retry: fastRetry(5),
 	})

@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/hookbox/hookbox"
@@ -90,6 +91,14 @@ func PreparerOf(d Destination) (Preparer, bool) {
 	return nil, false
 }
 
+// hasPreparer reports whether d has a Preparer: its deliveries wait for
+// something the store signals on the event (a thin event's fetch), not on
+// the delivery, so they are tried whenever the event is claimed.
+func hasPreparer(d Destination) bool {
+	_, ok := PreparerOf(d)
+	return ok
+}
+
 // VersionOf returns the Stripe API version destination d states
 // (Versioned), looking through wrappers that implement Unwrap()
 // Destination; the zero APIVersion when none states one.
@@ -105,4 +114,25 @@ func VersionOf(d Destination) hookbox.APIVersion {
 		d = u.Unwrap()
 	}
 	return ""
+}
+
+// wrapped is embedded by the destinations that wrap another to add an
+// option (Ordered, Controlled): it delivers through the wrapped one and
+// passes its timeout and Close on.
+type wrapped struct {
+	Destination
+}
+
+// Unwrap returns the destination that delivers.
+func (d wrapped) Unwrap() Destination { return d.Destination }
+
+// AttemptTimeout passes the wrapped destination's timeout on.
+func (d wrapped) AttemptTimeout() time.Duration { return attemptTimeout(d.Destination) }
+
+// Close closes the wrapped destination when it holds resources.
+func (d wrapped) Close() error {
+	if c, ok := d.Destination.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }

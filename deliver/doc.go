@@ -23,6 +23,25 @@
 // so a failing destination never causes a second delivery to one that
 // succeeded.
 //
+// A destination whose own delivery is not due yet is left alone when its
+// event comes due for another destination: each keeps its own schedule.
+//
+// # Limits, pauses and the circuit breaker
+//
+// Controlled gives a destination Controls. MaxInFlight caps its attempts at
+// once in this worker; Rate (with Burst) caps its attempts per second for
+// every worker on the store, through a GCRA kept in the store
+// (hookbox.DestinationControls.TakeRate). A delivery a limit holds back is
+// deferred: pending, due at the turn it was given, no attempt made and no
+// retry budget spent. After BreakerFailures consecutive failed attempts
+// (default 10) the destination's circuit breaker opens in the store: its
+// deliveries are parked (HoldReason hookbox.HoldBreaker, due never, budget
+// untouched), every BreakerProbe (default 10 s) one of them is made due as
+// the probe (ProbeBreaker), and the first success closes the breaker and
+// makes the parked deliveries due. A paused destination parks its
+// deliveries the same way (hookbox.HoldPaused). Every worker reads the
+// stored pauses and breakers every second.
+//
 // Attempt numbers count per destination across replays (Hookbox-Attempt
 // header, Attempt.Number), while Delivery.Attempts is the retry budget spent
 // since the last replay, which RetryPolicy.Next counts against MaxAttempts;

@@ -2,7 +2,6 @@ package deliver
 
 import (
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/hookbox/hookbox"
@@ -84,7 +83,7 @@ func (o Ordering) Check() error {
 // Event.OrderKey), which the receiver sets up for every endpoint that has
 // an ordered destination.
 func Ordered(d Destination, o Ordering) Destination {
-	return ordered{Destination: d, o: o.WithDefaults()}
+	return ordered{wrapped: wrapped{d}, o: o.WithDefaults()}
 }
 
 // OrderingOf returns the Ordering of d, looking through wrappers that
@@ -104,22 +103,8 @@ func OrderingOf(d Destination) (Ordering, bool) {
 }
 
 type ordered struct {
-	Destination
+	wrapped
 	o Ordering
-}
-
-// Unwrap returns the destination that delivers.
-func (d ordered) Unwrap() Destination { return d.Destination }
-
-// AttemptTimeout passes the wrapped destination's timeout on.
-func (d ordered) AttemptTimeout() time.Duration { return attemptTimeout(d.Destination) }
-
-// Close closes the wrapped destination when it holds resources.
-func (d ordered) Close() error {
-	if c, ok := d.Destination.(io.Closer); ok {
-		return c.Close()
-	}
-	return nil
 }
 
 // lateReason is the SkipReason of a late event under LateSkip.

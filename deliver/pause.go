@@ -4,16 +4,20 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/hookbox/hookbox"
 )
 
-// pausedEvery is how often a worker reads the paused destinations from
-// the store (and makes due the parked deliveries of those not paused).
+// pausedEvery is how often a worker reads the destinations' stored state
+// (pauses, breakers), makes due the parked deliveries of those neither
+// paused nor with an open breaker, and lets an open breaker's probe go.
 const pausedEvery = time.Second
 
-// refreshPaused reads the paused destinations at most every pausedEvery,
-// and makes due the deliveries parked for a destination that is not paused
-// any more (resumed on any replica, or by the CLI). A failed read keeps
-// the last set.
+// refreshPaused reads the destinations' stored state at most every
+// pausedEvery. A destination resumed (on any replica, or by the CLI) or
+// whose breaker closed gets its parked deliveries made due; an open breaker
+// whose probe time has come gets one parked delivery made due as its probe.
+// A failed read keeps the last state.
 func (w *Worker) refreshPaused(ctx context.Context) {
 	now := time.Now()
 	if now.Sub(w.pausedAt) < pausedEvery {
@@ -22,39 +26,70 @@ func (w *Worker) refreshPaused(ctx context.Context) {
 	w.pausedAt = now
 	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	paused, err := w.Queue.PausedDestinations(sctx)
+	states, err := w.Queue.DestinationStates(sctx)
 	if err != nil {
 		w.storeError("paused", err)
 		return
 	}
-	set := make(map[string]bool, len(paused))
-	for name := range paused {
-		set[name] = true
-	}
-	w.paused.Store(&set)
-	released := 0
+	wake := false
 	for _, d := range w.Destinations {
-		if set[d.Name()] {
-			continue
+		name := d.Name()
+		c := w.ctl[name]
+		st := states[name]
+		c.mu.Lock()
+		c.st = st
+		c.mu.Unlock()
+		if c.c.BreakerFailures <= 0 && !st.BreakerOpenAt.IsZero() {
+			// Opened while the breaker was on (this worker's config
+			// turned it off): close it, so that it is not reported open.
+			if _, err := w.Queue.SetBreaker(sctx, name, false, time.Time{}, w.now()); err != nil {
+				w.storeError("breaker", err)
+			}
 		}
-		n, err := w.Queue.ReleasePaused(sctx, d.Name(), w.now())
-		if err != nil {
-			w.storeError("paused", err)
-			continue
+		switch {
+		case !st.PausedAt.IsZero():
+		case c.open():
+			wake = w.probe(sctx, c, st) || wake
+		default:
+			n, err := w.Queue.ReleasePaused(sctx, name, w.now())
+			if err != nil {
+				w.storeError("paused", err)
+				continue
+			}
+			if n > 0 {
+				w.log.LogAttrs(ctx, slog.LevelInfo, "destination resumed: parked deliveries due",
+					slog.String("destination", name), slog.Int("deliveries", n))
+				wake = true
+			}
 		}
-		if n > 0 {
-			w.log.LogAttrs(ctx, slog.LevelInfo, "destination resumed: parked deliveries due",
-				slog.String("destination", d.Name()), slog.Int("deliveries", n))
-		}
-		released += n
 	}
-	if released > 0 {
+	if wake {
 		signal(w.wake)
 	}
 }
 
+// probe lets the open breaker of c's destination send one probe when its
+// time has come; true when a parked delivery was made due.
+func (w *Worker) probe(ctx context.Context, c *destCtl, st hookbox.DestinationState) bool {
+	now := w.now()
+	if st.ProbeAt.After(now) {
+		return false
+	}
+	id, err := w.Queue.ProbeBreaker(ctx, c.name, now.Add(c.c.BreakerProbe), now)
+	if err != nil {
+		w.storeError("breaker", err)
+		return false
+	}
+	if id == "" {
+		return false
+	}
+	w.log.LogAttrs(ctx, slog.LevelInfo, "circuit breaker probe",
+		slog.String("destination", c.name), slog.String("event_id", id))
+	return true
+}
+
 // isPaused reports whether destination name is paused, as last read.
 func (w *Worker) isPaused(name string) bool {
-	p := w.paused.Load()
-	return p != nil && (*p)[name]
+	c := w.ctl[name]
+	return c != nil && !c.state().PausedAt.IsZero()
 }

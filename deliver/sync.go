@@ -39,7 +39,7 @@ func (w *Worker) DeliverNow(ctx context.Context, eventID string) (allOK bool, er
 	if err != nil {
 		return false, fmt.Errorf("deliver now: %w", err)
 	}
-	out := w.deliverClaim(ctx, c)
+	out := w.deliverClaim(ctx, c, true)
 	sctx := context.WithoutCancel(ctx)
 	if out.aborted && len(out.completion.Attempts) == 0 {
 		rctx, cancel := context.WithTimeout(sctx, storeTimeout)

@@ -35,7 +35,7 @@ func Traceparent(ctx context.Context) string {
 func (w *Worker) startSpan(ctx context.Context, t *target) (context.Context, trace.Span) {
 	ev := t.ev
 	kind := trace.SpanKindProducer // a broker message
-	if _, ok := t.dest.(*HTTP); ok {
+	if isHTTP(t.dest) {
 		kind = trace.SpanKindClient
 	}
 	opts := []trace.SpanStartOption{
@@ -73,4 +73,20 @@ func endSpan(span trace.Span, a *hookbox.Attempt) {
 		}
 	}
 	span.End()
+}
+
+// isHTTP reports whether d is an HTTP destination, looking through
+// wrappers that implement Unwrap() Destination.
+func isHTTP(d Destination) bool {
+	for d != nil {
+		if _, ok := d.(*HTTP); ok {
+			return true
+		}
+		u, ok := d.(interface{ Unwrap() Destination })
+		if !ok {
+			return false
+		}
+		d = u.Unwrap()
+	}
+	return false
 }

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hookbox/hookbox"
@@ -105,6 +104,15 @@ type Worker struct {
 	// can stall on a failing store while ingest is fine; this lets it be
 	// counted and alerted on.
 	OnStoreError func(op string, err error)
+	// OnBreaker, if set, is called when this worker opens (open) or closes
+	// a destination's circuit breaker in the store (Controls).
+	OnBreaker func(destination string, open bool)
+	// OnProbe, if set, is called with the outcome of each attempt this
+	// worker makes as an open breaker's probe.
+	OnProbe func(destination string, ok bool)
+	// OnDefer, if set, is called for each delivery a destination's limits
+	// defer without an attempt: reason "rate" or "in_flight".
+	OnDefer func(destination, reason string)
 	// Tracer, when set, makes one span per attempt, "hookbox.deliver"
 	// (see attempt), whose context the destination passes on: a W3C
 	// traceparent header on HTTP forwards and broker messages. nil: no
@@ -125,8 +133,8 @@ type Worker struct {
 	poll     time.Duration
 	log      *slog.Logger
 
-	paused   atomic.Pointer[map[string]bool] // destinations paused in the store
-	pausedAt time.Time                       // last read of the paused set (loop only)
+	ctl      map[string]*destCtl // per destination: controls and stored state (set by init)
+	pausedAt time.Time           // last read of the stored state (loop only)
 
 	mu        sync.Mutex
 	started   bool
@@ -276,7 +284,7 @@ func (w *Worker) setup() error {
 	if err := CheckLease(w.Lease, w.Destinations); err != nil {
 		w.log.Warn("deliver: " + hookbox.ErrorMessage(err))
 	}
-	return nil
+	return w.setupControls()
 }
 
 // defaultOwner is hostname-pid-random: unique per process run, and telling
@@ -639,7 +647,7 @@ func (w *Worker) process(c *hookbox.Claim) {
 // same event to deliver next, or nil when it let go of the event.
 func (w *Worker) processOnce(c *hookbox.Claim) *hookbox.Claim {
 	id := c.Event.ID
-	out := w.deliverClaim(w.hard, c)
+	out := w.deliverClaim(w.hard, c, false)
 	if out.aborted && len(out.completion.Attempts) == 0 {
 		// Cut short by Shutdown with nothing to record: release it.
 		w.mu.Lock()

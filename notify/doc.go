@@ -1,7 +1,8 @@
 // Package notify tells people when something is wrong with a hookbox, where
 // nobody runs Alertmanager: an event went dead, a destination keeps
-// failing, an endpoint has received nothing for too long, signature
-// failures spike, an old secret still matches a day into a rotation.
+// failing, its circuit breaker is open or it has been paused for too long,
+// an endpoint has received nothing for too long, signature failures spike,
+// an old secret still matches a day into a rotation.
 //
 // A Notifier evaluates its Conditions every Every (with an injected clock)
 // and sends a Message to each Channel when a condition starts and when it

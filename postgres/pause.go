@@ -58,10 +58,11 @@ func (s *Store) PausedDestinations(ctx context.Context) (map[string]time.Time, e
 }
 
 // releasePausedSQL makes the deliveries of destination $1 parked by a
-// pause due at $2, and their events.
+// pause or an open breaker due at $2, and their events.
 const releasePausedSQL = `WITH parked AS (
 	SELECT d.event_id FROM deliveries d
-	WHERE d.hold_reason <> '' AND d.hold_reason = 'paused' AND d.destination = $1 AND d.state = 'pending'
+	WHERE d.hold_reason <> '' AND d.hold_reason IN ('paused', 'breaker') AND d.destination = $1 AND d.state = 'pending'
+		AND (d.hold_reason = 'paused' OR NOT EXISTS (SELECT 1 FROM destinations WHERE name = $1 AND breaker_open_at <> '-infinity'))
 	ORDER BY d.event_id
 	FOR UPDATE
 ), evs AS (
@@ -81,7 +82,8 @@ func (s *Store) ReleasePaused(ctx context.Context, destination string, now time.
 	var any bool
 	err := s.withConn(ctx, func(conn *pgx.Conn) error {
 		return conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries
-			WHERE hold_reason <> '' AND hold_reason = 'paused' AND destination = $1 AND state = 'pending')`, destination).Scan(&any)
+			WHERE hold_reason <> '' AND hold_reason IN ('paused', 'breaker') AND destination = $1 AND state = 'pending'
+				AND (hold_reason = 'paused' OR NOT EXISTS (SELECT 1 FROM destinations WHERE name = $1 AND breaker_open_at <> '-infinity')))`, destination).Scan(&any)
 	})
 	if err != nil {
 		return 0, dbError("release paused", err)

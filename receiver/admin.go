@@ -19,7 +19,7 @@ func (r *Receiver) adminHandler(destinations []string) (http.Handler, error) {
 	}
 	srv, err := console.New(console.Options{
 		Store: r.store, Token: o.AdminToken, Activity: r.activity, Destinations: destinations,
-		WakeFunc: wake, Logger: r.logger, NowFunc: o.NowFunc,
+		WakeFunc: wake, Logger: r.logger, NowFunc: o.NowFunc, DestinationStatusFunc: r.destinationStatus,
 		IsHTTPS:    r.proxies.IsHTTPS, // behind a TLS-terminating proxy in --trusted-proxies
 		ListenAddr: o.AdminListen, AllowedHosts: o.AdminHosts,
 		Metrics: r.metrics.Handler(), Pprof: o.Pprof, ReadyFunc: r.Ready,
@@ -28,4 +28,20 @@ func (r *Receiver) adminHandler(destinations []string) (http.Handler, error) {
 		return nil, fmt.Errorf("console: %w", err)
 	}
 	return srv, nil
+}
+
+// destinationStatus is the worker's view of each destination's delivery
+// controls, for the console's destinations page; nil without a worker.
+func (r *Receiver) destinationStatus() map[string]console.DestinationStatus {
+	if r.worker == nil {
+		return nil
+	}
+	st := r.worker.Status()
+	out := make(map[string]console.DestinationStatus, len(st))
+	for name, s := range st {
+		c := s.Controls
+		out[name] = console.DestinationStatus{MaxInFlight: c.MaxInFlight, Rate: c.Rate, Burst: c.Burst,
+			BreakerFailures: c.BreakerFailures, BreakerProbe: c.BreakerProbe, InFlight: s.InFlight, Failures: s.Failures}
+	}
+	return out
 }

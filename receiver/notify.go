@@ -29,10 +29,14 @@ type NotifyOptions struct {
 	// OldSecretAfter: a non-first secret still matching this long after
 	// its first match.
 	OldSecretAfter time.Duration
+	// BreakerOpenOff: no message when a destination's circuit breaker
+	// opens (and closes).
+	BreakerOpenOff bool
+	// PausedAfter: a destination paused for longer than this.
+	PausedAfter time.Duration
 	// Silence: endpoints that must receive an event at least this often.
 	Silence map[string]time.Duration
-	// Conditions are more conditions to evaluate (a destination paused,
-	// its circuit breaker open).
+	// Conditions are more conditions to evaluate.
 	Conditions []notify.ConditionFunc
 }
 
@@ -86,6 +90,12 @@ func (r *Receiver) newNotifier() *notify.Notifier {
 	}
 	if o.OldSecretAfter >= 0 {
 		conds = append(conds, notify.OldSecret(r.tracker, orDefault(o.OldSecretAfter, notify.DefaultOldSecretAfter)))
+	}
+	if !o.BreakerOpenOff {
+		conds = append(conds, notify.BreakerOpen(r.store))
+	}
+	if o.PausedAfter >= 0 {
+		conds = append(conds, notify.DestinationPaused(r.store, orDefault(o.PausedAfter, notify.DefaultPausedAfter)))
 	}
 	if len(o.Silence) > 0 {
 		conds = append(conds, notify.EndpointSilent(r.tracker, o.Silence))

@@ -53,8 +53,8 @@ func (s *Store) PausedDestinations(ctx context.Context) (map[string]time.Time, e
 	return out, rows.Err()
 }
 
-// ReleasePaused makes the deliveries of destination parked by a pause due
-// at now, and their events. It reads first (the deliveries_held index) and
+// ReleasePaused makes the deliveries of destination parked by a pause or
+// by its breaker (when the breaker is closed) due at now, and their events. It reads first (the deliveries_held index) and
 // takes the writer only when there is something to release.
 func (s *Store) ReleasePaused(ctx context.Context, destination string, now time.Time) (int, error) {
 	if s.closed.Load() {
@@ -65,7 +65,8 @@ func (s *Store) ReleasePaused(ctx context.Context, destination string, now time.
 		return 0, hookbox.Errorf(hookbox.EINVALID, "release paused: a destination and a time are required")
 	}
 	const parked = `SELECT event_id FROM deliveries INDEXED BY deliveries_held
-		WHERE hold_reason <> '' AND hold_reason = 'paused' AND destination = ?1 AND state = 'pending'`
+		WHERE hold_reason <> '' AND hold_reason IN ('paused', 'breaker') AND destination = ?1 AND state = 'pending'
+			AND (hold_reason = 'paused' OR NOT EXISTS (SELECT 1 FROM destinations WHERE name = ?1 AND breaker_open_at <> 0))`
 	var one int
 	err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM (`+parked+` LIMIT 1)`, destination).Scan(&one)
 	if err != nil {

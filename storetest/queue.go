@@ -47,6 +47,7 @@ func runQueue(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	runOrder(t, open)
 	runHeld(t, open)
 	runPause(t, open)
+	runControls(t, open)
 }
 
 // queued returns a pending event with no attempts, due at next, received at

@@ -27,8 +27,10 @@ func TestWorker_BrokerOutage(t *testing.T) {
 	s := brokertest.OpenStore(t)
 	d := mustNew(t, "kafka", cl.url("topic="+topic), deliver.BrokerOptions{Timeout: time.Second})
 	w := brokertest.StartWorker(t, &deliver.Worker{
-		Queue:        s,
-		Destinations: []deliver.Destination{d},
+		Queue: s,
+		// No breaker: this test watches every event retried through the
+		// outage (an open breaker would park them unattempted).
+		Destinations: []deliver.Destination{deliver.Controlled(d, deliver.Controls{BreakerFailures: -1})},
 		Retry:        brokertest.Retry(5*time.Millisecond, 50*time.Millisecond, 1000),
 		Concurrency:  4,
 		PollInterval: 20 * time.Millisecond,

@@ -352,6 +352,10 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 				state = "skipped"
 			case d.HoldReason == hookbox.HoldPaused && d.State == hookbox.StatePending:
 				state = "paused"
+			case d.HoldReason == hookbox.HoldBreaker && d.State == hookbox.StatePending:
+				state = "parked"
+			case d.HoldReason == hookbox.HoldProbe && d.State == hookbox.StatePending:
+				state = "probe"
 			case d.HoldReason != "" && d.HoldReason != hookbox.HoldReleased && d.State == hookbox.StatePending:
 				state = "held"
 			}
@@ -359,7 +363,7 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 			if n := last[d.Destination]; n > d.Attempts {
 				line += fmt.Sprintf(" since the last replay, %d in all (the last Hookbox-Attempt)", n)
 			}
-			if d.State == hookbox.StatePending && !d.NextAttemptAt.IsZero() && state != "held" && state != "paused" {
+			if d.State == hookbox.StatePending && !d.NextAttemptAt.IsZero() && !d.NextAttemptAt.Equal(hookbox.HeldUntil) {
 				line += "  next " + d.NextAttemptAt.UTC().Format(time.RFC3339)
 			}
 			if d.LastError != "" {
@@ -370,6 +374,12 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 			}
 			if state == "paused" {
 				line += "  waiting: the destination is paused (hookbox destinations resume " + d.Destination + ")"
+			}
+			if state == "parked" {
+				line += "  parked: breaker open (waits, its retry budget untouched, until the breaker closes or it goes as the probe)"
+			}
+			if state == "probe" {
+				line += "  probe: the one attempt the open breaker lets through"
 			}
 			if state == "held" {
 				line += "  held: " + d.HoldReason + " (hookbox events release --destination " + d.Destination + ")"

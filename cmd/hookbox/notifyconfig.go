@@ -40,8 +40,10 @@ type conditionConfig struct {
 	DeadEvents         string                  `yaml:"dead_events"`         // on (default) or off
 	DestinationFailing string                  `yaml:"destination_failing"` // a duration or off
 	SignatureFailures  *signatureConfig        `yaml:"signature_failures"`
-	OldSecret          string                  `yaml:"old_secret"` // a duration or off
-	Silence            map[string]yamlDuration `yaml:"silence"`    // endpoint: duration
+	OldSecret          string                  `yaml:"old_secret"`         // a duration or off
+	BreakerOpen        string                  `yaml:"breaker_open"`       // on (default) or off
+	DestinationPaused  string                  `yaml:"destination_paused"` // a duration or off
+	Silence            map[string]yamlDuration `yaml:"silence"`            // endpoint: duration
 }
 
 type signatureConfig struct {
@@ -123,7 +125,17 @@ func (c conditionConfig) apply(o *receiver.NotifyOptions) error {
 	default:
 		return fmt.Errorf("dead_events %q: want on or off", c.DeadEvents)
 	}
+	switch c.BreakerOpen {
+	case "", "on":
+	case "off":
+		o.BreakerOpenOff = true
+	default:
+		return fmt.Errorf("breaker_open %q: want on or off", c.BreakerOpen)
+	}
 	var err error
+	if o.PausedAfter, err = durationOrOff("destination_paused", c.DestinationPaused); err != nil {
+		return err
+	}
 	if o.FailingAfter, err = durationOrOff("destination_failing", c.DestinationFailing); err != nil {
 		return err
 	}

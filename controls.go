@@ -1,0 +1,128 @@
+package hookbox
+
+import (
+	"context"
+	"math"
+	"time"
+)
+
+// HoldBreaker is the HoldReason of a delivery parked because its
+// destination's circuit breaker is open: due at HeldUntil, no attempt
+// made, its retry budget untouched, until the breaker closes
+// (ReleasePaused) or the delivery is chosen as the breaker's probe
+// (ProbeBreaker).
+const HoldBreaker = "breaker"
+
+// HoldProbe is the HoldReason of the parked delivery that ProbeBreaker
+// made due: the one attempt an open breaker lets through.
+const HoldProbe = "probe"
+
+// Parked reports whether a hold reason is one of those that park a
+// delivery for its destination rather than for its event (a pause, an
+// open breaker, a probe): they are not "held" in the API-version sense.
+func Parked(reason string) bool {
+	return reason == HoldPaused || reason == HoldBreaker || reason == HoldProbe
+}
+
+// DestinationState is what the store keeps of a destination's controls,
+// shared by every replica.
+type DestinationState struct {
+	PausedAt      time.Time // zero: not paused
+	BreakerOpenAt time.Time // zero: the circuit breaker is closed
+	ProbeAt       time.Time // open breaker: when the next probe may go
+}
+
+// RateLimit is a destination's rate limit: Rate sends per second on
+// average, with at most Burst sent at once after a quiet time. It is kept
+// as a GCRA (a token bucket in one timestamp) in the store, so that every
+// replica draws from one limit: in any second a destination is sent at
+// most Rate+Burst events.
+type RateLimit struct {
+	Rate  float64 // sends per second; > 0
+	Burst int     // < 1 means 1
+}
+
+// RateState is the stored state of a RateLimit.
+type RateState struct {
+	// TAT is the GCRA's theoretical arrival time: the next send conforms
+	// when TAT - (Burst-1)*interval <= its time.
+	TAT time.Time
+	// Next is the time handed to the last refused send: refused sends are
+	// told to come back one interval apart, in the order they were
+	// refused, instead of all at once.
+	Next time.Time
+}
+
+// Interval is the time between two sends at the limit's rate.
+func (l RateLimit) Interval() time.Duration {
+	if l.Rate <= 0 || math.IsNaN(l.Rate) {
+		return 0
+	}
+	return max(time.Duration(float64(time.Second)/l.Rate), time.Nanosecond)
+}
+
+func (l RateLimit) burst() int { return max(l.Burst, 1) }
+
+// Take takes one send at now from a limit in state st. A send that
+// conforms within wait of now is granted (ok) at the time at, now <= at
+// <= now+wait, and the state advances; otherwise at is the time to try
+// again (after now+wait), spaced one interval behind the refusals before
+// it, and only Next advances.
+func (l RateLimit) Take(st RateState, now time.Time, wait time.Duration) (at time.Time, ok bool, next RateState) {
+	iv := l.Interval()
+	if iv == 0 {
+		return now, true, st
+	}
+	tat := st.TAT
+	if tat.Before(now) {
+		tat = now
+	}
+	tolerance := time.Duration(l.burst()-1) * iv
+	at = tat.Add(-tolerance)
+	if at.Before(now) {
+		at = now
+	}
+	if !at.After(now.Add(wait)) {
+		st.TAT = tat.Add(iv)
+		return at, true, st
+	}
+	again := at
+	if !st.Next.Before(again) {
+		again = st.Next.Add(iv)
+	}
+	st.Next = again
+	return again, false, st
+}
+
+// DestinationControls is the store side of per-destination delivery
+// controls beyond pause: the circuit breaker and the shared rate limit
+// (part of Queue).
+type DestinationControls interface {
+	// DestinationStates returns the stored state of every destination
+	// that has one (paused, breaker open or rate-limited once).
+	DestinationStates(ctx context.Context) (map[string]DestinationState, error)
+
+	// SetBreaker opens (open) the breaker of destination name at now,
+	// with its first probe at probeAt, or closes it. changed is false when
+	// it already was so (another replica got there first).
+	SetBreaker(ctx context.Context, name string, open bool, probeAt, now time.Time) (changed bool, err error)
+
+	// ProbeBreaker lets one probe through the open breaker of destination
+	// name when its probe time has come (ProbeAt <= now): the parked
+	// delivery (HoldBreaker) with the fewest attempts, then the oldest
+	// event, becomes due at now with HoldReason HoldProbe, and the next
+	// probe is set to next. Returns the event id, or "" when the breaker is
+	// not open, the probe time has not come, or nothing is parked (then the
+	// probe time is left as it is). Replicas racing get one probe.
+	ProbeBreaker(ctx context.Context, name string, next, now time.Time) (eventID string, err error)
+
+	// CountParked returns the number of pending deliveries parked for
+	// their destination (Parked: HoldPaused, HoldBreaker, HoldProbe), per
+	// destination and hold reason; destinations with none are absent.
+	CountParked(ctx context.Context) (map[string]map[string]int, error)
+
+	// TakeRate takes one send from the rate limit of destination name
+	// (RateLimit.Take on the stored state, atomically): ok with the send
+	// time at, within wait of now, or the time to try again.
+	TakeRate(ctx context.Context, name string, lim RateLimit, wait time.Duration, now time.Time) (at time.Time, ok bool, err error)
+}

@@ -1,0 +1,74 @@
+package hookbox
+
+import (
+	"testing"
+	"time"
+)
+
+// TestRateLimitTake: a burst goes at once, then one send per interval; in
+// any one-second window no more than Rate+Burst sends are granted; refused
+// sends are told to come back one interval apart.
+func TestRateLimitTake(t *testing.T) {
+	l := RateLimit{Rate: 5, Burst: 3}
+	t0 := time.Unix(1_700_000_000, 0)
+	var st RateState
+	var at time.Time
+	var ok bool
+	for i := range 3 {
+		if at, ok, st = l.Take(st, t0, 0); !ok || !at.Equal(t0) {
+			t.Fatalf("burst send %d: at %v ok %v", i, at.Sub(t0), ok)
+		}
+	}
+	if _, ok, st = l.Take(st, t0, 0); ok {
+		t.Fatal("fourth send at once granted beyond the burst")
+	}
+	if at, ok, st = l.Take(st, t0, 300*time.Millisecond); !ok || at.Sub(t0) != 200*time.Millisecond {
+		t.Fatalf("send within wait: at %v ok %v, want +200ms", at.Sub(t0), ok)
+	}
+	// Refused sends come back spaced by the interval.
+	var agains []time.Duration
+	for range 3 {
+		a, ok, next := l.Take(st, t0, 0)
+		if ok {
+			t.Fatal("granted with no token")
+		}
+		st = next
+		agains = append(agains, a.Sub(t0))
+	}
+	if agains[0] != 400*time.Millisecond || agains[1] != 600*time.Millisecond || agains[2] != 800*time.Millisecond {
+		t.Fatalf("try-again times %v, want 400ms 600ms 800ms", agains)
+	}
+
+	// Steady load: take whenever granted, sending every 10 ms for 5 s;
+	// count every one-second window.
+	st = RateState{}
+	var sent []time.Time
+	for ms := 0; ms < 5000; ms += 10 {
+		now := t0.Add(time.Duration(ms) * time.Millisecond)
+		if at, ok, next := l.Take(st, now, 0); ok {
+			st = next
+			sent = append(sent, at)
+		}
+	}
+	for i := range sent {
+		n := 0
+		for _, s := range sent[i:] {
+			if s.Sub(sent[i]) < time.Second {
+				n++
+			}
+		}
+		if n > 5+3 {
+			t.Fatalf("%d sends in the second from %v, want at most rate+burst = 8", n, sent[i].Sub(t0))
+		}
+	}
+	if len(sent) < 5*5 || len(sent) > 5*5+3 {
+		t.Fatalf("%d sends in 5 s at 5/s burst 3", len(sent))
+	}
+}
+
+func TestRateLimitUnlimited(t *testing.T) {
+	now := time.Unix(1, 0)
+	if at, ok, _ := (RateLimit{}).Take(RateState{}, now, 0); !ok || !at.Equal(now) {
+		t.Fatal("a zero rate limits")
+	}
+}

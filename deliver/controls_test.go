@@ -1,0 +1,323 @@
+package deliver_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/deliver"
+)
+
+// TestControls_Rate ensures a rate-limited destination never sees more
+// than rate+burst requests in any one-second window, that every event is
+// delivered with a single attempt (held back, not failed), and that
+// deferrals are reported.
+func TestControls_Rate(t *testing.T) {
+	s := mustOpenStore(t)
+	app := newReceiver(t, nil)
+	const n, rate, burst = 40, 20, 3
+	evs := make([]*hookbox.Event, n)
+	for i := range evs {
+		evs[i] = newEvent(fmt.Sprintf("evt_rate_%03d", i), "charge.succeeded", false)
+	}
+	mustInsert(t, s, evs...)
+	var deferred atomic.Int64
+	w := startWorker(t, &deliver.Worker{
+		Queue:        s,
+		Destinations: []deliver.Destination{deliver.Controlled(mustHTTP(t, "app", app.URL, deliver.HTTPOptions{}), deliver.Controls{Rate: rate, Burst: burst})},
+		Retry:        fastRetry(2),
+		OnDefer: func(dest, reason string) {
+			if dest == "app" && reason == "rate" {
+				deferred.Add(1)
+			}
+		},
+	})
+	w.Wake()
+	waitFor(t, "every event delivered", func() bool {
+		counts, _, err := s.CountEvents(context.Background())
+		return err == nil && counts[hookbox.StateDelivered] == n
+	})
+	reqs := app.requests()
+	if len(reqs) != n {
+		t.Fatalf("%d requests, want %d (one attempt each)", len(reqs), n)
+	}
+	for i := range reqs {
+		in := 0
+		for _, r := range reqs {
+			if d := r.At.Sub(reqs[i].At); d >= 0 && d < time.Second {
+				in++
+			}
+		}
+		if in > rate+burst {
+			t.Fatalf("%d requests in the second after request %d, want at most rate+burst = %d", in, i, rate+burst)
+		}
+	}
+	if span := reqs[n-1].At.Sub(reqs[0].At); span < time.Duration(float64(n-burst-1)/rate*float64(time.Second))-50*time.Millisecond {
+		t.Fatalf("40 requests in %v: faster than the rate", span)
+	}
+	if deferred.Load() == 0 {
+		t.Fatal("no delivery reported deferred by the rate")
+	}
+	for _, ev := range evs {
+		if d := mustDeliveries(t, s, ev.ID)["app"]; d.Attempts != 1 {
+			t.Fatalf("%s: %d attempts, want 1", ev.ID, d.Attempts)
+		}
+	}
+}
+
+// TestControls_MaxInFlight ensures a destination never has more attempts
+// under way than its cap, and every event is delivered with one attempt.
+func TestControls_MaxInFlight(t *testing.T) {
+	s := mustOpenStore(t)
+	var cur, peak atomic.Int64
+	app := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		c := cur.Add(1)
+		for {
+			p := peak.Load()
+			if c <= p || peak.CompareAndSwap(p, c) {
+				break
+			}
+		}
+		time.Sleep(30 * time.Millisecond)
+		cur.Add(-1)
+	})
+	const n = 30
+	evs := make([]*hookbox.Event, n)
+	for i := range evs {
+		evs[i] = newEvent(fmt.Sprintf("evt_cap_%03d", i), "charge.succeeded", false)
+	}
+	mustInsert(t, s, evs...)
+	w := startWorker(t, &deliver.Worker{
+		Queue:        s,
+		Destinations: []deliver.Destination{deliver.Controlled(mustHTTP(t, "app", app.URL, deliver.HTTPOptions{}), deliver.Controls{MaxInFlight: 2})},
+		Retry:        fastRetry(2),
+	})
+	w.Wake()
+	waitFor(t, "every event delivered", func() bool {
+		counts, _, err := s.CountEvents(context.Background())
+		return err == nil && counts[hookbox.StateDelivered] == n
+	})
+	if p := peak.Load(); p > 2 || p < 1 {
+		t.Fatalf("peak in flight %d, want at most 2", p)
+	}
+	if got := app.count(); got != n {
+		t.Fatalf("%d requests, want %d", got, n)
+	}
+}
+
+// TestControls_Breaker ensures that consecutive failures open the breaker:
+// later deliveries are parked without an attempt (no event goes dead
+// though the retry budget is tiny), one probe goes per interval, and the
+// first successful probe closes the breaker and every event is delivered.
+func TestControls_Breaker(t *testing.T) {
+	s := mustOpenStore(t)
+	var down atomic.Bool
+	down.Store(true)
+	var mu sync.Mutex
+	var whileDown []time.Time
+	app := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			mu.Lock()
+			whileDown = append(whileDown, time.Now())
+			mu.Unlock()
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	})
+	const n = 20
+	evs := make([]*hookbox.Event, n)
+	for i := range evs {
+		evs[i] = newEvent(fmt.Sprintf("evt_brk_%03d", i), "charge.succeeded", false)
+	}
+	mustInsert(t, s, evs...)
+	var opened, closed, probesOK, probesFailed atomic.Int64
+	const probe = 200 * time.Millisecond
+	w := startWorker(t, &deliver.Worker{
+		Queue: s,
+		Destinations: []deliver.Destination{deliver.Controlled(mustHTTP(t, "app", app.URL, deliver.HTTPOptions{}),
+			deliver.Controls{BreakerFailures: 3, BreakerProbe: probe})},
+		Retry:       fastRetry(5),
+		Concurrency: 1, // one at a time: the breaker opens after exactly 3 failures
+		OnBreaker: func(_ string, open bool) {
+			if open {
+				opened.Add(1)
+			} else {
+				closed.Add(1)
+			}
+		},
+		OnProbe: func(_ string, ok bool) {
+			if ok {
+				probesOK.Add(1)
+			} else {
+				probesFailed.Add(1)
+			}
+		},
+	})
+	w.Wake()
+	waitFor(t, "the breaker open", func() bool { return opened.Load() == 1 })
+	waitFor(t, "three failed probes", func() bool { return probesFailed.Load() >= 3 })
+	st := w.Status()["app"]
+	if st.BreakerOpenAt.IsZero() {
+		t.Fatalf("status %+v: breaker not open", st)
+	}
+	counts, _, err := s.CountEvents(context.Background())
+	if err != nil || counts[hookbox.StateDead] != 0 {
+		t.Fatalf("counts %v, %v: an event went dead behind the open breaker", counts, err)
+	}
+	mu.Lock()
+	attempts := append([]time.Time(nil), whileDown...)
+	mu.Unlock()
+	// 3 to open, then probes: one per interval (the first probe may come
+	// up to one refresh late, the rest no closer than the interval).
+	probes := attempts[3:]
+	for i := 1; i < len(probes); i++ {
+		if gap := probes[i].Sub(probes[i-1]); gap < probe-20*time.Millisecond {
+			t.Fatalf("probes %d and %d %v apart, want at least %v", i-1, i, gap, probe)
+		}
+	}
+	down.Store(false)
+	waitFor(t, "every event delivered", func() bool {
+		counts, _, err := s.CountEvents(context.Background())
+		return err == nil && counts[hookbox.StateDelivered] == n
+	})
+	if closed.Load() != 1 || probesOK.Load() != 1 {
+		t.Fatalf("closed %d, probes ok %d; want 1 and 1", closed.Load(), probesOK.Load())
+	}
+	if st := w.Status()["app"]; !st.BreakerOpenAt.IsZero() || st.Failures != 0 {
+		t.Fatalf("status after recovery %+v", st)
+	}
+	// Parked deliveries kept their budget: the events never probed were
+	// attempted once before the breaker opened or not at all, plus the
+	// delivery.
+	for _, ev := range evs {
+		if d := mustDeliveries(t, s, ev.ID)["app"]; d.State != hookbox.StateDelivered || d.Attempts > 5 {
+			t.Fatalf("%s: %+v", ev.ID, d)
+		}
+	}
+}
+
+// TestControls_BreakerOff ensures a breaker turned off lets the retry
+// policy run: events go dead after their budget.
+func TestControls_BreakerOff(t *testing.T) {
+	s := mustOpenStore(t)
+	app := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	})
+	const n = 12
+	evs := make([]*hookbox.Event, n)
+	for i := range evs {
+		evs[i] = newEvent(fmt.Sprintf("evt_off_%03d", i), "charge.succeeded", false)
+	}
+	mustInsert(t, s, evs...)
+	w := startWorker(t, &deliver.Worker{
+		Queue:        s,
+		Destinations: []deliver.Destination{deliver.Controlled(mustHTTP(t, "app", app.URL, deliver.HTTPOptions{}), deliver.Controls{BreakerFailures: -1})},
+		Retry:        fastRetry(2),
+	})
+	w.Wake()
+	waitFor(t, "every event dead", func() bool {
+		counts, _, err := s.CountEvents(context.Background())
+		return err == nil && counts[hookbox.StateDead] == n
+	})
+	if got := app.count(); got != 2*n {
+		t.Fatalf("%d attempts, want %d", got, 2*n)
+	}
+}
+
+func TestControls_Check(t *testing.T) {
+	for _, c := range []deliver.Controls{{MaxInFlight: -1}, {Rate: -1}, {Burst: 2}, {Rate: 1, Burst: -1}, {BreakerProbe: -time.Second}} {
+		if c.Check() == nil {
+			t.Errorf("%+v: no error", c)
+		}
+	}
+	if err := (deliver.Controls{Rate: 2.5, Burst: 4, MaxInFlight: 3, BreakerFailures: -1}).Check(); err != nil {
+		t.Fatal(err)
+	}
+	if c := deliver.ControlsOf(mustHTTP(t, "x", "http://127.0.0.1:9/", deliver.HTTPOptions{})); c.BreakerFailures != deliver.DefaultBreakerFailures || c.BreakerProbe != deliver.DefaultBreakerProbe {
+		t.Fatalf("defaults %+v", c)
+	}
+}
+
+// TestControls_OtherDestinationKeepsSchedule ensures that an event coming
+// due again for one destination (deferred by its rate limit) does not
+// retry another destination of the event before its own retry time.
+func TestControls_OtherDestinationKeepsSchedule(t *testing.T) {
+	s := mustOpenStore(t)
+	good := newReceiver(t, nil)
+	bad := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	})
+	const n = 6
+	evs := make([]*hookbox.Event, n)
+	for i := range evs {
+		evs[i] = newEvent(fmt.Sprintf("evt_sched_%03d", i), "charge.succeeded", false)
+	}
+	mustInsert(t, s, evs...)
+	w := startWorker(t, &deliver.Worker{
+		Queue: s,
+		Destinations: []deliver.Destination{
+			deliver.Controlled(mustHTTP(t, "limited", good.URL, deliver.HTTPOptions{}), deliver.Controls{Rate: 4, Burst: 1}),
+			deliver.Controlled(mustHTTP(t, "failing", bad.URL, deliver.HTTPOptions{}), deliver.Controls{BreakerFailures: -1}),
+		},
+		Retry: hookbox.RetryPolicy{Base: time.Hour, Cap: time.Hour, MaxAttempts: 5, RandFunc: func() float64 { return 0 }},
+	})
+	w.Wake()
+	waitFor(t, "every event delivered to the limited destination", func() bool { return good.count() == n })
+	if got := bad.count(); got != n {
+		t.Fatalf("the failing destination got %d attempts, want %d: one each, the next an hour later", got, n)
+	}
+	for _, ev := range evs {
+		if d := mustDeliveries(t, s, ev.ID)["failing"]; d.Attempts != 1 || d.NextAttemptAt.Before(time.Now().Add(20*time.Minute)) {
+			t.Fatalf("%s failing: %+v", ev.ID, d)
+		}
+	}
+}
+
+// TestControls_ProbeKeepsBudget ensures failed probes spend none of the
+// probed event's retry budget: a lone event behind an open breaker
+// outlives many more failed probes than its budget, and is delivered when
+// the destination recovers, its attempt numbers going on.
+func TestControls_ProbeKeepsBudget(t *testing.T) {
+	s := mustOpenStore(t)
+	var down atomic.Bool
+	down.Store(true)
+	app := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	})
+	ev := newEvent("evt_lone", "charge.succeeded", false)
+	mustInsert(t, s, ev)
+	var probesFailed atomic.Int64
+	w := startWorker(t, &deliver.Worker{
+		Queue: s,
+		Destinations: []deliver.Destination{deliver.Controlled(mustHTTP(t, "app", app.URL, deliver.HTTPOptions{}),
+			deliver.Controls{BreakerFailures: 2, BreakerProbe: 50 * time.Millisecond})},
+		Retry: fastRetry(3),
+		OnProbe: func(_ string, ok bool) {
+			if !ok {
+				probesFailed.Add(1)
+			}
+		},
+	})
+	w.Wake()
+	waitFor(t, "five failed probes", func() bool { return probesFailed.Load() >= 5 })
+	if st := mustEvent(t, s, ev.ID).State; st == hookbox.StateDead {
+		t.Fatal("the event went dead on failed probes")
+	}
+	down.Store(false)
+	waitState(t, s, ev.ID, hookbox.StateDelivered)
+	atts := mustAttempts(t, s, ev.ID)
+	for i, a := range atts {
+		if a.Number != i+1 {
+			t.Fatalf("attempt %d numbered %d", i+1, a.Number)
+		}
+	}
+	if len(atts) < 2+5+1 {
+		t.Fatalf("%d attempts, want 2 failures, 5+ probes and the delivery", len(atts))
+	}
+}
