@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/internal/bodycodec"
+	"github.com/hookbox/hookbox/internal/headercodec"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -30,23 +31,23 @@ import (
 // deadlock waiting for each other's uncommitted rows.
 const insertSQL = `INSERT INTO events (
 	id, type, object, created, livemode, account, api_version,
-	body, headers, received_at, client_addr, secret_index, source,
+	body, headers_packed, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
 	order_key, order_skip_dead, related_id, related_type, context, body_encoding, object_id
 )
 SELECT id, type, object, created, livemode, account, api_version,
-	body, headers::jsonb, received_at, client_addr, secret_index, source,
+	body, headers_packed, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
 	order_key, order_skip_dead, related_id, related_type, context, body_encoding, object_id
 FROM unnest(
 	$1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[], $7::text[],
-	$8::bytea[], $9::text[], $10::timestamptz[], $11::text[], $12::int8[], $13::text[],
+	$8::bytea[], $9::bytea[], $10::timestamptz[], $11::text[], $12::int8[], $13::text[],
 	$14::text[], $15::int8[], $16::timestamptz[], $17::timestamptz[], $18::timestamptz[],
 	$19::text[], $20::text[], $21::bool[], $22::text[], $23::text[], $24::text[],
 	$25::int2[], $26::text[]
 ) AS u (
 	id, type, object, created, livemode, account, api_version,
-	body, headers, received_at, client_addr, secret_index, source,
+	body, headers_packed, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
 	order_key, order_skip_dead, related_id, related_type, context, body_encoding, object_id
 )
@@ -64,10 +65,13 @@ const notifySQL = `SELECT pg_notify($1, $2)`
 const bodyColumns = `body_encoding, body`
 
 // eventColumns are the columns of a listing: everything but the body.
+// headers_packed holds the headers since 0013 (internal/headercodec; the
+// jsonb headers column keeps its default '{}'), headers before (NULL and
+// a JSON object).
 const eventColumns = `id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead, related_id, related_type, context`
+	order_key, order_skip_dead, related_id, related_type, context, headers_packed`
 
 // InsertEvents stores events in one transaction, with one INSERT statement
 // for the whole batch, and returns one result per event, in order.
@@ -247,7 +251,7 @@ type insertRow struct {
 	body                              []byte // as stored: encoded
 	enc                               bodycodec.Encoding
 	objectID                          string
-	headers                           string
+	headers                           []byte // headercodec; nil: none
 	received, next, updated, replayed pgtype.Timestamptz
 }
 
@@ -286,19 +290,15 @@ func newInsertRow(idx int, ev *hookbox.Event) (insertRow, error) {
 			return insertRow{}, hookbox.Errorf(hookbox.EINVALID, "event %q: time out of range", ev.ID)
 		}
 	}
-	headers := "{}"
-	if len(ev.Headers) > 0 {
-		for k, v := range ev.Headers {
-			if strings.IndexByte(k, 0) >= 0 || strings.IndexByte(v, 0) >= 0 {
-				return insertRow{}, hookbox.Errorf(hookbox.EINVALID, "event %q: header %q holds U+0000", ev.ID, k)
-			}
+	// Headers are bytes since 0013 (headers_packed), which could hold
+	// U+0000; refused still, as when they were jsonb, so that every
+	// store keeps the same headers.
+	for k, v := range ev.Headers {
+		if strings.IndexByte(k, 0) >= 0 || strings.IndexByte(v, 0) >= 0 {
+			return insertRow{}, hookbox.Errorf(hookbox.EINVALID, "event %q: header %q holds U+0000", ev.ID, k)
 		}
-		b, err := json.Marshal(ev.Headers)
-		if err != nil {
-			return insertRow{}, hookbox.Errorf(hookbox.EINVALID, "event %q: headers: %v", ev.ID, err)
-		}
-		headers = string(b)
 	}
+	headers := headercodec.Encode(ev.Headers)
 	updated := ev.UpdatedAt
 	if updated.IsZero() {
 		updated = ev.ReceivedAt
@@ -350,7 +350,8 @@ func insertArgs(rows []insertRow) []any {
 	n := len(rows)
 	var (
 		ids, types, objects, accounts, versions = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		headers, addrs, sources, states         = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		headers                                 = make([][]byte, n)
+		addrs, sources, states                  = make([]string, n), make([]string, n), make([]string, n)
 		created, secrets, attempts              = make([]int64, n), make([]int64, n), make([]int64, n)
 		livemodes                               = make([]bool, n)
 		bodies                                  = make([][]byte, n)
@@ -571,7 +572,7 @@ type scanner interface{ Scan(dest ...any) error }
 func scanEvent(row scanner, codec *bodycodec.Codec, extra ...any) (*hookbox.Event, error) {
 	var (
 		ev                                hookbox.Event
-		headers                           []byte
+		headers, packed                   []byte
 		source, state                     string
 		secretIndex, attempts             int64
 		received, next, updated, replayed pgtype.Timestamptz
@@ -580,7 +581,7 @@ func scanEvent(row scanner, codec *bodycodec.Codec, extra ...any) (*hookbox.Even
 		&ev.ID, &ev.Type, &ev.Object, &ev.Created, &ev.Livemode, &ev.Account, &ev.APIVersion,
 		&headers, &received, &ev.ClientAddr, &secretIndex, &source,
 		&state, &attempts, &next, &updated, &replayed, &ev.Endpoint,
-		&ev.OrderKey, &ev.OrderSkipDead, &ev.RelatedObject.ID, &ev.RelatedObject.Type, &ev.Context,
+		&ev.OrderKey, &ev.OrderSkipDead, &ev.RelatedObject.ID, &ev.RelatedObject.Type, &ev.Context, &packed,
 	}
 	var enc int16
 	withBody := codec != nil
@@ -601,7 +602,13 @@ func scanEvent(row scanner, codec *bodycodec.Codec, extra ...any) (*hookbox.Even
 		}
 		ev.Body = body
 	}
-	if len(headers) > 0 && string(headers) != "{}" {
+	if packed != nil {
+		h, err := headercodec.Decode(packed)
+		if err != nil {
+			return nil, fmt.Errorf("event %q: headers: %w", ev.ID, err)
+		}
+		ev.Headers = h
+	} else if len(headers) > 0 && string(headers) != "{}" {
 		if err := json.Unmarshal(headers, &ev.Headers); err != nil {
 			return nil, fmt.Errorf("event %q: headers: %w", ev.ID, err)
 		}

@@ -23,9 +23,10 @@ import (
 //
 // The first term repeats the index's WHERE verbatim: SQLite uses a partial
 // index only for a query whose WHERE contains the index's terms. INDEXED BY
-// because the planner, without statistics, prefers events_state_next_attempt
-// (two equality ranges, then a sort of every due row); it also makes the
-// query fail, rather than silently scan, if the index ever stops matching.
+// because the planner, without statistics, preferred
+// events_state_next_attempt (until 0013: two equality ranges, then a sort
+// of every due row); it also makes the query fail, rather than silently
+// scan, if the index ever stops matching.
 //
 // An ordered event (order_key set) is due only at the head of its key: no
 // other event of the key delivering, none older (created, received_at, id)

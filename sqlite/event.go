@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/internal/bodycodec"
+	"github.com/hookbox/hookbox/internal/headercodec"
 	msqlite "modernc.org/sqlite"
 	sqlitelib "modernc.org/sqlite/lib"
 )
@@ -30,11 +31,11 @@ const insertSQL = `INSERT INTO events (
 	id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead, related_id, related_type, context, object_id, body_id
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + nextBodyID + `)
+	order_key, order_skip_dead, related_id, related_type, context, headers_packed, object_id, body_id
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` + nextBodyID + `)
 ON CONFLICT (id) DO NOTHING`
 
-const insertArgCount = 24
+const insertArgCount = 25
 
 // insertBodySQL stores the body of the event insertSQL has just stored,
 // encoded (internal/bodycodec, migration 0010).
@@ -51,10 +52,12 @@ const bodyColumns = `coalesce((SELECT b.encoding FROM event_bodies b WHERE b.id 
 	coalesce((SELECT b.body FROM event_bodies b WHERE b.id = events.body_id), x'')`
 
 // listColumns are the columns of a listing: everything but the body.
+// headers_packed holds the headers since 0013 (internal/headercodec),
+// headers before (NULL and a JSON object).
 const listColumns = `id, type, object, created, livemode, account, api_version,
 	headers, received_at, client_addr, secret_index, source,
 	state, attempts, next_attempt_at, updated_at, replayed_at, endpoint,
-	order_key, order_skip_dead, related_id, related_type, context`
+	order_key, order_skip_dead, related_id, related_type, context, headers_packed`
 
 // InsertEvents stores events in one transaction on the writer connection
 // and returns one result per event, in order.
@@ -85,6 +88,8 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 	// transaction begins, not while it holds the database's one writer.
 	bodies := s.encodeBodies(events)
 
+	began := time.Now()
+	defer func() { s.insertNanos.Add(int64(time.Since(began))) }()
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, unavailable("insert events: begin", err)
@@ -102,7 +107,10 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 			results[i].Err = err
 			continue
 		}
-		args[23] = bodies[i].objectID
+		if s.headersJSON {
+			args[7], args[23] = jsonHeaders(ev.Headers), nil
+		}
+		args[24] = bodies[i].objectID
 		res, err := stmt.ExecContext(ctx, args...)
 		if err != nil {
 			if isConstraint(err) {
@@ -209,14 +217,6 @@ func insertArgs(args []any, ev *hookbox.Event) error {
 	if state == "" {
 		state = hookbox.StatePending
 	}
-	headers := "{}"
-	if len(ev.Headers) > 0 {
-		b, err := json.Marshal(ev.Headers)
-		if err != nil {
-			return hookbox.Errorf(hookbox.EINVALID, "event %q: headers: %v", ev.ID, err)
-		}
-		headers = string(b)
-	}
 	livemode := boolInt(ev.Livemode)
 
 	args[0] = ev.ID
@@ -226,7 +226,7 @@ func insertArgs(args []any, ev *hookbox.Event) error {
 	args[4] = livemode
 	args[5] = ev.Account
 	args[6] = ev.APIVersion
-	args[7] = headers
+	args[7] = "{}" // the headers are in headers_packed since 0013
 	args[8] = received
 	args[9] = ev.ClientAddr
 	args[10] = int64(ev.SecretIndex)
@@ -242,7 +242,20 @@ func insertArgs(args []any, ev *hookbox.Event) error {
 	args[20] = ev.RelatedObject.ID
 	args[21] = ev.RelatedObject.Type
 	args[22] = ev.Context
+	args[23] = headercodec.Encode(ev.Headers) // nil (NULL) when there are none
 	return nil
+}
+
+// jsonHeaders is h as the store wrote it before 0013: a JSON object.
+func jsonHeaders(h map[string]string) string {
+	if len(h) == 0 {
+		return "{}"
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
 }
 
 // FindEventByID returns the stored event, body included. It fails with
@@ -279,19 +292,20 @@ func (s *Store) FindEvents(ctx context.Context, f hookbox.EventFilter) ([]*hookb
 	if s.closed.Load() {
 		return nil, errClosed
 	}
+	if f.State != "" {
+		// A state has a partial index (0013) only while its events are
+		// few or live: SearchEvents' planner reads it when it holds few
+		// candidates, else walks events_received newest first. (Before
+		// 0013, SQLite's planner read the full state index and sorted
+		// every event of the state.)
+		return s.SearchEvents(ctx, hookbox.EventQuery{EventFilter: f})
+	}
 	var (
 		where []string
 		args  []any
 	)
 	where, args = whereType(where, args, f.Type)
 	where, args = whereVersion(where, args, f.APIVersion)
-	if f.State != "" {
-		if !f.State.Valid() {
-			return nil, hookbox.Errorf(hookbox.EINVALID, "unknown state %q", f.State)
-		}
-		where = append(where, "state = ?")
-		args = append(args, string(f.State))
-	}
 	if f.Blocked {
 		where = append(where, blockedSQL)
 	}
@@ -430,13 +444,14 @@ func scanStored(row scanner, withBody bool, extra ...any) (*hookbox.Event, bodyc
 		ev                                         hookbox.Event
 		livemode, secretIndex, attempts, skipDead  int64
 		headers, source, state                     string
+		packed                                     []byte
 		received, nextAttempt, updatedAt, replayed int64
 	)
 	dest := []any{
 		&ev.ID, &ev.Type, &ev.Object, &ev.Created, &livemode, &ev.Account, &ev.APIVersion,
 		&headers, &received, &ev.ClientAddr, &secretIndex, &source,
 		&state, &attempts, &nextAttempt, &updatedAt, &replayed, &ev.Endpoint,
-		&ev.OrderKey, &skipDead, &ev.RelatedObject.ID, &ev.RelatedObject.Type, &ev.Context,
+		&ev.OrderKey, &skipDead, &ev.RelatedObject.ID, &ev.RelatedObject.Type, &ev.Context, &packed,
 	}
 	var enc int64
 	if withBody {
@@ -446,7 +461,13 @@ func scanStored(row scanner, withBody bool, extra ...any) (*hookbox.Event, bodyc
 	if err := row.Scan(dest...); err != nil {
 		return nil, 0, err
 	}
-	if headers != "{}" {
+	if packed != nil {
+		h, err := headercodec.Decode(packed)
+		if err != nil {
+			return nil, 0, fmt.Errorf("event %q: headers: %w", ev.ID, err)
+		}
+		ev.Headers = h
+	} else if headers != "{}" {
 		if err := json.Unmarshal([]byte(headers), &ev.Headers); err != nil {
 			return nil, 0, fmt.Errorf("event %q: headers: %w", ev.ID, err)
 		}

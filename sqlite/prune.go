@@ -11,9 +11,9 @@ import (
 )
 
 // The prune statements walk events_received from the oldest event up to
-// the bound, a batch at a time. "+state" keeps SQLite from choosing
-// events_state_next_attempt instead, which would walk every delivered
-// event, old or new. An event replayed since the bound is kept: a replay
+// the bound, a batch at a time. "+state" keeps SQLite from choosing an
+// index by state instead (events_state_next_attempt until 0013), which
+// would walk every delivered event, old or new. An event replayed since the bound is kept: a replay
 // starts its life again (a dead event replayed and dead again must not
 // vanish with its new attempts). Emptied bodies keep their rows, so the
 // body batches move on from the last (received_at, id) done.

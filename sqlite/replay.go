@@ -52,8 +52,10 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 	case !f.State.Valid():
 		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: unknown state %q", f.State)
 	default:
-		where = append(where, "state = ?")
-		args = append(args, string(f.State))
+		// A literal term with its partial index's WHERE (0013): a
+		// replay of the dead reads events_dead, not the table.
+		term, _ := stateTerm(f.State)
+		where = append(where, term)
 		where, args = whereType(where, args, f.Type)
 		if !f.Since.IsZero() {
 			since, ok := filterTime(f.Since)

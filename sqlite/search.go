@@ -87,10 +87,13 @@ func (s *Store) CountEventsUpTo(ctx context.Context, q hookbox.EventQuery, limit
 	}
 	if !small {
 		// Every usable index holds many candidates: count along the
-		// equality index when there is one (state is covering).
+		// state's partial index when it has one, else the type index.
+		_, stateIndex := stateTerm(q.State)
 		switch {
-		case q.State != "" || q.Blocked:
-			index = "events_state_next_attempt"
+		case q.State != "" && stateIndex != "":
+			index = stateIndex
+		case q.Blocked:
+			index = "events_dead"
 		case q.Type != "":
 			index = "events_type"
 		}
@@ -152,14 +155,17 @@ func (s *Store) plan(ctx context.Context, q hookbox.EventQuery) (index string, s
 		return nil
 	}
 	if q.State != "" {
-		if err := try("events_state_next_attempt", "state = ?", string(q.State)); err != nil {
-			return "", false, err
+		// Delivered events, most of a store, have no index of their own:
+		// the listing index is walked.
+		if term, idx := stateTerm(q.State); idx != "" {
+			if err := try(idx, term); err != nil {
+				return "", false, err
+			}
 		}
 	}
 	if q.Blocked {
-		// Blocked events are dead ones: the dead entries of the state
-		// index hold them all.
-		if err := try("events_state_next_attempt", "state = 'dead'"); err != nil {
+		// Blocked events are dead ones: events_dead holds them all.
+		if err := try("events_dead", stateTermDead); err != nil {
 			return "", false, err
 		}
 	}
@@ -199,8 +205,8 @@ func queryWhere(q hookbox.EventQuery) ([]string, []any, error) {
 		if !q.State.Valid() {
 			return nil, nil, hookbox.Errorf(hookbox.EINVALID, "unknown state %q", q.State)
 		}
-		where = append(where, "state = ?")
-		args = append(args, string(q.State))
+		term, _ := stateTerm(q.State)
+		where = append(where, term)
 	}
 	if q.Blocked {
 		where = append(where, blockedSQL)

@@ -68,6 +68,13 @@ func (s *Store) SkipEvents(ctx context.Context, ids []string, reason string, now
 // blockedSQL is the filter of the events that hold their ordered key dead.
 const blockedSQL = `state = 'dead' AND order_key <> '' AND order_skip_dead = 0`
 
+// countBlockedSQL counts the keys held dead per destination. It reads
+// the dead events only (events_dead, whose WHERE its first term is).
+const countBlockedSQL = `SELECT d.destination, count(DISTINCT e.order_key)
+	FROM events e JOIN deliveries d ON d.event_id = e.id AND d.state = 'dead'
+	WHERE e.state = 'dead' AND e.order_key <> '' AND e.order_skip_dead = 0
+	GROUP BY d.destination`
+
 // CountBlocked returns, per destination, the number of ordered keys held
 // by an event dead at that destination. EUNAVAILABLE when the store is
 // closed; an uncoded error when the database fails.
@@ -75,10 +82,7 @@ func (s *Store) CountBlocked(ctx context.Context) (map[string]int, error) {
 	if s.closed.Load() {
 		return nil, errClosed
 	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT d.destination, count(DISTINCT e.order_key)
-		FROM events e JOIN deliveries d ON d.event_id = e.id AND d.state = 'dead'
-		WHERE e.state = 'dead' AND e.order_key <> '' AND e.order_skip_dead = 0
-		GROUP BY d.destination`)
+	rows, err := s.reader.QueryContext(ctx, countBlockedSQL)
 	if err != nil {
 		return nil, fmt.Errorf("count blocked: %w", err)
 	}

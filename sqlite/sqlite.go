@@ -89,6 +89,12 @@ type Store struct {
 	// those of every dictionary in body_dicts (0010).
 	codec *bodycodec.Codec
 
+	// insertNanos is the time InsertEvents held the writer (begin to
+	// commit), summed; headersJSON writes headers as before 0013. Both
+	// for BenchmarkIngestSchema.
+	insertNanos atomic.Int64
+	headersJSON bool
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error

@@ -1,0 +1,11 @@
+-- 0013: the request headers kept with an event (a few, usually Stripe's
+-- three) in the compact form of internal/headercodec, about 45 bytes where
+-- the jsonb object took about 250 in the row (issue #18). New rows leave
+-- headers at its default '{}'; the rows stored before keep their jsonb
+-- there and NULL here, and read as before.
+--
+-- The indexes of SQLite's 0013 have no counterpart to change here: these
+-- are ascending already (a B-tree appends new keys at its right end), and
+-- events_state serves searches and counts by state with the statistics
+-- PostgreSQL's planner has.
+ALTER TABLE events ADD COLUMN headers_packed bytea;
