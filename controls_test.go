@@ -72,3 +72,36 @@ func TestRateLimitUnlimited(t *testing.T) {
 		t.Fatal("a zero rate limits")
 	}
 }
+
+// TestRateLimitJitter ensures that at any rate no window of one second
+// plus RateJitter holds more than Rate+Burst grants (a send delayed by up
+// to RateJitter still shows the destination at most Rate+Burst in one
+// second), and that the pace stays within 10% of the rate.
+func TestRateLimitJitter(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	for _, l := range []RateLimit{{Rate: 1, Burst: 1}, {Rate: 5, Burst: 2}, {Rate: 10, Burst: 1}, {Rate: 20, Burst: 5}, {Rate: 50, Burst: 1}, {Rate: 100, Burst: 10}, {Rate: 2.5, Burst: 3}} {
+		var st RateState
+		var sent []time.Time
+		for us := int64(0); us < 10_000_000; us += 1000 {
+			if at, ok, next := l.Take(st, t0.Add(time.Duration(us)*time.Microsecond), 0); ok {
+				st = next
+				sent = append(sent, at)
+			}
+		}
+		limit := int(l.Rate) + l.Burst
+		for i := range sent {
+			n := 0
+			for _, s := range sent[i:] {
+				if s.Sub(sent[i]) <= time.Second+RateJitter {
+					n++
+				}
+			}
+			if n > limit {
+				t.Fatalf("%+v: %d grants within 1s+%v of grant %d, want at most %d", l, n, RateJitter, i, limit)
+			}
+		}
+		if pace := float64(len(sent)-l.Burst) / 10; pace < 0.9*l.Rate-0.2 || pace > l.Rate+0.01 {
+			t.Fatalf("%+v: %.2f grants per second", l, pace)
+		}
+	}
+}
