@@ -98,7 +98,7 @@ func runDestinations(ctx context.Context, env *environ, args []string) error {
 // says which destinations there are and their limits, the store their
 // state.
 func listDestinations(ctx context.Context, env *environ, args []string) error {
-	cfg, err := parseServeFlags(env, args, "hookbox destinations list", destinationsListUsage, nil)
+	cfg, err := parseServeFlags(listEnv(env), args, "hookbox destinations list", destinationsListUsage, nil)
 	if err != nil {
 		return err
 	}
@@ -145,6 +145,26 @@ func listDestinations(ctx context.Context, env *environ, args []string) error {
 		writeDestinationLine(env.Stdout, n, states[n], parked[n], c, ok)
 	}
 	return nil
+}
+
+// listEnv is env for destinations list, which reads serve's flags for the
+// destinations only: the webhook and forwarding secrets an operator's
+// shell rarely has get placeholders, never used to sign or verify.
+func listEnv(env *environ) *environ {
+	placeholder := map[string]string{}
+	for _, k := range []string{"STRIPE_WEBHOOK_SECRET", "HOOKBOX_FORWARD_SECRET"} {
+		if env.Getenv(k) == "" && env.Getenv(k+"_FILE") == "" {
+			placeholder[k] = "whsec_destinations_list"
+		}
+	}
+	e := *env
+	e.Getenv = func(k string) string {
+		if v, ok := placeholder[k]; ok {
+			return v
+		}
+		return env.Getenv(k)
+	}
+	return &e
 }
 
 // writeDestinationLine writes one destination of destinations list.

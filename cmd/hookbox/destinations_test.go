@@ -71,6 +71,11 @@ func TestDestinations_ListBreaker(t *testing.T) {
 	if !line.MatchString(list) || !other.MatchString(list) || !strings.HasPrefix(list, "forward\t") {
 		t.Errorf("destinations list:\n%s", list)
 	}
+	// An operator's shell: the database only, no secrets, no serve flags.
+	bare := cliRun(t, map[string]string{}, "destinations", "list", "--db", db)
+	if !regexp.MustCompile(`(?m)^forward\tbreaker open since \S+, next probe \S+\tparked 1 \(breaker 1, probe 0, paused 0\)\tnot configured$`).MatchString(bare) {
+		t.Errorf("destinations list with --db only:\n%s", bare)
+	}
 	show := cliRun(t, map[string]string{"HOOKBOX_DB": db}, "events", "show", "evt_br1")
 	if !regexp.MustCompile(`(?m)^  forward +parked +attempts 10 .*parked: breaker open`).MatchString(show) || strings.Contains(show, "next 2200") {
 		t.Errorf("events show:\n%s", show)
