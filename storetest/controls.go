@@ -14,6 +14,7 @@ import (
 func runControls(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("BreakerOpenClose", func(t *testing.T) { testBreakerOpenClose(t, open(t)) })
 	t.Run("BreakerProbe", func(t *testing.T) { testBreakerProbe(t, open(t)) })
+	t.Run("BreakerProbeRotates", func(t *testing.T) { testBreakerProbeRotates(t, open(t)) })
 	t.Run("RateShared", func(t *testing.T) { testRateShared(t, open(t)) })
 	t.Run("CountParked", func(t *testing.T) { testCountParked(t, open(t)) })
 }
@@ -246,5 +247,36 @@ func testCountParked(t *testing.T, s hookbox.Store) {
 	}
 	if got, _ := s.CountParked(ctx); len(got["app"]) != 0 || got["other"][hookbox.HoldBreaker] != 2 {
 		t.Fatalf("CountParked after app's release = %v", got)
+	}
+}
+
+// Ensures a probe that failed (parked again, its attempts unchanged: a
+// failed probe spends no budget) goes behind the other parked deliveries:
+// otherwise one event the app cannot take would be every probe, and the
+// breaker would never close.
+func testBreakerProbeRotates(t *testing.T, s hookbox.Store) {
+	ctx := context.Background()
+	MustInsert(t, s, queued("evt_1", base, qt0), queued("evt_2", base.Add(time.Second), qt0))
+	for _, c := range mustClaim(t, s, "w", qt0, 2) {
+		d := hookbox.Delivery{EventID: c.Event.ID, Destination: "app", State: hookbox.StatePending,
+			NextAttemptAt: hookbox.HeldUntil, HoldReason: hookbox.HoldBreaker, UpdatedAt: qt0}
+		mustComplete(t, s, hookbox.Completion{EventID: c.Event.ID, Owner: "w", Now: qt0, Deliveries: []hookbox.Delivery{d}})
+	}
+	if _, err := s.SetBreaker(ctx, "app", true, qt0, qt0); err != nil {
+		t.Fatal(err)
+	}
+	now := qt0
+	for i, want := range []string{"evt_1", "evt_2", "evt_1"} {
+		now = now.Add(10 * time.Second)
+		id, err := s.ProbeBreaker(ctx, "app", now.Add(10*time.Second), now)
+		if err != nil || id != want {
+			t.Fatalf("probe %d = %q, %v; want %s (a failed probe goes behind the rest)", i+1, id, err, want)
+		}
+		cs := mustClaim(t, s, "w", now, 10)
+		assertClaimIDs(t, cs, want)
+		// The probe fails: parked again, no budget spent.
+		d := hookbox.Delivery{EventID: want, Destination: "app", State: hookbox.StatePending,
+			NextAttemptAt: hookbox.HeldUntil, HoldReason: hookbox.HoldBreaker, UpdatedAt: now}
+		mustComplete(t, s, hookbox.Completion{EventID: want, Owner: "w", Now: now, Deliveries: []hookbox.Delivery{d}})
 	}
 }
