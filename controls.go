@@ -123,8 +123,9 @@ type DestinationControls interface {
 
 	// ProbeBreaker lets one probe through the open breaker of destination
 	// name when its probe time has come (ProbeAt <= now): the parked
-	// delivery (HoldBreaker) with the fewest attempts, then the oldest
-	// event, becomes due at now with HoldReason HoldProbe, and the next
+	// delivery (HoldBreaker) parked longest (a failed probe, parked again,
+	// goes behind the rest), then with the fewest attempts, then of the
+	// oldest event, becomes due at now with HoldReason HoldProbe, and the next
 	// probe is set to next. Returns the event id, or "" when the breaker is
 	// not open, the probe time has not come, or nothing is parked (then the
 	// probe time is left as it is). Replicas racing get one probe.

@@ -63,8 +63,9 @@ func (s *Store) SetBreaker(ctx context.Context, name string, open bool, probeAt,
 }
 
 // probeSQL lets one probe through the open breaker of destination $1 whose
-// probe time has come ($3 now): the parked delivery with the fewest
-// attempts, then the oldest event, becomes due with hold_reason 'probe',
+// probe time has come ($3 now): the parked delivery parked longest (a
+// failed probe goes behind the rest), then with the fewest attempts, then
+// of the oldest event, becomes due with hold_reason 'probe',
 // its event due, and the next probe is set to $2. The destination row is
 // locked first, so replicas racing get one probe.
 const probeSQL = `WITH dest AS (
@@ -74,7 +75,7 @@ const probeSQL = `WITH dest AS (
 ), pick AS (
 	SELECT d.event_id FROM deliveries d JOIN events e ON e.id = d.event_id, dest
 	WHERE d.hold_reason <> '' AND d.hold_reason = 'breaker' AND d.destination = $1 AND d.state = 'pending'
-	ORDER BY d.attempts, e.created, e.id
+	ORDER BY d.updated_at, d.attempts, e.created, e.id
 	LIMIT 1
 	FOR UPDATE OF d SKIP LOCKED
 ), upd AS (

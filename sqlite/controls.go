@@ -78,7 +78,7 @@ func (s *Store) ProbeBreaker(ctx context.Context, name string, next, now time.Ti
 	// parked delivery; the writer is taken only then.
 	const parked = `SELECT d.event_id FROM deliveries d INDEXED BY deliveries_held JOIN events e ON e.id = d.event_id
 		WHERE d.hold_reason <> '' AND d.hold_reason = 'breaker' AND d.destination = ?1 AND d.state = 'pending'
-		ORDER BY d.attempts, e.created, e.id LIMIT 1`
+		ORDER BY d.updated_at, d.attempts, e.created, e.id LIMIT 1`
 	const due = `SELECT 1 FROM destinations WHERE name = ?1 AND breaker_open_at <> 0 AND probe_at <= ?2`
 	q := `SELECT (` + parked + `) WHERE EXISTS (` + due + `)`
 	candidate := func(row *sql.Row) (string, error) {

@@ -58,8 +58,8 @@ func testBreakerOpenClose(t *testing.T, s hookbox.Store) {
 }
 
 // Ensures deliveries parked by an open breaker are neither claimed nor
-// counted as held; a probe makes due the one with the fewest attempts
-// (then the oldest) only when its time has come, once per probe time; and
+// counted as held; a probe makes due the one parked longest, then with the
+// fewest attempts (then the oldest) only when its time has come, once per probe time; and
 // ReleasePaused makes the rest due when the breaker closes.
 func testBreakerProbe(t *testing.T, s hookbox.Store) {
 	ctx := context.Background()
