@@ -164,3 +164,79 @@ func TestDeliverNow(t *testing.T) {
 		}
 	})
 }
+
+// TestDeliverNow_Paused ensures sync mode honours a pause kept in the
+// store (by the CLI, the API, another replica): nothing is attempted, and
+// the resumed destination gets the event at Stripe's next retry.
+func TestDeliverNow_Paused(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	app := newReceiver(t, nil)
+	w := &deliver.Worker{Queue: s, Destinations: []deliver.Destination{mustHTTP(t, "app", app.URL, deliver.HTTPOptions{})}, Logger: quietLogger()}
+	if err := s.PauseDestination(ctx, "app", true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ev := newEvent("evt_sync_paused", "charge.succeeded", false)
+	mustInsert(t, s, ev)
+	if ok, err := w.DeliverNow(ctx, ev.ID); ok || err != nil {
+		t.Fatalf("DeliverNow to a paused destination: %t, %v", ok, err)
+	}
+	if n := app.count(); n != 0 {
+		t.Fatalf("a paused destination got %d requests", n)
+	}
+	if err := s.PauseDestination(ctx, "app", false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // the stored state is read once a second
+	if ok, err := w.DeliverNow(ctx, ev.ID); !ok || err != nil {
+		t.Fatalf("DeliverNow after the resume: %t, %v", ok, err)
+	}
+}
+
+// TestDeliverNow_BreakerCloses ensures that in sync mode (no Worker
+// running: Stripe's retries are the schedule) a breaker that opened lets a
+// probe through once its probe time has come, so that it closes when the
+// app is back: otherwise every later delivery is parked without an
+// attempt, Stripe's retries included, for good.
+func TestDeliverNow_BreakerCloses(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	var down atomic.Bool
+	down.Store(true)
+	app := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	})
+	const probe = 50 * time.Millisecond
+	w := &deliver.Worker{Queue: s, Logger: quietLogger(), Retry: fastRetry(5),
+		Destinations: []deliver.Destination{deliver.Controlled(mustHTTP(t, "app", app.URL, deliver.HTTPOptions{}),
+			deliver.Controls{BreakerFailures: 1, BreakerProbe: probe})}}
+	ev := newEvent("evt_sync_breaker", "charge.succeeded", false)
+	mustInsert(t, s, ev)
+	if ok, err := w.DeliverNow(ctx, ev.ID); ok || err != nil {
+		t.Fatalf("DeliverNow to a failing app: %t, %v", ok, err)
+	}
+	if w.Status()["app"].BreakerOpenAt.IsZero() {
+		t.Fatal("breaker not open after the failure")
+	}
+	down.Store(false)
+	// Stripe retries, a while later, more than once.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		time.Sleep(2 * probe)
+		ok, err := w.DeliverNow(ctx, ev.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the app is back but the event is still not delivered after 5 s of retries (%d requests, status %+v)", app.count(), w.Status()["app"])
+		}
+	}
+	if !w.Status()["app"].BreakerOpenAt.IsZero() {
+		t.Fatalf("breaker still open: %+v", w.Status()["app"])
+	}
+}
