@@ -106,6 +106,9 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) 
 			}
 		}
 		t.probe = tried && p.HoldReason == hookbox.HoldProbe
+		if !t.probe && all && w.breakerOpen(name) {
+			t.probe = w.ctl[name].syncProbe(claimed)
+		}
 		if !t.probe && w.breakerOpen(name) {
 			// An open breaker: parked until it closes or this delivery
 			// is its probe; no attempt, the retry budget untouched.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/hookbox/hookbox"
 )
@@ -32,6 +33,7 @@ func (w *Worker) DeliverNow(ctx context.Context, eventID string) (allOK bool, er
 	if err := w.init(); err != nil {
 		return false, err
 	}
+	w.syncStates(ctx)
 	c, err := w.Queue.ClaimEvent(ctx, eventID, w.owner, w.now(), w.lease)
 	if hookbox.ErrorCode(err) == hookbox.ECONFLICT {
 		return w.settled(ctx, eventID)
@@ -88,4 +90,51 @@ func (w *Worker) settled(ctx context.Context, id string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// syncStates reads the destinations' stored state (pauses, breakers) at
+// most every pausedEvery for DeliverNow, which has no loop to do it: a
+// pause made elsewhere holds in sync mode too, and an open breaker is
+// seen (and lets its probe through, syncProbe). A probe time this process
+// moved on is kept. A failed read keeps the last state.
+func (w *Worker) syncStates(ctx context.Context) {
+	w.syncMu.Lock()
+	now := time.Now()
+	if now.Sub(w.syncRead) < pausedEvery {
+		w.syncMu.Unlock()
+		return
+	}
+	w.syncRead = now // concurrent calls go on with the last state
+	w.syncMu.Unlock()
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	states, err := w.Queue.DestinationStates(sctx)
+	if err != nil {
+		w.storeError("paused", err)
+		return
+	}
+	for name, c := range w.ctl {
+		st := states[name]
+		c.mu.Lock()
+		if !st.BreakerOpenAt.IsZero() && c.st.ProbeAt.After(st.ProbeAt) {
+			st.ProbeAt = c.st.ProbeAt
+		}
+		c.st = st
+		c.mu.Unlock()
+	}
+}
+
+// syncProbe reports whether a sync delivery to c's destination, whose
+// breaker is open, goes as its probe: in sync mode no worker lets parked
+// deliveries through, so the delivery at hand (Stripe's retry) is the
+// probe once the probe time has come, one per BreakerProbe in this
+// process.
+func (c *destCtl) syncProbe(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st.ProbeAt.After(now) {
+		return false
+	}
+	c.st.ProbeAt = now.Add(c.c.BreakerProbe)
+	return true
 }

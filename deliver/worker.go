@@ -135,6 +135,8 @@ type Worker struct {
 
 	ctl      map[string]*destCtl // per destination: controls and stored state (set by init)
 	pausedAt time.Time           // last read of the stored state (loop only)
+	syncMu   sync.Mutex          // guards syncRead
+	syncRead time.Time           // last read of the stored state by DeliverNow
 
 	mu        sync.Mutex
 	started   bool
