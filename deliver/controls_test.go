@@ -324,3 +324,49 @@ func TestControls_ProbeKeepsBudget(t *testing.T) {
 		t.Fatalf("%d attempts, want 2 failures, 5+ probes and the delivery", len(atts))
 	}
 }
+
+// TestControls_BreakerOfRemovedDestination ensures an event parked by the
+// open breaker of a destination later removed from the configuration
+// (or renamed) does not wait for ever: no worker probes or closes that
+// breaker, and a parked delivery is never claimed, so the worker that
+// lacks the destination must close it and let the delivery come due, to
+// be marked dead as any pending delivery to a destination not configured.
+func TestControls_BreakerOfRemovedDestination(t *testing.T) {
+	s := mustOpenStore(t)
+	good := newReceiver(t, nil)
+	bad := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	})
+	ev := newEvent("evt_removed", "charge.succeeded", false)
+	mustInsert(t, s, ev)
+	var opened atomic.Int64
+	w1 := startWorker(t, &deliver.Worker{
+		Queue: s,
+		Destinations: []deliver.Destination{
+			mustHTTP(t, "good", good.URL, deliver.HTTPOptions{}),
+			deliver.Controlled(mustHTTP(t, "old", bad.URL, deliver.HTTPOptions{}), deliver.Controls{BreakerFailures: 1, BreakerProbe: time.Hour}),
+		},
+		Retry:     fastRetry(5),
+		OnBreaker: func(string, bool) { opened.Add(1) },
+	})
+	w1.Wake()
+	waitFor(t, "the breaker open and the delivery parked", func() bool {
+		return opened.Load() == 1 && mustDeliveries(t, s, ev.ID)["old"].HoldReason == hookbox.HoldBreaker
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Restarted without "old".
+	w2 := startWorker(t, &deliver.Worker{
+		Queue:        s,
+		Destinations: []deliver.Destination{mustHTTP(t, "good", good.URL, deliver.HTTPOptions{})},
+		Retry:        fastRetry(5),
+	})
+	w2.Wake()
+	waitFor(t, "the event settled", func() bool { return mustEvent(t, s, ev.ID).State != hookbox.StatePending })
+	if d := mustDeliveries(t, s, ev.ID)["old"]; d.State != hookbox.StateDead {
+		t.Fatalf("delivery to the removed destination %+v, want dead (not configured)", d)
+	}
+}
