@@ -365,7 +365,7 @@ func TestControls_BreakerOfRemovedDestination(t *testing.T) {
 		Retry:        fastRetry(5),
 	})
 	w2.Wake()
-	waitFor(t, "the event settled", func() bool { return mustEvent(t, s, ev.ID).State != hookbox.StatePending })
+	waitState(t, s, ev.ID, hookbox.StateDead)
 	if d := mustDeliveries(t, s, ev.ID)["old"]; d.State != hookbox.StateDead {
 		t.Fatalf("delivery to the removed destination %+v, want dead (not configured)", d)
 	}
