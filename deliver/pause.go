@@ -68,6 +68,30 @@ func (w *Worker) refreshPaused(ctx context.Context) {
 			}
 		}
 	}
+	for name, st := range states {
+		if w.ctl[name] != nil || st.BreakerOpenAt.IsZero() {
+			continue
+		}
+		// The open breaker of a destination this worker does not have
+		// (removed or renamed): nothing probes or closes it, and what it
+		// parked would wait for ever. Close it and, unless paused, make
+		// its parked deliveries due, to be marked dead as any pending
+		// delivery to a destination not configured.
+		if _, err := w.Queue.SetBreaker(sctx, name, false, time.Time{}, w.now()); err != nil {
+			w.storeError("breaker", err)
+			continue
+		}
+		if !st.PausedAt.IsZero() {
+			continue
+		}
+		if n, err := w.Queue.ReleasePaused(sctx, name, w.now()); err != nil {
+			w.storeError("breaker", err)
+		} else if n > 0 {
+			w.log.LogAttrs(ctx, slog.LevelWarn, "breaker of a destination not configured closed: parked deliveries due",
+				slog.String("destination", name), slog.Int("deliveries", n))
+			wake = true
+		}
+	}
 	if wake {
 		signal(w.wake)
 	}
