@@ -252,6 +252,12 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) 
 				d.Attempts = t.prev.Attempts
 			}
 			next, dead := w.Retry.Next(d.Attempts, ev.WindowStart(), now)
+			if dead && !parked {
+				// Before an event goes dead, the store's word: another
+				// replica may have opened the breaker since this one last
+				// read it (every second).
+				parked = w.openInStore(hard, name)
+			}
 			// A failure that opens the breaker, or comes while it is
 			// open, is the destination's outage: the delivery is parked,
 			// not sent dead, whatever its budget; once the breaker

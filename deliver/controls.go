@@ -392,3 +392,24 @@ func (w *Worker) deferred(ev *hookbox.Event, t *target, now time.Time) hookbox.D
 		slog.String("reason", t.deferReason), slog.Time("next_attempt_at", t.deferTo))
 	return d
 }
+
+// openInStore reads the stored state of destination name's breaker (and
+// keeps it as last read): true when it is open. A failed read is false.
+func (w *Worker) openInStore(ctx context.Context, name string) bool {
+	c := w.ctl[name]
+	if c == nil || c.c.BreakerFailures <= 0 {
+		return false
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	states, err := w.Queue.DestinationStates(sctx)
+	if err != nil {
+		w.storeError("breaker", err)
+		return false
+	}
+	st := states[name]
+	c.mu.Lock()
+	c.st = st
+	c.mu.Unlock()
+	return !st.BreakerOpenAt.IsZero()
+}

@@ -415,3 +415,35 @@ func TestControls_ReleasedSurvivesPause(t *testing.T) {
 		t.Fatalf("released delivery after the resume %+v: held for its version again", d)
 	}
 }
+
+// TestControls_StaleBreakerView ensures that an event whose last attempt
+// fails while another replica has opened the breaker (this worker reads
+// the store's state every second, and has not seen it yet) is parked, not
+// sent dead: the worker asks the store before an event goes dead.
+func TestControls_StaleBreakerView(t *testing.T) {
+	s := mustOpenStore(t)
+	app := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	})
+	w := startWorker(t, &deliver.Worker{
+		Queue:        s,
+		Destinations: []deliver.Destination{mustHTTP(t, "app", app.URL, deliver.HTTPOptions{})},
+		Retry:        fastRetry(1),
+		PollInterval: time.Hour,
+	})
+	time.Sleep(100 * time.Millisecond) // the worker's first read of the state is done
+	now := time.Now()
+	if _, err := s.SetBreaker(context.Background(), "app", true, now.Add(time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	mustInsert(t, s, newEvent("evt_stale", "charge.succeeded", false))
+	w.Wake()
+	waitFor(t, "the attempt", func() bool { return app.count() == 1 })
+	waitFor(t, "the delivery recorded", func() bool {
+		d, ok := mustDeliveries(t, s, "evt_stale")["app"]
+		return ok && d.Attempts == 1
+	})
+	if d := mustDeliveries(t, s, "evt_stale")["app"]; d.State != hookbox.StatePending || d.HoldReason != hookbox.HoldBreaker {
+		t.Fatalf("delivery %+v: want pending, parked by the breaker", d)
+	}
+}
