@@ -136,3 +136,29 @@ func (d wrapped) Close() error {
 	}
 	return nil
 }
+
+// CheckLease reports, for a Worker.Lease set explicitly (> 0), a
+// destination whose attempt timeout is longer than what the lease leaves a
+// delivery: deliveries are cut lease/4 (at most 10 s) before the lease
+// ends, so every slow but successful attempt there would be cut and the
+// event retried until dead. A Worker only logs it; serve refuses it.
+func CheckLease(lease time.Duration, dests []Destination) error {
+	if lease <= 0 {
+		return nil
+	}
+	budget := lease - min(lease/4, maxLeaseMargin)
+	for _, d := range dests {
+		if t := attemptTimeout(d); t > budget {
+			return hookbox.Errorf(hookbox.EINVALID, "delivery lease %v leaves %v for a delivery, less than destination %q's timeout %v", lease, budget, d.Name(), t)
+		}
+	}
+	return nil
+}
+
+// attemptTimeout is how long one attempt at d may take.
+func attemptTimeout(d Destination) time.Duration {
+	if tt, ok := d.(Timeouter); ok && tt.AttemptTimeout() > 0 {
+		return tt.AttemptTimeout()
+	}
+	return DefaultTimeout
+}
