@@ -86,8 +86,7 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) 
 			continue
 		}
 		if w.isPaused(name) {
-			holds = append(holds, hookbox.Delivery{Destination: name, State: hookbox.StatePending, Attempts: p.Attempts,
-				LastError: p.LastError, NextAttemptAt: hookbox.HeldUntil, HoldReason: hookbox.HoldPaused})
+			holds = append(holds, parkedDelivery(name, p, hookbox.HoldPaused))
 			out.allOK = false
 			continue
 		}
@@ -112,8 +111,7 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) 
 		if !t.probe && w.breakerOpen(name) {
 			// An open breaker: parked until it closes or this delivery
 			// is its probe; no attempt, the retry budget untouched.
-			holds = append(holds, hookbox.Delivery{Destination: name, State: hookbox.StatePending, Attempts: p.Attempts,
-				LastError: p.LastError, NextAttemptAt: hookbox.HeldUntil, HoldReason: hookbox.HoldBreaker})
+			holds = append(holds, parkedDelivery(name, p, hookbox.HoldBreaker))
 			out.allOK = false
 			continue
 		}

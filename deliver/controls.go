@@ -400,16 +400,43 @@ func (w *Worker) openInStore(ctx context.Context, name string) bool {
 	if c == nil || c.c.BreakerFailures <= 0 {
 		return false
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
-	states, err := w.Queue.DestinationStates(sctx)
-	if err != nil {
-		w.storeError("breaker", err)
+	states, ok := w.readStates(context.WithoutCancel(ctx), "breaker")
+	if !ok {
 		return false
 	}
 	st := states[name]
-	c.mu.Lock()
-	c.st = st
-	c.mu.Unlock()
+	c.set(st, false)
 	return !st.BreakerOpenAt.IsZero()
+}
+
+// readStates reads every destination's stored state (pauses, breakers);
+// a failed read is reported as a store error of op and returns false.
+func (w *Worker) readStates(ctx context.Context, op string) (map[string]hookbox.DestinationState, bool) {
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	states, err := w.Queue.DestinationStates(sctx)
+	if err != nil {
+		w.storeError(op, err)
+		return nil, false
+	}
+	return states, true
+}
+
+// set keeps st as the destination's last read state; keepProbe keeps a
+// later probe time this process moved on while the breaker stays open.
+func (c *destCtl) set(st hookbox.DestinationState, keepProbe bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if keepProbe && !st.BreakerOpenAt.IsZero() && c.st.ProbeAt.After(st.ProbeAt) {
+		st.ProbeAt = c.st.ProbeAt
+	}
+	c.st = st
+}
+
+// parkedDelivery is the delivery p parked for its destination (a pause, an open
+// breaker) with reason: pending, due never, no attempt, its budget and
+// last error kept.
+func parkedDelivery(name string, p hookbox.Delivery, reason string) hookbox.Delivery {
+	return hookbox.Delivery{Destination: name, State: hookbox.StatePending, Attempts: p.Attempts,
+		LastError: p.LastError, NextAttemptAt: hookbox.HeldUntil, HoldReason: reason}
 }

@@ -29,21 +29,18 @@ func (w *Worker) refreshPaused(ctx context.Context) {
 		return
 	}
 	w.pausedAt = now
-	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	defer cancel()
-	states, err := w.Queue.DestinationStates(sctx)
-	if err != nil {
-		w.storeError("paused", err)
+	states, ok := w.readStates(ctx, "paused")
+	if !ok {
 		return
 	}
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
 	wake := false
 	for _, d := range w.Destinations {
 		name := d.Name()
 		c := w.ctl[name]
 		st := states[name]
-		c.mu.Lock()
-		c.st = st
-		c.mu.Unlock()
+		c.set(st, false)
 		if c.c.BreakerFailures <= 0 && !st.BreakerOpenAt.IsZero() {
 			// Opened while the breaker was on (this worker's config
 			// turned it off): close it, so that it is not reported open.

@@ -106,21 +106,12 @@ func (w *Worker) syncStates(ctx context.Context) {
 	}
 	w.syncRead = now // concurrent calls go on with the last state
 	w.syncMu.Unlock()
-	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	defer cancel()
-	states, err := w.Queue.DestinationStates(sctx)
-	if err != nil {
-		w.storeError("paused", err)
+	states, ok := w.readStates(ctx, "paused")
+	if !ok {
 		return
 	}
 	for name, c := range w.ctl {
-		st := states[name]
-		c.mu.Lock()
-		if !st.BreakerOpenAt.IsZero() && c.st.ProbeAt.After(st.ProbeAt) {
-			st.ProbeAt = c.st.ProbeAt
-		}
-		c.st = st
-		c.mu.Unlock()
+		c.set(states[name], true)
 	}
 }
 
