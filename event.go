@@ -120,6 +120,11 @@ type Event struct {
 	UpdatedAt     time.Time
 	// ReplayedAt is when the event was last replayed; zero if never.
 	ReplayedAt time.Time
+
+	// Prepared is what a store's PrepareInsert computed from Body ahead of
+	// InsertEvents (see Preparer); opaque, never stored. A store uses it
+	// only when it is its own and was computed from this Body slice.
+	Prepared any
 }
 
 // WindowStart is when the event's retry window began: its last replay, or

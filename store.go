@@ -45,6 +45,16 @@ type Store interface {
 	Close() error
 }
 
+// A Preparer is a Store that can do the CPU work of storing an event
+// (compressing its body) before InsertEvents, in the caller's goroutine,
+// into ev.Prepared. The group committer calls it in Submit, so that the
+// requests of a batch do that work in parallel, while the previous batch
+// commits, and not in the batch's transaction, which every request waits
+// on. InsertEvents works without it.
+type Preparer interface {
+	PrepareInsert(ev *Event)
+}
+
 // InsertFunc stores a batch as Store.InsertEvents does: one result per
 // event, in order, on a nil error; on a non-nil error nothing of the batch
 // may be assumed stored. It must not keep events after it returns.

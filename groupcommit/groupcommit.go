@@ -52,6 +52,12 @@ type Options struct {
 	// its submitters answer 503 so that Stripe retries, instead of every
 	// request hanging behind it.
 	Timeout time.Duration
+	// Prepare, when set, is called by Submit with the event, in the
+	// submitter's goroutine, before the event is queued: the store's
+	// PrepareInsert (hookbox.Preparer), so that the CPU work of storing
+	// each event runs in parallel across submitters, while the previous
+	// batch commits, instead of on the one goroutine that inserts.
+	Prepare func(*hookbox.Event)
 }
 
 // ErrClosed is returned by Submit once Close has been called. Its code is
@@ -126,6 +132,9 @@ func New(insert hookbox.InsertFunc, opts Options) *Committer {
 func (c *Committer) Submit(ctx context.Context, ev *hookbox.Event) (hookbox.InsertResult, error) {
 	if ev == nil {
 		return hookbox.InsertResult{}, hookbox.Errorf(hookbox.EINVALID, "nil event")
+	}
+	if c.opts.Prepare != nil && ctx.Err() == nil {
+		c.opts.Prepare(ev)
 	}
 	req := &request{ctx: ctx, ev: ev, reply: make(chan reply, 1)}
 

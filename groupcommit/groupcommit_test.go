@@ -463,3 +463,40 @@ func TestSubmit_Timeout(t *testing.T) {
 		t.Fatalf("Submit after the lock = %+v, %v; want stored", res, err)
 	}
 }
+
+// Ensures Options.Prepare runs in Submit, before the event is queued, on
+// every submitted event (so that the insert finds each prepared), and not
+// for a submitter whose ctx is already done.
+func TestOptions_Prepare(t *testing.T) {
+	store := mustOpenStore(t)
+	var prepared, unprepared atomic.Int64
+	insert := func(ctx context.Context, evs []*hookbox.Event) ([]hookbox.InsertResult, error) {
+		for _, ev := range evs {
+			if ev.Prepared == nil {
+				unprepared.Add(1)
+			}
+		}
+		return store.InsertEvents(ctx, evs)
+	}
+	c := groupcommit.New(insert, groupcommit.Options{Prepare: func(ev *hookbox.Event) {
+		prepared.Add(1)
+		store.PrepareInsert(ev)
+	}})
+	defer mustClose(t, c)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			res, err := c.Submit(context.Background(), storetest.NewEvent(fmt.Sprintf("evt_%d", i), "x", base))
+			if err != nil || res.Err != nil || res.Duplicate {
+				t.Errorf("evt_%d: %+v, %v", i, res, err)
+			}
+		})
+	}
+	wg.Wait()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c.Submit(ctx, storetest.NewEvent("evt_done", "x", base))
+	if prepared.Load() != 40 || unprepared.Load() != 0 {
+		t.Fatalf("prepared %d, inserted unprepared %d; want 40 and 0", prepared.Load(), unprepared.Load())
+	}
+}

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -315,35 +313,30 @@ func newInsertRow(idx int, ev *hookbox.Event) (insertRow, error) {
 	}, nil
 }
 
-// encodeBodies sets the stored body and object id of each row. A large
-// batch is encoded on up to GOMAXPROCS goroutines: InsertEvents runs on
-// the group committer's one goroutine, which every event waits on.
+// encodeBodies sets the stored body and object id of each row: the ones
+// PrepareInsert computed ahead where there are, else computed here.
+// InsertEvents runs on the group committer's one goroutine, which every
+// event waits on.
 func (s *Store) encodeBodies(rows []insertRow) {
-	encode := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			r := &rows[i]
-			r.enc, r.body = s.codec.Encode(r.ev.Body)
-			if r.body == nil {
-				r.body = []byte{} // NOT NULL: a nil slice would bind as NULL
-			}
-			r.objectID = bodycodec.ObjectID(r.ev.Body)
-		}
+	bodies := make([][]byte, len(rows))
+	prepared := make([]any, len(rows))
+	for i, r := range rows {
+		bodies[i], prepared[i] = r.ev.Body, r.ev.Prepared
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(rows)/parallelEncodeMin)
-	if workers <= 1 {
-		encode(0, len(rows))
-		return
+	for i, st := range s.codec.StoreAll(bodies, prepared) {
+		rows[i].enc, rows[i].body, rows[i].objectID = st.Enc, st.Data, st.ObjectID
 	}
-	var wg sync.WaitGroup
-	per := (len(rows) + workers - 1) / workers
-	for lo := 0; lo < len(rows); lo += per {
-		wg.Go(func() { encode(lo, min(lo+per, len(rows))) })
-	}
-	wg.Wait()
 }
 
-// parallelEncodeMin is the fewest rows per goroutine encodeBodies starts.
-const parallelEncodeMin = 8
+// PrepareInsert computes ev's stored body (compressed, with its object
+// id) into ev.Prepared, for InsertEvents to use (hookbox.Preparer). The
+// group committer calls it in each request's goroutine, in parallel,
+// instead of on its one goroutine.
+func (s *Store) PrepareInsert(ev *hookbox.Event) {
+	if ev != nil {
+		ev.Prepared = s.codec.Store(ev.Body)
+	}
+}
 
 // insertArgs returns the array parameters of insertSQL for rows.
 func insertArgs(rows []insertRow) []any {

@@ -131,8 +131,12 @@ func New(opts Options) (r *Receiver, err error) {
 		insert = r.versions.insert(insert)
 	}
 	r.insert = r.fetchInsert(orderInsert(insert, orders(opts.Endpoints), r.wakeAt))
+	var prepare func(*hookbox.Event)
+	if p, ok := r.store.(hookbox.Preparer); ok {
+		prepare = p.PrepareInsert
+	}
 	r.committer = groupcommit.New(r.insert, groupcommit.Options{
-		MaxBatch: opts.MaxBatch, Linger: opts.Linger, Timeout: opts.CommitTimeout,
+		MaxBatch: opts.MaxBatch, Linger: opts.Linger, Timeout: opts.CommitTimeout, Prepare: prepare,
 		OnBatchFunc: func(size int, d time.Duration, err error) {
 			r.commits.record(err, r.opts.NowFunc())
 			r.metrics.Batch(size, d, err)

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hookbox/hookbox"
@@ -101,6 +99,14 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 	bodyStmt := tx.StmtContext(ctx, s.insertBody)
 	defer bodyStmt.Close()
 
+	// The statements run without ctx's deadline: with one, the driver
+	// starts a goroutine per statement to interrupt it (two per event, the
+	// largest share of the writer's scheduling). A statement of this
+	// transaction waits on nothing but the disk (the writer holds the
+	// lock since BEGIN), so ctx is checked between events instead, and
+	// the transaction ends when it is done (database/sql rolls back).
+	sctx := context.WithoutCancel(ctx)
+
 	args := make([]any, insertArgCount)
 	for i, ev := range events {
 		if err := insertArgs(args, ev); err != nil {
@@ -110,8 +116,11 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 		if s.headersJSON {
 			args[7], args[23] = jsonHeaders(ev.Headers), nil
 		}
-		args[24] = bodies[i].objectID
-		res, err := stmt.ExecContext(ctx, args...)
+		args[24] = bodies[i].ObjectID
+		if err := ctx.Err(); err != nil {
+			return nil, unavailable("insert events", err)
+		}
+		res, err := stmt.ExecContext(sctx, args...)
 		if err != nil {
 			if isConstraint(err) {
 				results[i].Err = &hookbox.Error{
@@ -131,11 +140,11 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 		if n == 0 {
 			continue
 		}
-		if _, err := bodyStmt.ExecContext(ctx, int64(bodies[i].enc), bodies[i].data); err != nil {
+		if _, err := bodyStmt.ExecContext(sctx, int64(bodies[i].Enc), bodies[i].Data); err != nil {
 			return nil, unavailable("insert events: body", err)
 		}
 		if ev.Object == hookbox.ThinObject {
-			if err := insertFetch(ctx, tx, ev); err != nil {
+			if err := insertFetch(sctx, tx, ev); err != nil {
 				return nil, unavailable("insert events: fetch", err)
 			}
 		}
@@ -147,50 +156,31 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 	return results, nil
 }
 
-// storedBody is an event's body as stored: encoded, with the object id
-// of its column (migration 0010).
-type storedBody struct {
-	enc      bodycodec.Encoding
-	data     []byte
-	objectID string
-}
-
 // encodeBodies returns the stored form of each event's body (a nil event
-// gets a zero one). A large batch is encoded on up to GOMAXPROCS
-// goroutines: InsertEvents runs on the group committer's one goroutine, the
-// path every event of the store waits on, and compression is most of its
-// CPU outside SQLite.
-func (s *Store) encodeBodies(events []*hookbox.Event) []storedBody {
-	out := make([]storedBody, len(events))
-	encode := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			ev := events[i]
-			if ev == nil {
-				continue
-			}
-			out[i].enc, out[i].data = s.codec.Encode(ev.Body)
-			if out[i].data == nil {
-				out[i].data = []byte{} // NOT NULL: a nil slice would bind as NULL
-			}
-			out[i].objectID = bodycodec.ObjectID(ev.Body)
+// gets an empty one): the form PrepareInsert computed ahead where there
+// is one, else computed here. InsertEvents runs on the group committer's
+// one goroutine, the path every event of the store waits on, and
+// compression is most of its CPU outside SQLite.
+func (s *Store) encodeBodies(events []*hookbox.Event) []*bodycodec.Stored {
+	bodies := make([][]byte, len(events))
+	prepared := make([]any, len(events))
+	for i, ev := range events {
+		if ev != nil {
+			bodies[i], prepared[i] = ev.Body, ev.Prepared
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(events)/parallelEncodeMin)
-	if workers <= 1 {
-		encode(0, len(events))
-		return out
-	}
-	var wg sync.WaitGroup
-	per := (len(events) + workers - 1) / workers
-	for lo := 0; lo < len(events); lo += per {
-		wg.Go(func() { encode(lo, min(lo+per, len(events))) })
-	}
-	wg.Wait()
-	return out
+	return s.codec.StoreAll(bodies, prepared)
 }
 
-// parallelEncodeMin is the fewest events per goroutine encodeBodies starts.
-const parallelEncodeMin = 8
+// PrepareInsert computes ev's stored body (compressed, with its object
+// id) into ev.Prepared, for InsertEvents to use (hookbox.Preparer). The
+// group committer calls it in each request's goroutine, in parallel,
+// instead of in the batch's transaction that every request waits on.
+func (s *Store) PrepareInsert(ev *hookbox.Event) {
+	if ev != nil {
+		ev.Prepared = s.codec.Store(ev.Body)
+	}
+}
 
 // insertArgs fills args with the column values of ev, in insertSQL order.
 func insertArgs(args []any, ev *hookbox.Event) error {

@@ -113,10 +113,14 @@ func BenchEvent(n int64) *hookbox.Event {
 func BenchmarkGroupCommit(b *testing.B, s hookbox.Store) {
 	b.Helper()
 	var batches, events atomic.Int64
-	c := groupcommit.New(s.InsertEvents, groupcommit.Options{OnBatchFunc: func(size int, _ time.Duration, _ error) {
+	opts := groupcommit.Options{OnBatchFunc: func(size int, _ time.Duration, _ error) {
 		batches.Add(1)
 		events.Add(int64(size))
-	}})
+	}}
+	if p, ok := s.(hookbox.Preparer); ok { // as the receiver wires it
+		opts.Prepare = p.PrepareInsert
+	}
+	c := groupcommit.New(s.InsertEvents, opts)
 	runSubmitters(b, func(ev *hookbox.Event) error {
 		res, err := c.Submit(context.Background(), ev)
 		if err == nil {

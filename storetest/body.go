@@ -19,6 +19,7 @@ func runBodies(t *testing.T, open func(tb testing.TB) hookbox.Store) {
 	t.Run("Batch", func(t *testing.T) { testBodyBatch(t, open(t)) })
 	t.Run("ReplayAndPrune", func(t *testing.T) { testBodyReplayPrune(t, open(t)) })
 	t.Run("SearchObjectID", func(t *testing.T) { testBodySearch(t, open(t)) })
+	t.Run("Prepared", func(t *testing.T) { testBodyPrepared(t, open(t), open(t)) })
 }
 
 // stripeBody is a Stripe-shaped event of about 2.7 KB: a body the store
@@ -178,6 +179,54 @@ func testBodyBatch(t *testing.T, s hookbox.Store) {
 		got, err := se.SearchEvents(context.Background(), hookbox.EventQuery{ObjectID: fmt.Sprintf("pi_%03d", i)})
 		if err != nil || len(got) != 1 || got[0].ID != evs[i].ID {
 			t.Fatalf("object pi_%03d: %d events, %v; want %s", i, len(got), err, evs[i].ID)
+		}
+	}
+}
+
+// Ensures a body prepared ahead (hookbox.Preparer, in the request's
+// goroutine) is stored as it would be without: byte for byte, found by its
+// object id. A preparation that no longer matches the event (its Body
+// replaced since, or made by another store, or of another kind) is not
+// used: the event's own Body is stored.
+func testBodyPrepared(t *testing.T, s, other hookbox.Store) {
+	p, ok := s.(hookbox.Preparer)
+	if !ok {
+		skipf(t, "%T is not a hookbox.Preparer", s)
+	}
+	op, _ := other.(hookbox.Preparer)
+	evs := map[string]*hookbox.Event{}
+	for i, id := range []string{"evt_prep", "evt_stale", "evt_other", "evt_kind", "evt_empty"} {
+		ev := queued(id, base.Add(time.Duration(i)*time.Second), qt0)
+		ev.Body = stripeBody(id, "pi_"+id)
+		evs[id] = ev
+	}
+	evs["evt_empty"].Body = []byte{}
+	for _, ev := range evs {
+		p.PrepareInsert(ev)
+	}
+	stale := evs["evt_stale"]
+	stale.Body = stripeBody("evt_stale", "pi_replaced") // after PrepareInsert
+	if op != nil {
+		op.PrepareInsert(evs["evt_other"])
+	}
+	evs["evt_kind"].Prepared = "not a preparation"
+	MustInsert(t, s, evs["evt_prep"], stale, evs["evt_other"], evs["evt_kind"], evs["evt_empty"])
+	for id, ev := range evs {
+		if got := MustFindByID(t, s, id).Body; got == nil || !bytes.Equal(got, ev.Body) {
+			t.Errorf("%s: %d bytes back, want the %d of its Body", id, len(got), len(ev.Body))
+		}
+	}
+	se, ok := s.(hookbox.EventSearcher)
+	if !ok {
+		return
+	}
+	for objectID, want := range map[string]string{"pi_evt_prep": "evt_prep", "pi_replaced": "evt_stale", "pi_evt_stale": ""} {
+		got, err := se.SearchEvents(context.Background(), hookbox.EventQuery{ObjectID: objectID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (want == "" && len(got) != 0) || (want != "" && (len(got) != 1 || got[0].ID != want)) {
+			t.Errorf("object %s: %d events, want %q", objectID, len(got), want)
 		}
 	}
 }
