@@ -55,6 +55,22 @@ type Preparer interface {
 	PrepareInsert(ev *Event)
 }
 
+// A PipelinedInserter is a Store that can commit a batch without waiting
+// for the disk and make such commits durable afterwards, with one sync for
+// as many batches as committed meanwhile. The group committer uses it
+// (groupcommit.Options.Sync) so that the next batch is inserted while the
+// disk syncs the last, and answers a batch's requests only after the sync.
+type PipelinedInserter interface {
+	// InsertEventsNoSync is InsertEvents, except that on a nil error the
+	// batch is committed (every reader sees it) but durable only once a
+	// SyncInserts that began after this call returned has returned nil.
+	InsertEventsNoSync(ctx context.Context, events []*Event) ([]InsertResult, error)
+	// SyncInserts makes durable every batch InsertEventsNoSync had
+	// committed when it was called. It may run while another batch is
+	// being inserted.
+	SyncInserts(ctx context.Context) error
+}
+
 // InsertFunc stores a batch as Store.InsertEvents does: one result per
 // event, in order, on a nil error; on a non-nil error nothing of the batch
 // may be assumed stored. It must not keep events after it returns.

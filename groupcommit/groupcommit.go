@@ -58,6 +58,16 @@ type Options struct {
 	// each event runs in parallel across submitters, while the previous
 	// batch commits, instead of on the one goroutine that inserts.
 	Prepare func(*hookbox.Event)
+	// Sync, when set, makes every batch the insert has committed so far
+	// durable: the insert is then the store's InsertEventsNoSync
+	// (hookbox.PipelinedInserter), which commits without waiting for the
+	// disk. The writer hands each committed batch to a second goroutine,
+	// which calls Sync once for every batch committed meanwhile and only
+	// then answers their submitters; the writer goes on inserting the next
+	// batch while the disk syncs. A failed Sync fails the batches it was
+	// to make durable (their events may be stored: a retry is a
+	// Duplicate).
+	Sync func(ctx context.Context) error
 }
 
 // ErrClosed is returned by Submit once Close has been called. Its code is
@@ -75,10 +85,12 @@ type Committer struct {
 	mu     sync.RWMutex
 	closed bool
 	queue  chan *request
-	done   chan struct{} // closed when the writer goroutine has returned
+	done   chan struct{}  // closed when the writer goroutine (and the syncer) have returned
+	synced chan syncBatch // to the syncer (Options.Sync); closed when the writer returns
 	once   sync.Once
 
 	busySince atomic.Int64 // unix ns at which the running insert began; 0 when idle
+	syncSince atomic.Int64 // the same for the running Options.Sync
 }
 
 type request struct {
@@ -113,7 +125,22 @@ func New(insert hookbox.InsertFunc, opts Options) *Committer {
 		queue:  make(chan *request, opts.QueueSize),
 		done:   make(chan struct{}),
 	}
-	go c.run()
+	if opts.Sync != nil {
+		c.synced = make(chan syncBatch, syncQueue)
+		syncerDone := make(chan struct{})
+		go c.syncer(syncerDone)
+		go func() {
+			c.run()
+			close(c.synced)
+			<-syncerDone
+			close(c.done)
+		}()
+		return c
+	}
+	go func() {
+		c.run()
+		close(c.done)
+	}()
 	return c
 }
 
@@ -187,7 +214,6 @@ func (c *Committer) Close() error {
 // run is the writer goroutine. It returns once the queue is closed and
 // drained.
 func (c *Committer) run() {
-	defer close(c.done)
 	var (
 		reqs  = make([]*request, 0, c.opts.MaxBatch)
 		evs   = make([]*hookbox.Event, 0, c.opts.MaxBatch)
@@ -296,14 +322,25 @@ func (c *Committer) commit(reqs []*request, evs []*hookbox.Event) {
 	if c.opts.OnBatchFunc != nil {
 		c.opts.OnBatchFunc(len(evs), time.Since(start), err)
 	}
-	for i, r := range live {
+	clear(evs)
+	if err == nil && c.synced != nil {
+		// Answered by the syncer once the disk has the batch: live is
+		// reused by the next batch, so the syncer gets a copy.
+		c.synced <- syncBatch{reqs: append([]*request(nil), live...), results: results}
+		return
+	}
+	answer(live, results, err)
+}
+
+// answer replies to each request of a batch: its result, or err.
+func answer(reqs []*request, results []hookbox.InsertResult, err error) {
+	for i, r := range reqs {
 		if err != nil {
 			r.reply <- reply{err: err}
 		} else {
 			r.reply <- reply{res: results[i]}
 		}
 	}
-	clear(evs)
 }
 
 // safeInsert calls the insert func, turning a panic into an EINTERNAL error
@@ -327,13 +364,73 @@ func (c *Committer) safeInsert(evs []*hookbox.Event) (results []hookbox.InsertRe
 	return c.insert(ctx, evs)
 }
 
-// Stalled returns how long the insert in progress has been running, 0 when
-// the writer is idle: a readiness check can tell a store that blocks (and
-// takes every request with it) from one that answers.
+// Stalled returns how long the insert (or the Sync) in progress has been
+// running, the longer of the two, 0 when both are idle: a readiness check
+// can tell a store that blocks (and takes every request with it) from one
+// that answers.
 func (c *Committer) Stalled() time.Duration {
 	since := c.busySince.Load()
+	if s := c.syncSince.Load(); s != 0 && (since == 0 || s < since) {
+		since = s
+	}
 	if since == 0 {
 		return 0
 	}
 	return time.Since(time.Unix(0, since))
+}
+
+// syncQueue is how many committed batches may wait for the syncer before
+// the writer waits for it.
+const syncQueue = 8
+
+// syncBatch is a committed batch whose submitters wait for Options.Sync.
+type syncBatch struct {
+	reqs    []*request
+	results []hookbox.InsertResult
+}
+
+// syncer answers committed batches once Options.Sync has made them
+// durable: one Sync for every batch that committed while the last one ran.
+func (c *Committer) syncer(done chan<- struct{}) {
+	defer close(done)
+	var batches []syncBatch
+	for first := range c.synced {
+		batches = append(batches[:0], first)
+	more:
+		for {
+			select {
+			case b, ok := <-c.synced:
+				if !ok {
+					break more
+				}
+				batches = append(batches, b)
+			default:
+				break more
+			}
+		}
+		err := c.safeSync()
+		for _, b := range batches {
+			answer(b.reqs, b.results, err)
+		}
+		clear(batches)
+	}
+}
+
+// safeSync calls Options.Sync with the insert's timeout, turning a panic
+// into an error as safeInsert does.
+func (c *Committer) safeSync() (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &hookbox.Error{Code: hookbox.EINTERNAL, Message: "sync panicked",
+				Err: fmt.Errorf("%v\n%s", v, debug.Stack())}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
+	defer cancel()
+	c.syncSince.Store(time.Now().UnixNano())
+	defer c.syncSince.Store(0)
+	if err := c.opts.Sync(ctx); err != nil {
+		return fmt.Errorf("group commit: sync: %w", err)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -498,5 +499,58 @@ func TestOptions_Prepare(t *testing.T) {
 	c.Submit(ctx, storetest.NewEvent("evt_done", "x", base))
 	if prepared.Load() != 40 || unprepared.Load() != 0 {
 		t.Fatalf("prepared %d, inserted unprepared %d; want 40 and 0", prepared.Load(), unprepared.Load())
+	}
+}
+
+// Ensures that with Options.Sync a submitter is answered only after a Sync
+// that began after its batch was inserted has returned, that the writer
+// inserts the next batch meanwhile, and that a failed Sync fails the
+// batches it was to make durable.
+func TestOptions_Sync(t *testing.T) {
+	store := mustOpenStore(t)
+	var inserted atomic.Int64
+	insert := func(ctx context.Context, evs []*hookbox.Event) ([]hookbox.InsertResult, error) {
+		res, err := store.InsertEventsNoSync(ctx, evs)
+		inserted.Add(int64(len(evs)))
+		return res, err
+	}
+	entered, release := make(chan struct{}, 16), make(chan error)
+	sync := func(ctx context.Context) error {
+		entered <- struct{}{}
+		if err := <-release; err != nil {
+			return err
+		}
+		return store.SyncInserts(ctx)
+	}
+	c := groupcommit.New(insert, groupcommit.Options{Sync: sync})
+	defer mustClose(t, c)
+	submit := func(id string) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			res, err := c.Submit(context.Background(), storetest.NewEvent(id, "x", base))
+			if err == nil {
+				err = res.Err
+			}
+			done <- err
+		}()
+		return done
+	}
+	first := submit("evt_1")
+	<-entered // evt_1 is inserted; its Sync is held
+	second := submit("evt_2")
+	waitFor(t, "evt_2 inserted while evt_1's sync runs", func() bool { return inserted.Load() == 2 })
+	select {
+	case err := <-first:
+		t.Fatalf("evt_1 answered (%v) before its sync returned", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	release <- nil
+	if err := <-first; err != nil {
+		t.Fatalf("evt_1: %v", err)
+	}
+	<-entered // evt_2's sync
+	release <- errors.New("disk on fire")
+	if err := <-second; err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("evt_2 after a failed sync: %v, want its error", err)
 	}
 }

@@ -123,25 +123,25 @@ func New(opts Options) (r *Receiver, err error) {
 	if r.fetcher, err = r.newFetcher(); err != nil {
 		return nil, fmt.Errorf("thin events: %w", err)
 	}
-	insert := dedupeInsert(r.store.InsertEvents, opts.Endpoints)
 	if opts.Reconcile != nil {
 		// Only reconciled events are marked: without periodic reconcile
 		// the webhooks' versions need not be tracked on the insert path.
 		r.versions = newEndpointVersions(opts.Endpoints)
-		insert = r.versions.insert(insert)
 	}
-	r.insert = r.fetchInsert(orderInsert(insert, orders(opts.Endpoints), r.wakeAt))
-	var prepare func(*hookbox.Event)
+	r.insert = r.insertChain(r.store.InsertEvents)
+	commitOpts := groupcommit.Options{MaxBatch: opts.MaxBatch, Linger: opts.Linger, Timeout: opts.CommitTimeout}
 	if p, ok := r.store.(hookbox.Preparer); ok {
-		prepare = p.PrepareInsert
+		commitOpts.Prepare = p.PrepareInsert
 	}
-	r.committer = groupcommit.New(r.insert, groupcommit.Options{
-		MaxBatch: opts.MaxBatch, Linger: opts.Linger, Timeout: opts.CommitTimeout, Prepare: prepare,
-		OnBatchFunc: func(size int, d time.Duration, err error) {
-			r.commits.record(err, r.opts.NowFunc())
-			r.metrics.Batch(size, d, err)
-		},
-	})
+	committed := r.insert
+	if p, ok := r.store.(hookbox.PipelinedInserter); ok {
+		committed, commitOpts.Sync = r.insertChain(p.InsertEventsNoSync), p.SyncInserts
+	}
+	commitOpts.OnBatchFunc = func(size int, d time.Duration, err error) {
+		r.commits.record(err, r.opts.NowFunc())
+		r.metrics.Batch(size, d, err)
+	}
+	r.committer = groupcommit.New(committed, commitOpts)
 	if len(r.dests) > 0 {
 		r.worker = r.newWorker()
 		r.metrics.RegisterInFlight(r.inFlight)
@@ -171,6 +171,16 @@ func New(opts Options) (r *Receiver, err error) {
 		}
 	}
 	return r, nil
+}
+
+// insertChain wraps a store's insert with what every stored event goes
+// through: dedupe across endpoints, versions, order keys, thin fetches.
+func (r *Receiver) insertChain(base hookbox.InsertFunc) hookbox.InsertFunc {
+	insert := dedupeInsert(base, r.opts.Endpoints)
+	if r.versions != nil {
+		insert = r.versions.insert(insert)
+	}
+	return r.fetchInsert(orderInsert(insert, orders(r.opts.Endpoints), r.wakeAt))
 }
 
 // tracer returns hookbox's tracer from Options.TracerProvider, or nil.

@@ -74,10 +74,16 @@ const listColumns = `id, type, object, created, livemode, account, api_version,
 // of the batch may be assumed stored, and a retry is safe because of the
 // dedupe on ID.
 func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]hookbox.InsertResult, error) {
+	return s.insertEvents(ctx, events, true)
+}
+
+// insertEvents is InsertEvents; with durable false the commit does not
+// wait for the disk (InsertEventsNoSync).
+func (s *Store) insertEvents(ctx context.Context, events []*hookbox.Event, durable bool) (results []hookbox.InsertResult, err error) {
 	if s.closed.Load() {
 		return nil, errClosed
 	}
-	results := make([]hookbox.InsertResult, len(events))
+	results = make([]hookbox.InsertResult, len(events))
 	if len(events) == 0 {
 		return results, nil
 	}
@@ -88,6 +94,17 @@ func (s *Store) InsertEvents(ctx context.Context, events []*hookbox.Event) ([]ho
 
 	began := time.Now()
 	defer func() { s.insertNanos.Add(int64(time.Since(began))) }()
+	if !durable {
+		restore, nerr := s.noSync(ctx)
+		if nerr != nil {
+			return nil, nerr
+		}
+		defer func() { // err: the function's result
+			if rerr := restore(); rerr != nil && err == nil {
+				results, err = nil, rerr
+			}
+		}()
+	}
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, unavailable("insert events: begin", err)

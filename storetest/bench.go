@@ -117,10 +117,14 @@ func BenchmarkGroupCommit(b *testing.B, s hookbox.Store) {
 		batches.Add(1)
 		events.Add(int64(size))
 	}}
+	insert := s.InsertEvents
 	if p, ok := s.(hookbox.Preparer); ok { // as the receiver wires it
 		opts.Prepare = p.PrepareInsert
 	}
-	c := groupcommit.New(s.InsertEvents, opts)
+	if p, ok := s.(hookbox.PipelinedInserter); ok {
+		insert, opts.Sync = p.InsertEventsNoSync, p.SyncInserts
+	}
+	c := groupcommit.New(insert, opts)
 	runSubmitters(b, func(ev *hookbox.Event) error {
 		res, err := c.Submit(context.Background(), ev)
 		if err == nil {

@@ -1,0 +1,73 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hookbox/hookbox"
+	"github.com/hookbox/hookbox/storetest"
+)
+
+// synchronous is the writer connection's PRAGMA synchronous (2: FULL).
+func synchronous(t *testing.T, s *Store) int {
+	t.Helper()
+	var v int
+	if err := s.writer.QueryRow("PRAGMA synchronous").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// Ensures InsertEventsNoSync stores a batch as InsertEvents does (another
+// store on the file reads it, duplicates are reported) and leaves the
+// writer at synchronous=FULL for every other transaction, also after a
+// batch that failed; and that SyncInserts syncs the WAL, and fails once
+// the store is closed.
+func TestInsertEventsNoSync(t *testing.T) {
+	s, path := openTest(t)
+	ctx := context.Background()
+	if got := synchronous(t, s); got != 2 {
+		t.Fatalf("synchronous = %d at open, want 2 (FULL)", got)
+	}
+	var evs []*hookbox.Event
+	for i := range 3 {
+		evs = append(evs, storetest.NewEvent(fmt.Sprintf("evt_%d", i), "x", time.Now()))
+	}
+	res, err := s.InsertEventsNoSync(ctx, append(evs, evs[0]))
+	if err != nil || len(res) != 4 || res[0].Duplicate || !res[3].Duplicate {
+		t.Fatalf("InsertEventsNoSync = %+v, %v; want 3 new and the repeat a duplicate", res, err)
+	}
+	if got := synchronous(t, s); got != 2 {
+		t.Fatalf("synchronous = %d after InsertEventsNoSync, want 2 (FULL)", got)
+	}
+	if err := s.SyncInserts(ctx); err != nil {
+		t.Fatalf("SyncInserts: %v", err)
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.InsertEventsNoSync(done, evs); err == nil {
+		t.Fatal("InsertEventsNoSync with a done ctx succeeded")
+	}
+	if got := synchronous(t, s); got != 2 {
+		t.Fatalf("synchronous = %d after a failed InsertEventsNoSync, want 2 (FULL)", got)
+	}
+	other, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for _, ev := range evs {
+		if _, err := other.FindEventByID(ctx, ev.ID); err != nil {
+			t.Fatalf("%s from another store on the file: %v", ev.ID, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SyncInserts(ctx); !errors.Is(err, errClosed) && hookbox.ErrorCode(err) != hookbox.EUNAVAILABLE {
+		t.Fatalf("SyncInserts after Close: %v, want EUNAVAILABLE", err)
+	}
+}
