@@ -170,6 +170,7 @@ func (s *Store) insertEvents(ctx context.Context, events []*hookbox.Event, durab
 	if err := tx.Commit(); err != nil {
 		return nil, unavailable("insert events: commit", err)
 	}
+	s.ckpt.added(len(events))
 	return results, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -69,5 +70,50 @@ func TestInsertEventsNoSync(t *testing.T) {
 	}
 	if err := s.SyncInserts(ctx); !errors.Is(err, errClosed) && hookbox.ErrorCode(err) != hookbox.EUNAVAILABLE {
 		t.Fatalf("SyncInserts after Close: %v, want EUNAVAILABLE", err)
+	}
+}
+
+// Ensures the background checkpointer copies the WAL into the database as
+// events are stored, so that the WAL file stays near CheckpointPages
+// without the writer checkpointing (its bound is twice that), and stops
+// on Close.
+func TestCheckpointer(t *testing.T) {
+	path := t.TempDir() + "/ckpt.db"
+	const pages = 60
+	s, err := Options{CheckpointPages: pages}.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for b := range 40 {
+		var evs []*hookbox.Event
+		for i := range 20 {
+			ev := storetest.BenchEvent(int64(b*20 + i))
+			evs = append(evs, ev)
+		}
+		if _, err := s.InsertEventsNoSync(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "a background checkpoint", func() bool { return s.ckpt.runs.Load() >= 3 })
+	// 800 events of ~2.7 KB bodies: about 2,000 frames without a checkpoint.
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() > 4*pages*4096+64<<10 {
+		t.Fatalf("WAL file %v (%v) after %d background checkpoints, want about %d pages at most", fi.Size(), err, s.ckpt.runs.Load(), 2*pages)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds or a deadline passes.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

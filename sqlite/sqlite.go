@@ -72,21 +72,11 @@ type Options struct {
 	// NowFunc is the clock of the writes that get no time from their caller
 	// (ReleaseClaims stamps UpdatedAt with it); nil means time.Now.
 	NowFunc func() time.Time
-	// CheckpointPages is the WAL size, in pages, at which a commit copies
-	// the WAL into the database (wal_autocheckpoint); <= 0 means
-	// DefaultCheckpointPages.
+	// CheckpointPages is about the WAL size, in pages, at which the store
+	// copies the WAL into the database, in the background (checkpoint.go);
+	// <= 0 means DefaultCheckpointPages.
 	CheckpointPages int
 }
-
-// DefaultCheckpointPages is the WAL size, in 4 KiB pages (about 40 MiB),
-// at which a commit checkpoints: ten times SQLite's default. A checkpoint
-// writes each page the WAL holds once, however many commits changed it;
-// between checkpoints ingest changes the same pages again and again (the
-// last page of each table, the pages of the id's index), so a longer WAL
-// writes fewer pages per event (BenchmarkIngestSchema, README). The WAL
-// file is cut back to twice that size after a checkpoint
-// (journal_size_limit).
-const DefaultCheckpointPages = 10_000
 
 // Store is a hookbox.Store on one SQLite database file. It is safe for
 // concurrent use.
@@ -112,6 +102,7 @@ type Store struct {
 
 	// wal is the WAL file SyncInserts fsyncs (pipeline.go), walInfo what
 	// it was when opened.
+	ckpt    *checkpointer
 	walMu   sync.Mutex
 	wal     *os.File
 	walInfo os.FileInfo
@@ -166,8 +157,9 @@ func (o Options) Open(path string) (*Store, error) {
 	if ckpt <= 0 {
 		ckpt = DefaultCheckpointPages
 	}
-	// Only the writer commits, so only it checkpoints.
-	writerDSN := dsn(path, busy, false) + "&_pragma=" + url.QueryEscape(fmt.Sprintf("wal_autocheckpoint(%d)", ckpt)) +
+	// The writer checkpoints only when the background checkpointer falls
+	// behind (checkpoint.go).
+	writerDSN := dsn(path, busy, false) + "&_pragma=" + url.QueryEscape(fmt.Sprintf("wal_autocheckpoint(%d)", 2*ckpt)) +
 		"&_pragma=" + url.QueryEscape(fmt.Sprintf("journal_size_limit(%d)", 2*ckpt*4096))
 	if s.writer, err = sql.Open("sqlite", writerDSN); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -213,6 +205,16 @@ func (o Options) Open(path string) (*Store, error) {
 		s.writer.Close()
 		return nil, fmt.Errorf("open store: readers: %w", err)
 	}
+	ckptDB, err := sql.Open("sqlite", dsn(path, busy, false))
+	if err != nil {
+		s.reader.Close()
+		s.insert.Close()
+		s.insertBody.Close()
+		s.writer.Close()
+		return nil, fmt.Errorf("open store: checkpointer: %w", err)
+	}
+	ckptDB.SetMaxOpenConns(1)
+	s.ckpt = newCheckpointer(ckptDB, ckpt)
 	return s, nil
 }
 
@@ -281,6 +283,9 @@ func (s *Store) Close() error {
 			errs = append(errs, s.reader.Close())
 		}
 		errs = append(errs, s.closeWAL())
+		if s.ckpt != nil {
+			errs = append(errs, s.ckpt.close())
+		}
 		if s.writer != nil {
 			// Let SQLite refresh the planner statistics it judges stale,
 			// as recommended before closing a connection.

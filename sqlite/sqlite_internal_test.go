@@ -65,7 +65,7 @@ func TestPragmas(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("writer", w)
-	for pragma, want := range map[string]int{"wal_autocheckpoint": DefaultCheckpointPages, "journal_size_limit": 2 * DefaultCheckpointPages * 4096} {
+	for pragma, want := range map[string]int{"wal_autocheckpoint": 2 * DefaultCheckpointPages, "journal_size_limit": 2 * DefaultCheckpointPages * 4096} {
 		var got int
 		if err := w.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil || got != want {
 			t.Errorf("writer: %s = %d (%v), want %d", pragma, got, err, want)
