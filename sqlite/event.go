@@ -111,6 +111,9 @@ func (s *Store) insertEvents(ctx context.Context, events []*hookbox.Event, durab
 	}
 	defer tx.Rollback() // a no-op after a successful Commit
 
+	if s.inTx != nil {
+		s.inTx(tx)
+	}
 	stmt := tx.StmtContext(ctx, s.insert)
 	defer stmt.Close()
 	bodyStmt := tx.StmtContext(ctx, s.insertBody)

@@ -39,7 +39,8 @@ func (s *Store) InsertEventsNoSync(ctx context.Context, events []*hookbox.Event)
 }
 
 // noSync sets the writer to synchronous=NORMAL for one transaction and
-// returns what sets it back to FULL.
+// returns what sets it back to FULL. Not prepared statements: SQLite
+// applies PRAGMA synchronous when it prepares one, not when it runs.
 func (s *Store) noSync(ctx context.Context) (restore func() error, err error) {
 	if _, err := s.writer.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
 		return nil, unavailable("insert events: synchronous=NORMAL", err)

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -37,6 +38,14 @@ func TestInsertEventsNoSync(t *testing.T) {
 	for i := range 3 {
 		evs = append(evs, storetest.NewEvent(fmt.Sprintf("evt_%d", i), "x", time.Now()))
 	}
+	var inTx []int // synchronous inside each insert's transaction
+	s.inTx = func(tx *sql.Tx) {
+		var v int
+		if err := tx.QueryRow("PRAGMA synchronous").Scan(&v); err != nil {
+			t.Error(err)
+		}
+		inTx = append(inTx, v)
+	}
 	res, err := s.InsertEventsNoSync(ctx, append(evs, evs[0]))
 	if err != nil || len(res) != 4 || res[0].Duplicate || !res[3].Duplicate {
 		t.Fatalf("InsertEventsNoSync = %+v, %v; want 3 new and the repeat a duplicate", res, err)
@@ -46,6 +55,12 @@ func TestInsertEventsNoSync(t *testing.T) {
 	}
 	if err := s.SyncInserts(ctx); err != nil {
 		t.Fatalf("SyncInserts: %v", err)
+	}
+	if _, err := s.InsertEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(inTx) != "[1 2]" {
+		t.Fatalf("synchronous in the transactions of InsertEventsNoSync, InsertEvents: %v, want [1 2] (NORMAL, FULL)", inTx)
 	}
 	done, cancel := context.WithCancel(ctx)
 	cancel()

@@ -99,6 +99,8 @@ type Store struct {
 	// for BenchmarkIngestSchema.
 	insertNanos atomic.Int64
 	headersJSON bool
+	// inTx, when set (tests), runs inside each insert's transaction.
+	inTx func(*sql.Tx)
 
 	// wal is the WAL file SyncInserts fsyncs (pipeline.go), walInfo what
 	// it was when opened.
