@@ -62,9 +62,8 @@ type Options struct {
 	// durable: the insert is then the store's InsertEventsNoSync
 	// (hookbox.PipelinedInserter), which commits without waiting for the
 	// disk. The writer hands each committed batch to a second goroutine,
-	// which calls Sync once for every batch committed meanwhile and only
-	// then answers their submitters; the writer goes on inserting the next
-	// batch while the disk syncs. A failed Sync fails the batches it was
+	// which calls Sync and only then answers the batch's submitters; the
+	// writer inserts the next batch while the disk syncs. A failed Sync fails the batches it was
 	// to make durable (their events may be stored: a retry is a
 	// Duplicate).
 	Sync func(ctx context.Context) error
@@ -380,8 +379,13 @@ func (c *Committer) Stalled() time.Duration {
 }
 
 // syncQueue is how many committed batches may wait for the syncer before
-// the writer waits for it.
-const syncQueue = 8
+// the writer waits for it. None: the writer inserts one batch while the
+// last one syncs, then waits to hand it over, and the requests that queue
+// meanwhile make the next batch larger: fewer, fuller transactions, each
+// writing the pages every batch changes (the tables' last pages) once
+// for more events (hookbox-bench: 0.93 of the CPU per request and 1.06 of
+// the rate of a queue of 8, in one run).
+const syncQueue = 0
 
 // syncBatch is a committed batch whose submitters wait for Options.Sync.
 type syncBatch struct {
