@@ -28,12 +28,12 @@ type schemaVariant struct {
 }
 
 // beforeLean turns the indexes back into what they were before migration
-// 0013 (the reference, "main", which also writes headers as JSON): the
+// 0013 (and 0014) (the reference, "main", which also writes headers as JSON): the
 // seeded store is built in it, so its indexes have the shape long ingest
 // leaves, and the variants change that store as a migration would.
 var beforeLean = []string{
 	`DROP INDEX events_received`, `CREATE INDEX events_received ON events (received_at DESC, id DESC)`,
-	`DROP INDEX events_type`, `CREATE INDEX events_type ON events (type, received_at DESC, id DESC)`,
+	`CREATE INDEX events_type ON events (type, received_at DESC, id DESC)`, // dropped by 0014
 	`DROP INDEX events_dead`,
 	`DROP INDEX events_queue`,
 	`CREATE INDEX events_queue ON events (next_attempt_at, received_at) WHERE state IN ('pending', 'delivering')`,
@@ -57,6 +57,16 @@ var schemaVariants = []schemaVariant{
 	{name: "type-asc-no-id", ddl: []string{`DROP INDEX events_type`, `CREATE INDEX events_type ON events (type, received_at)`}},
 	{name: "0013-type-no-id", packed: true, ddl: []string{leanIndexes(), `DROP INDEX events_type`, `CREATE INDEX events_type ON events (type, received_at)`}},
 	{name: "0013-no-type-index", packed: true, ddl: []string{leanIndexes(), `DROP INDEX events_type`}},
+	{name: "0014", packed: true, ddl: []string{leanIndexes(), migrationSQL("0014_type_in_received.sql")}},
+}
+
+// migrationSQL is the text of one migration.
+func migrationSQL(name string) string {
+	b, err := migrationFS.ReadFile("migrations/" + name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
 
 // leanIndexes is migration 0013 but its new column, which the seeded

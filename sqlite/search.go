@@ -94,8 +94,6 @@ func (s *Store) CountEventsUpTo(ctx context.Context, q hookbox.EventQuery, limit
 			index = stateIndex
 		case q.Blocked:
 			index = "events_dead"
-		case q.Type != "":
-			index = "events_type"
 		}
 	}
 	var b strings.Builder
@@ -169,14 +167,8 @@ func (s *Store) plan(ctx context.Context, q hookbox.EventQuery) (index string, s
 			return "", false, err
 		}
 	}
-	if q.Type != "" {
-		tw, ta := whereType(nil, nil, q.Type)
-		if len(tw) > 0 {
-			if err := try("events_type", strings.Join(tw, " AND "), ta...); err != nil {
-				return "", false, err
-			}
-		}
-	}
+	// A type has no index of its own since 0014: events_received holds
+	// it, and is walked.
 	if !q.Since.IsZero() || !q.Until.IsZero() {
 		since, _ := filterTime(q.Since)
 		until, ok := filterTime(q.Until)

@@ -288,8 +288,9 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"all", list + order, "events_received", nil},
 		{"cursor", list + " WHERE (received_at, id) < (?, ?)" + order, "events_received", []any{1, "x"}},
-		{"type", list + " WHERE type = ?" + order, "events_type", []any{"invoice.paid"}},
-		{"prefix", list + " WHERE type >= ? AND type < ?" + order, "events_", []any{"invoice.", "invoice/"}},
+		// The type is in events_received since 0014: a walk, no sort.
+		{"type", list + " WHERE type = ?" + order, "SCAN events USING INDEX events_received", []any{"invoice.paid"}},
+		{"prefix", list + " WHERE type >= ? AND type < ?" + order, "SCAN events USING INDEX events_received", []any{"invoice.", "invoice/"}},
 		{"dead", list + " WHERE " + stateTermDead + order, "events_dead", nil},
 		{"blocked", list + " WHERE " + blockedSQL + order, "events_dead", nil},
 		{"pending", list + " WHERE " + stateTermPending + order, "events_", nil},
@@ -315,9 +316,8 @@ func TestQueryPlans(t *testing.T) {
 		if !strings.Contains(p, tc.want) || strings.Contains(p, "SCAN events") && !strings.Contains(p, "USING INDEX") {
 			t.Errorf("%s: plan %q, want %s", tc.name, p, tc.want)
 		}
-		// A prefix of types, and the few live events of a state, are
-		// sorted.
-		sorts := tc.name == "prefix" || strings.HasPrefix(tc.name, "search pending") || strings.HasPrefix(tc.name, "search delivering") ||
+		// The few live events of a state are sorted.
+		sorts := strings.HasPrefix(tc.name, "search pending") || strings.HasPrefix(tc.name, "search delivering") ||
 			tc.name == "count blocked" // a GROUP BY destination of the few dead
 		if !sorts && strings.Contains(p, "TEMP B-TREE") {
 			t.Errorf("%s: plan %q sorts", tc.name, p)
@@ -602,5 +602,45 @@ func TestBodyDicts(t *testing.T) {
 	s.Close()
 	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "differs") {
 		t.Fatalf("open with another dictionary under this build's id: %v", err)
+	}
+}
+
+// Ensures a listing by type (0014: no index of its own) tests the type in
+// events_received before it reads the row: a DeferredSeek, then the type
+// read from the index cursor and compared, before any column of the table.
+func TestTypeFilteredInIndex(t *testing.T) {
+	s, _ := openTest(t)
+	rows, err := s.reader.Query("EXPLAIN SELECT "+listColumns+" FROM events WHERE type = ? ORDER BY received_at DESC, id DESC LIMIT 100", "invoice.paid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	type op struct {
+		name   string
+		p1, p2 int
+	}
+	var ops []op
+	for rows.Next() {
+		var addr, p1, p2, p3 int
+		var name string
+		var p4, p5, comment any
+		if err := rows.Scan(&addr, &name, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op{name, p1, p2})
+	}
+	seek := -1
+	for i, o := range ops {
+		if o.name == "DeferredSeek" {
+			seek = i
+			break
+		}
+	}
+	if seek < 0 || seek+2 >= len(ops) {
+		t.Fatalf("no DeferredSeek: the row is read before the type is tested: %v", ops)
+	}
+	index := ops[seek].p1
+	if c, cmp := ops[seek+1], ops[seek+2]; c.name != "Column" || c.p1 != index || (cmp.name != "Ne" && cmp.name != "Eq") {
+		t.Fatalf("after the DeferredSeek: %v then %v, want the type read from the index cursor %d and compared", c, cmp, index)
 	}
 }
