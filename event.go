@@ -124,7 +124,7 @@ type Event struct {
 	// Prepared is what a store's PrepareInsert computed from Body ahead of
 	// InsertEvents (see Preparer); opaque, never stored. A store uses it
 	// only when it is its own and was computed from this Body slice.
-	Prepared any
+	Prepared any `json:"-"`
 }
 
 // WindowStart is when the event's retry window began: its last replay, or
