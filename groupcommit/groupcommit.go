@@ -44,7 +44,10 @@ type Options struct {
 	QueueSize int
 	// OnBatchFunc, when set, is called by the writer goroutine after each
 	// insert with the batch size, the time the insert took and its error.
-	// It must be quick: the next batch waits for it.
+	// It must be quick: the next batch waits for it. With Sync it is called
+	// once the batch is durable or has failed (by the syncer, the time
+	// running from the insert's start to the end of its Sync), so that a
+	// failing Sync shows wherever a failing insert does.
 	OnBatchFunc func(size int, dur time.Duration, err error)
 	// Timeout bounds one insert (its context's deadline); <= 0 means
 	// DefaultTimeout. A database that blocks instead of failing (a lock
@@ -318,14 +321,14 @@ func (c *Committer) commit(reqs []*request, evs []*hookbox.Event) {
 	} else if err != nil {
 		err = fmt.Errorf("group commit: %w", err)
 	}
-	if c.opts.OnBatchFunc != nil {
+	if c.opts.OnBatchFunc != nil && (err != nil || c.synced == nil) {
 		c.opts.OnBatchFunc(len(evs), time.Since(start), err)
 	}
 	clear(evs)
 	if err == nil && c.synced != nil {
 		// Answered by the syncer once the disk has the batch: live is
 		// reused by the next batch, so the syncer gets a copy.
-		c.synced <- syncBatch{reqs: append([]*request(nil), live...), results: results}
+		c.synced <- syncBatch{reqs: append([]*request(nil), live...), results: results, start: start}
 		return
 	}
 	answer(live, results, err)
@@ -391,6 +394,7 @@ const syncQueue = 0
 type syncBatch struct {
 	reqs    []*request
 	results []hookbox.InsertResult
+	start   time.Time // when its insert began
 }
 
 // syncer answers committed batches once Options.Sync has made them
@@ -414,6 +418,11 @@ func (c *Committer) syncer(done chan<- struct{}) {
 		}
 		err := c.safeSync()
 		for _, b := range batches {
+			// OnBatchFunc reports a batch once it is durable, or failed:
+			// a failing Sync shows in readiness and metrics.
+			if c.opts.OnBatchFunc != nil {
+				c.opts.OnBatchFunc(len(b.reqs), time.Since(b.start), err)
+			}
 			answer(b.reqs, b.results, err)
 		}
 		clear(batches)

@@ -522,7 +522,8 @@ func TestOptions_Sync(t *testing.T) {
 		}
 		return store.SyncInserts(ctx)
 	}
-	c := groupcommit.New(insert, groupcommit.Options{Sync: sync})
+	var stats batchStats
+	c := groupcommit.New(insert, groupcommit.Options{Sync: sync, OnBatchFunc: stats.record})
 	defer mustClose(t, c)
 	submit := func(id string) <-chan error {
 		done := make(chan error, 1)
@@ -552,5 +553,12 @@ func TestOptions_Sync(t *testing.T) {
 	release <- errors.New("disk on fire")
 	if err := <-second; err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("evt_2 after a failed sync: %v, want its error", err)
+	}
+	// OnBatchFunc saw each batch once, after its sync: the failed one as
+	// an error (readiness and metrics see a failing sync).
+	stats.mu.Lock()
+	defer stats.mu.Unlock()
+	if stats.batches != 2 || stats.errs != 1 {
+		t.Fatalf("OnBatchFunc: %d batches, %d errors; want 2 and 1", stats.batches, stats.errs)
 	}
 }

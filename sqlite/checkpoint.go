@@ -31,14 +31,15 @@ type checkpointer struct {
 	db    *sql.DB
 	every int64
 	since atomic.Int64
-	runs  atomic.Int64 // checkpoints run, for tests
-	wake  chan struct{}
+	runs  atomic.Int64  // checkpoints run, for tests
+	wake  chan struct{} // never closed: an insert may still call added
+	quit  chan struct{} // closed by close
 	done  chan struct{}
 }
 
 func newCheckpointer(db *sql.DB, pages int) *checkpointer {
 	c := &checkpointer{db: db, every: max(1, int64(pages/framesPerEvent)),
-		wake: make(chan struct{}, 1), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -58,7 +59,12 @@ func (c *checkpointer) added(n int) {
 
 func (c *checkpointer) run() {
 	defer close(c.done)
-	for range c.wake {
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-c.wake:
+		}
 		// A failure (the file gone, a full disk) is the writer's to
 		// report: its next commit fails, or checkpoints itself.
 		_, _ = c.db.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
@@ -67,9 +73,10 @@ func (c *checkpointer) run() {
 }
 
 // close stops the checkpointer once a checkpoint in progress has ended,
-// and closes its connection.
+// and closes its connection. An insert still in flight may call added
+// after it: its wake is never read.
 func (c *checkpointer) close() error {
-	close(c.wake)
+	close(c.quit)
 	<-c.done
 	return c.db.Close()
 }

@@ -94,8 +94,14 @@ func (s *Store) insertEvents(ctx context.Context, events []*hookbox.Event, durab
 
 	began := time.Now()
 	defer func() { s.insertNanos.Add(int64(time.Since(began))) }()
-	if !durable {
-		restore, nerr := s.noSync(ctx)
+	var tx *sql.Tx
+	if durable {
+		tx, err = s.writer.BeginTx(ctx, nil)
+	} else {
+		// One connection from the NORMAL pragma to the FULL one, held
+		// throughout: it is the pool's only one, so no other write of the
+		// store can take it in between and commit at NORMAL.
+		conn, restore, nerr := s.noSync(ctx)
 		if nerr != nil {
 			return nil, nerr
 		}
@@ -104,8 +110,8 @@ func (s *Store) insertEvents(ctx context.Context, events []*hookbox.Event, durab
 				results, err = nil, rerr
 			}
 		}()
+		tx, err = conn.BeginTx(ctx, nil)
 	}
-	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, unavailable("insert events: begin", err)
 	}

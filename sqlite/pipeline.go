@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
@@ -38,16 +40,29 @@ func (s *Store) InsertEventsNoSync(ctx context.Context, events []*hookbox.Event)
 	return s.insertEvents(ctx, events, false)
 }
 
-// noSync sets the writer to synchronous=NORMAL for one transaction and
-// returns what sets it back to FULL. Not prepared statements: SQLite
-// applies PRAGMA synchronous when it prepares one, not when it runs.
-func (s *Store) noSync(ctx context.Context) (restore func() error, err error) {
-	if _, err := s.writer.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		return nil, unavailable("insert events: synchronous=NORMAL", err)
+// noSync takes the writer's connection, sets it to synchronous=NORMAL for
+// one transaction and returns it with what sets it back to FULL and gives
+// it back to the pool. Not prepared statements: SQLite applies PRAGMA
+// synchronous when it prepares one, not when it runs. A connection that
+// cannot be set back is discarded (the pool opens a new one, at FULL).
+// It fails once a sync has failed (SyncInserts).
+func (s *Store) noSync(ctx context.Context) (*sql.Conn, func() error, error) {
+	if err := s.syncFailed(); err != nil {
+		return nil, nil, err
 	}
-	return func() error {
+	conn, err := s.writer.Conn(ctx)
+	if err != nil {
+		return nil, nil, unavailable("insert events: connection", err)
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		conn.Close()
+		return nil, nil, unavailable("insert events: synchronous=NORMAL", err)
+	}
+	return conn, func() error {
+		defer conn.Close()
 		// Not ctx's: the setting must come back even when ctx is done.
-		if _, err := s.writer.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 			return unavailable("insert events: synchronous=FULL", err)
 		}
 		return nil
@@ -66,14 +81,34 @@ func (s *Store) SyncInserts(ctx context.Context) error {
 	}
 	s.walMu.Lock()
 	defer s.walMu.Unlock()
+	if s.walClosed {
+		return errClosed
+	}
+	if s.syncErr != nil {
+		return s.syncErr
+	}
 	f, err := s.walFileLocked()
 	if err != nil {
 		return unavailable("sync", err)
 	}
+	// An fsync is not interrupted: ctx bounds only the wait before it.
 	if err := f.Sync(); err != nil {
-		return unavailable("sync", fmt.Errorf("fsync %s: %w", f.Name(), err))
+		// After a failed fsync the kernel may have dropped the pages it
+		// could not write and reports the error once: a later fsync can
+		// succeed without them. So the failure sticks: every later batch
+		// fails (503, and Stripe retries) until the process restarts and
+		// reads what the disk really holds.
+		s.syncErr = unavailable("sync", fmt.Errorf("fsync %s (no more pipelined commits until restart): %w", f.Name(), err))
+		return s.syncErr
 	}
 	return nil
+}
+
+// syncFailed returns the error of a failed SyncInserts, nil if none.
+func (s *Store) syncFailed() error {
+	s.walMu.Lock()
+	defer s.walMu.Unlock()
+	return s.syncErr
 }
 
 // walFileLocked returns the WAL file, opened once and again when the path
@@ -82,7 +117,7 @@ func (s *Store) SyncInserts(ctx context.Context) error {
 // database). A file opened anew gets its directory synced too, as SQLite
 // does for a file it creates: its name must survive a power loss.
 func (s *Store) walFileLocked() (*os.File, error) {
-	path := s.path + "-wal"
+	path := s.walPath
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("the WAL: %w", err) // a commit made it: its absence is an error
@@ -123,6 +158,7 @@ func syncDir(dir string) error {
 func (s *Store) closeWAL() error {
 	s.walMu.Lock()
 	defer s.walMu.Unlock()
+	s.walClosed = true
 	if s.wal == nil {
 		return nil
 	}

@@ -132,3 +132,141 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Ensures no other write of the store commits at synchronous=NORMAL while
+// pipelined batches run: the writer's connection is held from the NORMAL
+// pragma to the FULL one, so a transaction that waits for it meanwhile
+// (a claim, a completion, reconcile's InsertEvents) gets it back at FULL.
+func TestInsertEventsNoSync_OthersStayFull(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for b := 0; ; b++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			ev := storetest.NewEvent(fmt.Sprintf("evt_%d", b), "x", time.Now())
+			if _, err := s.InsertEventsNoSync(ctx, []*hookbox.Event{ev}); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	var normal, full int
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		tx, err := s.writer.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v int
+		if err := tx.QueryRow("PRAGMA synchronous").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		tx.Rollback()
+		if v == 2 {
+			full++
+		} else {
+			normal++
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if normal != 0 || full == 0 {
+		t.Fatalf("other transactions at NORMAL: %d, at FULL: %d; want none at NORMAL", normal, full)
+	}
+}
+
+// Ensures Close while an insert is in flight neither panics nor loses the
+// insert's answer: the insert finishes (or fails) and Close returns.
+func TestClose_DuringInsert(t *testing.T) {
+	s, _ := openTest(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	s.inTx = func(*sql.Tx) {
+		close(entered)
+		<-release
+	}
+	result := make(chan error, 1)
+	go func() {
+		_, err := s.InsertEventsNoSync(context.Background(), []*hookbox.Event{storetest.NewEvent("evt_1", "x", time.Now())})
+		result <- err
+	}()
+	<-entered
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	time.Sleep(50 * time.Millisecond) // Close waits for the writer
+	close(release)
+	if err := <-result; err != nil && hookbox.ErrorCode(err) != hookbox.EUNAVAILABLE {
+		t.Fatalf("insert during Close: %v, want success or EUNAVAILABLE", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// Ensures a database opened through a symbolic link syncs the WAL SQLite
+// writes, beside the file the link points to, and not a file named after
+// the link.
+func TestSyncInserts_Symlink(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(dir+"/data", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(dir+"/data/real.db", dir+"/link.db"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir + "/link.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.InsertEventsNoSync(ctx, []*hookbox.Event{storetest.NewEvent("evt_1", "x", time.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SyncInserts(ctx); err != nil {
+		t.Fatalf("SyncInserts through a link: %v", err)
+	}
+	if got, want := s.wal.Name(), dir+"/data/real.db-wal"; got != want {
+		t.Fatalf("synced %s, want %s", got, want)
+	}
+}
+
+// Ensures a failed fsync sticks: every later pipelined batch and sync
+// fails, so that nothing is answered on pages the kernel may have dropped.
+func TestSyncInserts_FailureSticks(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	s.walMu.Lock()
+	s.syncErr = unavailable("sync", errors.New("fsync: input/output error"))
+	s.walMu.Unlock()
+	if err := s.SyncInserts(ctx); err == nil {
+		t.Fatal("SyncInserts after a failed fsync succeeded")
+	}
+	if _, err := s.InsertEventsNoSync(ctx, []*hookbox.Event{storetest.NewEvent("evt_1", "x", time.Now())}); err == nil {
+		t.Fatal("InsertEventsNoSync after a failed fsync succeeded")
+	}
+	if _, err := s.FindEventByID(ctx, "evt_1"); hookbox.ErrorCode(err) != hookbox.ENOTFOUND {
+		t.Fatalf("evt_1 after a refused batch: %v, want ENOTFOUND", err)
+	}
+}
+
+// Ensures an insert that commits after Close has stopped the checkpointer
+// (it passed the closed check before) can still count its events: added
+// after close neither panics nor blocks.
+func TestCheckpointer_AddedAfterClose(t *testing.T) {
+	s, _ := openTest(t)
+	c := s.ckpt
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c.added(int(c.every)) // each would wake it
+	}
+}

@@ -38,6 +38,7 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 	var (
 		where []string
 		args  []any
+		index string // INDEXED BY of the events the filter selects, if any
 	)
 	switch {
 	case len(f.IDs) > 0:
@@ -54,9 +55,15 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 	default:
 		// A literal term with its partial index's WHERE (0013): a
 		// replay of the dead reads events_dead, not the table.
-		term, _ := stateTerm(f.State)
+		term, stateIndex := stateTerm(f.State)
 		where = append(where, term)
 		where, args = whereType(where, args, f.Type)
+		if f.Type != "" && stateIndex == "" {
+			// Delivered events have no index of their own and the type
+			// none since 0014: walk events_received, which holds the
+			// type, instead of the table (SQLite's choice without it).
+			index = " INDEXED BY events_received"
+		}
 		if !f.Since.IsZero() {
 			since, ok := filterTime(f.Since)
 			if !ok {
@@ -82,7 +89,7 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 	if _, err := tx.ExecContext(ctx, `UPDATE deliveries
 		SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?, skip_reason = '',
 			hold_reason = CASE WHEN hold_reason <> '' THEN 'released' ELSE '' END
-		WHERE event_id IN (SELECT id FROM events WHERE `+selected+`)
+		WHERE event_id IN (SELECT id FROM events`+index+` WHERE `+selected+`)
 			AND (state <> 'delivered'
 				OR (SELECT e.state FROM events e WHERE e.id = deliveries.event_id) = 'delivered')`,
 		append([]any{at, at}, args...)...); err != nil {
@@ -93,11 +100,11 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 	// instead of going dead again at once.
 	if _, err := tx.ExecContext(ctx, `UPDATE thin_fetches
 		SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = '', lease_owner = '', updated_at = ?
-		WHERE state = 'failed' AND event_id IN (SELECT id FROM events WHERE `+selected+`)`,
+		WHERE state = 'failed' AND event_id IN (SELECT id FROM events`+index+` WHERE `+selected+`)`,
 		append([]any{at, at}, args...)...); err != nil {
 		return 0, unavailable("replay: fetches", err)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE events
+	res, err := tx.ExecContext(ctx, `UPDATE events`+index+`
 		SET state = 'pending', next_attempt_at = ?, replayed_at = ?, updated_at = ?, lease_owner = '', lease_until = 0
 		WHERE `+selected, append([]any{at, at, at}, args...)...)
 	if err != nil {

@@ -87,7 +87,8 @@ func (s *Store) CountEventsUpTo(ctx context.Context, q hookbox.EventQuery, limit
 	}
 	if !small {
 		// Every usable index holds many candidates: count along the
-		// state's partial index when it has one, else the type index.
+		// state's partial index when it has one, else events_received
+		// (which holds the type since 0014).
 		_, stateIndex := stateTerm(q.State)
 		switch {
 		case q.State != "" && stateIndex != "":

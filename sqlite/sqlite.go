@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -104,10 +105,13 @@ type Store struct {
 
 	// wal is the WAL file SyncInserts fsyncs (pipeline.go), walInfo what
 	// it was when opened.
-	ckpt    *checkpointer
-	walMu   sync.Mutex
-	wal     *os.File
-	walInfo os.FileInfo
+	ckpt      *checkpointer
+	walMu     sync.Mutex
+	walPath   string // the WAL's path, symbolic links resolved as SQLite does
+	wal       *os.File
+	walInfo   os.FileInfo
+	walClosed bool  // Close has run
+	syncErr   error // a failed fsync: sticks
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -150,7 +154,7 @@ func (o Options) Open(path string) (*Store, error) {
 		readers = max(DefaultMaxReaders, runtime.NumCPU())
 	}
 
-	s := &Store{path: path, busy: busy, now: o.NowFunc}
+	s := &Store{path: path, busy: busy, now: o.NowFunc, walPath: path + "-wal"}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -177,6 +181,11 @@ func (o Options) Open(path string) (*Store, error) {
 	if err := migrate(ctx, s.writer); err != nil {
 		s.writer.Close()
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		// SQLite keeps the WAL beside the file a link points to (the file
+		// exists now: the migrations made it).
+		s.walPath = real + "-wal"
 	}
 	if s.codec, err = openCodec(ctx, s.writer); err != nil {
 		s.writer.Close()

@@ -301,6 +301,9 @@ func TestQueryPlans(t *testing.T) {
 		{"search delivering", list + " INDEXED BY events_queue WHERE " + stateTermDelivering + order, "events_queue", nil},
 		{"search dead", list + " INDEXED BY events_dead WHERE " + stateTermDead + order, "events_dead", nil},
 		{"replay dead", "SELECT id FROM events WHERE " + stateTermDead + " AND NOT (state = 'delivering' AND lease_until >= ?)", "events_dead", []any{1}},
+		// Delivered by type: ReplayEvents names events_received (0014: no
+		// type index; SQLite alone would scan the table).
+		{"replay delivered by type", "UPDATE events INDEXED BY events_received SET state = 'pending' WHERE " + stateTermDelivered + " AND type = ?", "SCAN events USING INDEX events_received", []any{"invoice.paid"}},
 		{"count blocked", countBlockedSQL, "SCAN e USING INDEX events_dead", nil},
 		{"claim", claimDueSQL, "events_queue", []any{1, 10}},
 		{"prune rows", pruneRowsSQL, "events_received", []any{1, 10}},
