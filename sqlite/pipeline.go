@@ -99,13 +99,19 @@ func (s *Store) SyncInserts(ctx context.Context) error {
 		// fails (503, and Stripe retries) until the process restarts and
 		// reads what the disk really holds.
 		s.syncErr = unavailable("sync", fmt.Errorf("fsync %s (no more pipelined commits until restart): %w", f.Name(), err))
+		s.syncBroken.Store(true)
 		return s.syncErr
 	}
 	return nil
 }
 
-// syncFailed returns the error of a failed SyncInserts, nil if none.
+// syncFailed returns the error of a failed SyncInserts, nil if none,
+// without waiting for a sync in progress (the writer asks before every
+// batch, while the last one syncs).
 func (s *Store) syncFailed() error {
+	if !s.syncBroken.Load() {
+		return nil
+	}
 	s.walMu.Lock()
 	defer s.walMu.Unlock()
 	return s.syncErr

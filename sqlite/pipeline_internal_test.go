@@ -245,6 +245,7 @@ func TestSyncInserts_FailureSticks(t *testing.T) {
 	ctx := context.Background()
 	s.walMu.Lock()
 	s.syncErr = unavailable("sync", errors.New("fsync: input/output error"))
+	s.syncBroken.Store(true)
 	s.walMu.Unlock()
 	if err := s.SyncInserts(ctx); err == nil {
 		t.Fatal("SyncInserts after a failed fsync succeeded")
@@ -268,5 +269,27 @@ func TestCheckpointer_AddedAfterClose(t *testing.T) {
 	}
 	for range 3 {
 		c.added(int(c.every)) // each would wake it
+	}
+}
+
+// Ensures a pipelined batch does not wait for the sync in progress (which
+// holds walMu for its fsync): the writer inserts while the disk syncs.
+func TestInsertEventsNoSync_DuringSync(t *testing.T) {
+	s, _ := openTest(t)
+	s.walMu.Lock() // a sync in progress
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.InsertEventsNoSync(context.Background(), []*hookbox.Event{storetest.NewEvent("evt_1", "x", time.Now())})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		s.walMu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		s.walMu.Unlock()
+		t.Fatal("InsertEventsNoSync waited for the sync in progress")
 	}
 }

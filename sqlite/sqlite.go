@@ -112,6 +112,8 @@ type Store struct {
 	walInfo   os.FileInfo
 	walClosed bool  // Close has run
 	syncErr   error // a failed fsync: sticks
+	// syncBroken is syncErr != nil, read without walMu.
+	syncBroken atomic.Bool
 
 	closed    atomic.Bool
 	closeOnce sync.Once
