@@ -35,49 +35,10 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 	if now.IsZero() || !ok1 || !ok2 {
 		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: now is zero or out of range")
 	}
-	var (
-		where []string
-		args  []any
-		index string // INDEXED BY of the events the filter selects, if any
-	)
-	switch {
-	case len(f.IDs) > 0:
-		idsJSON, err := json.Marshal(f.IDs)
-		if err != nil {
-			return 0, fmt.Errorf("replay: %w", err)
-		}
-		where = append(where, "id IN (SELECT value FROM json_each(?))")
-		args = append(args, string(idsJSON))
-	case f.State == "":
-		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: select events by id or by state")
-	case !f.State.Valid():
-		return 0, hookbox.Errorf(hookbox.EINVALID, "replay: unknown state %q", f.State)
-	default:
-		// A literal term with its partial index's WHERE (0013): a
-		// replay of the dead reads events_dead, not the table.
-		term, stateIndex := stateTerm(f.State)
-		where = append(where, term)
-		where, args = whereType(where, args, f.Type)
-		if f.Type != "" && stateIndex == "" {
-			// Delivered events have no index of their own and the type
-			// none since 0014: walk events_received, which holds the
-			// type, instead of the table (SQLite's choice without it).
-			index = " INDEXED BY events_received"
-		}
-		if !f.Since.IsZero() {
-			since, ok := filterTime(f.Since)
-			if !ok {
-				return 0, hookbox.Errorf(hookbox.EINVALID, "replay: since out of range")
-			}
-			where = append(where, "received_at >= ?")
-			args = append(args, since)
-		}
+	events, selected, args, err := replaySelection(f, nowCmp)
+	if err != nil {
+		return 0, err
 	}
-	where = append(where, "NOT (state = 'delivering' AND lease_until >= ?)")
-	args = append(args, nowCmp)
-	// A body that retention emptied leaves nothing to send.
-	where = append(where, "(SELECT length(b.body) FROM event_bodies b WHERE b.id = events.body_id) > 0")
-	selected := strings.Join(where, " AND ")
 
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -89,7 +50,7 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 	if _, err := tx.ExecContext(ctx, `UPDATE deliveries
 		SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?, skip_reason = '',
 			hold_reason = CASE WHEN hold_reason <> '' THEN 'released' ELSE '' END
-		WHERE event_id IN (SELECT id FROM events`+index+` WHERE `+selected+`)
+		WHERE event_id IN (SELECT id FROM `+events+` WHERE `+selected+`)
 			AND (state <> 'delivered'
 				OR (SELECT e.state FROM events e WHERE e.id = deliveries.event_id) = 'delivered')`,
 		append([]any{at, at}, args...)...); err != nil {
@@ -100,11 +61,11 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 	// instead of going dead again at once.
 	if _, err := tx.ExecContext(ctx, `UPDATE thin_fetches
 		SET state = 'pending', attempts = 0, next_attempt_at = ?, last_error = '', lease_owner = '', updated_at = ?
-		WHERE state = 'failed' AND event_id IN (SELECT id FROM events`+index+` WHERE `+selected+`)`,
+		WHERE state = 'failed' AND event_id IN (SELECT id FROM `+events+` WHERE `+selected+`)`,
 		append([]any{at, at}, args...)...); err != nil {
 		return 0, unavailable("replay: fetches", err)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE events`+index+`
+	res, err := tx.ExecContext(ctx, `UPDATE `+events+`
 		SET state = 'pending', next_attempt_at = ?, replayed_at = ?, updated_at = ?, lease_owner = '', lease_until = 0
 		WHERE `+selected, append([]any{at, at, at}, args...)...)
 	if err != nil {
@@ -118,4 +79,52 @@ func (s *Store) ReplayEvents(ctx context.Context, f hookbox.ReplayFilter, now ti
 		return 0, unavailable("replay: commit", err)
 	}
 	return int(n), nil
+}
+
+// replaySelection returns what ReplayEvents selects: the events table as
+// its statements name it (with INDEXED BY where SQLite alone would scan
+// the table), the WHERE terms and their arguments.
+func replaySelection(f hookbox.ReplayFilter, nowCmp int64) (events, where string, args []any, err error) {
+	var (
+		terms []string
+		index string // INDEXED BY of the events the filter selects, if any
+	)
+	switch {
+	case len(f.IDs) > 0:
+		idsJSON, err := json.Marshal(f.IDs)
+		if err != nil {
+			return "", "", nil, fmt.Errorf("replay: %w", err)
+		}
+		terms = append(terms, "id IN (SELECT value FROM json_each(?))")
+		args = append(args, string(idsJSON))
+	case f.State == "":
+		return "", "", nil, hookbox.Errorf(hookbox.EINVALID, "replay: select events by id or by state")
+	case !f.State.Valid():
+		return "", "", nil, hookbox.Errorf(hookbox.EINVALID, "replay: unknown state %q", f.State)
+	default:
+		// A literal term with its partial index's WHERE (0013): a
+		// replay of the dead reads events_dead, not the table.
+		term, stateIndex := stateTerm(f.State)
+		terms = append(terms, term)
+		terms, args = whereType(terms, args, f.Type)
+		if f.Type != "" && stateIndex == "" {
+			// Delivered events have no index of their own and the type
+			// none since 0014: walk events_received, which holds the
+			// type, instead of the table (SQLite's choice without it).
+			index = " INDEXED BY events_received"
+		}
+		if !f.Since.IsZero() {
+			since, ok := filterTime(f.Since)
+			if !ok {
+				return "", "", nil, hookbox.Errorf(hookbox.EINVALID, "replay: since out of range")
+			}
+			terms = append(terms, "received_at >= ?")
+			args = append(args, since)
+		}
+	}
+	terms = append(terms, "NOT (state = 'delivering' AND lease_until >= ?)")
+	args = append(args, nowCmp)
+	// A body that retention emptied leaves nothing to send.
+	terms = append(terms, "(SELECT length(b.body) FROM event_bodies b WHERE b.id = events.body_id) > 0")
+	return "events" + index, strings.Join(terms, " AND "), args, nil
 }

@@ -303,7 +303,7 @@ func TestQueryPlans(t *testing.T) {
 		{"replay dead", "SELECT id FROM events WHERE " + stateTermDead + " AND NOT (state = 'delivering' AND lease_until >= ?)", "events_dead", []any{1}},
 		// Delivered by type: ReplayEvents names events_received (0014: no
 		// type index; SQLite alone would scan the table).
-		{"replay delivered by type", "UPDATE events INDEXED BY events_received SET state = 'pending' WHERE " + stateTermDelivered + " AND type = ?", "SCAN events USING INDEX events_received", []any{"invoice.paid"}},
+		{"replay delivered by type", replayByTypeSQL(t), "SCAN events USING INDEX events_received", replayByTypeArgs},
 		{"count blocked", countBlockedSQL, "SCAN e USING INDEX events_dead", nil},
 		{"claim", claimDueSQL, "events_queue", []any{1, 10}},
 		{"prune rows", pruneRowsSQL, "events_received", []any{1, 10}},
@@ -646,4 +646,18 @@ func TestTypeFilteredInIndex(t *testing.T) {
 	if c, cmp := ops[seek+1], ops[seek+2]; c.name != "Column" || c.p1 != index || (cmp.name != "Ne" && cmp.name != "Eq") {
 		t.Fatalf("after the DeferredSeek: %v then %v, want the type read from the index cursor %d and compared", c, cmp, index)
 	}
+}
+
+// replayByTypeArgs are the arguments of replayByTypeSQL's statement.
+var replayByTypeArgs = []any{"invoice.paid", 1}
+
+// replayByTypeSQL is the UPDATE of events ReplayEvents runs to replay the
+// delivered events of one type, as replaySelection builds it.
+func replayByTypeSQL(t *testing.T) string {
+	t.Helper()
+	events, where, args, err := replaySelection(hookbox.ReplayFilter{State: hookbox.StateDelivered, Type: "invoice.paid"}, 1)
+	if err != nil || fmt.Sprint(args) != fmt.Sprint(replayByTypeArgs) {
+		t.Fatalf("replaySelection: %v, %v; want the args %v", args, err, replayByTypeArgs)
+	}
+	return "UPDATE " + events + " SET state = 'pending' WHERE " + where
 }
