@@ -68,6 +68,13 @@ type Event struct {
 	Livemode   bool
 	Account    string // Connect: the connected account id, "" otherwise
 	APIVersion string
+	// ObjectID is data.object.id, the id of the object a snapshot event is
+	// about, as envelope.ObjectID reads it from Body: ParseEvent reads it
+	// in the envelope's pass, so that ordering and a store's object-id
+	// column do not scan the body again. "" when Body names none (thin
+	// events) or it was not read; a store then reads Body itself. Set at
+	// ingest only: events read back from a store leave it "".
+	ObjectID string `json:"-"`
 
 	// Thin notifications (Object ThinObject) only, read from the body at
 	// ingest: the object the event is about, and the context to fetch the

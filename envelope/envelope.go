@@ -27,11 +27,11 @@
 //     duplicate wins (encoding/json takes the last, others the first) and
 //     id is the dedupe key. Other top-level keys may repeat, as json.Valid
 //     allows.
-//   - Only top-level keys count: an id inside data.object is never taken.
-//     Parse reads nothing below the top level (data.object.id is read by
-//     ObjectID, to order delivery per object, and by the stores' search
-//     filter, on the stored body; it decides nothing about storage or
-//     deduplication).
+//   - Only top-level keys count: an id inside data.object is never taken
+//     for the event's id. Parse also reads data.object.id in the same pass
+//     (Fields.ObjectID, exactly as ObjectID reads it: to order delivery per
+//     object, and for the stores' search by object id); it decides nothing
+//     about storage or deduplication, and a body without one is accepted.
 //   - A string field that is not valid UTF-8 (a raw invalid byte sequence,
 //     or a \u escape of a lone surrogate) is refused: encoding/json replaces
 //     each such sequence by U+FFFD, so two different ids would read as the
@@ -106,6 +106,11 @@ type Fields struct {
 	Livemode         bool
 	Account          string // "" when absent or null
 	APIVersion       string // "" when absent or null
+	// ObjectID is data.object.id as ObjectID returns it: "" when the body
+	// has none (a thin event) or one ObjectID does not accept. It is read
+	// in the same pass, so a caller that needs it does not scan the body
+	// twice.
+	ObjectID string
 }
 
 // Parse checks that body is a single valid JSON object (surrounding
@@ -127,10 +132,11 @@ type Fields struct {
 //
 // The returned strings that need no unescaping (all of them, in Stripe's
 // events) share a single allocation; Parse allocates nothing else on a valid
-// body. Holding any one of them keeps that allocation (at most 5 x
-// MaxFieldLen bytes) alive.
+// body. Holding any one of them keeps that allocation (at most 6 x
+// MaxFieldLen bytes, with ObjectID) alive.
 func Parse(body []byte) (Fields, error) {
 	var vals [numKeys]span
+	var obj span // data.object.id's value; end 0 when none
 	b := body
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
@@ -161,7 +167,19 @@ func Parse(body []byte) (Fields, error) {
 			i = skipWS(b, i+1)
 			vs := i
 			var vesc bool
-			if i, vesc, err = scanValue(b, i); err != nil {
+			if keyIs(b[ks:ke], kesc, objectPath[0]) {
+				// data: the object id is read in this pass, as ObjectID
+				// reads it; a repeated data replaces it (the last wins).
+				if i < len(b) && b[i] == '{' {
+					i, obj, err = findPath(b, i, 1)
+				} else {
+					i, vesc, err = scanValue(b, i)
+					obj = span{}
+				}
+			} else {
+				i, vesc, err = scanValue(b, i)
+			}
+			if err != nil {
 				return Fields{}, err
 			}
 			if k, exact := matchKey(b[ks:ke], kesc); k >= 0 {
@@ -188,7 +206,7 @@ func Parse(body []byte) (Fields, error) {
 	if i = skipWS(b, i); i != len(b) {
 		return Fields{}, invalid(i, "data after the top-level object")
 	}
-	return extract(b, &vals)
+	return extract(b, &vals, obj)
 }
 
 // The envelope keys, indexes into Parse's table of value spans.
@@ -302,8 +320,9 @@ func lookupKey(name []byte) int {
 	return -1
 }
 
-// extract interprets the values of the envelope keys of a validated body.
-func extract(b []byte, vals *[numKeys]span) (Fields, error) {
+// extract interprets the values of the envelope keys of a validated body,
+// and obj, the span of its data.object.id (end 0: none).
+func extract(b []byte, vals *[numKeys]span, obj span) (Fields, error) {
 	// Strings first. Those that need no unescaping are gathered into one
 	// allocation and sliced from it.
 	var (
@@ -341,6 +360,10 @@ func extract(b []byte, vals *[numKeys]span) (Fields, error) {
 			strs[k] = s
 		}
 	}
+	// The object id shares that allocation too; one that ObjectID's rules
+	// refuse is "" and fails nothing.
+	objRaw, objID, _ := objectIDOf(b, obj)
+	total += len(objRaw)
 	if total > 0 {
 		var sb strings.Builder
 		sb.Grow(total)
@@ -351,11 +374,16 @@ func extract(b []byte, vals *[numKeys]span) (Fields, error) {
 				sb.Write(b[vals[k].start+1 : vals[k].end-1])
 			}
 		}
+		objOff := sb.Len()
+		sb.Write(objRaw)
 		all := sb.String()
 		for k := range fast {
 			if fast[k] {
 				strs[k] = all[off[k] : off[k]+vals[k].end-vals[k].start-2]
 			}
+		}
+		if objRaw != nil {
+			objID = all[objOff:]
 		}
 	}
 	if strs[keyID] == "" {
@@ -370,6 +398,7 @@ func extract(b []byte, vals *[numKeys]span) (Fields, error) {
 		Object:     strs[keyObject],
 		Account:    strs[keyAccount],
 		APIVersion: strs[keyAPIVersion],
+		ObjectID:   objID,
 	}
 
 	if v := vals[keyCreated]; v.end != 0 {

@@ -31,15 +31,16 @@ func TestParse_Fixtures(t *testing.T) {
 	}{
 		{"payment_intent.succeeded.json", envelope.Fields{
 			ID: "evt_3QBkLmFz8vN2pXqR1aT7yUwE", Type: "payment_intent.succeeded", Object: "event",
-			Created: 1729267200, APIVersion: "2024-06-20",
+			Created: 1729267200, APIVersion: "2024-06-20", ObjectID: "pi_3QBkLmFz8vN2pXqR1c9HdKs2",
 		}},
 		{"invoice.paid.json", envelope.Fields{
 			ID: "evt_1QCq7HFz8vN2pXqRk0PzM3aB", Type: "invoice.paid", Object: "event",
-			Created: 1729530000, Livemode: true, APIVersion: "2025-03-31.basil",
+			Created: 1729530000, Livemode: true, APIVersion: "2025-03-31.basil", ObjectID: "in_1QCq6yFz8vN2pXqRg7TbW1eX",
 		}},
 		{"account.connect.json", envelope.Fields{
 			ID: "evt_1QDa2bRr4nK8sLwM0yXc5VqT", Type: "charge.succeeded", Object: "event",
 			Created: 1729612345, Livemode: true, Account: "acct_1Nv0FGQ9RKHgCVdK", APIVersion: "2024-06-20",
+			ObjectID: "ch_3QDa2aRr4nK8sLwM1fG7hJk9",
 		}},
 		{"v2.core.event.json", envelope.Fields{
 			ID:      "evt_test_65R9Ijk8dKs0jWYz3RP16RB8lVdtSQbJMZpsSgYmmTe4P4",
@@ -202,7 +203,7 @@ func TestParse_Valid(t *testing.T) {
 		{"LongerKeyIgnored", `{"ids":"evt_X","api_versions":"v","id":"evt_1","type":"t"}`, envelope.Fields{ID: "evt_1", Type: "t"}},
 		{"KeyWithInvalidUTF8Ignored", "{\"i\xffd\":\"evt_X\",\"id\":\"evt_1\",\"type\":\"t\"}", envelope.Fields{ID: "evt_1", Type: "t"}},
 		{"KeyWithReplacementCharIgnored", `{"i\ufffdd":"evt_X","id":"evt_1","type":"t"}`, envelope.Fields{ID: "evt_1", Type: "t"}},
-		{"NestedIDNotTaken", `{"data":{"id":"pi_1","type":"x","object":{"id":"pi_2"}},"id":"evt_1","type":"t"}`, envelope.Fields{ID: "evt_1", Type: "t"}},
+		{"NestedIDNotTaken", `{"data":{"id":"pi_1","type":"x","object":{"id":"pi_2"}},"id":"evt_1","type":"t"}`, envelope.Fields{ID: "evt_1", Type: "t", ObjectID: "pi_2"}},
 		{"DuplicateOtherKeys", `{"id":"evt_1","data":1,"type":"t","data":2}`, envelope.Fields{ID: "evt_1", Type: "t"}},
 		{"Unicode", `{"id":"evt_☃","type":"café.ünïcode"}`, envelope.Fields{ID: "evt_☃", Type: "café.ünïcode"}},
 		{"EscapedValue", `{"id":"evt_\u00e9\n\t\"\\\/","type":"t"}`, envelope.Fields{ID: "evt_é\n\t\"\\/", Type: "t"}},

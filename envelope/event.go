@@ -35,6 +35,7 @@ func ParseEvent(body []byte) (*hookbox.Event, error) {
 		Livemode:   f.Livemode,
 		Account:    f.Account,
 		APIVersion: f.APIVersion,
+		ObjectID:   f.ObjectID,
 		Body:       body,
 	}
 	if f.Object == hookbox.ThinObject {
@@ -46,7 +47,7 @@ func ParseEvent(body []byte) (*hookbox.Event, error) {
 }
 
 // hasControl reports whether s holds an ASCII control character.
-func hasControl(s string) bool {
+func hasControl[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] == 0x7f {
 			return true

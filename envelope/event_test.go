@@ -16,11 +16,12 @@ func TestParseEvent_OK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := hookbox.Event{ID: "evt_1", Type: "invoice.paid", Object: "event", Created: 1700000000, Livemode: true, Account: "acct_1", APIVersion: "2024-06-20"}
+	want := hookbox.Event{ID: "evt_1", Type: "invoice.paid", Object: "event", Created: 1700000000, Livemode: true, Account: "acct_1", APIVersion: "2024-06-20", ObjectID: "in_1"}
 	got := *ev
 	got.Body = nil
 	if got.ID != want.ID || got.Type != want.Type || got.Object != want.Object || got.Created != want.Created ||
-		got.Livemode != want.Livemode || got.Account != want.Account || got.APIVersion != want.APIVersion {
+		got.Livemode != want.Livemode || got.Account != want.Account || got.APIVersion != want.APIVersion ||
+		got.ObjectID != want.ObjectID {
 		t.Errorf("ParseEvent = %+v, want %+v", got, want)
 	}
 	if &ev.Body[0] != &body[0] || len(ev.Body) != len(body) {

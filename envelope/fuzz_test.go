@@ -60,6 +60,7 @@ func reference(body []byte) (envelope.Fields, error) {
 	if f.ID == "" || f.Type == "" {
 		return envelope.Fields{}, errors.New("missing id or type")
 	}
+	f.ObjectID, _ = referenceObjectID(body) // "" when it has none
 	return f, nil
 }
 

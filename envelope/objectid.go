@@ -29,26 +29,41 @@ func ObjectID(body []byte) (string, bool) {
 		return "", false
 	}
 	end, id, err := findPath(b, i, 0)
-	if err != nil || skipWS(b, end) != len(b) || id.end == 0 || b[id.start] != '"' {
+	if err != nil || skipWS(b, end) != len(b) {
 		return "", false
 	}
-	raw := b[id.start+1 : id.end-1]
+	raw, decoded, ok := objectIDOf(b, id)
+	if !ok {
+		return "", false
+	}
+	if raw != nil {
+		return string(raw), true
+	}
+	return decoded, true
+}
+
+// objectIDOf applies ObjectID's rules to the value at span id of a
+// validated body (end 0: none). When they accept it, raw is the id's bytes
+// in b if it needs no unescaping, else nil and decoded is the id.
+func objectIDOf(b []byte, id span) (raw []byte, decoded string, ok bool) {
+	if id.end == 0 || b[id.start] != '"' {
+		return nil, "", false
+	}
+	raw = b[id.start+1 : id.end-1]
 	if !utf8.Valid(raw) || id.esc && !validEscapes(raw) {
-		return "", false
+		return nil, "", false
 	}
-	var s string
 	if !id.esc {
-		if len(raw) > MaxFieldLen {
-			return "", false
+		if len(raw) == 0 || len(raw) > MaxFieldLen || hasControl(raw) {
+			return nil, "", false
 		}
-		s = string(raw)
-	} else if s, err = decodeString(b[id.start:id.end]); err != nil {
-		return "", false
+		return raw, "", true
 	}
-	if s == "" || hasControl(s) {
-		return "", false
+	decoded, err := decodeString(b[id.start:id.end])
+	if err != nil || decoded == "" || hasControl(decoded) {
+		return nil, "", false
 	}
-	return s, true
+	return nil, decoded, true
 }
 
 // findPath scans the object starting at b[i], which is nested lvl levels

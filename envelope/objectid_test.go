@@ -123,6 +123,19 @@ func TestObjectID(t *testing.T) {
 			if want, wantOK := referenceObjectID(body); want != got || wantOK != ok {
 				t.Fatalf("reference(%q) = %q, %v; ObjectID %q, %v", tt.body, want, wantOK, got, ok)
 			}
+			// Parse reads the same id in its own pass, of the body as it is
+			// or made an event (an id and a type added in front).
+			ev := body
+			if trimmed := strings.TrimLeft(tt.body, " \t\r\n"); len(trimmed) > 2 && trimmed[0] == '{' {
+				if _, err := envelope.Parse(ev); err != nil {
+					ev = []byte(`{"id":"evt_0","type":"t",` + trimmed[1:])
+				}
+			}
+			if f, err := envelope.Parse(ev); err == nil && f.ObjectID != got {
+				t.Fatalf("Parse(%q).ObjectID = %q; ObjectID %q", ev, f.ObjectID, got)
+			} else if err != nil && ok {
+				t.Fatalf("Parse(%q): %v; ObjectID found %q", ev, err, got)
+			}
 		})
 	}
 }

@@ -318,12 +318,11 @@ func newInsertRow(idx int, ev *hookbox.Event) (insertRow, error) {
 // InsertEvents runs on the group committer's one goroutine, which every
 // event waits on.
 func (s *Store) encodeBodies(rows []insertRow) {
-	bodies := make([][]byte, len(rows))
-	prepared := make([]any, len(rows))
+	events := make([]*hookbox.Event, len(rows))
 	for i, r := range rows {
-		bodies[i], prepared[i] = r.ev.Body, r.ev.Prepared
+		events[i] = r.ev
 	}
-	for i, st := range s.codec.StoreAll(bodies, prepared) {
+	for i, st := range s.codec.StoreAll(events) {
 		rows[i].enc, rows[i].body, rows[i].objectID = st.Enc, st.Data, st.ObjectID
 	}
 }
@@ -334,7 +333,7 @@ func (s *Store) encodeBodies(rows []insertRow) {
 // instead of on its one goroutine.
 func (s *Store) PrepareInsert(ev *hookbox.Event) {
 	if ev != nil {
-		ev.Prepared = s.codec.Store(ev.Body)
+		ev.Prepared = s.codec.StoreEvent(ev)
 	}
 }
 

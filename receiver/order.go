@@ -109,9 +109,11 @@ func orderInsert(insert hookbox.InsertFunc, byEndpoint map[string]endpointOrder,
 			if !ok {
 				continue
 			}
-			id, ok := envelope.ObjectID(ev.Body)
-			if !ok {
-				continue
+			id := ev.ObjectID // read with the envelope (ParseEvent)
+			if id == "" {
+				if id, _ = envelope.ObjectID(ev.Body); id == "" {
+					continue
+				}
 			}
 			ev.OrderKey = hookbox.OrderKeyOf(ev.Endpoint, ev.Account, ev.Livemode, id)
 			ev.OrderSkipDead = o.skipDead

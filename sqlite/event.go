@@ -89,8 +89,9 @@ func (s *Store) insertEvents(ctx context.Context, events []*hookbox.Event, durab
 	}
 
 	// Bodies are compressed and their object ids read before the
-	// transaction begins, not while it holds the database's one writer.
-	bodies := s.encodeBodies(events)
+	// transaction begins, not while it holds the database's one writer:
+	// the forms PrepareInsert computed ahead where there are, else here.
+	bodies := s.codec.StoreAll(events)
 
 	began := time.Now()
 	defer func() { s.insertNanos.Add(int64(time.Since(began))) }()
@@ -183,29 +184,13 @@ func (s *Store) insertEvents(ctx context.Context, events []*hookbox.Event, durab
 	return results, nil
 }
 
-// encodeBodies returns the stored form of each event's body (a nil event
-// gets an empty one): the form PrepareInsert computed ahead where there
-// is one, else computed here. InsertEvents runs on the group committer's
-// one goroutine, the path every event of the store waits on, and
-// compression is most of its CPU outside SQLite.
-func (s *Store) encodeBodies(events []*hookbox.Event) []*bodycodec.Stored {
-	bodies := make([][]byte, len(events))
-	prepared := make([]any, len(events))
-	for i, ev := range events {
-		if ev != nil {
-			bodies[i], prepared[i] = ev.Body, ev.Prepared
-		}
-	}
-	return s.codec.StoreAll(bodies, prepared)
-}
-
 // PrepareInsert computes ev's stored body (compressed, with its object
 // id) into ev.Prepared, for InsertEvents to use (hookbox.Preparer). The
 // group committer calls it in each request's goroutine, in parallel,
 // instead of in the batch's transaction that every request waits on.
 func (s *Store) PrepareInsert(ev *hookbox.Event) {
 	if ev != nil {
-		ev.Prepared = s.codec.Store(ev.Body)
+		ev.Prepared = s.codec.StoreEvent(ev)
 	}
 }
 

@@ -1,8 +1,11 @@
 package bodycodec
 
 import (
+	"bytes"
 	"runtime"
 	"sync"
+
+	"github.com/hookbox/hookbox"
 )
 
 // Stored is a body in the form a store writes it: its encoding, the bytes
@@ -19,12 +22,30 @@ type Stored struct {
 // Store returns body's stored form. It is most of a store's CPU per event
 // outside the database (compression, then the object id), which is why
 // a store offers it ahead of the insert (hookbox.Preparer).
-func (c *Codec) Store(body []byte) *Stored {
+//
+// objectID is body's data.object.id as envelope.ObjectID reads it, when
+// the caller has read it already (hookbox.Event.ObjectID, read in the
+// envelope's pass); "" when not, and Store reads it. A given id that the
+// body's bytes do not hold is not trusted: Store reads it then too. Either
+// way the column's rule applies (see ObjectID).
+func (c *Codec) Store(body []byte, objectID string) *Stored {
 	enc, data := c.Encode(body)
 	if data == nil {
 		data = []byte{} // a nil slice would bind as NULL
 	}
-	return &Stored{Enc: enc, Data: data, ObjectID: ObjectID(body), codec: c, src: body}
+	if objectID == "" || !bytes.Contains(body, []byte(objectID)) {
+		objectID = ObjectID(body)
+	}
+	return &Stored{Enc: enc, Data: data, ObjectID: objectID, codec: c, src: body}
+}
+
+// StoreEvent is Store of ev's Body and ObjectID; a nil ev gets the form
+// of an empty body.
+func (c *Codec) StoreEvent(ev *hookbox.Event) *Stored {
+	if ev == nil {
+		return c.Store(nil, "")
+	}
+	return c.Store(ev.Body, ev.ObjectID)
 }
 
 // Prepared returns v as body's stored form when it is a *Stored that c
@@ -42,15 +63,15 @@ func (c *Codec) Prepared(v any, body []byte) *Stored {
 	return s
 }
 
-// StoreAll returns the stored form of each body: prepared[i] where it is
-// bodies[i]'s (Prepared), else computed here, on up to GOMAXPROCS
-// goroutines when many are left. prepared may be shorter than bodies.
-func (c *Codec) StoreAll(bodies [][]byte, prepared []any) []*Stored {
-	out := make([]*Stored, len(bodies))
+// StoreAll returns the stored form of each event's body (StoreEvent):
+// its Prepared where that is this codec's of its Body (Prepared), else
+// computed here, on up to GOMAXPROCS goroutines when many are left.
+func (c *Codec) StoreAll(events []*hookbox.Event) []*Stored {
+	out := make([]*Stored, len(events))
 	var todo []int
-	for i, b := range bodies {
-		if i < len(prepared) {
-			out[i] = c.Prepared(prepared[i], b)
+	for i, ev := range events {
+		if ev != nil {
+			out[i] = c.Prepared(ev.Prepared, ev.Body)
 		}
 		if out[i] == nil {
 			todo = append(todo, i)
@@ -58,7 +79,7 @@ func (c *Codec) StoreAll(bodies [][]byte, prepared []any) []*Stored {
 	}
 	encode := func(idx []int) {
 		for _, i := range idx {
-			out[i] = c.Store(bodies[i])
+			out[i] = c.StoreEvent(events[i])
 		}
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(todo)/parallelMin)
