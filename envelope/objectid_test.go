@@ -266,11 +266,20 @@ func FuzzObjectID(f *testing.F) {
 			wrap(`{"data":{"object":{"id":"pi_1",`, in, `}},"type":"t"}`),
 			wrap(`{"data":{"object":{"id":"pi_1"}},"`, in, `":{"object":{"id":"pi_2"}}}`),
 			wrap(`{"data":{"object":{"`, in, `":"pi_1"}}}`),
+			// Events Parse accepts, for its own reading of the id.
+			wrap(`{"id":"evt_1","type":"t","data":{"object":{"id":`, in, `}}}`),
+			wrap(`{"id":"evt_1","type":"t","data":{"object":{"id":"pi_1",`, in, `}}}`),
+			wrap(`{"id":"evt_1","type":"t","data":{"object":{"id":"pi_1"}},"`, in, `":{"object":{"id":"pi_2"}}}`),
+			wrap(`{"id":"evt_1","type":"t","data":`, in, `}`),
 		} {
 			got, ok := envelope.ObjectID(body)
 			want, wantOK := referenceObjectID(body)
 			if got != want || ok != wantOK {
 				t.Fatalf("ObjectID(%q) = %q, %v; reference %q, %v", body, got, ok, want, wantOK)
+			}
+			// Parse reads the same id in its one pass.
+			if f, err := envelope.Parse(body); err == nil && f.ObjectID != got {
+				t.Fatalf("Parse(%q).ObjectID = %q; ObjectID %q", body, f.ObjectID, got)
 			}
 		}
 	})
