@@ -284,3 +284,19 @@ func FuzzObjectID(f *testing.F) {
 		}
 	})
 }
+
+// TestParse_DataDepth ensures that Parse, which walks data instead of
+// skipping it, still accepts exactly the nesting encoding/json accepts
+// there, and reads the same object id, at the limit and past it.
+func TestParse_DataDepth(t *testing.T) {
+	for n := envelope.MaxDepth - 4; n <= envelope.MaxDepth; n++ {
+		nest := strings.Repeat("[", n) + strings.Repeat("]", n)
+		for _, body := range []string{
+			`{"id":"evt_1","type":"t","data":{"object":{"id":"a","x":` + nest + `}}}`,
+			`{"id":"evt_1","type":"t","data":{"x":` + nest + `,"object":{"id":"a"}}}`,
+			`{"id":"evt_1","type":"t","data":` + nest + `}`,
+		} {
+			checkParse(t, []byte(body))
+		}
+	}
+}
