@@ -72,8 +72,11 @@ type Event struct {
 	// about, as envelope.ObjectID reads it from Body: ParseEvent reads it
 	// in the envelope's pass, so that ordering and a store's object-id
 	// column do not scan the body again. "" when Body names none (thin
-	// events) or it was not read; a store then reads Body itself. Set at
-	// ingest only: events read back from a store leave it "".
+	// events) or it was not read; a store then reads Body itself. Like
+	// the fields above it describes Body and is not checked against it
+	// (only an id that Body's bytes do not hold at all is read again): a
+	// caller that replaces Body after ParseEvent sets it again, or to "".
+	// Set at ingest only: events read back from a store leave it "".
 	ObjectID string `json:"-"`
 
 	// Thin notifications (Object ThinObject) only, read from the body at

@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -109,8 +110,11 @@ func orderInsert(insert hookbox.InsertFunc, byEndpoint map[string]endpointOrder,
 			if !ok {
 				continue
 			}
-			id := ev.ObjectID // read with the envelope (ParseEvent)
-			if id == "" {
+			// Read with the envelope (ParseEvent), under the stores' guard
+			// (bodycodec.Codec.Store): an id the body does not hold at all
+			// is read from the body.
+			id := ev.ObjectID
+			if id == "" || !bytes.Contains(ev.Body, []byte(id)) {
 				if id, _ = envelope.ObjectID(ev.Body); id == "" {
 					continue
 				}

@@ -14,7 +14,8 @@ import (
 // endpoint's ordering also applies to events with no endpoint
 // (reconciled), an event about no object is not ordered, and another
 // endpoint's events are left alone; --on-dead skip only when every
-// ordered destination of the endpoint skips.
+// ordered destination of the endpoint skips. An event's ObjectID (read with
+// the envelope) is used unless its body does not hold it.
 func TestOrderInsert(t *testing.T) {
 	mk := func(name string, o *deliver.Ordering) deliver.Destination {
 		h, err := deliver.NewHTTP(name, "http://127.0.0.1:9/", "whsec_0123456789abcdef0123456789abcdef", deliver.HTTPOptions{})
@@ -47,7 +48,10 @@ func TestOrderInsert(t *testing.T) {
 		ev("evt_4", "connect", sub),
 		ev("evt_5", "plain", sub),
 		nil,
+		ev("evt_7", "stripe", sub), // the id read with the envelope
+		ev("evt_8", "stripe", sub), // an id its body does not hold
 	}
+	evs[6].ObjectID, evs[7].ObjectID = "sub_1", "sub_nowhere"
 	var woke time.Time
 	insert := orderInsert(func(_ context.Context, events []*hookbox.Event) ([]hookbox.InsertResult, error) {
 		return make([]hookbox.InsertResult, len(events)), nil
@@ -66,6 +70,8 @@ func TestOrderInsert(t *testing.T) {
 		{evs[2], "", false, time.Time{}},
 		{evs[3], "connect/acct_1/live/sub_1", true, at.Add(deliver.DefaultOrderWindow)},
 		{evs[4], "", false, time.Time{}},
+		{evs[6], "stripe/acct_1/live/sub_1", false, at.Add(2 * time.Second)},
+		{evs[7], "stripe/acct_1/live/sub_1", false, at.Add(2 * time.Second)},
 	} {
 		if c.ev.OrderKey != c.key || c.ev.OrderSkipDead != c.skipDead || !c.ev.NextAttemptAt.Equal(c.due) {
 			t.Errorf("%s: key %q skip dead %v due %v; want %q %v %v", c.ev.ID, c.ev.OrderKey, c.ev.OrderSkipDead, c.ev.NextAttemptAt, c.key, c.skipDead, c.due)

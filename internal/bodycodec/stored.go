@@ -25,9 +25,11 @@ type Stored struct {
 //
 // objectID is body's data.object.id as envelope.ObjectID reads it, when
 // the caller has read it already (hookbox.Event.ObjectID, read in the
-// envelope's pass); "" when not, and Store reads it. A given id that the
-// body's bytes do not hold is not trusted: Store reads it then too. Either
-// way the column's rule applies (see ObjectID).
+// envelope's pass); "" when not, and Store reads it. It is taken as the
+// caller's word, as an event's id and type are, with one cheap guard: an
+// id that the body's bytes do not hold at all (a mistake, or an id the
+// JSON spells with escapes, which the column's rule refuses anyway) is
+// read from the body instead (see ObjectID).
 func (c *Codec) Store(body []byte, objectID string) *Stored {
 	enc, data := c.Encode(body)
 	if data == nil {
