@@ -1,6 +1,9 @@
 package envelope
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // objectPath is the path of keys from the top-level object to the id that
 // ObjectID returns. Every key is ASCII (keyIs relies on it), and its length
@@ -40,6 +43,18 @@ func ObjectID(body []byte) (string, bool) {
 		return string(raw), true
 	}
 	return decoded, true
+}
+
+// KnownObjectID returns body's data.object.id as ObjectID reads it, where
+// known is what a caller read already in the envelope's pass
+// (hookbox.Event.ObjectID): known itself when body's bytes hold it (the
+// caller's word, as an event's id and type are), else ObjectID(body) (a
+// mistake, or an id the JSON spells with escapes). "" known is read.
+func KnownObjectID(body []byte, known string) (string, bool) {
+	if known != "" && bytes.Contains(body, []byte(known)) {
+		return known, true
+	}
+	return ObjectID(body)
 }
 
 // objectIDOf applies ObjectID's rules to the value at span id of a

@@ -1,7 +1,6 @@
 package receiver
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -110,14 +109,9 @@ func orderInsert(insert hookbox.InsertFunc, byEndpoint map[string]endpointOrder,
 			if !ok {
 				continue
 			}
-			// Read with the envelope (ParseEvent), under the stores' guard
-			// (bodycodec.Codec.Store): an id the body does not hold at all
-			// is read from the body.
-			id := ev.ObjectID
-			if id == "" || !bytes.Contains(ev.Body, []byte(id)) {
-				if id, _ = envelope.ObjectID(ev.Body); id == "" {
-					continue
-				}
+			id, ok := envelope.KnownObjectID(ev.Body, ev.ObjectID) // read with the envelope (ParseEvent)
+			if !ok {
+				continue
 			}
 			ev.OrderKey = hookbox.OrderKeyOf(ev.Endpoint, ev.Account, ev.Livemode, id)
 			ev.OrderSkipDead = o.skipDead

@@ -163,8 +163,15 @@ func (c *Codec) Decode(enc Encoding, data []byte) ([]byte, error) {
 // body as they are (an id the JSON spells with escapes such as "\/" or
 // "\u00e9" matches nothing, as before compression); "" otherwise.
 func ObjectID(body []byte) string {
-	id, ok := envelope.ObjectID(body)
-	if !ok || !bytes.Contains(body, []byte(id)) {
+	return objectIDColumn(body, "")
+}
+
+// objectIDColumn is ObjectID with the id a caller read already
+// (envelope.KnownObjectID); one it gives is in body's bytes, so only an id
+// read here is checked for them.
+func objectIDColumn(body []byte, known string) string {
+	id, ok := envelope.KnownObjectID(body, known)
+	if !ok || id != known && !bytes.Contains(body, []byte(id)) {
 		return ""
 	}
 	return id

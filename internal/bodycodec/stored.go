@@ -1,7 +1,6 @@
 package bodycodec
 
 import (
-	"bytes"
 	"runtime"
 	"sync"
 
@@ -35,10 +34,7 @@ func (c *Codec) Store(body []byte, objectID string) *Stored {
 	if data == nil {
 		data = []byte{} // a nil slice would bind as NULL
 	}
-	if objectID == "" || !bytes.Contains(body, []byte(objectID)) {
-		objectID = ObjectID(body)
-	}
-	return &Stored{Enc: enc, Data: data, ObjectID: objectID, codec: c, src: body}
+	return &Stored{Enc: enc, Data: data, ObjectID: objectIDColumn(body, objectID), codec: c, src: body}
 }
 
 // StoreEvent is Store of ev's Body and ObjectID; a nil ev gets the form
