@@ -529,6 +529,12 @@ func isConstraint(err error) bool {
 	return errors.As(err, &e) && e.Code()&0xff == sqlitelib.SQLITE_CONSTRAINT
 }
 
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var e *msqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlitelib.SQLITE_BUSY
+}
+
 // unavailable wraps a failure that leaves nothing of the operation
 // guaranteed: the caller may retry (Stripe does, on a 503).
 func unavailable(op string, err error) error {

@@ -180,7 +180,7 @@ func (o Options) Open(path string) (*Store, error) {
 	ctx := context.Background()
 	// The writer connects first and alone: it switches the file to WAL and
 	// runs the migrations before any reader looks at the schema.
-	if err := migrate(ctx, s.writer); err != nil {
+	if err := migrateRetrying(ctx, s.writer, busy); err != nil {
 		s.writer.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -229,6 +229,28 @@ func (o Options) Open(path string) (*Store, error) {
 	ckptDB.SetMaxOpenConns(1)
 	s.ckpt = newCheckpointer(ckptDB, ckpt)
 	return s, nil
+}
+
+// migrateRetrying is migrate, tried again for up to within while SQLite
+// answers SQLITE_BUSY. Processes opening one new file at once can get it
+// at once, without busy_timeout's wait: a connection holding a shared
+// lock that needs an exclusive one (switching the file to WAL, the first
+// write) while another does the same is refused at once rather than left
+// to deadlock. Seen once in a full test run (storetest's concurrent
+// migrations), not on demand.
+func migrateRetrying(ctx context.Context, db *sql.DB, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := migrate(ctx, db)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // dsn returns the data source name of one pool. Every pragma is a DSN

@@ -661,3 +661,39 @@ func replayByTypeSQL(t *testing.T) string {
 	}
 	return "UPDATE " + events + " SET state = 'pending' WHERE " + where
 }
+
+// TestMigrateRetrying ensures an open that finds the file locked without
+// waiting (SQLITE_BUSY from a connection with no busy timeout here, as
+// SQLite answers two connections that would deadlock) is tried again and
+// succeeds once the lock goes, and that isBusy knows the error wrapped.
+func TestMigrateRetrying(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "busy.db")
+	holder, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	ctx := context.Background()
+	conn, err := holder.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := migrate(ctx, db); !isBusy(err) {
+		t.Fatalf("migrate while locked: %v, want SQLITE_BUSY", err)
+	}
+	time.AfterFunc(50*time.Millisecond, func() { conn.ExecContext(ctx, "COMMIT") })
+	if err := migrateRetrying(ctx, db, 5*time.Second); err != nil {
+		t.Fatalf("migrateRetrying: %v", err)
+	}
+	if isBusy(errors.New("database is locked")) || isBusy(nil) {
+		t.Fatal("isBusy true for an error that is not SQLite's")
+	}
+}
