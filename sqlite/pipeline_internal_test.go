@@ -113,8 +113,11 @@ func TestCheckpointer(t *testing.T) {
 	}
 	waitFor(t, "a background checkpoint", func() bool { return s.ckpt.runs.Load() >= 3 })
 	// 800 events of ~2.7 KB bodies: about 2,000 frames without a checkpoint.
-	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() > 4*pages*4096+64<<10 {
-		t.Fatalf("WAL file %v (%v) after %d background checkpoints, want about %d pages at most", fi.Size(), err, s.ckpt.runs.Load(), 2*pages)
+	// The bound is 8 times CheckpointPages, not nearer: the file keeps its
+	// largest size, and while a busy machine delays the checkpointer the
+	// writer runs ahead (seen: 323 pages once in ten runs of the package).
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() > 8*pages*4096+64<<10 {
+		t.Fatalf("WAL file %v (%v) after %d background checkpoints, want at most about %d pages", fi.Size(), err, s.ckpt.runs.Load(), 8*pages)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
