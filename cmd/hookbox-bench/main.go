@@ -31,7 +31,7 @@
 //
 //	go run ./cmd/hookbox-bench [ingest] [--requests 20000] [--concurrency 64] [--rounds 3]
 //	    [--db sqlite|postgres] [--pg-dsn DSN] [--hookbox PATH] [--receivers hookbox,bare]
-//	    [--base PATH] [--serve-env K=V]... [--keep] [--strict]
+//	    [--base PATH] [--serve-env K=V]... [--load send|wrk] [--keep] [--strict]
 //	go run ./cmd/hookbox-bench drain [--events 20000] [--rounds 3] [--db sqlite|postgres]
 //	    [--pickup-events 2000] [--pickup-rate 200] [--pg-dsn DSN] [--hookbox PATH]
 //	    [--serve-env K=V]... [--keep] [--strict]
@@ -42,6 +42,12 @@
 // hookbox or base the store's size is read (the SQLite file once the
 // server has stopped and checkpointed, or the schema's relations with their
 // indexes and TOAST) and shown per stored event.
+//
+// --load wrk drives each receiver with wrk (installed separately) instead
+// of hookbox send: the same Stripe-shaped events, signed and written to
+// files before the round, sent from 2 threads that stop after their share
+// (wrk.lua). wrk takes less of the CPU the receivers share, as in the
+// figures of issue #18.
 //
 // It exits 0 whether targets are met or missed, unless --strict; it exits 1
 // when a round could not run at all.
@@ -117,6 +123,7 @@ type config struct {
 	receivers   []string // "hookbox", "bare", "base"
 	serveEnv    []string // extra KEY=VALUE for hookbox serve
 	self        string   // binary that runs "bare"; os.Executable by default
+	load        string   // the load generator: "send" (hookbox send) or "wrk"
 }
 
 // stringList is a repeatable flag.
@@ -140,21 +147,28 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	receivers := fs.String("receivers", "hookbox,bare", "receivers to measure, comma-separated (hookbox, bare; base is added by --base)")
 	fs.StringVar(&c.base, "base", "", "another hookbox binary (an earlier build) measured as receiver base in the same rounds")
 	fs.Var((*stringList)(&c.serveEnv), "serve-env", "extra KEY=VALUE for hookbox serve, repeatable (e.g. HOOKBOX_LOG_LEVEL=warn)")
+	fs.StringVar(&c.load, "load", "send", "load generator: send (hookbox send) or wrk (wrk with signed requests written per round; lighter on the CPU the receivers share)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if c.load == "wrk" {
+		// Each of wrk's threads sends an equal share.
+		c.requests -= c.requests % wrkThreads
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	switch {
 	case c.requests <= 0:
-		return nil, fmt.Errorf("--requests must be > 0, got %d", c.requests)
+		return nil, fmt.Errorf("--requests must be > 0 (at least %d with --load wrk), got %d", wrkThreads, c.requests)
 	case c.concurrency <= 0:
 		return nil, fmt.Errorf("--concurrency must be > 0, got %d", c.concurrency)
 	case c.rounds <= 0:
 		return nil, fmt.Errorf("--rounds must be > 0, got %d", c.rounds)
 	case c.db != "sqlite" && c.db != "postgres":
 		return nil, fmt.Errorf("--db %q: want sqlite or postgres", c.db)
+	case c.load != "send" && c.load != "wrk":
+		return nil, fmt.Errorf("--load %q: want send or wrk", c.load)
 	}
 	for _, r := range strings.Split(*receivers, ",") {
 		switch r = strings.TrimSpace(r); r {
@@ -313,12 +327,19 @@ func runRound(ctx context.Context, c *config, recv, dir string, stderr io.Writer
 
 	var res result
 	var sendErr string
-	res.summary, sendErr, err = send(ctx, c.hookbox, c.concurrency, c.requests, "http://"+listen+receiver.DefaultPath)
+	url := "http://" + listen + receiver.DefaultPath
+	if c.load == "wrk" {
+		res.summary, sendErr, err = wrkLoad(ctx, c.concurrency, c.requests, url, dir)
+	} else {
+		res.summary, sendErr, err = send(ctx, c.hookbox, c.concurrency, c.requests, url)
+	}
 	if err != nil {
 		return result{}, err
 	}
-	if res.Count != c.requests {
-		return result{}, fmt.Errorf("hookbox send ran %d of %d requests\n%s", res.Count, c.requests, sendErr)
+	// wrk's threads stop after their share, with a few answers to requests
+	// already in flight counted as well.
+	if res.Count < c.requests || c.load == "send" && res.Count != c.requests {
+		return result{}, fmt.Errorf("%s ran %d of %d requests\n%s", c.load, res.Count, c.requests, sendErr)
 	}
 	cpu, err := p.stop()
 	if err != nil {

@@ -64,8 +64,11 @@ func TestBenchFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.requests != 20000 || c.concurrency != 64 || c.rounds != 3 || c.keep || c.strict || strings.Join(c.receivers, ",") != "hookbox,bare" ||
-		c.db != "sqlite" || c.pgDSN != defaultPostgresDSN {
+		c.db != "sqlite" || c.pgDSN != defaultPostgresDSN || c.load != "send" {
 		t.Fatalf("defaults %+v", c)
+	}
+	if c, err := parseFlags([]string{"--load", "wrk", "--requests", "301"}, io.Discard); err != nil || c.load != "wrk" || c.requests != 300 {
+		t.Fatalf("--load wrk --requests 301: %+v, %v; want 300 requests, an equal share per thread", c, err)
 	}
 	if c, err := parseFlags([]string{"--base", "/old/hookbox"}, io.Discard); err != nil || c.base != "/old/hookbox" || strings.Join(c.receivers, ",") != "hookbox,bare,base" {
 		t.Fatalf("--base: %+v, %v; want receiver base added", c, err)
@@ -73,6 +76,7 @@ func TestBenchFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--requests", "0"}, {"--concurrency", "-1"}, {"--rounds", "0"}, {"--db", "mysql"},
 		{"--receivers", "nginx"}, {"--receivers", ","}, {"--serve-env", "NOEQUALS"}, {"extra"},
+		{"--load", "ab"}, {"--load", "wrk", "--requests", "1"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
@@ -125,6 +129,20 @@ func TestBenchReport(t *testing.T) {
 // starts "hookbox serve" and the bare receiver (this test binary), drives
 // both with "hookbox send" and prints the table.
 func TestBenchEndToEnd(t *testing.T) {
+	benchEndToEnd(t, "send")
+}
+
+// TestBenchEndToEndWrk is TestBenchEndToEnd with --load wrk: every
+// request signed, answered 2xx and counted, wrk stopped once its threads
+// have their share.
+func TestBenchEndToEndWrk(t *testing.T) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("no wrk (scripts/test installs it)")
+	}
+	benchEndToEnd(t, "wrk")
+}
+
+func benchEndToEnd(t *testing.T, load string) {
 	if testing.Short() {
 		t.Skip("builds and runs hookbox; skipped with -short")
 	}
@@ -138,7 +156,7 @@ func TestBenchEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := parseFlags([]string{"--requests", "300", "--concurrency", "8", "--rounds", "1", "--hookbox", bin}, io.Discard)
+	c, err := parseFlags([]string{"--requests", "300", "--concurrency", "8", "--rounds", "1", "--hookbox", bin, "--load", load}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
