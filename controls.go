@@ -3,6 +3,7 @@ package hookbox
 import (
 	"context"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -17,11 +18,55 @@ const HoldBreaker = "breaker"
 // made due: the one attempt an open breaker lets through.
 const HoldProbe = "probe"
 
+// The reasons of a released delivery (HoldReleased) parked for its
+// destination: the park keeps the person's release, so that once its
+// destination lets it through (a resume, the breaker closing, its probe)
+// it is sent whatever its API version, not held for it again. Park
+// chooses the reason, ParkedAs reads it.
+const (
+	HoldPausedReleased  = HoldPaused + releasedSuffix
+	HoldBreakerReleased = HoldBreaker + releasedSuffix
+	HoldProbeReleased   = HoldProbe + releasedSuffix
+)
+
+const releasedSuffix = "+" + HoldReleased
+
 // Parked reports whether a hold reason is one of those that park a
 // delivery for its destination rather than for its event (a pause, an
-// open breaker, a probe): they are not "held" in the API-version sense.
+// open breaker, a probe, released or not): they are not "held" in the
+// API-version sense.
 func Parked(reason string) bool {
-	return reason == HoldPaused || reason == HoldBreaker || reason == HoldProbe
+	p, _ := ParkedAs(reason)
+	return p != ""
+}
+
+// ParkedAs returns what a delivery with hold reason reason is parked for
+// (HoldPaused, HoldBreaker or HoldProbe; "" when it is not parked) and
+// whether it was released before it was parked.
+func ParkedAs(reason string) (park string, released bool) {
+	base, released := strings.CutSuffix(reason, releasedSuffix)
+	switch base {
+	case HoldPaused, HoldBreaker, HoldProbe:
+		return base, released
+	}
+	return "", false
+}
+
+// Park returns the hold reason of a delivery whose hold reason was prev
+// once parked for park (HoldPaused, HoldBreaker or HoldProbe): park,
+// or park's released form when prev says the delivery was released.
+func Park(prev, park string) string {
+	if Released(prev) {
+		return park + releasedSuffix
+	}
+	return park
+}
+
+// Released reports whether a delivery with hold reason reason was released
+// by hand or by a replay (HoldReleased, parked or not): it is sent
+// whatever its API version.
+func Released(reason string) bool {
+	return reason == HoldReleased || strings.HasSuffix(reason, releasedSuffix) && Parked(reason)
 }
 
 // DestinationState is what the store keeps of a destination's controls,

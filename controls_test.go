@@ -105,3 +105,44 @@ func TestRateLimitJitter(t *testing.T) {
 		}
 	}
 }
+
+// TestParkReasons ensures a released delivery parked keeps its release,
+// and that the parked reasons read back as what parks them.
+func TestParkReasons(t *testing.T) {
+	for _, tc := range []struct {
+		prev, park, want string
+	}{
+		{"", HoldPaused, HoldPaused},
+		{"2023-10-16", HoldBreaker, HoldBreaker}, // held for its version: parked plain
+		{HoldReleased, HoldPaused, HoldPausedReleased},
+		{HoldReleased, HoldBreaker, HoldBreakerReleased},
+		{HoldBreakerReleased, HoldProbe, HoldProbeReleased},
+		{HoldProbeReleased, HoldBreaker, HoldBreakerReleased},
+		{HoldPaused, HoldBreaker, HoldBreaker},
+	} {
+		if got := Park(tc.prev, tc.park); got != tc.want {
+			t.Errorf("Park(%q, %q) = %q, want %q", tc.prev, tc.park, got, tc.want)
+		}
+	}
+	for reason, want := range map[string]struct {
+		park             string
+		released, parked bool
+	}{
+		"":                         {"", false, false},
+		HoldReleased:               {"", true, false},
+		HoldPaused:                 {HoldPaused, false, true},
+		HoldProbe:                  {HoldProbe, false, true},
+		HoldPausedReleased:         {HoldPaused, true, true},
+		HoldBreakerReleased:        {HoldBreaker, true, true},
+		HoldProbeReleased:          {HoldProbe, true, true},
+		"2023-10-16":               {"", false, false},
+		"2023-10-16+released":      {"", false, false}, // not a park: a version and a suffix
+		"paused+released+released": {"", false, false},
+	} {
+		park, released := ParkedAs(reason)
+		if want.released != Released(reason) || park != want.park || Parked(reason) != want.parked ||
+			park != "" && released != want.released {
+			t.Errorf("%q: ParkedAs %q, %v; Released %v; Parked %v; want %+v", reason, park, released, Released(reason), Parked(reason), want)
+		}
+	}
+}

@@ -40,8 +40,8 @@ type Delivery struct {
 	// API version (deliver.Versioned) the event is not in. It is pending,
 	// due at HeldUntil (never), with no attempt made and no retry budget
 	// spent, until ReleaseHeld (or a replay) makes it due with HoldReason
-	// HoldReleased, which it keeps until delivered: a released delivery is
-	// sent whatever its version.
+	// HoldReleased, which it keeps until delivered, parked or not (Park): a
+	// released delivery is sent whatever its version.
 	HoldReason string
 	UpdatedAt  time.Time
 }

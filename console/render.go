@@ -39,6 +39,7 @@ func (s *Server) parseTemplates() (map[string]*template.Template, error) {
 		"ago":            func(t time.Time) string { return relative(t, s.now()) },
 		"eventURL":       eventURL,
 		"due":            due,
+		"parked":         func(reason string) string { p, _ := hookbox.ParkedAs(reason); return p },
 		"noDestination":  DeliveredToNoneRow,
 		"blocked":        Blocked,
 		"maxSkipReason":  func() int { return MaxSkipReason },

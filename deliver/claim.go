@@ -104,7 +104,8 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) 
 				continue
 			}
 		}
-		t.probe = tried && p.HoldReason == hookbox.HoldProbe
+		park, _ := hookbox.ParkedAs(p.HoldReason)
+		t.probe = tried && park == hookbox.HoldProbe
 		if !t.probe && all && w.breakerOpen(name) {
 			t.probe = w.ctl[name].syncProbe(claimed)
 		}
@@ -229,7 +230,7 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) 
 			Attempts:    t.prev.Attempts + 1,
 			UpdatedAt:   now,
 		}
-		if !a.OK && t.prev.HoldReason == hookbox.HoldReleased {
+		if !a.OK && hookbox.Released(t.prev.HoldReason) {
 			d.HoldReason = hookbox.HoldReleased // released: sent whatever its version, until delivered
 		}
 		if a.OK {
@@ -261,7 +262,7 @@ func (w *Worker) deliverClaim(hard context.Context, c *hookbox.Claim, all bool) 
 			// not sent dead, whatever its budget; once the breaker
 			// closes, a failure counts against the budget again.
 			if parked {
-				d.State, d.NextAttemptAt, d.HoldReason = hookbox.StatePending, hookbox.HeldUntil, hookbox.HoldBreaker
+				d.State, d.NextAttemptAt, d.HoldReason = hookbox.StatePending, hookbox.HeldUntil, hookbox.Park(t.prev.HoldReason, hookbox.HoldBreaker)
 				w.log.LogAttrs(context.Background(), slog.LevelWarn, "delivery attempt failed; breaker open: parked",
 					slog.String("event_id", ev.ID), slog.String("type", ev.Type),
 					slog.String("destination", name), slog.Int("attempt", a.Number),
@@ -420,7 +421,7 @@ func (w *Worker) lateFor(ev *hookbox.Event, d Destination, prev hookbox.Delivery
 // notifications) is never held.
 func held(ev *hookbox.Event, d Destination, prev hookbox.Delivery) (hookbox.Delivery, bool) {
 	v := VersionOf(d)
-	if v == "" || ev.APIVersion == "" || prev.HoldReason == hookbox.HoldReleased || !ev.ReplayedAt.IsZero() || v.Compatible(ev.APIVersion) {
+	if v == "" || ev.APIVersion == "" || hookbox.Released(prev.HoldReason) || !ev.ReplayedAt.IsZero() || v.Compatible(ev.APIVersion) {
 		return hookbox.Delivery{}, false
 	}
 	return hookbox.Delivery{State: hookbox.StatePending, Attempts: prev.Attempts, LastError: prev.LastError,

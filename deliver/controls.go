@@ -438,5 +438,5 @@ func (c *destCtl) set(st hookbox.DestinationState, keepProbe bool) {
 // last error kept.
 func parkedDelivery(name string, p hookbox.Delivery, reason string) hookbox.Delivery {
 	return hookbox.Delivery{Destination: name, State: hookbox.StatePending, Attempts: p.Attempts,
-		LastError: p.LastError, NextAttemptAt: hookbox.HeldUntil, HoldReason: reason}
+		LastError: p.LastError, NextAttemptAt: hookbox.HeldUntil, HoldReason: hookbox.Park(p.HoldReason, reason)}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -377,9 +376,6 @@ func TestControls_BreakerOfRemovedDestination(t *testing.T) {
 // version) stays released when a pause parks it: after the resume it is
 // sent, not held for its version again (the person's release lost).
 func TestControls_ReleasedSurvivesPause(t *testing.T) {
-	if os.Getenv("HOOKBOX_KNOWN_BUGS") == "" {
-		t.Skip("known bug, not fixed yet (a pause or an open breaker parks a released delivery as HoldPaused/HoldBreaker and ReleasePaused clears it to \"\"): HOOKBOX_KNOWN_BUGS=1 runs it")
-	}
 	ctx := context.Background()
 	s := mustOpenStore(t)
 	app := newReceiver(t, nil)
@@ -403,16 +399,67 @@ func TestControls_ReleasedSurvivesPause(t *testing.T) {
 		t.Fatalf("ReleaseHeld = %d, %v", n, err)
 	}
 	w.Wake()
-	waitFor(t, "parked by the pause", func() bool { return mustDeliveries(t, s, ev.ID)["app"].HoldReason == hookbox.HoldPaused })
+	waitFor(t, "parked by the pause, released", func() bool { return mustDeliveries(t, s, ev.ID)["app"].HoldReason == hookbox.HoldPausedReleased })
 	if err := s.PauseDestination(ctx, "app", false, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "resumed and sent, or held again", func() bool {
 		d := mustDeliveries(t, s, ev.ID)["app"]
-		return d.State == hookbox.StateDelivered || (d.HoldReason != "" && d.HoldReason != hookbox.HoldPaused)
+		return d.State == hookbox.StateDelivered || (d.HoldReason != "" && !hookbox.Parked(d.HoldReason) && d.HoldReason != hookbox.HoldReleased)
 	})
 	if d := mustDeliveries(t, s, ev.ID)["app"]; d.State != hookbox.StateDelivered {
 		t.Fatalf("released delivery after the resume %+v: held for its version again", d)
+	}
+}
+
+// TestControls_ReleasedSurvivesBreaker is TestControls_ReleasedSurvivesPause
+// with an open circuit breaker parking the released delivery: once the
+// breaker closes it is sent, not held for its version again.
+func TestControls_ReleasedSurvivesBreaker(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	app := newReceiver(t, nil)
+	ev := newEvent("evt_released_breaker", "charge.succeeded", false) // 2024-06-20
+	mustInsert(t, s, ev)
+	w := startWorker(t, &deliver.Worker{
+		Queue:        s,
+		Destinations: []deliver.Destination{mustHTTP(t, "app", app.URL, deliver.HTTPOptions{APIVersion: "2023-10-16"})},
+		Retry:        fastRetry(5),
+	})
+	w.Wake()
+	waitFor(t, "held for its version", func() bool {
+		h := mustDeliveries(t, s, ev.ID)["app"].HoldReason
+		return h != "" && !hookbox.Parked(h) && h != hookbox.HoldReleased
+	})
+	now := time.Now()
+	if _, err := s.SetBreaker(ctx, "app", true, now.Add(time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the open breaker read", func() bool { return !w.Status()["app"].BreakerOpenAt.IsZero() })
+	if n, err := s.ReleaseHeld(ctx, "app", nil, time.Now()); err != nil || n != 1 {
+		t.Fatalf("ReleaseHeld = %d, %v", n, err)
+	}
+	w.Wake()
+	waitFor(t, "parked by the breaker, released", func() bool {
+		return mustDeliveries(t, s, ev.ID)["app"].HoldReason == hookbox.HoldBreakerReleased
+	})
+	if app.count() != 0 {
+		t.Fatalf("%d attempts while the breaker was open", app.count())
+	}
+	now = time.Now()
+	if _, err := s.SetBreaker(ctx, "app", false, now, now); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.ReleasePaused(ctx, "app", now); err != nil || n != 1 {
+		t.Fatalf("ReleasePaused = %d, %v", n, err)
+	}
+	w.Wake()
+	waitFor(t, "sent, or held again", func() bool {
+		d := mustDeliveries(t, s, ev.ID)["app"]
+		return d.State == hookbox.StateDelivered || (d.HoldReason != "" && !hookbox.Parked(d.HoldReason) && d.HoldReason != hookbox.HoldReleased)
+	})
+	if d := mustDeliveries(t, s, ev.ID)["app"]; d.State != hookbox.StateDelivered {
+		t.Fatalf("released delivery after the breaker closed %+v: held for its version again", d)
 	}
 }
 

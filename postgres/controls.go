@@ -74,7 +74,7 @@ const probeSQL = `WITH dest AS (
 	FOR UPDATE SKIP LOCKED
 ), pick AS (
 	SELECT d.event_id FROM deliveries d JOIN events e ON e.id = d.event_id, dest
-	WHERE d.hold_reason <> '' AND d.hold_reason = 'breaker' AND d.destination = $1 AND d.state = 'pending'
+	WHERE d.hold_reason <> '' AND d.hold_reason IN ('breaker', 'breaker+released') AND d.destination = $1 AND d.state = 'pending'
 	ORDER BY d.updated_at, d.attempts, e.created, e.id
 	LIMIT 1
 	FOR UPDATE OF d SKIP LOCKED
@@ -85,7 +85,7 @@ const probeSQL = `WITH dest AS (
 	UPDATE events SET next_attempt_at = $3, updated_at = $3
 	FROM pick WHERE events.id = pick.event_id AND events.state = 'pending'
 )
-UPDATE deliveries d SET hold_reason = 'probe', next_attempt_at = $3, updated_at = $3
+UPDATE deliveries d SET hold_reason = CASE WHEN d.hold_reason = 'breaker+released' THEN 'probe+released' ELSE 'probe' END, next_attempt_at = $3, updated_at = $3
 FROM pick WHERE d.event_id = pick.event_id AND d.destination = $1
 RETURNING d.event_id`
 
@@ -146,7 +146,7 @@ func (s *Store) CountParked(ctx context.Context) (map[string]map[string]int, err
 	out := map[string]map[string]int{}
 	err := s.withConn(ctx, func(conn *pgx.Conn) error {
 		rows, err := conn.Query(ctx, `SELECT destination, hold_reason, count(*) FROM deliveries
-			WHERE hold_reason <> '' AND hold_reason IN ('paused', 'breaker', 'probe') AND state = 'pending' GROUP BY destination, hold_reason`)
+			WHERE hold_reason <> '' AND hold_reason IN ('paused', 'breaker', 'probe', 'paused+released', 'breaker+released', 'probe+released') AND state = 'pending' GROUP BY destination, hold_reason`)
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,8 @@ func (s *Store) CountParked(ctx context.Context) (map[string]map[string]int, err
 			if out[d] == nil {
 				out[d] = map[string]int{}
 			}
-			out[d][reason] = int(n)
+			park, _ := hookbox.ParkedAs(reason) // a released delivery parked counts as parked
+			out[d][park] += int(n)
 			return nil
 		})
 		return err

@@ -11,7 +11,7 @@ import (
 // heldFilterSQL selects the events with a held delivery, at the
 // destination of its two parameters when that is not ”.
 const heldFilterSQL = `EXISTS (SELECT 1 FROM deliveries d
-	WHERE d.event_id = events.id AND d.hold_reason <> '' AND d.hold_reason NOT IN ('released', 'paused', 'breaker', 'probe') AND d.state = 'pending'
+	WHERE d.event_id = events.id AND d.hold_reason <> '' AND d.hold_reason NOT IN ('released', 'paused', 'breaker', 'probe', 'paused+released', 'breaker+released', 'probe+released') AND d.state = 'pending'
 		AND ($? = '' OR d.destination = $?))`
 
 // releaseSQL makes the held deliveries of destination $1 (of the events
@@ -19,7 +19,7 @@ const heldFilterSQL = `EXISTS (SELECT 1 FROM deliveries d
 // events due at $3.
 const releaseSQL = `WITH held AS (
 	SELECT d.event_id FROM deliveries d
-	WHERE d.hold_reason <> '' AND d.hold_reason NOT IN ('released', 'paused', 'breaker', 'probe') AND d.state = 'pending' AND d.destination = $1
+	WHERE d.hold_reason <> '' AND d.hold_reason NOT IN ('released', 'paused', 'breaker', 'probe', 'paused+released', 'breaker+released', 'probe+released') AND d.state = 'pending' AND d.destination = $1
 		AND ($2::text[] IS NULL OR d.event_id = ANY($2::text[]))
 	ORDER BY d.event_id
 	FOR UPDATE
@@ -69,7 +69,7 @@ func (s *Store) CountHeld(ctx context.Context) (map[string]int, error) {
 	counts := map[string]int{}
 	err := s.withConn(ctx, func(conn *pgx.Conn) error {
 		rows, err := conn.Query(ctx, `SELECT destination, count(*) FROM deliveries
-			WHERE hold_reason <> '' AND hold_reason NOT IN ('released', 'paused', 'breaker', 'probe') AND state = 'pending' GROUP BY destination`)
+			WHERE hold_reason <> '' AND hold_reason NOT IN ('released', 'paused', 'breaker', 'probe', 'paused+released', 'breaker+released', 'probe+released') AND state = 'pending' GROUP BY destination`)
 		if err != nil {
 			return err
 		}

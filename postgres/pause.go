@@ -61,15 +61,15 @@ func (s *Store) PausedDestinations(ctx context.Context) (map[string]time.Time, e
 // pause or an open breaker due at $2, and their events.
 const releasePausedSQL = `WITH parked AS (
 	SELECT d.event_id FROM deliveries d
-	WHERE d.hold_reason <> '' AND d.hold_reason IN ('paused', 'breaker') AND d.destination = $1 AND d.state = 'pending'
-		AND (d.hold_reason = 'paused' OR NOT EXISTS (SELECT 1 FROM destinations WHERE name = $1 AND breaker_open_at <> '-infinity'))
+	WHERE d.hold_reason <> '' AND d.hold_reason IN ('paused', 'breaker', 'paused+released', 'breaker+released') AND d.destination = $1 AND d.state = 'pending'
+		AND (d.hold_reason IN ('paused', 'paused+released') OR NOT EXISTS (SELECT 1 FROM destinations WHERE name = $1 AND breaker_open_at <> '-infinity'))
 	ORDER BY d.event_id
 	FOR UPDATE
 ), evs AS (
 	UPDATE events e SET next_attempt_at = $2, updated_at = $2
 	FROM parked WHERE e.id = parked.event_id AND e.state = 'pending'
 )
-UPDATE deliveries d SET hold_reason = '', next_attempt_at = $2, updated_at = $2
+UPDATE deliveries d SET hold_reason = CASE WHEN d.hold_reason IN ('paused+released', 'breaker+released') THEN 'released' ELSE '' END, next_attempt_at = $2, updated_at = $2
 FROM parked WHERE d.event_id = parked.event_id AND d.destination = $1`
 
 // ReleasePaused makes the deliveries of destination parked by a pause due
@@ -82,8 +82,8 @@ func (s *Store) ReleasePaused(ctx context.Context, destination string, now time.
 	var any bool
 	err := s.withConn(ctx, func(conn *pgx.Conn) error {
 		return conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries
-			WHERE hold_reason <> '' AND hold_reason IN ('paused', 'breaker') AND destination = $1 AND state = 'pending'
-				AND (hold_reason = 'paused' OR NOT EXISTS (SELECT 1 FROM destinations WHERE name = $1 AND breaker_open_at <> '-infinity')))`, destination).Scan(&any)
+			WHERE hold_reason <> '' AND hold_reason IN ('paused', 'breaker', 'paused+released', 'breaker+released') AND destination = $1 AND state = 'pending'
+				AND (hold_reason IN ('paused', 'paused+released') OR NOT EXISTS (SELECT 1 FROM destinations WHERE name = $1 AND breaker_open_at <> '-infinity')))`, destination).Scan(&any)
 	})
 	if err != nil {
 		return 0, dbError("release paused", err)

@@ -77,7 +77,7 @@ func (s *Store) ProbeBreaker(ctx context.Context, name string, next, now time.Ti
 	// Read first: an open breaker whose probe time has come, with a
 	// parked delivery; the writer is taken only then.
 	const parked = `SELECT d.event_id FROM deliveries d INDEXED BY deliveries_held JOIN events e ON e.id = d.event_id
-		WHERE d.hold_reason <> '' AND d.hold_reason = 'breaker' AND d.destination = ?1 AND d.state = 'pending'
+		WHERE d.hold_reason <> '' AND d.hold_reason IN ('breaker', 'breaker+released') AND d.destination = ?1 AND d.state = 'pending'
 		ORDER BY d.updated_at, d.attempts, e.created, e.id LIMIT 1`
 	const due = `SELECT 1 FROM destinations WHERE name = ?1 AND breaker_open_at <> 0 AND probe_at <= ?2`
 	q := `SELECT (` + parked + `) WHERE EXISTS (` + due + `)`
@@ -104,7 +104,7 @@ func (s *Store) ProbeBreaker(ctx context.Context, name string, next, now time.Ti
 	if _, err := tx.ExecContext(ctx, `UPDATE destinations SET probe_at = ?2, updated_at = ?3 WHERE name = ?1`, name, nextAt, at); err != nil {
 		return "", unavailable("probe breaker: destination", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET hold_reason = 'probe', next_attempt_at = ?3, updated_at = ?3
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET hold_reason = CASE WHEN hold_reason = 'breaker+released' THEN 'probe+released' ELSE 'probe' END, next_attempt_at = ?3, updated_at = ?3
 		WHERE event_id = ?1 AND destination = ?2`, id, name, at); err != nil {
 		return "", unavailable("probe breaker: delivery", err)
 	}
@@ -157,7 +157,7 @@ func (s *Store) CountParked(ctx context.Context) (map[string]map[string]int, err
 		return nil, errClosed
 	}
 	rows, err := s.reader.QueryContext(ctx, `SELECT destination, hold_reason, count(*) FROM deliveries INDEXED BY deliveries_held
-		WHERE hold_reason <> '' AND hold_reason IN ('paused', 'breaker', 'probe') AND state = 'pending' GROUP BY destination, hold_reason`)
+		WHERE hold_reason <> '' AND hold_reason IN ('paused', 'breaker', 'probe', 'paused+released', 'breaker+released', 'probe+released') AND state = 'pending' GROUP BY destination, hold_reason`)
 	if err != nil {
 		return nil, fmt.Errorf("count parked: %w", err)
 	}
@@ -172,7 +172,8 @@ func (s *Store) CountParked(ctx context.Context) (map[string]map[string]int, err
 		if out[d] == nil {
 			out[d] = map[string]int{}
 		}
-		out[d][reason] = n
+		park, _ := hookbox.ParkedAs(reason) // a released delivery parked counts as parked
+		out[d][park] += n
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("count parked: %w", err)

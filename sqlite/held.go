@@ -13,7 +13,7 @@ import (
 // destination of its two parameters when that is not ” (a lookup of the
 // deliveries key per event).
 const heldFilterSQL = `EXISTS (SELECT 1 FROM deliveries d
-	WHERE d.event_id = events.id AND d.hold_reason <> '' AND d.hold_reason NOT IN ('released', 'paused', 'breaker', 'probe') AND d.state = 'pending'
+	WHERE d.event_id = events.id AND d.hold_reason <> '' AND d.hold_reason NOT IN ('released', 'paused', 'breaker', 'probe', 'paused+released', 'breaker+released', 'probe+released') AND d.state = 'pending'
 		AND (? = '' OR d.destination = ?))`
 
 // ReleaseHeld makes the held deliveries of destination (of the events ids;
@@ -40,7 +40,7 @@ func (s *Store) ReleaseHeld(ctx context.Context, destination string, ids []strin
 	}
 	// The held deliveries of the destination among ids, before they change.
 	const held = `SELECT d.event_id FROM deliveries d INDEXED BY deliveries_held
-		WHERE d.hold_reason <> '' AND d.hold_reason NOT IN ('released', 'paused', 'breaker', 'probe') AND d.state = 'pending' AND d.destination = ?1
+		WHERE d.hold_reason <> '' AND d.hold_reason NOT IN ('released', 'paused', 'breaker', 'probe', 'paused+released', 'breaker+released', 'probe+released') AND d.state = 'pending' AND d.destination = ?1
 			AND (?2 = 'null' OR d.event_id IN (SELECT value FROM json_each(?2)))`
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -73,7 +73,7 @@ func (s *Store) CountHeld(ctx context.Context) (map[string]int, error) {
 		return nil, errClosed
 	}
 	rows, err := s.reader.QueryContext(ctx, `SELECT destination, count(*) FROM deliveries INDEXED BY deliveries_held
-		WHERE hold_reason <> '' AND hold_reason NOT IN ('released', 'paused', 'breaker', 'probe') AND state = 'pending' GROUP BY destination`)
+		WHERE hold_reason <> '' AND hold_reason NOT IN ('released', 'paused', 'breaker', 'probe', 'paused+released', 'breaker+released', 'probe+released') AND state = 'pending' GROUP BY destination`)
 	if err != nil {
 		return nil, fmt.Errorf("count held: %w", err)
 	}

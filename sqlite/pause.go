@@ -65,8 +65,8 @@ func (s *Store) ReleasePaused(ctx context.Context, destination string, now time.
 		return 0, hookbox.Errorf(hookbox.EINVALID, "release paused: a destination and a time are required")
 	}
 	const parked = `SELECT event_id FROM deliveries INDEXED BY deliveries_held
-		WHERE hold_reason <> '' AND hold_reason IN ('paused', 'breaker') AND destination = ?1 AND state = 'pending'
-			AND (hold_reason = 'paused' OR NOT EXISTS (SELECT 1 FROM destinations WHERE name = ?1 AND breaker_open_at <> 0))`
+		WHERE hold_reason <> '' AND hold_reason IN ('paused', 'breaker', 'paused+released', 'breaker+released') AND destination = ?1 AND state = 'pending'
+			AND (hold_reason IN ('paused', 'paused+released') OR NOT EXISTS (SELECT 1 FROM destinations WHERE name = ?1 AND breaker_open_at <> 0))`
 	var one int
 	err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM (`+parked+` LIMIT 1)`, destination).Scan(&one)
 	if err != nil {
@@ -84,7 +84,7 @@ func (s *Store) ReleasePaused(ctx context.Context, destination string, now time.
 		WHERE state = 'pending' AND id IN (`+parked+`)`, destination, at); err != nil {
 		return 0, unavailable("release paused: events", err)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET hold_reason = '', next_attempt_at = ?2, updated_at = ?2
+	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET hold_reason = CASE WHEN hold_reason IN ('paused+released', 'breaker+released') THEN 'released' ELSE '' END, next_attempt_at = ?2, updated_at = ?2
 		WHERE (event_id, destination) IN (SELECT event_id, ?1 FROM (`+parked+`))`, destination, at)
 	if err != nil {
 		return 0, unavailable("release paused: deliveries", err)

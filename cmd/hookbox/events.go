@@ -347,14 +347,15 @@ func writeDeliveriesText(w io.Writer, deliveries []hookbox.Delivery, attempts []
 		fmt.Fprintln(w, "deliveries:")
 		for _, d := range deliveries {
 			state := string(d.State)
+			park, _ := hookbox.ParkedAs(d.HoldReason)
 			switch {
 			case d.SkipReason != "":
 				state = "skipped"
-			case d.HoldReason == hookbox.HoldPaused && d.State == hookbox.StatePending:
+			case park == hookbox.HoldPaused && d.State == hookbox.StatePending:
 				state = "paused"
-			case d.HoldReason == hookbox.HoldBreaker && d.State == hookbox.StatePending:
+			case park == hookbox.HoldBreaker && d.State == hookbox.StatePending:
 				state = "parked"
-			case d.HoldReason == hookbox.HoldProbe && d.State == hookbox.StatePending:
+			case park == hookbox.HoldProbe && d.State == hookbox.StatePending:
 				state = "probe"
 			case d.HoldReason != "" && d.HoldReason != hookbox.HoldReleased && d.State == hookbox.StatePending:
 				state = "held"
