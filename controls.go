@@ -168,17 +168,19 @@ type DestinationControls interface {
 
 	// ProbeBreaker lets one probe through the open breaker of destination
 	// name when its probe time has come (ProbeAt <= now): the parked
-	// delivery (HoldBreaker) parked longest (a failed probe, parked again,
-	// goes behind the rest), then with the fewest attempts, then of the
-	// oldest event, becomes due at now with HoldReason HoldProbe, and the next
+	// delivery (HoldBreaker or HoldBreakerReleased) parked longest (a
+	// failed probe, parked again, goes behind the rest), then with the
+	// fewest attempts, then of the oldest event, becomes due at now with
+	// HoldReason HoldProbe (HoldProbeReleased when it was released), and the next
 	// probe is set to next. Returns the event id, or "" when the breaker is
 	// not open, the probe time has not come, or nothing is parked (then the
 	// probe time is left as it is). Replicas racing get one probe.
 	ProbeBreaker(ctx context.Context, name string, next, now time.Time) (eventID string, err error)
 
 	// CountParked returns the number of pending deliveries parked for
-	// their destination (Parked: HoldPaused, HoldBreaker, HoldProbe), per
-	// destination and hold reason; destinations with none are absent.
+	// their destination (Parked), per destination and what parks them
+	// (ParkedAs: HoldPaused, HoldBreaker, HoldProbe, the released forms
+	// counted with theirs); destinations with none are absent.
 	CountParked(ctx context.Context) (map[string]map[string]int, error)
 
 	// TakeRate takes one send from the rate limit of destination name

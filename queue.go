@@ -218,9 +218,10 @@ type Queue interface {
 	DestinationControls
 
 	// ReleasePaused makes the deliveries of destination parked by a pause
-	// (HoldReason HoldPaused), and those parked by its breaker
-	// (HoldBreaker) unless the breaker is open, due at now, with no hold,
-	// and their events due at now. Returns how many. It
+	// (HoldReason HoldPaused or HoldPausedReleased), and those parked by
+	// its breaker (HoldBreaker, HoldBreakerReleased) unless the breaker is
+	// open, due at now, with no hold (HoldReleased for those parked
+	// released), and their events due at now. Returns how many. It
 	// reads first and writes only when there is something to release.
 	ReleasePaused(ctx context.Context, destination string, now time.Time) (int, error)
 

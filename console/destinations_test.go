@@ -179,3 +179,29 @@ func TestEventPage_Parked(t *testing.T) {
 		}
 	}
 }
+
+// TestEventDocumentParked ensures the API's delivery document names the
+// park of a parked delivery, released or not, beside its stored
+// hold_reason, and nothing for a held or released one.
+func TestEventDocumentParked(t *testing.T) {
+	ev := &hookbox.Event{ID: "evt_1", Type: "charge.succeeded", Body: []byte(`{}`)}
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	var ds []hookbox.Delivery
+	want := map[string]string{
+		hookbox.HoldPaused: "paused", hookbox.HoldBreakerReleased: "breaker", hookbox.HoldProbeReleased: "probe",
+		hookbox.HoldReleased: "", "event in API version 2024-06-20.acacia; the destination reads dahlia": "",
+	}
+	for reason := range want {
+		ds = append(ds, hookbox.Delivery{EventID: ev.ID, Destination: reason, State: hookbox.StatePending,
+			NextAttemptAt: hookbox.HeldUntil, HoldReason: reason, UpdatedAt: now})
+	}
+	doc := console.NewEventDocument(ev, ds, nil)
+	if len(doc.Deliveries) != len(want) {
+		t.Fatalf("%d deliveries, want %d", len(doc.Deliveries), len(want))
+	}
+	for _, d := range doc.Deliveries {
+		if d.HoldReason != d.Destination || d.Parked != want[d.HoldReason] {
+			t.Errorf("hold_reason %q: parked %q, want %q", d.HoldReason, d.Parked, want[d.HoldReason])
+		}
+	}
+}

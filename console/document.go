@@ -86,9 +86,14 @@ type DeliveryDocument struct {
 	SkipReason string `json:"skip_reason"`
 	// HoldReason is set on a delivery held because the event's Stripe API
 	// version is not one the destination reads (state "pending", never
-	// due until released); "released" once released, until delivered.
-	HoldReason string    `json:"hold_reason"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	// due until released); "released" once released, until delivered;
+	// "paused", "breaker" or "probe" while parked for the destination, with
+	// "+released" when it was released before (Parked says which park).
+	HoldReason string `json:"hold_reason"`
+	// Parked is "paused", "breaker" or "probe" while the delivery is parked
+	// for its destination, released or not; "" otherwise.
+	Parked    string    `json:"parked,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // AttemptDocument is one delivery attempt.
@@ -150,6 +155,7 @@ func NewEventDocument(ev *hookbox.Event, ds []hookbox.Delivery, as []hookbox.Att
 			Destination: x.Destination, State: string(x.State), Attempts: x.Attempts,
 			LastError: x.LastError, SkipReason: x.SkipReason, HoldReason: x.HoldReason, UpdatedAt: docTime(x.UpdatedAt),
 		}
+		dd.Parked, _ = hookbox.ParkedAs(x.HoldReason)
 		if x.State == hookbox.StatePending && !x.NextAttemptAt.Equal(hookbox.HeldUntil) {
 			dd.NextAttemptAt = docTimePtr(x.NextAttemptAt) // null when held: never due on its own
 		}

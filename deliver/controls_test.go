@@ -463,6 +463,51 @@ func TestControls_ReleasedSurvivesBreaker(t *testing.T) {
 	}
 }
 
+// TestControls_ReleasedProbes ensures a released delivery that opens the
+// breaker keeps its release through failed probes (parked, then the
+// probe, then parked again): once a probe succeeds it is delivered, never
+// held for its API version again.
+func TestControls_ReleasedProbes(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpenStore(t)
+	var down atomic.Bool
+	down.Store(true)
+	app := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}
+	})
+	ev := newEvent("evt_released_probes", "charge.succeeded", false) // 2024-06-20
+	mustInsert(t, s, ev)
+	var probesFailed atomic.Int64
+	w := startWorker(t, &deliver.Worker{
+		Queue: s,
+		Destinations: []deliver.Destination{deliver.Controlled(mustHTTP(t, "app", app.URL, deliver.HTTPOptions{APIVersion: "2023-10-16"}),
+			deliver.Controls{BreakerFailures: 2, BreakerProbe: 50 * time.Millisecond})},
+		Retry: fastRetry(5),
+		OnProbe: func(_ string, ok bool) {
+			if !ok {
+				probesFailed.Add(1)
+			}
+		},
+	})
+	w.Wake()
+	waitFor(t, "held for its version", func() bool {
+		h := mustDeliveries(t, s, ev.ID)["app"].HoldReason
+		return h != "" && !hookbox.Parked(h) && h != hookbox.HoldReleased
+	})
+	if n, err := s.ReleaseHeld(ctx, "app", nil, time.Now()); err != nil || n != 1 {
+		t.Fatalf("ReleaseHeld = %d, %v", n, err)
+	}
+	w.Wake()
+	waitFor(t, "three failed probes", func() bool { return probesFailed.Load() >= 3 })
+	if h := mustDeliveries(t, s, ev.ID)["app"].HoldReason; !hookbox.Released(h) {
+		t.Fatalf("hold reason %q between probes, want a released form", h)
+	}
+	down.Store(false)
+	waitState(t, s, ev.ID, hookbox.StateDelivered)
+}
+
 // TestControls_StaleBreakerView ensures that an event whose last attempt
 // fails while another replica has opened the breaker (this worker reads
 // the store's state every second, and has not seen it yet) is parked, not

@@ -65,7 +65,8 @@ func (s *Store) SetBreaker(ctx context.Context, name string, open bool, probeAt,
 // probeSQL lets one probe through the open breaker of destination $1 whose
 // probe time has come ($3 now): the parked delivery parked longest (a
 // failed probe goes behind the rest), then with the fewest attempts, then
-// of the oldest event, becomes due with hold_reason 'probe',
+// of the oldest event, becomes due with hold_reason 'probe' ('probe+released'
+// from 'breaker+released'),
 // its event due, and the next probe is set to $2. The destination row is
 // locked first, so replicas racing get one probe.
 const probeSQL = `WITH dest AS (
