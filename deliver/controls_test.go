@@ -11,6 +11,7 @@ import (
 
 	"github.com/hookbox/hookbox"
 	"github.com/hookbox/hookbox/deliver"
+	"github.com/hookbox/hookbox/sqlite"
 )
 
 // TestControls_Rate ensures a rate-limited destination never sees more
@@ -371,26 +372,48 @@ func TestControls_BreakerOfRemovedDestination(t *testing.T) {
 	}
 }
 
+// heldForVersion stores event id (API version 2024-06-20) and starts a
+// worker whose destination "app", at url, reads 2023-10-16 (wrapped in
+// ctl when not nil); it returns once the delivery is held for its
+// version.
+func heldForVersion(t *testing.T, id, url string, ctl *deliver.Controls, onProbe func(string, bool)) (*sqlite.Store, *deliver.Worker) {
+	t.Helper()
+	s := mustOpenStore(t)
+	mustInsert(t, s, newEvent(id, "charge.succeeded", false))
+	var d deliver.Destination = mustHTTP(t, "app", url, deliver.HTTPOptions{APIVersion: "2023-10-16"})
+	if ctl != nil {
+		d = deliver.Controlled(d, *ctl)
+	}
+	w := startWorker(t, &deliver.Worker{Queue: s, Destinations: []deliver.Destination{d}, Retry: fastRetry(5), OnProbe: onProbe})
+	w.Wake()
+	waitFor(t, "held for its version", func() bool {
+		h := mustDeliveries(t, s, id)["app"].HoldReason
+		return h != "" && !hookbox.Parked(h) && h != hookbox.HoldReleased
+	})
+	return s, w
+}
+
+// assertSentNotHeld waits until the delivery of id to "app" is delivered
+// or held for its version again, and fails in the second case.
+func assertSentNotHeld(t *testing.T, s *sqlite.Store, id string) {
+	t.Helper()
+	waitFor(t, "sent, or held again", func() bool {
+		d := mustDeliveries(t, s, id)["app"]
+		return d.State == hookbox.StateDelivered || (d.HoldReason != "" && !hookbox.Parked(d.HoldReason) && d.HoldReason != hookbox.HoldReleased)
+	})
+	if d := mustDeliveries(t, s, id)["app"]; d.State != hookbox.StateDelivered {
+		t.Fatalf("released delivery once let go %+v: held for its version again", d)
+	}
+}
+
 // TestControls_ReleasedSurvivesPause ensures a delivery held for its API
 // version and released by hand (hookbox.HoldReleased: sent whatever its
 // version) stays released when a pause parks it: after the resume it is
 // sent, not held for its version again (the person's release lost).
 func TestControls_ReleasedSurvivesPause(t *testing.T) {
 	ctx := context.Background()
-	s := mustOpenStore(t)
-	app := newReceiver(t, nil)
-	ev := newEvent("evt_released_paused", "charge.succeeded", false) // 2024-06-20
-	mustInsert(t, s, ev)
-	w := startWorker(t, &deliver.Worker{
-		Queue:        s,
-		Destinations: []deliver.Destination{mustHTTP(t, "app", app.URL, deliver.HTTPOptions{APIVersion: "2023-10-16"})},
-		Retry:        fastRetry(5),
-	})
-	w.Wake()
-	waitFor(t, "held for its version", func() bool {
-		h := mustDeliveries(t, s, ev.ID)["app"].HoldReason
-		return h != "" && !hookbox.Parked(h) && h != hookbox.HoldReleased
-	})
+	const id = "evt_released_paused"
+	s, w := heldForVersion(t, id, newReceiver(t, nil).URL, nil, nil)
 	if err := s.PauseDestination(ctx, "app", true, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -399,17 +422,11 @@ func TestControls_ReleasedSurvivesPause(t *testing.T) {
 		t.Fatalf("ReleaseHeld = %d, %v", n, err)
 	}
 	w.Wake()
-	waitFor(t, "parked by the pause, released", func() bool { return mustDeliveries(t, s, ev.ID)["app"].HoldReason == hookbox.HoldPausedReleased })
+	waitFor(t, "parked by the pause, released", func() bool { return mustDeliveries(t, s, id)["app"].HoldReason == hookbox.HoldPausedReleased })
 	if err := s.PauseDestination(ctx, "app", false, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "resumed and sent, or held again", func() bool {
-		d := mustDeliveries(t, s, ev.ID)["app"]
-		return d.State == hookbox.StateDelivered || (d.HoldReason != "" && !hookbox.Parked(d.HoldReason) && d.HoldReason != hookbox.HoldReleased)
-	})
-	if d := mustDeliveries(t, s, ev.ID)["app"]; d.State != hookbox.StateDelivered {
-		t.Fatalf("released delivery after the resume %+v: held for its version again", d)
-	}
+	assertSentNotHeld(t, s, id)
 }
 
 // TestControls_ReleasedSurvivesBreaker is TestControls_ReleasedSurvivesPause
@@ -417,20 +434,9 @@ func TestControls_ReleasedSurvivesPause(t *testing.T) {
 // breaker closes it is sent, not held for its version again.
 func TestControls_ReleasedSurvivesBreaker(t *testing.T) {
 	ctx := context.Background()
-	s := mustOpenStore(t)
+	const id = "evt_released_breaker"
 	app := newReceiver(t, nil)
-	ev := newEvent("evt_released_breaker", "charge.succeeded", false) // 2024-06-20
-	mustInsert(t, s, ev)
-	w := startWorker(t, &deliver.Worker{
-		Queue:        s,
-		Destinations: []deliver.Destination{mustHTTP(t, "app", app.URL, deliver.HTTPOptions{APIVersion: "2023-10-16"})},
-		Retry:        fastRetry(5),
-	})
-	w.Wake()
-	waitFor(t, "held for its version", func() bool {
-		h := mustDeliveries(t, s, ev.ID)["app"].HoldReason
-		return h != "" && !hookbox.Parked(h) && h != hookbox.HoldReleased
-	})
+	s, w := heldForVersion(t, id, app.URL, nil, nil)
 	now := time.Now()
 	if _, err := s.SetBreaker(ctx, "app", true, now.Add(time.Hour), now); err != nil {
 		t.Fatal(err)
@@ -441,7 +447,7 @@ func TestControls_ReleasedSurvivesBreaker(t *testing.T) {
 	}
 	w.Wake()
 	waitFor(t, "parked by the breaker, released", func() bool {
-		return mustDeliveries(t, s, ev.ID)["app"].HoldReason == hookbox.HoldBreakerReleased
+		return mustDeliveries(t, s, id)["app"].HoldReason == hookbox.HoldBreakerReleased
 	})
 	if app.count() != 0 {
 		t.Fatalf("%d attempts while the breaker was open", app.count())
@@ -454,13 +460,7 @@ func TestControls_ReleasedSurvivesBreaker(t *testing.T) {
 		t.Fatalf("ReleasePaused = %d, %v", n, err)
 	}
 	w.Wake()
-	waitFor(t, "sent, or held again", func() bool {
-		d := mustDeliveries(t, s, ev.ID)["app"]
-		return d.State == hookbox.StateDelivered || (d.HoldReason != "" && !hookbox.Parked(d.HoldReason) && d.HoldReason != hookbox.HoldReleased)
-	})
-	if d := mustDeliveries(t, s, ev.ID)["app"]; d.State != hookbox.StateDelivered {
-		t.Fatalf("released delivery after the breaker closed %+v: held for its version again", d)
-	}
+	assertSentNotHeld(t, s, id)
 }
 
 // TestControls_ReleasedProbes ensures a released delivery that opens the
@@ -469,7 +469,6 @@ func TestControls_ReleasedSurvivesBreaker(t *testing.T) {
 // held for its API version again.
 func TestControls_ReleasedProbes(t *testing.T) {
 	ctx := context.Background()
-	s := mustOpenStore(t)
 	var down atomic.Bool
 	down.Store(true)
 	app := newReceiver(t, func(_ int, w http.ResponseWriter, r *http.Request) {
@@ -477,35 +476,23 @@ func TestControls_ReleasedProbes(t *testing.T) {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 		}
 	})
-	ev := newEvent("evt_released_probes", "charge.succeeded", false) // 2024-06-20
-	mustInsert(t, s, ev)
+	const id = "evt_released_probes"
 	var probesFailed atomic.Int64
-	w := startWorker(t, &deliver.Worker{
-		Queue: s,
-		Destinations: []deliver.Destination{deliver.Controlled(mustHTTP(t, "app", app.URL, deliver.HTTPOptions{APIVersion: "2023-10-16"}),
-			deliver.Controls{BreakerFailures: 2, BreakerProbe: 50 * time.Millisecond})},
-		Retry: fastRetry(5),
-		OnProbe: func(_ string, ok bool) {
-			if !ok {
-				probesFailed.Add(1)
-			}
-		},
-	})
-	w.Wake()
-	waitFor(t, "held for its version", func() bool {
-		h := mustDeliveries(t, s, ev.ID)["app"].HoldReason
-		return h != "" && !hookbox.Parked(h) && h != hookbox.HoldReleased
+	s, w := heldForVersion(t, id, app.URL, &deliver.Controls{BreakerFailures: 2, BreakerProbe: 50 * time.Millisecond}, func(_ string, ok bool) {
+		if !ok {
+			probesFailed.Add(1)
+		}
 	})
 	if n, err := s.ReleaseHeld(ctx, "app", nil, time.Now()); err != nil || n != 1 {
 		t.Fatalf("ReleaseHeld = %d, %v", n, err)
 	}
 	w.Wake()
 	waitFor(t, "three failed probes", func() bool { return probesFailed.Load() >= 3 })
-	if h := mustDeliveries(t, s, ev.ID)["app"].HoldReason; !hookbox.Released(h) {
+	if h := mustDeliveries(t, s, id)["app"].HoldReason; !hookbox.Released(h) {
 		t.Fatalf("hold reason %q between probes, want a released form", h)
 	}
 	down.Store(false)
-	waitState(t, s, ev.ID, hookbox.StateDelivered)
+	waitState(t, s, id, hookbox.StateDelivered)
 }
 
 // TestControls_StaleBreakerView ensures that an event whose last attempt

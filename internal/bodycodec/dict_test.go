@@ -7,23 +7,10 @@ import (
 	"testing"
 
 	"github.com/hookbox/hookbox/internal/bodycodec"
-	"github.com/hookbox/hookbox/stripefixture"
 	"github.com/klauspost/compress/zstd"
 )
 
 var update = flag.Bool("update", false, "rebuild stripe.dict from stripefixture's events")
-
-// dictSamples are the training events: every type stripefixture
-// generates, live and test mode, from seed.
-func dictSamples(seed int64, n int) [][]byte {
-	g := stripefixture.New(seed)
-	types := stripefixture.Types()
-	out := make([][]byte, 0, n)
-	for i := range n {
-		out = append(out, g.Event(types[i%len(types)], i%2 == 0))
-	}
-	return out
-}
 
 // TestDict ensures the embedded dictionary is a zstd dictionary of id
 // DictVersion, and that it pays: events the training never saw (another
@@ -31,7 +18,7 @@ func dictSamples(seed int64, n int) [][]byte {
 // -update it rebuilds stripe.dict first.
 func TestDict(t *testing.T) {
 	if *update {
-		train := dictSamples(2, 3000)
+		train := bodycodec.DictSamples(2, 3000)
 		var hist []byte
 		for _, b := range train {
 			if len(hist) >= 64<<10 {
@@ -59,7 +46,7 @@ func TestDict(t *testing.T) {
 		t.Fatal(err)
 	}
 	var in, plain, dict int
-	for _, b := range dictSamples(1, 300) {
+	for _, b := range bodycodec.DictSamples(1, 300) {
 		in += len(b)
 		_, p := bodycodec.Plain.Encode(b)
 		enc, d := withDict.Encode(b)

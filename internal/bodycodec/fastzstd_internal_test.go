@@ -81,7 +81,7 @@ func TestFast(t *testing.T) {
 	for _, tc := range fastEncoders(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			var in, fast, ref int
-			for _, b := range dictSamplesInternal(1, 300) {
+			for _, b := range DictSamples(1, 300) {
 				f := tc.enc.encode(nil, b)
 				if f == nil {
 					t.Fatalf("a %d-byte event was not compressed", len(b))
@@ -98,8 +98,11 @@ func TestFast(t *testing.T) {
 	}
 }
 
-// dictSamplesInternal is dictSamples for this package's tests.
-func dictSamplesInternal(seed int64, n int) [][]byte {
+// DictSamples are the dictionary's training events (TestDict) and the
+// events the codec's tests compress: every type stripefixture generates,
+// live and test mode, from seed. Exported for the package's external
+// tests; it exists only in test builds.
+func DictSamples(seed int64, n int) [][]byte {
 	g := stripefixture.New(seed)
 	types := stripefixture.Types()
 	out := make([][]byte, 0, n)
@@ -195,7 +198,7 @@ func TestFastReferenceDecoder(t *testing.T) {
 		t.Fatal(err)
 	}
 	bodies := edgeBodies()
-	for i, b := range dictSamplesInternal(7, 60) {
+	for i, b := range DictSamples(7, 60) {
 		bodies[fmt.Sprintf("Sample%d", i)] = b
 	}
 	for _, tc := range fastEncoders(t) {
@@ -294,7 +297,7 @@ func TestParseDict(t *testing.T) {
 // FuzzFast ensures any body the fast encoder compresses comes back byte
 // for byte, with the dictionary and without.
 func FuzzFast(f *testing.F) {
-	for _, b := range dictSamplesInternal(9, 5) {
+	for _, b := range DictSamples(9, 5) {
 		f.Add(b)
 	}
 	f.Add(make([]byte, 300))
