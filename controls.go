@@ -66,7 +66,8 @@ func Park(prev, park string) string {
 // by hand or by a replay (HoldReleased, parked or not): it is sent
 // whatever its API version.
 func Released(reason string) bool {
-	return reason == HoldReleased || strings.HasSuffix(reason, releasedSuffix) && Parked(reason)
+	_, parkedReleased := ParkedAs(reason)
+	return reason == HoldReleased || parkedReleased
 }
 
 // DestinationState is what the store keeps of a destination's controls,

@@ -89,6 +89,9 @@ func fastHash(v uint64, bits uint) uint32 {
 	return uint32((v * fastPrime) >> (64 - bits))
 }
 
+// bodySlot is the body table's slot of a hash of fastDictBits bits.
+func bodySlot(h uint32) uint32 { return h >> (fastDictBits - fastBodyBits) }
+
 // matchLen returns how many leading bytes a and b share.
 func matchLen(a, b []byte) int {
 	n := 0
@@ -144,15 +147,13 @@ func (e *fastEncoder) parse(s *fastScratch, body []byte) bool {
 		// offset before it.
 		if rep > 0 && i > anchor {
 			if ml := e.matchAt(body, i, rep, uint32(cv)); ml > 0 {
-				s.lits = append(s.lits, body[anchor:i]...)
-				s.seqs = append(s.seqs, fastSeq{lit: uint32(i - anchor), ml: uint32(ml), off: 1})
-				i += ml
+				i = s.emit(body, anchor, i, ml, 1)
 				anchor = i
 				continue
 			}
 		}
 		h := fastHash(cv, fastDictBits)
-		hb := h >> (fastDictBits - fastBodyBits)
+		hb := bodySlot(h)
 		cand := int(s.btab[hb]) - 1
 		s.btab[hb] = uint32(i + 1)
 		var off, ml int
@@ -175,18 +176,24 @@ func (e *fastEncoder) parse(s *fastScratch, body []byte) bool {
 			i += 1 + min((i-anchor)>>5, 15)
 			continue
 		}
-		s.lits = append(s.lits, body[anchor:i]...)
-		s.seqs = append(s.seqs, fastSeq{lit: uint32(i - anchor), ml: uint32(ml), off: uint32(off) + 3})
+		i = s.emit(body, anchor, i, ml, uint32(off)+3)
 		rep = off
-		i += ml
 		anchor = i
 		// Index a position inside the match, for the next body match.
 		if p := i - 2; p <= limit {
-			s.btab[fastHash(binary.LittleEndian.Uint64(body[p:]), fastDictBits)>>(fastDictBits-fastBodyBits)] = uint32(p + 1)
+			s.btab[bodySlot(fastHash(binary.LittleEndian.Uint64(body[p:]), fastDictBits))] = uint32(p + 1)
 		}
 	}
 	s.lits = append(s.lits, body[anchor:]...)
 	return len(s.seqs) > 0
+}
+
+// emit records the literals body[anchor:i] and then a match of ml bytes
+// whose offset off codes, and returns where the match ends.
+func (s *fastScratch) emit(body []byte, anchor, i, ml int, off uint32) int {
+	s.lits = append(s.lits, body[anchor:i]...)
+	s.seqs = append(s.seqs, fastSeq{lit: uint32(i - anchor), ml: uint32(ml), off: off})
+	return i + ml
 }
 
 // frame appends to dst the frame of body as lits and seqs (at least one
