@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/hookbox/hookbox/internal/gctune"
 	"io"
 	"os"
 	"os/signal"
@@ -17,6 +18,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &environ{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	if len(os.Args) > 1 && os.Args[1] == "serve" && os.Getenv("GOGC") == "" {
+		// The collector starts at 64 MB while the live heap is small
+		// (internal/gctune); GOGC, when set, is the operator's choice.
+		gctune.Start(gctune.DefaultMinHeap)
+	}
 	err := run(ctx, env, os.Args[1:])
 	code := exitCode(err)
 	if code == 1 {
