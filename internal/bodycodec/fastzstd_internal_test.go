@@ -2,6 +2,7 @@ package bodycodec
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -310,4 +311,43 @@ func FuzzFast(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Ensures the dictionary's match table finds a position by its 8 bytes,
+// in a dictionary of up to 64 KiB and in the last 64 KiB of a larger one
+// (positions are 16 bits), and that a tag that differs is no candidate.
+func TestFastDictIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, size := range []int{8, 1000, 1 << 16, 1<<16 + 1, 100_000} {
+		content := make([]byte, size)
+		for i := range content {
+			content[i] = byte(rng.Uint32())
+		}
+		e := &fastEncoder{dict: content}
+		e.index()
+		want := max(0, size-1<<16)
+		if e.dbase != want {
+			t.Errorf("size %d: base %d, want %d", size, e.dbase, want)
+		}
+		// The last position is indexed last: no later one takes its slot.
+		last := size - 8
+		if got := e.dictCand(binary.LittleEndian.Uint64(content[last:])); got != last {
+			t.Errorf("size %d: candidate %d for the last position, want %d", size, got, last)
+		}
+		// A value whose slot is the last position's but whose tag is not.
+		cv := binary.LittleEndian.Uint64(content[last:])
+		h, tag := fastDictHash(cv)
+		for other := cv + 1; ; other++ {
+			oh, otag := fastDictHash(other)
+			if oh == h && otag != tag {
+				if got := e.dictCand(other); got != -1 {
+					t.Errorf("size %d: candidate %d for another tag, want none", size, got)
+				}
+				break
+			}
+		}
+	}
+	if got := (&fastEncoder{}).dictCand(1); got != -1 {
+		t.Errorf("no dictionary: candidate %d, want none", got)
+	}
 }
