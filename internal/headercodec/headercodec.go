@@ -44,12 +44,14 @@ const sigTag = 0xff
 // ErrCorrupt is returned by Decode for bytes Encode did not produce.
 var ErrCorrupt = errors.New("headercodec: corrupt encoding")
 
-// Encode returns the compact form of h; nil when h is empty.
+// Encode returns the compact form of h; nil when h is empty. It runs for
+// every stored event, so its only allocation is the result.
 func Encode(h map[string]string) []byte {
 	if len(h) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(h))
+	var stack [8]string // the usual headers sort without an allocation
+	names := stack[:0]
 	for k := range h {
 		names = append(names, k)
 	}
@@ -65,8 +67,8 @@ func Encode(h map[string]string) []byte {
 		v := h[k]
 		if i := slices.Index(knownValues, v); i >= 0 {
 			b = append(b, byte(i+1))
-		} else if sig, ok := packSig(v); ok {
-			b = append(append(b, sigTag), sig...)
+		} else if sig, ok := appendSig(append(b, sigTag), v); ok {
+			b = sig
 		} else {
 			b = appendString(append(b, 0), v)
 		}
@@ -129,27 +131,48 @@ func readString(b []byte) (string, []byte, bool) {
 	return string(b[w : w+int(n)]), b[w+int(n):], true
 }
 
-// packSig returns the binary form of a Stripe-Signature value
-// "t=<timestamp>,v1=<signature>"; false for any other value, or one that
-// would not render back byte for byte (a leading zero, upper-case hex).
-func packSig(v string) ([]byte, bool) {
+// appendSig appends the binary form of a Stripe-Signature value
+// "t=<timestamp>,v1=<signature>" to b; false for any other value, or one
+// that would not render back byte for byte (a leading zero, upper-case
+// hex), and then b is unchanged up to its length.
+func appendSig(b []byte, v string) ([]byte, bool) {
 	const sigHex = 64
 	if len(v) < len("t=0,v1=")+sigHex || v[:2] != "t=" || v[len(v)-sigHex-4:len(v)-sigHex] != ",v1=" {
-		return nil, false
+		return b, false
 	}
-	t, err := strconv.ParseUint(v[2:len(v)-sigHex-4], 10, 63)
+	ts := v[2 : len(v)-sigHex-4]
+	t, err := strconv.ParseUint(ts, 10, 63)
 	if err != nil {
-		return nil, false
+		return b, false
 	}
-	sig, err := hex.DecodeString(v[len(v)-sigHex:])
-	if err != nil {
-		return nil, false
+	var back [20]byte // what unpackSig renders: no sign, no leading zero
+	if string(strconv.AppendUint(back[:0], t, 10)) != ts {
+		return b, false
 	}
-	b := append(binary.AppendUvarint(nil, t), sig...)
-	if back, rest, ok := unpackSig(b); !ok || len(rest) != 0 || back != v {
-		return nil, false
+	n := len(b)
+	b = binary.AppendUvarint(b, t)
+	hexSig := v[len(v)-sigHex:]
+	for i := 0; i < sigHex; i += 2 {
+		hi, ok1 := lowerHex(hexSig[i])
+		lo, ok2 := lowerHex(hexSig[i+1])
+		if !ok1 || !ok2 {
+			return b[:n], false
+		}
+		b = append(b, hi<<4|lo)
 	}
 	return b, true
+}
+
+// lowerHex is the value of a lower-case hex digit (what unpackSig
+// renders).
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 func unpackSig(b []byte) (string, []byte, bool) {

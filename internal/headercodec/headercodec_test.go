@@ -24,6 +24,9 @@ func TestRoundTrip(t *testing.T) {
 		{"Stripe-Signature": "t=1764220800,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8b"},
 		{"Stripe-Signature": "t=99999999999999999999,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"},
 		{"Stripe-Signature": ""},
+		{"Stripe-Signature": "t=0,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"},
+		{"Stripe-Signature": "t=+1764220800,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"},
+		{"Stripe-Signature": "t=1764220800,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bg"},
 		{"X-Other": "application/json; charset=utf-8", "": "", "User-Agent": "curl/8.0"},
 		{"Stripe-Webhook-Id": strings.Repeat("é", 300), "Hookbox-Traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
 	} {
@@ -41,6 +44,17 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if h, err := Decode(nil); err != nil || h == nil || len(h) != 0 {
 		t.Errorf("Decode(nil) = %v, %v; want an empty map", h, err)
+	}
+}
+
+// Ensures encoding Stripe's usual headers allocates only its result: it
+// runs for every stored event, on the writer's path.
+func TestEncodeAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation count")
+	}
+	if n := testing.AllocsPerRun(100, func() { Encode(stripeHeaders) }); n > 1 {
+		t.Errorf("Encode allocates %.0f times, want 1", n)
 	}
 }
 
