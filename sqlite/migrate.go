@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hookbox/hookbox"
@@ -57,6 +58,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// schemaEdit reports whether a migration edits sqlite_schema itself
+// (0015): it turns writable_schema on.
+func schemaEdit(sql string) bool {
+	return strings.Contains(sql, "PRAGMA writable_schema = ON")
+}
+
 func apply(ctx context.Context, db *sql.DB, m migration.File) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -71,8 +78,33 @@ func apply(ctx context.Context, db *sql.DB, m migration.File) error {
 	if done {
 		return nil
 	}
+	edit := schemaEdit(m.SQL)
+	var version int64
+	if edit {
+		if err := tx.QueryRowContext(ctx, `PRAGMA schema_version`).Scan(&version); err != nil {
+			return err
+		}
+		// writable_schema is the connection's, not the transaction's: off
+		// again whatever happens (RESET also reads the schema anew), once
+		// the transaction has given the connection back.
+		defer func() {
+			_ = tx.Rollback() // a no-op after Commit
+			_, _ = db.ExecContext(context.WithoutCancel(ctx), `PRAGMA writable_schema = RESET`)
+		}()
+	}
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return err
+	}
+	if edit {
+		// SQLite's procedure for an edit of sqlite_schema: a new schema
+		// version, so that every connection, this one included, parses
+		// the schema again before its next statement.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA schema_version = %d`, version+1)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `PRAGMA writable_schema = RESET`); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 		m.Version, m.Name, time.Now().UnixNano()); err != nil {
