@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
+	"time"
 )
 
 func TestPercent(t *testing.T) {
@@ -94,9 +95,14 @@ func TestTunerLargeLiveHeap(t *testing.T) {
 	for range 24 {
 		held = append(held, make([]byte, 1<<20))
 	}
-	runtime.GC()
-	runtime.GC() // the finalizer of the first cycle's sentinel has run
+	// The Tuner tunes in a finalizer, which runs after a cycle, in its
+	// own goroutine: wait for it, within a deadline.
 	large := tu.Percent()
+	for deadline := time.Now().Add(5 * time.Second); large != 100 && time.Now().Before(deadline); {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		large = tu.Percent()
+	}
 	held = nil
 	t.Logf("GOGC %d small, %d with 24 MB live", small, large)
 	if small <= 100 {
