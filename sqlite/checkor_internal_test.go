@@ -181,3 +181,27 @@ func TestInsertNoStateTable(t *testing.T) {
 		}
 	}
 }
+
+// Ensures migrate recognizes a migration that edits sqlite_schema however
+// it spells the pragma, and that 0015 is the only one.
+func TestSchemaEdit(t *testing.T) {
+	for _, q := range []string{"PRAGMA writable_schema = ON;", "pragma WRITABLE_SCHEMA=on", "PRAGMA writable_schema = 1", "PRAGMA writable_schema=true"} {
+		if !schemaEdit(q) {
+			t.Errorf("schemaEdit(%q) = false", q)
+		}
+	}
+	for _, q := range []string{"PRAGMA writable_schema = OFF", "PRAGMA writable_schema = RESET", "SELECT 1", "-- turns writable_schema on"} {
+		if schemaEdit(q) {
+			t.Errorf("schemaEdit(%q) = true", q)
+		}
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if got := schemaEdit(m.SQL); got != (m.Version == 15) {
+			t.Errorf("%s: schemaEdit %v", m.Name, got)
+		}
+	}
+}

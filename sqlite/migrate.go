@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"strings"
+	"regexp"
 	"time"
 
 	"github.com/hookbox/hookbox"
@@ -59,13 +59,18 @@ func migrate(ctx context.Context, db *sql.DB) error {
 }
 
 // schemaEdit reports whether a migration edits sqlite_schema itself
-// (0015): it turns writable_schema on.
-func schemaEdit(sql string) bool {
-	return strings.Contains(sql, "PRAGMA writable_schema = ON")
-}
+// (0015): it turns writable_schema on, however it spells it.
+var schemaEdit = regexp.MustCompile(`(?i)\bwritable_schema\s*=\s*(on|1|true|yes)\b`).MatchString
 
 func apply(ctx context.Context, db *sql.DB, m migration.File) error {
-	tx, err := db.BeginTx(ctx, nil)
+	// One connection throughout: writable_schema, which a migration that
+	// edits sqlite_schema turns on, is the connection's.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -86,10 +91,11 @@ func apply(ctx context.Context, db *sql.DB, m migration.File) error {
 		}
 		// writable_schema is the connection's, not the transaction's: off
 		// again whatever happens (RESET also reads the schema anew), once
-		// the transaction has given the connection back.
+		// the transaction has ended. Deferred after conn.Close, so it
+		// runs first.
 		defer func() {
 			_ = tx.Rollback() // a no-op after Commit
-			_, _ = db.ExecContext(context.WithoutCancel(ctx), `PRAGMA writable_schema = RESET`)
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA writable_schema = RESET`)
 		}()
 	}
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {

@@ -12,7 +12,10 @@
 // live heap grows: from MinHeap/2 live on, GOGC is what it was (the
 // collector's memory bound under load, or under a flood of requests, is
 // then unchanged). This is the "minimum heap" tuning of Go issue 42430,
-// done the way several servers do it: after each cycle.
+// done the way several servers do it: after each cycle. Each setting
+// follows the live heap the last cycle found, in the finalizer goroutine,
+// so a cycle or two after a sharp change in the live heap run with the
+// setting before it.
 //
 // A memory limit (GOMEMLIMIT) still applies: the runtime collects when
 // the limit nears, whatever GOGC says.
@@ -32,6 +35,11 @@ const DefaultMinHeap = 64 << 20
 // maxPercent caps the GOGC a Tuner sets (a live heap of a few hundred
 // kilobytes would otherwise ask for tens of thousands).
 const maxPercent = 2000
+
+// runtimeMinHeap is the Go runtime's own floor of the heap goal at
+// GOGC=100 (4 MiB, scaled by GOGC/100): a GOGC above minHeap*100/4 MiB
+// would set a goal above minHeap however little is live.
+const runtimeMinHeap = 4 << 20
 
 // Tuner sets GOGC after each collection. Stop it to give GOGC back.
 type Tuner struct {
@@ -99,7 +107,8 @@ func (t *Tuner) tune() bool {
 }
 
 // Percent is the GOGC that starts the next cycle at minHeap for a live
-// heap of live bytes, never below base nor above maxPercent.
+// heap of live bytes, never below base, nor above maxPercent or what would
+// put the runtime's own floor of the goal above minHeap.
 func Percent(live, minHeap uint64, base int) int {
 	if live == 0 || live >= minHeap {
 		return base
@@ -108,9 +117,7 @@ func Percent(live, minHeap uint64, base int) int {
 	if rest := minHeap % live; rest != 0 {
 		p += rest * 100 / live
 	}
-	if p > maxPercent {
-		p = maxPercent
-	}
+	p = min(p, maxPercent, minHeap*100/runtimeMinHeap)
 	if int(p) < base {
 		return base
 	}

@@ -20,9 +20,10 @@ func TestPercent(t *testing.T) {
 		{48 * mb, 64 * mb, 100, 100},
 		{64 * mb, 64 * mb, 100, 100},
 		{1 * mb, 1 * mb, 100, 100},
-		{0, 64 * mb, 100, 100},          // nothing read
-		{100 << 10, 64 * mb, 100, 2000}, // capped
-		{30 * mb, 64 * mb, 300, 300},    // never below the process's GOGC
+		{0, 64 * mb, 100, 100},           // nothing read
+		{100 << 10, 64 * mb, 100, 1600},  // the runtime's floor: 4 MB x 16 = 64 MB
+		{100 << 10, 512 * mb, 100, 2000}, // maxPercent
+		{30 * mb, 64 * mb, 300, 300},     // never below the process's GOGC
 		{6 * mb, 64 * mb, 50, 966},
 	} {
 		if got := Percent(c.live, c.min, c.base); got != c.want {
@@ -31,53 +32,55 @@ func TestPercent(t *testing.T) {
 	}
 }
 
-// cycles is the number of collections so far.
-func cycles() uint64 {
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+// heapGoal is the heap size at which the runtime starts its next cycle.
+func heapGoal() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
 
-var sink []byte
-
-// churn allocates n bytes in 16 KiB buffers that die at once, as request
-// handling does, and returns the collections it took.
-func churn(n int) uint64 {
-	before := cycles()
-	for range n / (16 << 10) {
-		sink = make([]byte, 16<<10)
+// waitPercent runs cycles until the Tuner's setting satisfies ok (the
+// Tuner tunes in a finalizer, which runs after a cycle in its own
+// goroutine), and returns it; the last one seen after 5 s.
+func waitPercent(tu *Tuner, ok func(int) bool) int {
+	p := tu.Percent()
+	for deadline := time.Now().Add(5 * time.Second); !ok(p) && time.Now().Before(deadline); {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		p = tu.Percent()
 	}
-	sink = nil
-	return cycles() - before
+	return p
 }
 
-// Ensures a Tuner makes far fewer collections of a small heap, and that
-// Stop gives GOGC back.
-func TestTunerFewerCycles(t *testing.T) {
+// Ensures a Tuner puts the next cycle of a small heap at MinHeap, not at
+// twice the live heap, and that Stop gives GOGC back.
+func TestTunerHeapGoal(t *testing.T) {
 	base := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(base)
 	runtime.GC()
+	plain := heapGoal()
 
-	const n = 512 << 20
-	plain := churn(n)
-	tu := Start(64 << 20)
-	runtime.GC() // a cycle, so that the Tuner has tuned after it too
-	tuned := churn(n)
-	p := tu.Percent()
+	const minHeap = 64 << 20
+	tu := Start(minHeap)
+	p := waitPercent(tu, func(p int) bool { return p > 100 })
+	goal := heapGoal()
 	tu.Stop()
-	t.Logf("collections for %d MB: %d plain, %d tuned (GOGC %d)", n>>20, plain, tuned, p)
+	t.Logf("heap goal %d MB plain, %d MB tuned (GOGC %d)", plain>>20, goal>>20, p)
+	if plain >= minHeap/2 {
+		t.Skipf("the test process holds %d MB live: not a small heap", plain>>20)
+	}
 	if p <= 100 {
 		t.Fatalf("GOGC %d on a small heap, want above 100", p)
 	}
-	if tuned*4 > plain {
-		t.Fatalf("%d collections tuned against %d plain, want at most a quarter", tuned, plain)
+	if goal < minHeap*9/10 || goal > minHeap*11/10 {
+		t.Fatalf("heap goal %d bytes tuned, want about %d", goal, minHeap)
 	}
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Fatalf("GOGC %d after Stop, want 100", got)
 	}
-	after := churn(n)
-	if after*2 < plain {
-		t.Fatalf("%d collections after Stop against %d plain: still tuned", after, plain)
+	runtime.GC()
+	if g := heapGoal(); g >= minHeap/2 {
+		t.Fatalf("heap goal %d MB after Stop, want Go's own (%d MB before)", g>>20, plain>>20)
 	}
 }
 
@@ -90,19 +93,11 @@ func TestTunerLargeLiveHeap(t *testing.T) {
 	defer debug.SetGCPercent(base)
 	tu := Start(16 << 20)
 	defer tu.Stop()
-	runtime.GC()
-	small := tu.Percent()
+	small := waitPercent(tu, func(p int) bool { return p > 100 })
 	for range 24 {
 		held = append(held, make([]byte, 1<<20))
 	}
-	// The Tuner tunes in a finalizer, which runs after a cycle, in its
-	// own goroutine: wait for it, within a deadline.
-	large := tu.Percent()
-	for deadline := time.Now().Add(5 * time.Second); large != 100 && time.Now().Before(deadline); {
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-		large = tu.Percent()
-	}
+	large := waitPercent(tu, func(p int) bool { return p == 100 })
 	held = nil
 	t.Logf("GOGC %d small, %d with 24 MB live", small, large)
 	if small <= 100 {

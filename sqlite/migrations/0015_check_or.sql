@@ -13,7 +13,9 @@
 -- sqlite_schema, then raises the schema version so that every connection
 -- reads the schema again: migrate does the latter for a migration that
 -- turns writable_schema on (schemaEdit). The rows are unchanged: every
--- state the old constraint accepted the new one accepts, and no other.
+-- state the old constraint accepted the new one accepts, and no other. A
+-- table whose text is not the one its migration wrote (edited by hand)
+-- keeps its IN list: as correct, only slower.
 PRAGMA writable_schema = ON;
 UPDATE sqlite_schema
 SET sql = replace(sql,
