@@ -37,29 +37,8 @@ var checkOrTables = []struct {
 // connection reads the new schema, and leaves constraints that still
 // refuse an unknown state and accept every known one.
 func TestMigration0015CheckOr(t *testing.T) {
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "h.db")
-	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.Version >= 15 {
-			break
-		}
-		if _, err := db.Exec(m.SQL); err != nil {
-			t.Fatalf("%s: %v", m.Name, err)
-		}
-		if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (?, ?, 0)`, m.Version, m.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := storeBefore(t, path, 15)
 	if _, err := db.Exec(`INSERT INTO events (id, type, object, created, livemode, account, api_version, received_at, client_addr, secret_index, source, updated_at)
 		VALUES ('evt_old', 'invoice.paid', 'event', 0, 0, '', '', 1000, '', 0, 'webhook', 1000)`); err != nil {
 		t.Fatal(err)
@@ -92,13 +71,7 @@ func TestMigration0015CheckOr(t *testing.T) {
 	if _, err := other.Exec(`SELECT count(*) FROM events`); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openAfter(t, db, path)
 	var after int64
 	if err := s.writer.QueryRow(`PRAGMA schema_version`).Scan(&after); err != nil {
 		t.Fatal(err)
@@ -204,4 +177,47 @@ func TestSchemaEdit(t *testing.T) {
 			t.Errorf("%s: schemaEdit %v", m.Name, got)
 		}
 	}
+}
+
+// storeBefore creates a database at path with the migrations before
+// version applied and recorded, as a build of that time left it, and
+// returns it open (the caller closes it before Open).
+func storeBefore(t *testing.T, path string, version int) *sql.DB {
+	t.Helper()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Version >= version {
+			break
+		}
+		if _, err := db.Exec(m.SQL); err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (?, ?, 0)`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
+}
+
+// openAfter closes db, the store storeBefore made, and opens it as this
+// build does (migrating it), closed when the test ends.
+func openAfter(t *testing.T, db *sql.DB, path string) *Store {
+	t.Helper()
+	db.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"maps"
 	"path/filepath"
 	"testing"
@@ -16,39 +15,12 @@ import (
 // claimed; a new row stores '{}' in headers and its headers packed.
 func TestMigrate_PackedHeaders(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hookbox.db")
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.Version >= 13 {
-			break
-		}
-		if _, err := db.Exec(m.SQL); err != nil {
-			t.Fatalf("%s: %v", m.Name, err)
-		}
-		if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (?, ?, 0)`, m.Version, m.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := storeBefore(t, path, 13)
 	if _, err := db.Exec(`INSERT INTO events (id, type, object, created, livemode, account, api_version, headers, received_at, client_addr, secret_index, source, updated_at)
 		VALUES ('evt_old', 'invoice.paid', 'event', 0, 0, '', '', '{"Stripe-Signature":"t=1,v1=ab","X-A":"é"}', 1000, '', 0, 'webhook', 1000)`); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openAfter(t, db, path)
 	ctx := context.Background()
 	fresh := event("evt_new")
 	fresh.Headers = map[string]string{"Stripe-Signature": "t=1764220800,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd", "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}

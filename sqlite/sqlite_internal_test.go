@@ -367,32 +367,12 @@ func TestPrefixEnd(t *testing.T) {
 // claimable by the queue.
 func TestMigrate_FromV1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hookbox.db")
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
+	db := storeBefore(t, path, 2)
+	if _, err := db.Exec(`INSERT INTO events (id, type, object, created, livemode, account, api_version, body, received_at, client_addr, secret_index, source, updated_at)
+		 VALUES ('evt_v1', 'invoice.paid', 'event', 0, 0, '', '', x'7b7d', 1000, '', 0, 'webhook', 1000)`); err != nil {
+		t.Fatalf("set up version 1: %v", err)
 	}
-	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`,
-		ms[0].SQL,
-		`INSERT INTO schema_migrations VALUES (1, '0001_events.sql', 0)`,
-		`INSERT INTO events (id, type, object, created, livemode, account, api_version, body, received_at, client_addr, secret_index, source, updated_at)
-		 VALUES ('evt_v1', 'invoice.paid', 'event', 0, 0, '', '', x'7b7d', 1000, '', 0, 'webhook', 1000)`,
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("set up version 1: %v", err)
-		}
-	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openAfter(t, db, path)
 	ctx := context.Background()
 	ev, err := s.FindEventByID(ctx, "evt_v1")
 	if err != nil || !ev.ReplayedAt.IsZero() || ev.State != hookbox.StatePending {
@@ -473,28 +453,7 @@ func TestEventBodies(t *testing.T) {
 // found by object id; new bodies are stored compressed beside them.
 func TestMigrate_CompressedBodies(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hookbox.db")
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", dsn(path, time.Second, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.Version >= 10 {
-			break
-		}
-		if _, err := db.Exec(m.SQL); err != nil {
-			t.Fatalf("%s: %v", m.Name, err)
-		}
-		if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (?, ?, 0)`, m.Version, m.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := storeBefore(t, path, 10)
 	old := map[string][]byte{
 		"evt_json":  storetest.BenchBody("evt_json"),
 		"evt_magic": append([]byte{0x28, 0xb5, 0x2f, 0xfd, 0x00}, bytes.Repeat([]byte("x"), 300)...),
@@ -511,13 +470,7 @@ func TestMigrate_CompressedBodies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	db.Close()
-
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openAfter(t, db, path)
 	ctx := context.Background()
 	fresh := event("evt_new")
 	fresh.Body = storetest.BenchBody("evt_new")
