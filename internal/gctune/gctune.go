@@ -4,7 +4,7 @@
 // The collector starts a cycle when the heap has grown by GOGC percent
 // (100) of what the last cycle found live. hookbox serve keeps little
 // live (about 6 MB under load: buffers of requests in flight, the
-// codec's tables) and allocates about 15 KB per webhook, so at 10,000
+// codec's tables) and allocates about 15 KB per webhook, so at 6,500-7,800
 // webhooks a second it collected about 40 times a second, each cycle
 // scanning every goroutine's stack and sweeping the heap again. A Tuner
 // raises GOGC while the live heap is small, so that a cycle starts at
